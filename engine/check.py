@@ -1,0 +1,430 @@
+"""The checker: a list of named stages, each `policy → diagnostics`."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+from . import ir, registry
+from .diagnostics import Diagnostic, error, warning
+from .names import did_you_mean
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A named check stage."""
+
+    name: str
+    run: Callable[[ir.Policy], Iterable[Diagnostic]]
+
+
+def _unknown(code: str, what: str, ref: ir.Ref, known: Iterable[str], listing: bool = True) -> Diagnostic:
+    known = list(known)
+    hint = did_you_mean(ref.name, known)
+    if hint is None and listing and known:
+        hint = f"known {what}s: {', '.join(sorted(known)[:12])}"
+    return error(code, f"unknown {what} {ref.name!r}", ref.span, hint)
+
+
+# ---- platform files ----------------------------------------------------------
+
+def check_platform(platform: ir.Platform) -> list[Diagnostic]:
+    """Checks of a platform file on its own."""
+    diags: list[Diagnostic] = []
+    diags += _duplicates("metric", [(m.name, m.span) for m in platform.metrics])
+    diags += _duplicates("limit", [(lim.name.name, lim.name.span) for lim in platform.limits])
+    diags += _duplicates("page", [(p.name, p.span) for p in platform.pages])
+    senders = {s.name for s in platform.senders} | set(registry.AUTO_REPLY_KINDS) | {"auto_reply"}
+    for metric in platform.metrics:
+        diags += _check_metric(metric, senders)
+    for lim in platform.limits:
+        if lim.name.name not in registry.LIMITS:
+            diags.append(_unknown("E105", "limit", lim.name, registry.LIMITS))
+        if lim.name.name == "offline_target_roles":
+            diags += [_unknown("E104", "role", r, registry.ROLES) for r in lim.values if r.name not in registry.ROLES]
+    for feat in platform.features:
+        if feat.name.name not in registry.FEATURES:
+            diags.append(_unknown("E105", "feature", feat.name, registry.FEATURES))
+    for ref in platform.fixed:
+        if ref.name not in registry.SETTINGS:
+            diags.append(_unknown("E105", "setting", ref, registry.SETTINGS))
+    diags += _check_settings(platform.defaults, platform, [])
+    return diags
+
+
+def _check_metric(metric: ir.Metric, senders: set[str]) -> Iterator[Diagnostic]:
+    if metric.unit is None or metric.deadline is None:
+        missing = "unit" if metric.unit is None else "deadline"
+        yield error("E120", f"metric {metric.name!r} has no {missing}", metric.span,
+                    f"add `{missing} …` to the metric block")
+    if metric.unit and metric.unit.name not in registry.METRIC_UNITS:
+        yield _unknown("E105", "metric unit", metric.unit, registry.METRIC_UNITS)
+    if metric.clock_start and metric.clock_start.name not in registry.CLOCK_STARTS:
+        yield _unknown("E105", "clock start", metric.clock_start, registry.CLOCK_STARTS)
+    if metric.evaluated_on and metric.evaluated_on.name not in registry.METRIC_EVALUATION:
+        yield _unknown("E105", "evaluation day", metric.evaluated_on, registry.METRIC_EVALUATION)
+    for ref in metric.effective:
+        if ref.name not in senders:
+            yield _unknown("E105", "sender", ref, senders)
+    for ref in metric.counts:
+        if ref.name not in registry.METRIC_COUNTS:
+            yield _unknown("E105", "counting rule", ref, registry.METRIC_COUNTS)
+    if metric.penalty:
+        for cond in metric.penalty.when:
+            if cond.variable.name not in registry.CONDITION_VARIABLES:
+                yield _unknown("E105", "metric figure", cond.variable, registry.CONDITION_VARIABLES)
+    if not metric.effective:
+        yield error("E120", f"metric {metric.name!r} names no effective sender", metric.span,
+                    "add `effective agent, robot` (or the senders that count)")
+
+
+def _duplicates(what: str, named: list[tuple[str, ir.Span | None]]) -> Iterator[Diagnostic]:
+    first: dict[str, ir.Span | None] = {}
+    for name, span in named:
+        if name in first:
+            notes = (("first declared here", first[name]),) if first[name] else ()
+            yield error("E110", f"{what} {name!r} is declared twice", span, f"rename or remove one {what}", notes=notes)
+        else:
+            first[name] = span
+
+
+def _check_settings(settings: ir.Settings, platform: ir.Platform, group_names: list[str]) -> Iterator[Diagnostic]:
+    if settings.assign:
+        if settings.assign.strategy.name not in registry.STRATEGIES:
+            yield _unknown("E103", "assignment strategy", settings.assign.strategy, registry.STRATEGIES)
+        if settings.assign.ties and settings.assign.ties.name not in registry.TIE_BREAKS:
+            yield _unknown("E103", "tie-break", settings.assign.ties, registry.TIE_BREAKS)
+    if settings.repeat_entry:
+        for ref in settings.repeat_entry.fallback:
+            if ref.name not in registry.FALLBACKS:
+                yield _unknown("E105", "fallback", ref, registry.FALLBACKS)
+    if settings.queue:
+        if settings.queue.order and settings.queue.order.name not in registry.QUEUE_ORDERS:
+            yield _unknown("E105", "queue order", settings.queue.order, registry.QUEUE_ORDERS)
+        if settings.queue.estimate_from is not None and settings.queue.estimate_from < 1:
+            yield error("E130", "a wait estimate needs at least 1 handled consumer", settings.queue.span,
+                        "write `estimate wait from last 20 handled`")
+    if settings.timezone:
+        yield from _check_timezone(settings.timezone)
+
+
+def _check_timezone(ref: ir.Ref) -> Iterator[Diagnostic]:
+    from zoneinfo import ZoneInfo, available_timezones
+
+    try:
+        if "/" in ref.name and ".." in ref.name:
+            raise ValueError
+        ZoneInfo(ref.name)
+    except Exception:
+        yield error("E041", f"unknown time zone {ref.name!r}", ref.span,
+                    did_you_mean(ref.name, available_timezones()) or "use an IANA name such as Asia/Shanghai")
+
+
+# ---- shop policies -----------------------------------------------------------
+
+def stage_names(policy: ir.Policy) -> Iterator[Diagnostic]:
+    """Unknown and duplicate names: agents, groups, pages, roles, statuses, actions."""
+    shop, platform = policy.shop, policy.platform
+    yield from _duplicates("agent", [(a.name, a.span) for a in shop.agents])
+    yield from _duplicates("group", [(g.name, g.span) for g in shop.groups])
+    agents = _all_agents(shop)
+    groups = {g.name for g in shop.groups}
+    pages = {p.name for p in platform.pages}
+    for agent in shop.agents:
+        if agent.role and agent.role.name not in registry.ROLES:
+            yield _unknown("E104", "role", agent.role, registry.ROLES)
+    seen_in: dict[str, tuple[str, ir.Span | None]] = {}
+    for group in shop.groups:
+        for ref in group.agents:
+            if ref.name in seen_in and seen_in[ref.name][0] != group.name:
+                yield error("E112", f"agent {ref.name!r} is in two groups ({seen_in[ref.name][0]!r} and {group.name!r})",
+                            ref.span, "an agent belongs to one group; remove it from one of them",
+                            notes=(("first listed here", seen_in[ref.name][1]),) if seen_in[ref.name][1] else ())
+            seen_in.setdefault(ref.name, (group.name, ref.span))
+    targets = agents | groups
+    if shop.routing:
+        for route in shop.routing.pages:
+            for ref in route.pages:
+                if ref.name not in pages:
+                    yield _unknown("E102", "page", ref, pages)
+            for ref in route.targets:
+                if ref.name not in targets:
+                    yield _unknown("E100", "agent or group", ref, targets)
+        for ref in shop.routing.default or []:
+            if ref.name not in targets:
+                yield _unknown("E100", "agent or group", ref, targets)
+    for scope in _scopes(policy):
+        for ref in scope.groups:
+            if ref.name not in groups:
+                yield _unknown("E101", "group", ref, groups)
+    if shop.offline_route:
+        for ref in shop.offline_route.targets:
+            if ref.name not in agents:
+                yield _unknown("E100", "agent", ref, agents)
+    for reply in shop.replies:
+        if isinstance(reply, ir.StatusReply) and reply.status.name not in registry.STATUSES:
+            yield _unknown("E105", "agent status", reply.status, registry.STATUSES)
+        if isinstance(reply, ir.MenuReply):
+            for item in reply.items:
+                if item.action.name not in registry.MENU_ACTIONS:
+                    yield _unknown("E105", "menu action", item.action, registry.MENU_ACTIONS)
+    yield from _check_settings(shop.settings, platform, list(groups))
+
+
+def _all_agents(shop: ir.Shop) -> set[str]:
+    return {a.name for a in shop.agents} | {r.name for g in shop.groups for r in g.agents}
+
+
+def _scopes(policy: ir.Policy) -> list[ir.Scope]:
+    shop = policy.shop
+    scopes = [shop.routing.scope] if shop.routing and shop.routing.scope else []
+    if shop.settings.queue and shop.settings.queue.scope:
+        scopes.append(shop.settings.queue.scope)
+    return scopes
+
+
+def stage_platform_features(policy: ir.Policy) -> Iterator[Diagnostic]:
+    """A shop may use only what its platform offers and may not change what it fixes."""
+    shop, platform = policy.shop, policy.platform
+    pname = platform.label or platform.name
+
+    def needs(feature: str, span: ir.Span | None) -> Iterator[Diagnostic]:
+        if platform.feature(feature) is None:
+            yield error("E300", f"{platform.name} does not offer {feature} ({registry.FEATURES.get(feature, feature)})", span,
+                        f"{pname} shops cannot configure this; remove it or pick the platform that offers it")
+
+    if shop.routing:
+        if shop.routing.pages:
+            yield from needs("page_routing", shop.routing.pages[0].span)
+        if shop.routing.scope and shop.routing.scope.kind == "groups":
+            yield from needs("group_routing", shop.routing.scope.span)
+    if shop.offline_route:
+        yield from needs("offline_routing", shop.offline_route.span)
+    settings = shop.settings
+    if settings.offline_pool:
+        yield from needs("offline_pool", settings.offline_pool.span)
+    if settings.repeat_entry:
+        yield from needs("repeat_entry", settings.repeat_entry.span)
+    if settings.queue:
+        yield from needs("queue", settings.queue.span)
+        if settings.queue.order:
+            yield from needs("queue_order", settings.queue.order.span)
+        if settings.queue.estimate_from is not None:
+            yield from needs("estimate_wait", settings.queue.span)
+    for reply in shop.replies:
+        yield from needs(registry.REPLY_FEATURES[reply.kind], reply.span)
+        if isinstance(reply, ir.WelcomeReply) and reply.faq:
+            yield from needs("faq", reply.faq[0].span)
+    for phrase in shop.phrases:
+        yield from needs("quick_phrases", phrase.span)
+    fixed = {ref.name for ref in platform.fixed}
+    for key in ir.Settings.model_fields:
+        value = getattr(settings, key)
+        if value is not None and key in fixed:
+            default = getattr(platform.defaults, key)
+            where = (("the platform sets it here", default.span),) if default is not None and getattr(default, "span", None) else ()
+            yield error("E301", f"{platform.name} fixes {registry.SETTINGS[key]} ({key}); a shop may not change it",
+                        getattr(value, "span", None), "remove this setting: the platform's default applies", notes=where)
+
+
+def _limit_range(platform: ir.Platform, name: str) -> tuple[int | None, int | None, ir.Limit | None]:
+    lim = platform.limit(name)
+    return (lim.minimum, lim.maximum, lim) if lim else (None, None, None)
+
+
+def _over(platform: ir.Platform, name: str, count: int) -> int | None:
+    _, hi, _ = _limit_range(platform, name)
+    return hi if hi is not None and count > hi else None
+
+
+def stage_limits(policy: ir.Policy) -> Iterator[Diagnostic]:
+    """Every limit the platform puts on shop settings."""
+    shop, platform = policy.shop, policy.platform
+    pname = platform.name
+    lo, hi, cap_limit = _limit_range(platform, "max_sessions")
+    for owner in [*shop.agents, *shop.groups]:
+        if owner.max_sessions is None:
+            continue
+        if owner.max_sessions < 1 or (lo is not None and owner.max_sessions < lo) or (hi is not None and owner.max_sessions > hi):
+            bounds = f"{lo if lo is not None else 1}..{hi}" if hi is not None else f"at least {lo or 1}"
+            yield error("E200", f"max_sessions {owner.max_sessions} is outside {pname}'s range {bounds}",
+                        owner.max_sessions_span or owner.span, f"set a reception cap within {bounds}")
+    for reply in shop.replies:
+        if isinstance(reply, ir.WelcomeReply):
+            yield from _faq_limits(platform, reply)
+        _, chars, _ = _limit_range(platform, "reply_chars")
+        for text in _reply_texts(reply):
+            if chars is not None and len(text) > chars:
+                yield error("E209", f"reply has {len(text)} characters; {pname} allows at most {chars}", reply.span,
+                            "shorten the reply")
+            if not text.strip():
+                yield error("E210", "reply text is empty", reply.span, "write the text the consumer should see")
+    products = [r for r in shop.replies if isinstance(r, ir.ProductReply)]
+    limit = _over(platform, "product_replies", len(products))
+    if limit is not None:
+        yield error("E205", f"{len(products)} product-card replies; {pname} allows at most {limit} per shop",
+                    products[limit].span, "merge replies or remove some")
+    _, per_reply, _ = _limit_range(platform, "products_per_reply")
+    for reply in products:
+        if per_reply is not None and len(reply.products) > per_reply:
+            yield error("E206", f"reply lists {len(reply.products)} products; {pname} allows at most {per_reply}",
+                        reply.products[per_reply].span, "split the products over several replies")
+    if shop.offline_route:
+        yield from _offline_target_limits(policy)
+
+
+def _reply_texts(reply) -> list[str]:
+    if isinstance(reply, ir.MenuReply):
+        return []
+    return [reply.text]
+
+
+def _faq_limits(platform: ir.Platform, reply: ir.WelcomeReply) -> Iterator[Diagnostic]:
+    pname = platform.name
+    _, qmax, _ = _limit_range(platform, "faq_question_chars")
+    _, amax, _ = _limit_range(platform, "faq_answer_chars")
+    for item in reply.faq:
+        if qmax is not None and len(item.question) > qmax:
+            yield error("E201", f"FAQ question has {len(item.question)} characters; {pname} allows at most {qmax}",
+                        item.span, "shorten the question")
+        if amax is not None and len(item.answer) > amax:
+            yield error("E202", f"FAQ answer has {len(item.answer)} characters; {pname} allows at most {amax}",
+                        item.span, "shorten the answer")
+    limit = _over(platform, "faq_items", len(reply.faq))
+    if limit is not None:
+        yield error("E203", f"{len(reply.faq)} FAQ questions; {pname} allows at most {limit}", reply.faq[limit].span,
+                    "remove questions")
+    enabled = [item for item in reply.faq if item.enabled]
+    limit = _over(platform, "faq_enabled", len(enabled))
+    if limit is not None:
+        yield error("E204", f"{len(enabled)} FAQ questions enabled; {pname} allows at most {limit}",
+                    enabled[limit].span, "mark the extra questions `disabled`")
+
+
+def _offline_target_limits(policy: ir.Policy) -> Iterator[Diagnostic]:
+    shop, platform = policy.shop, policy.platform
+    targets = shop.offline_route.targets
+    _, most, _ = _limit_range(platform, "offline_targets")
+    if most is not None and len(targets) > most:
+        yield error("E207", f"{len(targets)} offline targets; {platform.name} allows {most}", targets[most].span,
+                    "choose one offline account")
+    roles_limit = platform.limit("offline_target_roles")
+    if roles_limit is None:
+        return
+    allowed = {r.name for r in roles_limit.values}
+    declared = {a.name: a for a in shop.agents}
+    known = _all_agents(shop)
+    for ref in targets:
+        if ref.name not in known:
+            continue  # already reported as an unknown agent
+        agent = declared.get(ref.name)
+        role = agent.role.name if agent and agent.role else "agent"
+        if role not in allowed:
+            yield error("E208", f"offline target {ref.name!r} has role {role!r}; it must be {' or '.join(sorted(allowed))}",
+                        ref.span, f"give the account a role: `agent {ref.name} role {sorted(allowed)[0]}`")
+
+
+def stage_contradictions(policy: ir.Policy) -> Iterator[Diagnostic]:
+    """Settings that contradict each other."""
+    shop = policy.shop
+    if shop.routing:
+        seen: dict[str, ir.Span | None] = {}
+        for route in shop.routing.pages:
+            for ref in route.pages:
+                if ref.name in seen:
+                    yield error("E400", f"page {ref.name!r} is routed twice", ref.span, "route each page once",
+                                notes=(("first routed here", seen[ref.name]),) if seen[ref.name] else ())
+                seen.setdefault(ref.name, ref.span)
+    yield from _repeated_triggers(shop)
+    singles = Counter(r.kind for r in shop.replies if r.kind in ("welcome", "first_message", "order_card", "offline", "menu"))
+    for kind, count in singles.items():
+        if count > 1:
+            second = [r for r in shop.replies if r.kind == kind][1]
+            yield error("E407", f"more than one `{kind}` reply", second.span, "keep one; the second would never be sent")
+    statuses: dict[str, ir.Span | None] = {}
+    for reply in shop.replies:
+        if isinstance(reply, ir.StatusReply):
+            if reply.status.name in statuses:
+                yield error("E407", f"two replies for status {reply.status.name!r}", reply.span, "keep one")
+            statuses.setdefault(reply.status.name, reply.span)
+    yield from _overlapping_hours(shop)
+    settings = policy.effective
+    if settings.repeat_entry and settings.repeat_entry.within == 0 and settings.repeat_entry.fallback:
+        yield warning("W406", "repeat-entry window is 0 (every return queues again), so the fallback is never used",
+                      settings.repeat_entry.span, "drop the `else …` part or set a window")
+    faq_questions: dict[str, ir.Span | None] = {}
+    for reply in shop.replies:
+        if isinstance(reply, ir.WelcomeReply):
+            for item in reply.faq:
+                if item.question in faq_questions:
+                    yield error("E401", f"FAQ question {item.question!r} appears twice", item.span, "remove one")
+                faq_questions.setdefault(item.question, item.span)
+
+
+def _repeated_triggers(shop: ir.Shop) -> Iterator[Diagnostic]:
+    first: dict[tuple[str, str], ir.Span | None] = {}
+    for reply in shop.replies:
+        if isinstance(reply, (ir.KeywordReply, ir.ClosingReply)):
+            words = reply.keywords if isinstance(reply, ir.KeywordReply) else reply.phrases
+            for word in words:
+                key = ("text", word)
+                if key in first:
+                    yield error("E401", f"{word!r} triggers two replies", reply.span,
+                                "a phrase may trigger one reply; remove it from one list",
+                                notes=(("first used here", first[key]),) if first[key] else ())
+                first.setdefault(key, reply.span)
+        elif isinstance(reply, ir.ProductReply):
+            for ref in reply.products:
+                key = ("product", ref.name)
+                if key in first:
+                    yield error("E405", f"product {ref.name!r} has two card replies", ref.span,
+                                "list each product in one reply",
+                                notes=(("first listed here", first[key]),) if first[key] else ())
+                first.setdefault(key, ref.span)
+
+
+def _overlapping_hours(shop: ir.Shop) -> Iterator[Diagnostic]:
+    by_day: dict[object, list[ir.ClockRange]] = {}
+    for rule in shop.hours:
+        for day in (rule.days if rule.days is not None else ["all"]):
+            for rng in rule.ranges:
+                for other in by_day.get(day, []):
+                    if rng.start < other.end and other.start < rng.end:
+                        yield warning("W402", "working hours overlap", rng.span, "merge the two ranges",
+                                      notes=(("overlaps this range", other.span),) if other.span else ())
+                        break
+                by_day.setdefault(day, []).append(rng)
+
+
+def stage_reachability(policy: ir.Policy) -> Iterator[Diagnostic]:
+    """Warnings: groups with no agents, routes to nobody, agents without IM permission."""
+    shop = policy.shop
+    no_im = {a.name: a for a in shop.agents if not a.im}
+    for group in shop.groups:
+        if not group.agents:
+            yield warning("W500", f"group {group.name!r} has no agents", group.span, "add `agents …` or remove the group")
+        for ref in group.agents:
+            if ref.name in no_im:
+                yield warning("W503", f"agent {ref.name!r} has no IM permission and cannot chat", ref.span,
+                              f"give the sub-account IM permission (`im on`) or take it out of {group.name!r}")
+    if shop.routing and shop.routing.pages and shop.routing.default is None:
+        yield warning("W502", "pages are routed but there is no `default ->` route", shop.routing.span,
+                      "add `default -> GROUP` so consumers from other pages reach someone known")
+
+
+CHECK_STAGES: list[Stage] = [
+    Stage("names", stage_names),
+    Stage("platform_features", stage_platform_features),
+    Stage("limits", stage_limits),
+    Stage("contradictions", stage_contradictions),
+    Stage("reachability", stage_reachability),
+]
+
+
+def check_policy(policy: ir.Policy, stages: list[Stage] | None = None) -> list[Diagnostic]:
+    """Run every check stage on a resolved policy and collect all diagnostics."""
+    diags: list[Diagnostic] = []
+    for stage in stages or CHECK_STAGES:
+        diags.extend(stage.run(policy))
+    return diags

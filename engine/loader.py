@@ -1,0 +1,369 @@
+"""Loading policy files: read → parse → IR statements → Shop/Platform → resolved Policy."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import ir
+from .diagnostics import Diagnostic, error
+from .names import did_you_mean
+from .parser import parse_source
+from .resources import platforms_dir
+from .source import SourceError, SourceFile, read_policy
+from .transform import Allow, Declared, Default, Fix, Header, Include, QueueBlock, Timezone, to_statements
+
+POLICY_SUFFIX = ".kefu"
+MAX_INCLUDE_DEPTH = 16
+
+SETTING_OF = {
+    ir.Assign: "assign", ir.RepeatEntry: "repeat_entry", ir.SessionEnd: "session_end",
+    ir.History: "history", ir.OfflinePool: "offline_pool", ir.Cooldown: "cooldown",
+}
+SHOP_ONLY = (Include, ir.HoursRule, ir.Holiday, ir.Group, ir.Agent, ir.Routing, ir.OfflineRoute, ir.QuickPhrase,
+             ir.WelcomeReply, ir.FirstMessageReply, ir.KeywordReply, ir.ClosingReply, ir.StatusReply,
+             ir.ProductReply, ir.OrderCardReply, ir.OfflineReply, ir.MenuReply)
+PLATFORM_ONLY = (ir.Metric, ir.Limit, Default, Allow, Fix, Declared)
+
+
+@dataclass
+class Document:
+    """One parsed file: its kind (shop, platform or fragment), header and statements."""
+
+    source: SourceFile
+    kind: str
+    header: Header | None
+    statements: list
+
+
+@dataclass
+class LoadResult:
+    """What loading a policy produced: IR (if sound), diagnostics and the sources read."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    sources: dict[str, SourceFile] = field(default_factory=dict)
+    kind: str | None = None
+    policy: ir.Policy | None = None
+    platform: ir.Platform | None = None
+    shop: ir.Shop | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when no error was found."""
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+
+def _statement_span(stmt) -> ir.Span | None:
+    if isinstance(stmt, QueueBlock):
+        return stmt.queue.span
+    if isinstance(stmt, Timezone):
+        return stmt.ref.span
+    return getattr(stmt, "span", None)
+
+
+def _statement_word(stmt) -> str:
+    names = {Include: "include", ir.HoursRule: "hours", ir.Holiday: "holiday", ir.Group: "group",
+             ir.Agent: "agent", ir.Routing: "route", ir.OfflineRoute: "offline ->", ir.QuickPhrase: "phrase",
+             ir.Metric: "metric", ir.Limit: "limit", Default: "default", Allow: "allow", Fix: "fix"}
+    if isinstance(stmt, Declared):
+        return stmt.kind
+    return names.get(type(stmt), "reply")
+
+
+def parse_document(src: SourceFile) -> tuple[Document | None, list[Diagnostic]]:
+    """Parse one file into a Document; headers must come first and at most once."""
+    tree, diags = parse_source(src)
+    if tree is None:
+        return None, diags
+    statements, literal_diags = to_statements(src, tree)
+    diags = list(literal_diags)
+    headers = [s for s in statements if isinstance(s, Header)]
+    body = [s for s in statements if not isinstance(s, Header)]
+    header = headers[0] if headers else None
+    for extra in headers[1:]:
+        diags.append(error("E031", f"a file may have one header; this one repeats `{extra.kind}`", extra.span,
+                           "keep one `shop … on …` or `platform …` line at the top of the file",
+                           notes=(("first header here", header.span),)))
+    if header and statements and statements[0] is not header:
+        diags.append(error("E031", f"the `{header.kind}` header must be the first statement", header.span,
+                           "move this line to the top of the file"))
+    if not statements:
+        diags.append(error("E004", "empty policy file", src.span(1, 1),
+                           'start a shop policy with `shop "name" on taobao|pinduoduo|douyin`'))
+    kind = header.kind if header else "fragment"
+    return Document(src, kind, header, body), diags
+
+
+def _check_placement(doc: Document) -> list[Diagnostic]:
+    diags = []
+    for stmt in doc.statements:
+        span = _statement_span(stmt)
+        if doc.kind == "platform" and isinstance(stmt, SHOP_ONLY):
+            diags.append(error("E032", f"`{_statement_word(stmt)}` belongs in a shop policy, not a platform file", span,
+                               "platform files say how a platform measures and limits shops; move this to a shop policy"))
+        elif doc.kind == "platform" and type(stmt) in SETTING_OF or (doc.kind == "platform" and isinstance(stmt, QueueBlock)):
+            diags.append(error("E032", "a platform file sets defaults with `default …`", span,
+                               "write `default` before this setting"))
+        elif doc.kind != "platform" and isinstance(stmt, PLATFORM_ONLY):
+            diags.append(error("E032", f"`{_statement_word(stmt)}` belongs in a platform file, not a shop policy", span,
+                               "a shop can only configure what its platform lets it; see docs/language.md"))
+    return diags
+
+
+class _SettingsBuilder:
+    """Collects single-valued settings, reporting any set twice."""
+
+    def __init__(self, diags: list[Diagnostic]):
+        self.values: dict[str, object] = {}
+        self.diags = diags
+
+    def set(self, key: str, value, span: ir.Span | None) -> None:
+        if key in self.values:
+            first = _statement_span(self.values[key]) or getattr(self.values[key], "span", None)
+            notes = (("first set here", first),) if first else ()
+            self.diags.append(error("E111", f"`{key}` is set twice", span, "remove one of the two settings", notes=notes))
+            return
+        self.values[key] = value
+
+    def add(self, stmt) -> bool:
+        """Record stmt if it is a setting; True when it was one."""
+        if isinstance(stmt, Timezone):
+            self.set("timezone", stmt.ref, stmt.ref.span)
+        elif isinstance(stmt, QueueBlock):
+            self.set("queue", stmt.queue, stmt.queue.span)
+            if stmt.session_end is not None:
+                self.set("session_end", stmt.session_end, stmt.session_end.span)
+        elif type(stmt) in SETTING_OF:
+            self.set(SETTING_OF[type(stmt)], stmt, stmt.span)
+        else:
+            return False
+        return True
+
+    def build(self) -> ir.Settings:
+        return ir.Settings(**self.values)
+
+
+def build_platform(doc: Document) -> tuple[ir.Platform, list[Diagnostic]]:
+    """Fold a platform file's statements into a Platform."""
+    diags: list[Diagnostic] = []
+    defaults = _SettingsBuilder(diags)
+    fields: dict = {"pages": [], "senders": [], "metrics": [], "limits": [], "features": [], "fixed": []}
+    for stmt in doc.statements:
+        if isinstance(stmt, Default):
+            defaults.add(stmt.stmt)
+        elif isinstance(stmt, Timezone):
+            defaults.add(stmt)
+        elif isinstance(stmt, ir.Metric):
+            fields["metrics"].append(stmt)
+        elif isinstance(stmt, ir.Limit):
+            fields["limits"].append(stmt)
+        elif isinstance(stmt, Allow):
+            fields["features"].extend(stmt.features)
+        elif isinstance(stmt, Fix):
+            fields["fixed"].extend(stmt.names)
+        elif isinstance(stmt, Declared):
+            fields[stmt.kind].extend(stmt.items)
+    header = doc.header
+    platform = ir.Platform(name=header.name, label=header.label, span=header.span, defaults=defaults.build(), **fields)
+    return platform, diags
+
+
+def build_shop(header: Header, statements: list) -> tuple[ir.Shop, list[Diagnostic]]:
+    """Fold a shop policy's statements (includes already expanded) into a Shop."""
+    diags: list[Diagnostic] = []
+    settings = _SettingsBuilder(diags)
+    fields: dict = {"hours": [], "holidays": [], "agents": [], "groups": [], "replies": [], "phrases": []}
+    singles = _SettingsBuilder(diags)
+    for stmt in statements:
+        if settings.add(stmt):
+            continue
+        if isinstance(stmt, ir.HoursRule):
+            fields["hours"].append(stmt)
+        elif isinstance(stmt, ir.Holiday):
+            fields["holidays"].append(stmt)
+        elif isinstance(stmt, ir.Agent):
+            fields["agents"].append(stmt)
+        elif isinstance(stmt, ir.Group):
+            fields["groups"].append(stmt)
+        elif isinstance(stmt, ir.QuickPhrase):
+            fields["phrases"].append(stmt)
+        elif isinstance(stmt, ir.Routing):
+            singles.set("routing", stmt, stmt.span)
+        elif isinstance(stmt, ir.OfflineRoute):
+            singles.set("offline_route", stmt, stmt.span)
+        elif not isinstance(stmt, (Include,) + PLATFORM_ONLY):
+            fields["replies"].append(stmt)
+    shop = ir.Shop(name=header.name, platform=header.platform, span=header.span, settings=settings.build(),
+                   **singles.values, **fields)
+    return shop, diags
+
+
+def merge_settings(platform: ir.Platform, shop: ir.Shop) -> ir.Settings:
+    """The settings in force: the shop's where it sets them, else the platform's defaults."""
+    merged = {}
+    for key in ir.Settings.model_fields:
+        value = getattr(shop.settings, key) or getattr(platform.defaults, key)
+        if value is not None:
+            merged[key] = value
+    return ir.Settings(**merged)
+
+
+class Loader:
+    """Loads policy files, resolving includes and platforms; caches platform files."""
+
+    def __init__(self, platform_dirs: list[Path] | None = None):
+        self.platform_dirs = [Path(p) for p in (platform_dirs or [])] + [platforms_dir()]
+        self._platforms: dict[str, tuple[ir.Platform | None, list[Diagnostic], dict[str, SourceFile]]] = {}
+
+    # ---- files -------------------------------------------------------------
+    def read(self, path: Path, display: str, result: LoadResult, at: ir.Span | None = None) -> SourceFile | None:
+        try:
+            src = read_policy(path, display)
+        except SourceError as err:
+            span = at or ir.Span(file=display, line=err.line, column=err.column, end_line=err.line, end_column=err.column + 1)
+            result.diagnostics.append(error(err.code, err.message if not at else f"{display}: {err.message}", span, err.hint))
+            return None
+        result.sources[display] = src
+        return src
+
+    def available_platforms(self) -> dict[str, Path]:
+        """Platform name → platform file, the first directory winning."""
+        found: dict[str, Path] = {}
+        for directory in reversed(self.platform_dirs):
+            if directory.is_dir():
+                for file in sorted(directory.glob(f"*{POLICY_SUFFIX}")):
+                    found[file.stem] = file
+        return found
+
+    @staticmethod
+    def display_of(path: Path) -> str:
+        """How a path is shown in diagnostics: as the user gave it, in POSIX form."""
+        return Path(path).as_posix()
+
+    def _platform_display(self, path: Path) -> str:
+        builtin = platforms_dir().resolve()
+        resolved = path.resolve()
+        if resolved.is_relative_to(builtin):
+            return f"rulesets/platforms/{resolved.relative_to(builtin).as_posix()}"
+        return self.display_of(path)
+
+    # ---- platforms ---------------------------------------------------------
+    def load_platform_file(self, path: Path) -> LoadResult:
+        """Load a platform file by path."""
+        result = LoadResult(kind="platform")
+        display = self._platform_display(path)
+        src = self.read(path, display, result)
+        if src is None:
+            return result
+        doc, diags = parse_document(src)
+        result.diagnostics.extend(diags)
+        if doc is None:
+            return result
+        if doc.kind != "platform":
+            result.diagnostics.append(error("E030", "not a platform file: it must start with `platform NAME`", src.span(1, 1)))
+            return result
+        return self._finish_platform(doc, result)
+
+    def _finish_platform(self, doc: Document, result: LoadResult) -> LoadResult:
+        result.diagnostics.extend(_check_placement(doc))
+        platform, diags = build_platform(doc)
+        result.diagnostics.extend(diags)
+        from .check import check_platform
+        result.diagnostics.extend(check_platform(platform))
+        result.platform = platform
+        return result
+
+    def platform(self, ref: ir.Ref) -> tuple[ir.Platform | None, list[Diagnostic], dict[str, SourceFile]]:
+        """The platform a shop names, with the diagnostics of its file."""
+        if ref.name in self._platforms:
+            return self._platforms[ref.name]
+        files = self.available_platforms()
+        if ref.name not in files:
+            hint = did_you_mean(ref.name, files) or f"known platforms: {', '.join(sorted(files))}"
+            diag = error("E040", f"unknown platform {ref.name!r}", ref.span, hint)
+            entry = (None, [diag], {})
+        else:
+            loaded = self.load_platform_file(files[ref.name])
+            entry = (loaded.platform if loaded.ok else None, loaded.diagnostics, loaded.sources)
+        self._platforms[ref.name] = entry
+        return entry
+
+    # ---- shop policies -----------------------------------------------------
+    def _expand(self, doc: Document, root: Path, result: LoadResult, stack: list[Path], depth: int) -> list:
+        statements = []
+        here = Path(doc.source.path)
+        for stmt in doc.statements:
+            if not isinstance(stmt, Include):
+                statements.append(stmt)
+                continue
+            statements.extend(self._include(stmt, here, root, result, stack, depth))
+        return statements
+
+    def _include(self, inc: Include, here: Path, root: Path, result: LoadResult, stack: list[Path], depth: int) -> list:
+        real_here = stack[-1]
+        target = (real_here.parent / inc.path).resolve()
+        display = os.path.normpath(os.path.join(os.path.dirname(here), inc.path))
+        if os.path.isabs(inc.path) or not target.is_relative_to(root):
+            result.diagnostics.append(error("E021", f"include {inc.path!r} is outside the policy's directory", inc.span,
+                                            f"includes must stay under {self.display_of(root) or '.'}; copy the snippet there"))
+            return []
+        if target in stack:
+            result.diagnostics.append(error("E022", f"include {inc.path!r} includes itself (cycle)", inc.span,
+                                            "remove one of the includes in the cycle"))
+            return []
+        if depth >= MAX_INCLUDE_DEPTH:
+            result.diagnostics.append(error("E023", f"includes nest deeper than {MAX_INCLUDE_DEPTH}", inc.span,
+                                            "flatten the chain of includes"))
+            return []
+        if not target.is_file():
+            result.diagnostics.append(error("E020", f"included file {inc.path!r} not found", inc.span,
+                                            "paths are relative to the including file"))
+            return []
+        src = self.read(target, display, result, at=None)
+        if src is None:
+            return []
+        doc, diags = parse_document(src)
+        result.diagnostics.extend(d for d in diags if d.code != "E004")
+        if doc is None:
+            return []
+        if doc.header is not None:
+            result.diagnostics.append(error("E024", f"an included file may not have a `{doc.header.kind}` header",
+                                            doc.header.span, "remove the header from the snippet"))
+        result.diagnostics.extend(_check_placement(Document(src, "shop", None, doc.statements)))
+        return self._expand(doc, root, result, stack + [target], depth + 1)
+
+    def load(self, path: Path, display: str | None = None, root: Path | None = None) -> LoadResult:
+        """Load any policy file (shop, platform or fragment) and check it."""
+        display = display or self.display_of(path)
+        result = LoadResult()
+        src = self.read(path, display, result)
+        if src is None:
+            return result
+        doc, diags = parse_document(src)
+        result.diagnostics.extend(diags)
+        if doc is None:
+            return result
+        result.kind = doc.kind
+        if doc.kind == "platform":
+            return self._finish_platform(doc, result)
+        result.diagnostics.extend(_check_placement(doc))
+        real = path.resolve()
+        root = (root or real.parent).resolve()
+        statements = self._expand(doc, root, result, [real], 0)
+        if doc.kind == "fragment":
+            return result
+        shop, diags = build_shop(doc.header, statements)
+        result.diagnostics.extend(diags)
+        result.shop = shop
+        platform, pdiags, psources = self.platform(shop.platform)
+        result.sources.update(psources)
+        result.diagnostics.extend(d for d in pdiags if d.severity == "error")
+        if platform is None or not result.ok:
+            return result
+        policy = ir.Policy(shop=shop, platform=platform, effective=merge_settings(platform, shop))
+        from .check import check_policy
+        result.diagnostics.extend(check_policy(policy))
+        if result.ok:
+            result.policy = policy
+        return result

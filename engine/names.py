@@ -1,0 +1,22 @@
+"""Name lookup helpers: 'did you mean …' suggestions."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to name, if any is close enough."""
+    pool = list(candidates)
+    match = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+    if not match:
+        lowered = {c.lower(): c for c in pool}
+        match = [lowered[name.lower()]] if name.lower() in lowered else []
+    return match[0] if match else None
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A 'did you mean …?' hint, or None when nothing is close."""
+    match = closest(name, candidates)
+    return f"did you mean '{match}'?" if match else None

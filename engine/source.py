@@ -1,0 +1,92 @@
+"""Source files: reading policy text safely and mapping positions back to lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .ir import Span
+
+MAX_POLICY_BYTES = 4 * 1024 * 1024
+
+
+class SourceError(Exception):
+    """A policy file that cannot be read as text; carries a diagnostic code."""
+
+    def __init__(self, code: str, message: str, hint: str, line: int = 1, column: int = 1):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.hint = hint
+        self.line = line
+        self.column = column
+
+
+@dataclass
+class SourceFile:
+    """The text of one policy file and where its lines start."""
+
+    path: str
+    text: str
+    _lines: list[str] | None = field(default=None, repr=False)
+
+    def line_text(self, line: int) -> str:
+        """The text of a 1-based line, without its newline."""
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        return self._lines[line - 1].rstrip("\r") if 0 < line <= len(self._lines) else ""
+
+    def span(self, line: int, column: int, end_line: int | None = None, end_column: int | None = None) -> Span:
+        """A span in this file."""
+        return Span(
+            file=self.path,
+            line=line,
+            column=column,
+            end_line=end_line or line,
+            end_column=end_column or column + 1,
+        )
+
+
+def decode_policy(path: str, data: bytes) -> SourceFile:
+    """Decode policy bytes as UTF-8 text, refusing binary, oversized and non-UTF-8 input."""
+    if len(data) > MAX_POLICY_BYTES:
+        raise SourceError(
+            "E003",
+            f"file is larger than {MAX_POLICY_BYTES:,} bytes, the most a policy may be",
+            "split the policy and use `include` for shared parts",
+        )
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        column = nul - (data.rfind(b"\n", 0, nul) + 1) + 1
+        raise SourceError("E005", "file contains NUL bytes: not a text policy", "check that this is a policy file, not a binary", line, column)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise SourceError(
+            "E002",
+            f"file is not valid UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start})",
+            "save the file as UTF-8; GBK/GB18030 files can be converted with `iconv -f GB18030 -t UTF-8`",
+            line,
+            column,
+        ) from None
+    return SourceFile(path=path, text=text)
+
+
+def read_policy(path: Path, display: str | None = None) -> SourceFile:
+    """Read and decode a policy file; raises SourceError with a code on failure."""
+    shown = display or str(path)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_POLICY_BYTES + 1)
+    except FileNotFoundError:
+        raise SourceError("E001", "no such file", "check the path; policy files end in .kefu") from None
+    except IsADirectoryError:
+        raise SourceError("E001", "is a directory, not a policy file", "pass a .kefu file, or a directory to check all its policies") from None
+    except OSError as err:
+        raise SourceError("E001", f"cannot read file: {err.strerror}", "check the path and its permissions") from None
+    return decode_policy(shown, data)

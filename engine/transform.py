@@ -1,0 +1,522 @@
+"""Lark syntax tree → typed IR statements (one IR node per statement)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from lark import Token, Transformer, Tree, v_args
+
+from . import ir
+from .diagnostics import Diagnostic, error
+from .names import did_you_mean
+from .source import SourceFile
+
+DAY_NAMES = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+
+
+@dataclass(frozen=True)
+class Header:
+    """`shop NAME on PLATFORM` or `platform NAME "label"`."""
+
+    kind: str
+    name: str
+    platform: ir.Ref | None
+    label: str | None
+    span: ir.Span
+
+
+@dataclass(frozen=True)
+class Include:
+    """`include "path"`."""
+
+    path: str
+    span: ir.Span
+
+
+@dataclass(frozen=True)
+class Timezone:
+    """`timezone Asia/Shanghai`."""
+
+    ref: ir.Ref
+
+
+@dataclass(frozen=True)
+class QueueBlock:
+    """A `queue { … }` block; its `end session` belongs to the session settings."""
+
+    queue: ir.Queue
+    session_end: ir.SessionEnd | None
+
+
+@dataclass(frozen=True)
+class Default:
+    """`default <setting>` in a platform file."""
+
+    stmt: object
+    span: ir.Span
+
+
+@dataclass(frozen=True)
+class Allow:
+    """`allow feature, …`."""
+
+    features: list[ir.Feature]
+    span: ir.Span
+
+
+@dataclass(frozen=True)
+class Fix:
+    """`fix setting, …`: settings a shop may not change."""
+
+    names: list[ir.Ref]
+    span: ir.Span
+
+
+@dataclass(frozen=True)
+class Declared:
+    """`pages …` or `senders …`: names the platform declares."""
+
+    kind: str
+    items: list[ir.Labelled]
+    span: ir.Span
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a duration literal such as `15m` or `1h30m`."""
+    return sum(int(n) * DURATION_UNITS[u] for n, u in re.findall(r"(\d+)([dhms])", text))
+
+
+def unquote(token: str) -> str:
+    """The value of a string literal, with escapes resolved."""
+    body = token[1:-1]
+    if "\\" not in body:
+        return body
+    return re.sub(r"\\(u[0-9a-fA-F]{4}|.)", lambda m: _ESCAPES.get(m.group(1)) or (chr(int(m.group(1)[1:], 16)) if m.group(1)[0] == "u" and len(m.group(1)) == 5 else m.group(1)), body)
+
+
+class ToIR(Transformer):
+    """Transforms a syntax tree into IR statements; bad literals become diagnostics."""
+
+    def __init__(self, src: SourceFile):
+        super().__init__(visit_tokens=False)
+        self.src = src
+        self.path = src.path
+        self.diagnostics: list[Diagnostic] = []
+
+    # ---- helpers -----------------------------------------------------------
+    def _span(self, meta) -> ir.Span:
+        return ir.Span(file=self.path, line=meta.line, column=meta.column,
+                       end_line=meta.end_line, end_column=meta.end_column)
+
+    def _tspan(self, tok: Token) -> ir.Span:
+        return ir.Span(file=self.path, line=tok.line, column=tok.column,
+                       end_line=tok.end_line, end_column=tok.end_column)
+
+    def _bad(self, code: str, message: str, tok_or_span, hint: str | None = None) -> None:
+        span = tok_or_span if isinstance(tok_or_span, ir.Span) else self._tspan(tok_or_span)
+        self.diagnostics.append(error(code, message, span, hint))
+
+    def _string(self, tok: Token) -> str:
+        return unquote(str(tok))
+
+    def _duration(self, tok: Token) -> int:
+        return parse_duration(str(tok))
+
+    def _int(self, tok: Token) -> int:
+        return int(str(tok))
+
+    # ---- common ------------------------------------------------------------
+    @v_args(meta=True)
+    def name(self, meta, children):
+        tok = children[0]
+        value = self._string(tok) if tok.type == "STRING" else str(tok)
+        return ir.Ref(name=value, span=self._tspan(tok))
+
+    item = name
+
+    def name_list(self, children):
+        return list(children)
+
+    item_list = name_list
+
+    def string_list(self, children):
+        return [(self._string(t), self._tspan(t)) for t in children]
+
+    def label(self, children):
+        return self._string(children[0])
+
+    @v_args(meta=True)
+    def labelled(self, meta, children):
+        label = children[1] if len(children) > 1 else None
+        return ir.Labelled(name=children[0].name, label=label, span=self._span(meta))
+
+    # ---- headers -----------------------------------------------------------
+    @v_args(meta=True)
+    def shop_header(self, meta, children):
+        return Header("shop", children[0].name, children[1], None, self._span(meta))
+
+    @v_args(meta=True)
+    def platform_header(self, meta, children):
+        label = children[1] if len(children) > 1 else None
+        return Header("platform", children[0].name, None, label, self._span(meta))
+
+    @v_args(meta=True)
+    def include_stmt(self, meta, children):
+        return Include(self._string(children[0]), self._span(meta))
+
+    # ---- time --------------------------------------------------------------
+    @v_args(meta=True)
+    def timezone_stmt(self, meta, children):
+        tok = children[0]
+        value = self._string(tok) if tok.type == "STRING" else str(tok)
+        return Timezone(ir.Ref(name=value, span=self._span(meta)))
+
+    @v_args(meta=True)
+    def clock_range(self, meta, children):
+        start, end = (self._clock(t) for t in children)
+        span = self._span(meta)
+        if start is not None and end is not None and start >= end:
+            self._bad("E403", f"time range {children[0]}-{children[1]} ends before it starts", span,
+                      "a range must end after it starts; write a range that crosses midnight as two ranges (22:00-24:00, 00:00-02:00)")
+        return ir.ClockRange(start=start or 0, end=end or 0, span=span)
+
+    def _clock(self, tok: Token) -> int | None:
+        hours, minutes = (int(x) for x in str(tok).split(":"))
+        if minutes > 59 or hours > 24 or (hours == 24 and minutes):
+            self._bad("E014", f"{tok} is not a time of day", tok, "use 00:00 to 24:00")
+            return None
+        return hours * 60 + minutes
+
+    def clock_ranges(self, children):
+        return list(children)
+
+    def closed(self, children):
+        return []
+
+    @v_args(meta=True)
+    def day_item(self, meta, children):
+        days = []
+        for tok in children:
+            word = str(tok).lower()
+            if word not in DAY_NAMES:
+                self._bad("E105", f"unknown day {str(tok)!r}", tok, did_you_mean(word, DAY_NAMES) or "days are mon tue wed thu fri sat sun")
+                return []
+            days.append(DAY_NAMES[word])
+        if len(days) == 2:
+            a, b = days
+            return list(range(a, b + 1)) if a <= b else list(range(a, 7)) + list(range(0, b + 1))
+        return days
+
+    def day_list(self, children):
+        return sorted({d for item in children for d in item})
+
+    @v_args(meta=True)
+    def hours_stmt(self, meta, children):
+        days = children[0] if len(children) == 2 else None
+        return ir.HoursRule(days=days, ranges=children[-1], span=self._span(meta))
+
+    @v_args(meta=True)
+    def date_span(self, meta, children):
+        dates = []
+        for tok in children:
+            try:
+                dates.append(date.fromisoformat(str(tok)))
+            except ValueError:
+                self._bad("E014", f"{tok} is not a date", tok, "write dates as YYYY-MM-DD")
+                dates.append(date(2000, 1, 1))
+        if len(dates) == 2 and dates[1] < dates[0]:
+            self._bad("E403", f"date range {children[0]}..{children[1]} ends before it starts", self._span(meta))
+        return (dates[0], dates[-1])
+
+    @v_args(meta=True)
+    def holiday_stmt(self, meta, children):
+        (start, end), ranges = children
+        return ir.Holiday(start=start, end=end, ranges=ranges, span=self._span(meta))
+
+    # ---- agents and groups -------------------------------------------------
+    def agents_attr(self, children):
+        return ("agents", children[0], None)
+
+    @v_args(meta=True)
+    def max_sessions_attr(self, meta, children):
+        return ("max_sessions", self._int(children[0]), self._span(meta))
+
+    def role_attr(self, children):
+        return ("role", children[0], None)
+
+    def im_attr(self, children):
+        return ("im", str(children[0]) == "on", None)
+
+    def _attrs(self, children):
+        head = [c for c in children if isinstance(c, ir.Ref)][:1]
+        label = next((c for c in children if isinstance(c, str)), None)
+        attrs = [c for c in children if isinstance(c, tuple)]
+        return head[0], label, attrs
+
+    @v_args(meta=True)
+    def group_stmt(self, meta, children):
+        name, label, attrs = self._attrs(children)
+        fields: dict = {}
+        for key, value, span in attrs:
+            if key == "agents":
+                fields["agents"] = fields.get("agents", []) + value
+            else:
+                fields[key] = value
+                fields[f"{key}_span"] = span
+        return ir.Group(name=name.name, label=label, span=self._span(meta), **fields)
+
+    @v_args(meta=True)
+    def agent_stmt(self, meta, children):
+        name, label, attrs = self._attrs(children)
+        fields: dict = {}
+        for key, value, span in attrs:
+            fields[key] = value
+            if span is not None:
+                fields[f"{key}_span"] = span
+        return ir.Agent(name=name.name, label=label, span=self._span(meta), **fields)
+
+    # ---- routing -----------------------------------------------------------
+    @v_args(meta=True)
+    def route_page(self, meta, children):
+        return ir.PageRoute(pages=children[0], targets=children[1], span=self._span(meta))
+
+    def route_default(self, children):
+        return ("default", children[0])
+
+    @v_args(meta=True)
+    def scope_attr(self, meta, children):
+        if children and isinstance(children[0], list):
+            return ir.Scope(kind="groups", groups=children[0], span=self._span(meta))
+        return ir.Scope(kind="shop", span=self._span(meta))
+
+    @v_args(meta=True)
+    def route_stmt(self, meta, children):
+        pages = [c for c in children if isinstance(c, ir.PageRoute)]
+        default = next((c[1] for c in children if isinstance(c, tuple)), None)
+        scope = next((c for c in children if isinstance(c, ir.Scope)), None)
+        return ir.Routing(pages=pages, default=default, scope=scope, span=self._span(meta))
+
+    @v_args(meta=True)
+    def assign_stmt(self, meta, children):
+        return ir.Assign(strategy=children[0], ties=children[1] if len(children) > 1 else None, span=self._span(meta))
+
+    def fallback(self, children):
+        return children[0]
+
+    @v_args(meta=True)
+    def return_stmt(self, meta, children):
+        fallback = children[1] if len(children) > 1 else []
+        return ir.RepeatEntry(within=self._duration(children[0]), fallback=fallback, span=self._span(meta))
+
+    @v_args(meta=True)
+    def offline_route_stmt(self, meta, children):
+        return ir.OfflineRoute(targets=children[0], span=self._span(meta))
+
+    @v_args(meta=True)
+    def offline_pool_stmt(self, meta, children):
+        return ir.OfflinePool(keep=self._duration(children[0]), span=self._span(meta))
+
+    # ---- queue and sessions ------------------------------------------------
+    def order_attr(self, children):
+        return ("order", children[0])
+
+    def estimate_attr(self, children):
+        return ("estimate", self._int(children[0]))
+
+    @v_args(meta=True)
+    def queue_stmt(self, meta, children):
+        scope = next((c for c in children if isinstance(c, ir.Scope)), None)
+        order = next((c[1] for c in children if isinstance(c, tuple) and c[0] == "order"), None)
+        estimate = next((c[1] for c in children if isinstance(c, tuple) and c[0] == "estimate"), None)
+        end = next((c for c in children if isinstance(c, ir.SessionEnd)), None)
+        queue = ir.Queue(scope=scope, order=order, estimate_from=estimate, span=self._span(meta))
+        return QueueBlock(queue, end)
+
+    def end_after(self, children):
+        seconds = self._duration(children[0])
+        if seconds == 0:
+            self._bad("E014", "a session cannot end after 0 minutes", children[0], "use a positive duration, or `end session by hand`")
+        return ("after", seconds)
+
+    def end_by_hand(self, children):
+        return ("by_hand", None)
+
+    @v_args(meta=True)
+    def session_end_stmt(self, meta, children):
+        kind, seconds = children[0]
+        return ir.SessionEnd(after=seconds, span=self._span(meta))
+
+    @v_args(meta=True)
+    def history_stmt(self, meta, children):
+        return ir.History(keep=self._duration(children[0]), span=self._span(meta))
+
+    # ---- replies -----------------------------------------------------------
+    def reply_stmt(self, children):
+        return children[0]
+
+    def once_per_day(self, children):
+        return True
+
+    @v_args(meta=True)
+    def faq_item(self, meta, children):
+        return ir.FaqItem(question=self._string(children[0]), answer=self._string(children[1]),
+                          enabled=len(children) < 3, span=self._span(meta))
+
+    def faq_block(self, children):
+        return list(children)
+
+    @v_args(meta=True)
+    def reply_welcome(self, meta, children):
+        once = any(c is True for c in children)
+        text = next(self._string(c) for c in children if isinstance(c, Token))
+        faq = next((c for c in children if isinstance(c, list)), [])
+        return ir.WelcomeReply(text=text, once_per_day=once, faq=faq, span=self._span(meta))
+
+    @v_args(meta=True)
+    def reply_first(self, meta, children):
+        return ir.FirstMessageReply(text=self._string(children[0]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def reply_keyword(self, meta, children):
+        return ir.KeywordReply(keywords=[s for s, _ in children[0]], text=self._string(children[1]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def reply_closing(self, meta, children):
+        return ir.ClosingReply(phrases=[s for s, _ in children[0]], text=self._string(children[1]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def reply_status(self, meta, children):
+        return ir.StatusReply(status=children[0], text=self._string(children[1]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def reply_product(self, meta, children):
+        return ir.ProductReply(products=children[0], text=self._string(children[1]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def reply_order(self, meta, children):
+        return ir.OrderCardReply(text=self._string(children[0]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def reply_offline(self, meta, children):
+        return ir.OfflineReply(text=self._string(children[0]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def menu_item(self, meta, children):
+        return ir.MenuItem(label=self._string(children[0]), action=children[1], span=self._span(meta))
+
+    @v_args(meta=True)
+    def reply_menu(self, meta, children):
+        return ir.MenuReply(items=list(children), span=self._span(meta))
+
+    @v_args(meta=True)
+    def cooldown_stmt(self, meta, children):
+        return ir.Cooldown(every=self._duration(children[0]), per_consumer=True, span=self._span(meta))
+
+    def phrase_keywords(self, children):
+        return ("keywords", [s for s, _ in children[0]])
+
+    def phrase_products(self, children):
+        return ("products", children[0])
+
+    @v_args(meta=True)
+    def phrase_stmt(self, meta, children):
+        links: dict = {"keywords": [], "products": []}
+        for key, values in children[2:]:
+            links[key] = links[key] + values
+        return ir.QuickPhrase(trigger=self._string(children[0]), text=self._string(children[1]), span=self._span(meta), **links)
+
+    # ---- platform files ----------------------------------------------------
+    def m_unit(self, c): return ("unit", c[0])
+    def m_window(self, c): return ("window", c[0])
+    def m_deadline(self, c): return ("deadline", self._duration(c[0]))
+    def m_effective(self, c): return ("effective", c[0])
+    def m_natural_day(self, c): return ("natural_day", True)
+    def m_clock_start(self, c): return ("clock_start", c[0])
+    def m_clock_restart(self, c): return ("clock_restart", True)
+    def m_feeds(self, c): return ("feeds", [s for s, _ in c[0]])
+    def m_count(self, c): return ("counts", c[0])
+    def m_evaluated(self, c): return ("evaluated_on", c[0])
+
+    def _percent(self, tok: Token) -> float:
+        return float(str(tok).rstrip("%")) / 100
+
+    def _number(self, tok: Token) -> float:
+        return self._percent(tok) if tok.type == "PERCENT" else float(str(tok))
+
+    @v_args(meta=True)
+    def m_threshold(self, meta, c):
+        return ("threshold", ir.Threshold(op=str(c[0]), value=self._percent(c[1]), span=self._span(meta)))
+
+    @v_args(meta=True)
+    def condition(self, meta, c):
+        return ir.Condition(variable=c[0], op=str(c[1]), value=self._number(c[2]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def m_penalty(self, meta, c):
+        return ("penalty", ir.Penalty(amount=self._int(c[0]), currency=c[1].name, when=list(c[2:]), span=self._span(meta)))
+
+    @v_args(meta=True)
+    def metric_stmt(self, meta, children):
+        name = children[0]
+        label = children[1] if len(children) > 1 and isinstance(children[1], str) else None
+        fields: dict = {}
+        for key, value in (c for c in children if isinstance(c, tuple)):
+            fields[key] = value
+        return ir.Metric(name=name.name, label=label, span=self._span(meta), **fields)
+
+    def int_range(self, c):
+        return ("range", self._int(c[0]), self._int(c[1]))
+
+    @v_args(meta=True)
+    def limit_stmt(self, meta, children):
+        name, value = children[0], children[1:]
+        span = self._span(meta)
+        if value and isinstance(value[0], tuple):
+            _, lo, hi = value[0]
+            if lo > hi:
+                self._bad("E403", f"limit range {lo}..{hi} is empty", span)
+            return ir.Limit(name=name, minimum=lo, maximum=hi, span=span)
+        if value and isinstance(value[0], list):
+            return ir.Limit(name=name, values=value[0], span=span)
+        op, number = str(value[0]), self._int(value[1])
+        bounds = {"<=": {"maximum": number}, "<": {"maximum": number - 1}, ">=": {"minimum": number},
+                  ">": {"minimum": number + 1}, "==": {"minimum": number, "maximum": number}}[op]
+        return ir.Limit(name=name, span=span, **bounds)
+
+    @v_args(meta=True)
+    def default_stmt(self, meta, children):
+        return Default(children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def feature(self, meta, c):
+        return ir.Feature(name=c[0], within=self._duration(c[1]) if len(c) > 1 else None, span=self._span(meta))
+
+    @v_args(meta=True)
+    def allow_stmt(self, meta, children):
+        return Allow(list(children), self._span(meta))
+
+    @v_args(meta=True)
+    def fix_stmt(self, meta, children):
+        return Fix(children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def pages_stmt(self, meta, children):
+        return Declared("pages", list(children), self._span(meta))
+
+    @v_args(meta=True)
+    def senders_stmt(self, meta, children):
+        return Declared("senders", list(children), self._span(meta))
+
+    def start(self, children):
+        return list(children)
+
+
+def to_statements(src: SourceFile, tree: Tree) -> tuple[list, list[Diagnostic]]:
+    """The IR statements of a parsed file and any bad-literal diagnostics."""
+    transformer = ToIR(src)
+    statements = transformer.transform(tree)
+    return statements, transformer.diagnostics
