@@ -313,13 +313,17 @@ def _offline_target_limits(policy: ir.Policy) -> Iterator[Diagnostic]:
     if roles_limit is None:
         return
     allowed = {r.name for r in roles_limit.values}
-    declared = {a.name: a for a in shop.agents}
+    declared: dict[str, ir.Agent] = {}
+    for agent in shop.agents:
+        declared.setdefault(agent.name, agent)  # a second declaration is reported as E110
     known = _all_agents(shop)
     for ref in targets:
         if ref.name not in known:
             continue  # already reported as an unknown agent
         agent = declared.get(ref.name)
         role = agent.role.name if agent and agent.role else "agent"
+        if role not in registry.ROLES:
+            continue  # already reported as an unknown role
         if role not in allowed:
             yield error("E208", f"offline target {ref.name!r} has role {role!r}; it must be {' or '.join(sorted(allowed))}",
                         ref.span, f"give the account a role: `agent {ref.name} role {sorted(allowed)[0]}`")

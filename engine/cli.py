@@ -139,10 +139,148 @@ def ir_command(
     typer.echo(model.model_dump_json(indent=2))
 
 
+class ReportFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+MAX_REJECTS_SHOWN = 100
+
+
+def _replay_policy(policy: Optional[Path], platform: Optional[str], platform_dir: list[Path]):
+    """The policy to replay and its display name, or exits with diagnostics (1) or usage (2)."""
+    if (policy is None) == (platform is None):
+        typer.echo("error: give a POLICY file or --platform NAME (one of them)", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    loader = Loader(platform_dir)
+    if platform is not None:
+        files = loader.available_platforms()
+        if platform not in files:
+            from .names import did_you_mean
+            hint = did_you_mean(platform, files) or f"known platforms: {', '.join(sorted(files))}"
+            typer.echo(f"error: unknown platform {platform!r} ({hint})", err=True)
+            raise typer.Exit(EXIT_USAGE)
+        result = loader.load_platform_file(files[platform])
+        if not result.ok:
+            _print_diagnostics(result.diagnostics, result.sources, OutputFormat.text, [platform])
+            raise typer.Exit(EXIT_ERRORS)
+        from .replay import for_platform
+        return for_platform(result.platform), None
+    result = _load_one(policy, platform_dir)
+    if result.policy is None:
+        diags = result.diagnostics or [error("E030", f"{policy}: not a shop policy", None,
+                                             'a replay needs a policy that starts with `shop "name" on PLATFORM`')]
+        _print_diagnostics(diags, result.sources, OutputFormat.text, [str(policy)])
+        raise typer.Exit(_exit_code(diags, False) or EXIT_ERRORS)
+    return result.policy, loader.display_of(policy)
+
+
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of the resolved policy IR."""
-    typer.echo(json.dumps(ir.Policy.model_json_schema(), indent=2, ensure_ascii=False))
+def replay(
+    policy: Optional[Path] = typer.Argument(None, help="Shop policy to replay (omit with --platform)."),
+    platform: Optional[str] = typer.Option(None, "--platform", help="Replay the platform file alone: its metrics and defaults, no shop automation."),
+    events: str = typer.Option(..., "--events", "-e", help="Event log: JSON Lines file, .gz, or - for stdin."),
+    decisions: Optional[Path] = typer.Option(None, "--decisions", help="Write every decision as JSON Lines here."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write the report here instead of stdout."),
+    format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Report format: text or json."),
+    seed: int = typer.Option(0, "--seed", help="Seed for random tie-breaks (same seed, same output)."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first bad event line (exit 1)."),
+    platform_dir: List[Path] = typer.Option([], "--platform-dir", help="Extra directory of platform files."),
+) -> None:
+    """Replay an event log through a policy: decisions and a compliance report.
+
+    Exit codes: 0 replayed, 1 policy errors or a bad line with --strict, 2 usage or I/O error.
+    Bad event lines are reported on stderr with their line number, counted, and skipped.
+    """
+    from .events import StrictError, open_log
+    from .replay import render_text, replay as run_replay, report_dict, report_json
+
+    resolved, policy_file = _replay_policy(policy, platform, platform_dir)
+    shown = {"n": 0}
+    label = "-" if events == "-" else events
+
+    def on_reject(rejected) -> None:
+        shown["n"] += 1
+        if shown["n"] <= MAX_REJECTS_SHOWN:
+            typer.echo(f"{label}:{rejected.line}: rejected: {rejected.reason}", err=True)
+
+    try:
+        stream = open_log(events)
+    except OSError as err:
+        typer.echo(f"error: cannot read events {events}: {err.strerror or err}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        decisions_out = decisions.open("wb") if decisions else None
+    except OSError as err:
+        typer.echo(f"error: cannot write decisions {decisions}: {err.strerror or err}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        with stream, _progress(events) as tick:
+            result = run_replay(resolved, stream, seed=seed, automation=platform is None, decisions_out=decisions_out,
+                                on_reject=on_reject, strict=strict, policy_file=policy_file, progress=tick)
+    except StrictError as err:
+        typer.echo(f"stopped at the first bad line (--strict): {label}:{err.rejected.line}: {err.rejected.reason}", err=True)
+        raise typer.Exit(EXIT_ERRORS)
+    except (OSError, EOFError) as err:
+        typer.echo(f"error: cannot read events {events}: {err}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    finally:
+        if decisions_out is not None:
+            decisions_out.close()
+    if shown["n"] > MAX_REJECTS_SHOWN:
+        typer.echo(f"{label}: {shown['n'] - MAX_REJECTS_SHOWN} more rejected lines not shown", err=True)
+    data = report_dict(result)
+    body = report_json(data) if format is ReportFormat.json else render_text(data).encode("utf-8")
+    if report is not None:
+        try:
+            report.write_bytes(body)
+        except OSError as err:
+            typer.echo(f"error: cannot write report {report}: {err.strerror or err}", err=True)
+            raise typer.Exit(EXIT_USAGE)
+    else:
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+
+
+class _progress:
+    """A rich progress line on stderr while replaying, only when stderr is a terminal."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.bar = None
+
+    def __enter__(self):
+        if not sys.stderr.isatty():
+            return None
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(SpinnerColumn(), TextColumn("replaying {task.fields[label]}: {task.completed:,} events"),
+                            TimeElapsedColumn(), transient=True)
+        self.bar.__enter__()
+        task = self.bar.add_task("replay", total=None, label=self.label)
+        return lambda n: self.bar.update(task, completed=n)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
+
+
+class SchemaName(str, Enum):
+    ir = "ir"
+    report = "report"
+    decision = "decision"
+
+
+@app.command()
+def schema(
+    name: SchemaName = typer.Argument(SchemaName.ir, help="ir (resolved policy), report (replay report) or decision (one decision record)."),
+) -> None:
+    """Print a JSON Schema: the policy IR, the replay report, or a decision record."""
+    from .interface import SCHEMAS
+
+    model = ir.Policy if name is SchemaName.ir else SCHEMAS[name.value]
+    typer.echo(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
 
 
 def main() -> None:

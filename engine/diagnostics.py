@@ -40,14 +40,23 @@ def warning(code: str, message: str, span: Span | None, hint: str | None = None,
     return Diagnostic(code, message, span, hint, "warning", **kw)
 
 
+MAX_SHOWN_CHARS = 120  # a longer source line is shown as a window around the span
+
+
 def caret_lines(span: Span, line_text: str) -> list[str]:
     """The source line and a caret line under the span (one line's worth)."""
     width = (span.end_column - span.column) if span.end_line == span.line else len(line_text) - span.column + 1
     width = max(1, width)
+    start, lo, hi = span.column - 1, 0, len(line_text)
+    if hi > MAX_SHOWN_CHARS:
+        lo = max(0, min(start - 20, hi - MAX_SHOWN_CHARS))
+        hi = lo + MAX_SHOWN_CHARS
+    head = "…" if lo > 0 else ""
+    tail = "…" if hi < len(line_text) else ""
     # CJK characters take two terminal cells; pad so the caret stays under them.
-    prefix = _pad(line_text[: span.column - 1])
-    marked = line_text[span.column - 1 : span.column - 1 + width]
-    return [f"  | {line_text}", f"  | {prefix}{'^' * max(1, _cells(marked) or 1)}"]
+    prefix = _pad(head + line_text[lo:start])
+    marked = line_text[start : min(start + width, hi)]
+    return [f"  | {head}{line_text[lo:hi]}{tail}", f"  | {prefix}{'^' * max(1, _cells(marked) or 1)}"]
 
 
 def _is_wide(ch: str) -> bool:

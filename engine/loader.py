@@ -16,6 +16,10 @@ from .transform import Allow, Declared, Default, Fix, Header, Include, QueueBloc
 
 POLICY_SUFFIX = ".kefu"
 MAX_INCLUDE_DEPTH = 16
+# Errors after which the shop's statements are incomplete (a file or snippet that
+# could not be read or parsed): checking the rest would only report their absence.
+INCOMPLETE_CODES = frozenset({"E001", "E002", "E003", "E004", "E005", "E010", "E011", "E012", "E013",
+                              "E020", "E021", "E022", "E023"})
 
 SETTING_OF = {
     ir.Assign: "assign", ir.RepeatEntry: "repeat_entry", ir.SessionEnd: "session_end",
@@ -359,7 +363,7 @@ class Loader:
         platform, pdiags, psources = self.platform(shop.platform)
         result.sources.update(psources)
         result.diagnostics.extend(d for d in pdiags if d.severity == "error")
-        if platform is None or not result.ok:
+        if platform is None or any(d.code in INCOMPLETE_CODES for d in result.diagnostics):
             return result
         policy = ir.Policy(shop=shop, platform=platform, effective=merge_settings(platform, shop))
         from .check import check_policy

@@ -5,9 +5,12 @@ from __future__ import annotations
 import difflib
 import re
 from functools import lru_cache
+from types import SimpleNamespace
 
-from lark import Lark, Tree, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
+from lark.parsers.lalr_interactive_parser import InteractiveParser
+from lark.parsers.lalr_parser_state import ParserState
 
 from .diagnostics import Diagnostic, error
 from .resources import grammar_path
@@ -81,6 +84,9 @@ def _keyword_suggestion(word: str, expected: set[str]) -> str | None:
 def _acceptable(exc: UnexpectedInput) -> set[str]:
     """Terminals truly acceptable at the error (LALR tables over-approximate)."""
     interactive = getattr(exc, "interactive_parser", None)
+    state = getattr(exc, "state", None)
+    if interactive is None and isinstance(exc, UnexpectedCharacters) and isinstance(state, ParserState):
+        interactive = InteractiveParser(None, state, SimpleNamespace(_Token=Token))
     if interactive is not None:
         try:
             return set(interactive.accepts()) - {"$END"} or {"$END"}
@@ -99,8 +105,9 @@ def syntax_diagnostic(src: SourceFile, exc: UnexpectedInput) -> Diagnostic:
             end = len(src.line_text(line)) + 1
             return error("E012", "unterminated string", src.span(line, column, line, max(end, column + 1)),
                          'close the string with " on the same line; write \\" for a quote inside it')
+        allowed = _acceptable(exc)
         return error("E011", f"unexpected character {char!r}", span,
-                     f"expected {_describe_expected(exc.allowed or set())}" if exc.allowed else None)
+                     f"expected {_describe_expected(allowed)}" if allowed else None)
     if isinstance(exc, (UnexpectedToken, UnexpectedEOF)):
         token = getattr(exc, "token", None)
         expected = _acceptable(exc)
@@ -118,24 +125,45 @@ def syntax_diagnostic(src: SourceFile, exc: UnexpectedInput) -> Diagnostic:
     return error("E010", str(exc).splitlines()[0], src.span(line or 1, column or 1))
 
 
+# Statement keywords that may also begin a line inside a block (`default ->` in a
+# route, `end session` in a queue); inside an open block they start no statement.
+_BLOCK_WORDS = frozenset({"default", "end"})
+_LEADING_WORD = re.compile(r"[^\W\d]\w*")
+_NOT_BRACES = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#.*')
+
+
 def _statement_starts(text: str) -> list[int]:
     """Line numbers (1-based) where a top-level statement starts at column 1."""
     keywords = statement_keywords()
     starts = []
+    depth = 0
     for number, line in enumerate(text.split("\n"), start=1):
-        word = line.split(None, 1)[0] if line[:1].isalpha() else ""
-        if word in keywords:
+        match = _LEADING_WORD.match(line)
+        word = match.group() if match else ""
+        if word in keywords and (depth == 0 or word not in _BLOCK_WORDS):
             starts.append(number)
+            depth = 0  # a block still open here was broken; the new statement starts afresh
+        if "{" in line or "}" in line:
+            bare = _NOT_BRACES.sub("", line)
+            depth = max(0, depth + bare.count("{") - bare.count("}"))
     return starts
 
 
-def _blank_statement(text: str, error_line: int) -> str:
-    """Replace the statement around error_line with spaces, keeping every position."""
+def _blank_statement(text: str, error_line: int, error_column: int) -> str:
+    """Replace the broken statement around the error with spaces, keeping every position.
+
+    An error on the first word of a statement (at column 1) means the statement
+    before it is unfinished, so that one is blanked.
+    """
     starts = _statement_starts(text)
-    first = max((n for n in starts if n <= error_line), default=1)
-    after = min((n for n in starts if n > error_line), default=None)
+    if error_column == 1 and error_line in starts and starts[0] < error_line:
+        first = max(n for n in starts if n < error_line)
+        last = error_line - 1
+    else:
+        first = max((n for n in starts if n <= error_line), default=1)
+        after = min((n for n in starts if n > error_line), default=None)
+        last = (after - 1) if after else text.count("\n") + 1
     lines = text.split("\n")
-    last = (after - 1) if after else len(lines)
     for i in range(first - 1, last):
         lines[i] = " " * len(lines[i])
     return "\n".join(lines)
@@ -155,7 +183,7 @@ def parse_source(src: SourceFile) -> tuple[Tree | None, list[Diagnostic]]:
             diags.append(diag)
             if len(diags) >= MAX_SYNTAX_ERRORS or diag.code == "E013":
                 return None, diags
-            blanked = _blank_statement(text, diag.span.line if diag.span else 1)
+            blanked = _blank_statement(text, diag.span.line, diag.span.column) if diag.span else text
             if blanked == text:
                 return None, diags
             text = blanked

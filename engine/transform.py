@@ -13,6 +13,7 @@ from .diagnostics import Diagnostic, error
 from .names import did_you_mean
 from .source import SourceFile
 
+MAX_DIGITS = 15  # longest number a policy may write (and far below int()'s 4,300-digit limit)
 DAY_NAMES = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
@@ -95,7 +96,9 @@ def unquote(token: str) -> str:
     body = token[1:-1]
     if "\\" not in body:
         return body
-    return re.sub(r"\\(u[0-9a-fA-F]{4}|.)", lambda m: _ESCAPES.get(m.group(1)) or (chr(int(m.group(1)[1:], 16)) if m.group(1)[0] == "u" and len(m.group(1)) == 5 else m.group(1)), body)
+    text = re.sub(r"\\(u[0-9a-fA-F]{4}|.)", lambda m: _ESCAPES.get(m.group(1)) or (chr(int(m.group(1)[1:], 16)) if m.group(1)[0] == "u" and len(m.group(1)) == 5 else m.group(1)), body)
+    # \ud83d\ude00 pairs become one character; a lone surrogate (not text) becomes U+FFFD.
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 class ToIR(Transformer):
@@ -123,11 +126,21 @@ class ToIR(Transformer):
     def _string(self, tok: Token) -> str:
         return unquote(str(tok))
 
+    def _too_long(self, tok: Token) -> bool:
+        if any(len(digits) > MAX_DIGITS for digits in re.findall(r"\d+", str(tok))):
+            self._bad("E014", f"number {str(tok)[:MAX_DIGITS]}… is too large", tok,
+                      f"numbers have at most {MAX_DIGITS} digits")
+            return True
+        return False
+
     def _duration(self, tok: Token) -> int:
+        if self._too_long(tok):
+            return 10**MAX_DIGITS  # already reported; a long, valid placeholder
         return parse_duration(str(tok))
 
-    def _int(self, tok: Token) -> int:
-        return int(str(tok))
+    def _int(self, tok: Token) -> int | None:
+        """The value of an INT token; None (reported) when it is too large."""
+        return None if self._too_long(tok) else int(str(tok))
 
     # ---- common ------------------------------------------------------------
     @v_args(meta=True)
@@ -179,10 +192,12 @@ class ToIR(Transformer):
     def clock_range(self, meta, children):
         start, end = (self._clock(t) for t in children)
         span = self._span(meta)
-        if start is not None and end is not None and start >= end:
+        if start is None or end is None:
+            start = end = 0  # already reported; an empty range overlaps nothing
+        elif start >= end:
             self._bad("E403", f"time range {children[0]}-{children[1]} ends before it starts", span,
                       "a range must end after it starts; write a range that crosses midnight as two ranges (22:00-24:00, 00:00-02:00)")
-        return ir.ClockRange(start=start or 0, end=end or 0, span=span)
+        return ir.ClockRange(start=start, end=end, span=span)
 
     def _clock(self, tok: Token) -> int | None:
         hours, minutes = (int(x) for x in str(tok).split(":"))
@@ -221,14 +236,15 @@ class ToIR(Transformer):
 
     @v_args(meta=True)
     def date_span(self, meta, children):
-        dates = []
+        dates, bad = [], False
         for tok in children:
             try:
                 dates.append(date.fromisoformat(str(tok)))
             except ValueError:
                 self._bad("E014", f"{tok} is not a date", tok, "write dates as YYYY-MM-DD")
                 dates.append(date(2000, 1, 1))
-        if len(dates) == 2 and dates[1] < dates[0]:
+                bad = True
+        if not bad and len(dates) == 2 and dates[1] < dates[0]:
             self._bad("E403", f"date range {children[0]}..{children[1]} ends before it starts", self._span(meta))
         return (dates[0], dates[-1])
 
@@ -442,10 +458,12 @@ class ToIR(Transformer):
     def m_evaluated(self, c): return ("evaluated_on", c[0])
 
     def _percent(self, tok: Token) -> float:
-        return float(str(tok).rstrip("%")) / 100
+        return 0.0 if self._too_long(tok) else float(str(tok).rstrip("%")) / 100
 
     def _number(self, tok: Token) -> float:
-        return self._percent(tok) if tok.type == "PERCENT" else float(str(tok))
+        if tok.type == "PERCENT":
+            return self._percent(tok)
+        return 0.0 if self._too_long(tok) else float(str(tok))
 
     @v_args(meta=True)
     def m_threshold(self, meta, c):
@@ -457,7 +475,7 @@ class ToIR(Transformer):
 
     @v_args(meta=True)
     def m_penalty(self, meta, c):
-        return ("penalty", ir.Penalty(amount=self._int(c[0]), currency=c[1].name, when=list(c[2:]), span=self._span(meta)))
+        return ("penalty", ir.Penalty(amount=self._int(c[0]) or 0, currency=c[1].name, when=list(c[2:]), span=self._span(meta)))
 
     @v_args(meta=True)
     def metric_stmt(self, meta, children):
@@ -477,12 +495,14 @@ class ToIR(Transformer):
         span = self._span(meta)
         if value and isinstance(value[0], tuple):
             _, lo, hi = value[0]
-            if lo > hi:
+            if lo is not None and hi is not None and lo > hi:
                 self._bad("E403", f"limit range {lo}..{hi} is empty", span)
             return ir.Limit(name=name, minimum=lo, maximum=hi, span=span)
         if value and isinstance(value[0], list):
             return ir.Limit(name=name, values=value[0], span=span)
         op, number = str(value[0]), self._int(value[1])
+        if number is None:
+            return ir.Limit(name=name, span=span)
         bounds = {"<=": {"maximum": number}, "<": {"maximum": number - 1}, ">=": {"minimum": number},
                   ">": {"minimum": number + 1}, "==": {"minimum": number, "maximum": number}}[op]
         return ir.Limit(name=name, span=span, **bounds)

@@ -1,0 +1,450 @@
+"""Streaming reader of event logs (the input of `kefu replay`; format in docs/spec events.md).
+
+An event log is UTF-8 JSON Lines. `read_events` turns a binary stream into `Event`s in time
+order, checking every line, and reports each bad line as a `Rejected` (line number + short
+reason) instead of dropping it.
+
+Decisions this module makes (the spec leaves them open):
+
+- **Lines** are counted from 1 and split on ``\\n`` (a trailing ``\\r`` is ignored). A blank or
+  whitespace-only line is not an event: it is neither accepted nor rejected and is **not counted
+  in ``read``**, but it still takes a line number, so numbers match an editor's. A UTF-8 byte
+  order mark at the start of line 1 is skipped. A line longer than `MAX_LINE_BYTES` is rejected
+  without being held in memory whole.
+- **Counting**: ``stats.read`` counts non-blank lines, and ``read == accepted + rejected`` holds
+  after the iterator is exhausted (also after `StrictError`). Events still held in the reorder
+  buffer are already counted as accepted.
+- **Reasons** never repeat the line number (`Rejected.line` carries it; ``str(rejected)`` gives
+  ``line 17: missing field "consumer"``). Values quoted in a reason are cut to 40 characters.
+- **ts**: an RFC 3339 string *with* an offset (``2026-11-11T09:00:05+08:00``, ``…Z``, fractional
+  seconds allowed, ``T``/``t``/space as separator) or epoch seconds as a JSON number (not a
+  boolean) between 0 and the year 9999. A string without an offset is rejected — the reader never
+  guesses a time zone. ``Event.ts`` is epoch seconds (UTC) as a float.
+- **Nulls**: an optional field set to ``null`` counts as absent; a required one set to ``null`` is
+  a wrong type.
+- **Fields per type** (anything else is ignored, as the spec says): every event may carry ``shop``;
+  ``message`` needs ``sender`` and ``consumer``, plus ``agent`` when the sender is ``agent``; it may
+  carry ``text``, and a consumer message may carry ``page`` and ``card`` (on other senders those
+  two, and ``agent`` on non-agent senders, are ignored and left ``None``). ``agent_status`` needs
+  ``agent`` and ``status`` and may carry ``max_sessions`` (a positive integer) and ``group``.
+  ``transfer`` needs ``consumer``, ``agent`` and ``to_agent`` (a different agent). ``session_end``
+  needs ``consumer`` and may carry ``agent``. Id fields must be non-empty strings.
+- **Order**: events within `tolerance` seconds of disorder are put back in time order by a
+  reorder buffer (a heap on ``(ts, line)``): an event is released once the largest ts seen so far
+  exceeds its ts by more than `tolerance`, and the rest at end of input. Output is therefore
+  sorted by ``(ts, line)``. An event older than ``max ts seen − tolerance`` cannot be placed any
+  more and is rejected (``ts goes back 312 s (tolerance 60 s)``). Memory is bounded by the events
+  inside the tolerance window, never by the length of the log.
+- **strict**: the first bad line is counted, passed to `on_reject`, then raised as `StrictError`;
+  events still in the reorder buffer are not yielded.
+- I/O errors of the stream (a corrupt or truncated ``.gz`` raises ``OSError``/``EOFError``) are not
+  bad lines: they propagate to the caller.
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import math
+import re
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Callable, Iterator
+
+import orjson
+
+from .names import closest
+
+__all__ = [
+    "Event", "Rejected", "ReadStats", "StrictError", "open_log", "read_events", "parse_line", "parse_ts",
+    "TYPES", "SENDERS", "STATUSES", "PAGES", "CARD_KINDS", "MAX_LINE_BYTES",
+]
+
+TYPES = ("message", "agent_status", "transfer", "session_end")
+SENDERS = ("consumer", "agent", "robot", "system", "assistant")
+STATUSES = ("online", "busy", "offline")
+PAGES = ("shop_home", "product_detail", "order_detail", "refund_detail", "logistics_complaint")
+CARD_KINDS = ("product", "order")
+
+MAX_LINE_BYTES = 1 << 20
+"""Longest line accepted (1 MiB); longer lines are rejected and skipped without being stored."""
+
+# Value → the interned constant, so consumers of Event may compare with `is` and share memory.
+_TYPE = {t: t for t in TYPES}
+_SENDER = {s: s for s in SENDERS}
+_STATUS = {s: s for s in STATUSES}
+_PAGE = {p: p for p in PAGES}
+_CARD_KIND = {k: k for k in CARD_KINDS}
+
+_MAX_EPOCH = 253402300800.0  # 10000-01-01T00:00:00Z
+_SEC = {f"{i:02d}": i for i in range(60)}
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
+_NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
+_TS_CACHE_MAX = 4096
+
+
+@dataclass(slots=True)
+class Event:
+    """One accepted line of an event log; fields not used by the event's type are None."""
+
+    line: int            # 1-based line number in the log
+    ts: float            # epoch seconds, UTC
+    type: str            # "message" | "agent_status" | "transfer" | "session_end"
+    shop: str | None = None
+    sender: str | None = None      # consumer|agent|robot|system|assistant (message only)
+    consumer: str | None = None
+    agent: str | None = None
+    text: str | None = None
+    page: str | None = None
+    card_kind: str | None = None   # "product" | "order"
+    card_id: str | None = None
+    status: str | None = None      # online|busy|offline (agent_status)
+    max_sessions: int | None = None
+    group: str | None = None
+    to_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A line that is not a valid event: its line number and a short reason."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass
+class ReadStats:
+    """Line counts of one read; `read == accepted + rejected` once reading has finished."""
+
+    read: int = 0
+    accepted: int = 0
+    rejected: int = 0
+
+
+class StrictError(Exception):
+    """Raised by read_events(strict=True) at the first bad line."""
+
+    def __init__(self, rejected: Rejected):
+        super().__init__(str(rejected))
+        self.rejected = rejected
+
+
+class _Bad(Exception):
+    """Internal: a line is rejected with this reason."""
+
+
+# ---- opening ---------------------------------------------------------------------------------
+
+def open_log(path: str) -> BinaryIO:
+    """Open an event log for binary reading: "-" is stdin, a name ending in .gz is gunzipped.
+
+    Missing or unreadable files raise FileNotFoundError / OSError as open() does.
+    """
+    if path == "-":
+        return sys.stdin.buffer
+    if str(path).endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def _lines(stream: BinaryIO) -> Iterator[bytes | None]:
+    """The stream's lines; None stands for a line longer than MAX_LINE_BYTES (already skipped)."""
+    readline = stream.readline
+    limit = MAX_LINE_BYTES + 1
+    while True:
+        raw = readline(limit)
+        if not raw:
+            return
+        if len(raw) == limit and not raw.endswith(b"\n"):
+            while True:  # skip the rest of the over-long line in bounded chunks
+                rest = readline(limit)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield None
+            continue
+        yield raw
+
+
+# ---- values ----------------------------------------------------------------------------------
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _show(value) -> str:
+    """A value as JSON, cut to 40 characters, for a reason."""
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    if len(text) > 40:
+        text = text[:39] + "…"
+    return orjson.dumps(text).decode() if isinstance(value, str) else text
+
+
+def _unknown(what: str, value, known: tuple[str, ...]) -> _Bad:
+    if not isinstance(value, str):
+        return _Bad(f"field \"{what}\" must be a string, got {_json_type(value)}")
+    label = {"type": "type", "sender": "sender", "status": "status", "page": "page", "card.kind": "card kind"}[what]
+    reason = f"unknown {label} {_show(value)}"
+    match = closest(value, known)
+    if match:
+        reason += f" (did you mean \"{match}\"?)"
+    return _Bad(reason)
+
+
+def _required_id(obj: dict, name: str) -> str:
+    value = obj.get(name)
+    if type(value) is str and value:
+        return value
+    if value is None and name not in obj:
+        raise _Bad(f"missing field \"{name}\"")
+    if value == "":
+        raise _Bad(f"field \"{name}\" is empty")
+    raise _Bad(f"field \"{name}\" must be a string, got {_json_type(value)}")
+
+
+def _optional_str(obj: dict, name: str) -> str | None:
+    value = obj.get(name)
+    if value is None or type(value) is str:
+        return value
+    raise _Bad(f"field \"{name}\" must be a string, got {_json_type(value)}")
+
+
+def _optional_id(obj: dict, name: str) -> str | None:
+    value = _optional_str(obj, name)
+    if value == "":
+        raise _Bad(f"field \"{name}\" is empty")
+    return value
+
+
+def parse_ts(value, cache: dict | None = None) -> float:
+    """Epoch seconds (UTC) of a ts value; raises ValueError with a short reason.
+
+    `cache` (any dict, owned by the caller) remembers the epoch of each minute prefix seen with
+    its offset, so the common form ``YYYY-MM-DDTHH:MM:SS+HH:MM`` costs two slices and a lookup.
+    """
+    if type(value) is str:
+        if cache is not None:
+            hit = cache.get(value[:17])
+            if hit is not None and value[19:] == hit[0]:
+                sec = _SEC.get(value[17:19])
+                if sec is not None:
+                    return hit[1] + sec
+        return _parse_ts_slow(value, cache)
+    if type(value) is float or type(value) is int:
+        ts = float(value)
+        if 0.0 <= ts < _MAX_EPOCH:
+            return ts
+        hint = " (milliseconds? ts is in seconds)" if _MAX_EPOCH <= ts < _MAX_EPOCH * 1000 else ""
+        raise ValueError(f"ts {_show(value)} is out of range{hint}")
+    raise ValueError(f"field \"ts\" must be an RFC 3339 string or epoch seconds, got {_json_type(value)}")
+
+
+def _parse_ts_slow(value: str, cache: dict | None) -> float:
+    if not _RFC3339.fullmatch(value):
+        if _NAIVE.fullmatch(value):
+            raise ValueError(f"ts {_show(value)} has no UTC offset (add +08:00 or Z)")
+        raise ValueError(f"ts {_show(value)} is not RFC 3339")
+    try:
+        ts = datetime.fromisoformat(value.upper() if value[-1] == "z" or value[10] == "t" else value).timestamp()
+    except ValueError as err:  # e.g. month must be in 1..12
+        raise ValueError(f"ts {_show(value)}: {err}") from None
+    if not 0.0 <= ts < _MAX_EPOCH:
+        raise ValueError(f"ts {_show(value)} is out of range")
+    if cache is not None and (len(value) == 25 or len(value) == 20) and value[19] != ".":
+        if len(cache) >= _TS_CACHE_MAX:
+            cache.clear()
+        cache[value[:17]] = (value[19:], ts - _SEC[value[17:19]])
+    return ts
+
+
+# ---- lines -----------------------------------------------------------------------------------
+
+def _decode(raw: bytes) -> dict:
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise _Bad(f"not UTF-8: invalid byte 0x{raw[bad.start]:02x} at byte {bad.start + 1}") from None
+        raise _Bad(f"not JSON: {err.msg} at column {err.colno}") from None
+    if type(obj) is not dict:
+        raise _Bad(f"not a JSON object: got {_json_type(obj)}")
+    return obj
+
+
+def _event(obj: dict, line: int, ts_cache: dict | None) -> Event:
+    """Validate one decoded line and build its Event; raises _Bad."""
+    if "ts" not in obj:
+        raise _Bad('missing field "ts"')
+    kind = obj.get("type")
+    if kind is None:
+        if "type" not in obj:
+            raise _Bad('missing field "type"')
+        raise _Bad('field "type" must be a string, got null')
+    kind_c = _TYPE.get(kind) if type(kind) is str else None
+    if kind_c is None:
+        raise _unknown("type", kind, TYPES)
+    try:
+        ts = parse_ts(obj["ts"], ts_cache)
+    except ValueError as err:
+        raise _Bad(str(err)) from None
+    shop = _optional_id(obj, "shop")
+
+    if kind_c == "message":
+        sender = obj.get("sender")
+        if sender is None:
+            if "sender" not in obj:
+                raise _Bad('missing field "sender"')
+            raise _Bad('field "sender" must be a string, got null')
+        sender_c = _SENDER.get(sender) if type(sender) is str else None
+        if sender_c is None:
+            raise _unknown("sender", sender, SENDERS)
+        consumer = _required_id(obj, "consumer")
+        text = _optional_str(obj, "text")
+        if sender_c == "consumer":
+            page = obj.get("page")
+            if page is not None:
+                page_c = _PAGE.get(page) if type(page) is str else None
+                if page_c is None:
+                    raise _unknown("page", page, PAGES)
+                page = page_c
+            card = obj.get("card")
+            card_kind = card_id = None
+            if card is not None:
+                if type(card) is not dict:
+                    raise _Bad(f'field "card" must be an object, got {_json_type(card)}')
+                ck = card.get("kind")
+                if ck is None:
+                    raise _Bad('missing field "card.kind"')
+                card_kind = _CARD_KIND.get(ck) if type(ck) is str else None
+                if card_kind is None:
+                    raise _unknown("card.kind", ck, CARD_KINDS)
+                card_id = card.get("id")
+                if type(card_id) is not str or not card_id:
+                    if card_id is None and "id" not in card:
+                        raise _Bad('missing field "card.id"')
+                    if card_id == "":
+                        raise _Bad('field "card.id" is empty')
+                    raise _Bad(f'field "card.id" must be a string, got {_json_type(card_id)}')
+            return Event(line, ts, kind_c, shop, sender_c, consumer, None, text, page, card_kind, card_id)
+        agent = _required_id(obj, "agent") if sender_c == "agent" else None
+        return Event(line, ts, kind_c, shop, sender_c, consumer, agent, text)
+
+    if kind_c == "agent_status":
+        agent = _required_id(obj, "agent")
+        status = obj.get("status")
+        if status is None:
+            if "status" not in obj:
+                raise _Bad('missing field "status"')
+            raise _Bad('field "status" must be a string, got null')
+        status_c = _STATUS.get(status) if type(status) is str else None
+        if status_c is None:
+            raise _unknown("status", status, STATUSES)
+        cap = obj.get("max_sessions")
+        if cap is not None and (type(cap) is not int or cap < 1):
+            if type(cap) is float and cap.is_integer() and cap >= 1:
+                cap = int(cap)
+            else:
+                raise _Bad(f'field "max_sessions" must be a positive integer, got {_show(cap)}')
+        group = _optional_id(obj, "group")
+        return Event(line, ts, kind_c, shop, None, None, agent, None, None, None, None, status_c, cap, group)
+
+    if kind_c == "transfer":
+        consumer = _required_id(obj, "consumer")
+        agent = _required_id(obj, "agent")
+        to_agent = _required_id(obj, "to_agent")
+        if to_agent == agent:
+            raise _Bad(f"transfer to the same agent {_show(agent)}")
+        return Event(line, ts, kind_c, shop, None, consumer, agent, to_agent=to_agent)
+
+    consumer = _required_id(obj, "consumer")  # session_end
+    agent = _optional_id(obj, "agent")
+    return Event(line, ts, kind_c, shop, None, consumer, agent)
+
+
+def parse_line(raw: bytes, line: int, ts_cache: dict | None = None) -> Event | Rejected:
+    """Parse one line of a log (without ordering checks): an Event, or a Rejected with the reason."""
+    try:
+        return _event(_decode(raw), line, ts_cache)
+    except _Bad as bad:
+        return Rejected(line, str(bad))
+
+
+def _fmt_seconds(value: float) -> str:
+    if value == int(value):
+        return str(int(value))
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Rejected], None] | None = None,
+                strict: bool = False, tolerance: float = 60.0) -> Iterator[Event]:
+    """Events of a binary JSONL stream in time order; bad lines go to on_reject (see module doc)."""
+    if not (tolerance >= 0 and math.isfinite(tolerance)):
+        raise ValueError(f"tolerance must be a finite number of seconds >= 0, got {tolerance!r}")
+    heap: list[tuple[float, int, Event]] = []
+    push, pop = heapq.heappush, heapq.heappop
+    ts_cache: dict = {}
+    max_ts = -math.inf
+    lineno = 0
+    loads = orjson.loads
+
+    def reject(line: int, reason: str) -> None:
+        stats.rejected += 1
+        rejected = Rejected(line, reason)
+        if on_reject is not None:
+            on_reject(rejected)
+        if strict:
+            raise StrictError(rejected) from None
+
+    for raw in _lines(stream):
+        lineno += 1
+        if raw is None:
+            stats.read += 1
+            reject(lineno, f"line longer than {MAX_LINE_BYTES} bytes")
+            continue
+        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        if raw.isspace() or not raw:
+            continue
+        stats.read += 1
+        try:
+            # inline fast path of _decode: most lines are valid objects
+            try:
+                obj = loads(raw)
+            except orjson.JSONDecodeError:
+                obj = _decode(raw)  # raises _Bad with the precise reason
+            if type(obj) is not dict:
+                raise _Bad(f"not a JSON object: got {_json_type(obj)}")
+            event = _event(obj, lineno, ts_cache)
+        except _Bad as bad:
+            reject(lineno, str(bad))
+            continue
+        ts = event.ts
+        if ts < max_ts - tolerance:
+            reject(lineno, f"ts goes back {_fmt_seconds(max_ts - ts)} s (tolerance {_fmt_seconds(tolerance)} s)")
+            continue
+        stats.accepted += 1
+        if ts > max_ts:
+            max_ts = ts
+            horizon = ts - tolerance
+            while heap and heap[0][0] < horizon:
+                yield pop(heap)[2]
+        push(heap, (ts, lineno, event))
+    while heap:
+        yield pop(heap)[2]

@@ -1,0 +1,120 @@
+"""The replay's fixed interface as models: report JSON and decision records.
+
+Other tools read these files; the JSON Schemas in docs/ are generated from these
+models (`kefu schema report`, `kefu schema decision`) and tests validate real
+replay output against them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict
+
+from .runtime.decisions import ACTIONS
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EventCounts(_Closed):
+    """Lines read from the log; read == accepted + rejected."""
+
+    read: int
+    accepted: int
+    rejected: int
+
+
+class Threshold(_Closed):
+    """The comparison a metric's rate must satisfy (value is a fraction)."""
+
+    op: Literal[">=", "<=", "==", ">", "<"]
+    value: float
+
+
+class MetricRecord(_Closed):
+    """One metric for one shop and local day."""
+
+    metric: str
+    label: Optional[str]
+    shop: str
+    date: str
+    unit: Literal["question", "consumer_day"]
+    eligible: int
+    met: int
+    missed: int
+    rate: Optional[float]
+    threshold: Optional[Threshold]
+    passed: Optional[bool]
+    penalty: int
+    currency: Optional[str]
+    evaluated_on: Literal["same_day", "previous_day"]
+
+
+class PolicyRef(_Closed):
+    """The shop policy replayed."""
+
+    shop: str
+    file: Optional[str]
+
+
+class Assignment(_Closed):
+    """How often the policy's assignment matched who actually answered in the log."""
+
+    compared: int
+    agreed: int
+    differs: int
+    agreement: Optional[float]
+
+
+class DaySummary(_Closed):
+    """Decision counts and assignment agreement for one shop and day."""
+
+    shop: str
+    date: str
+    decisions: dict[str, int]
+    compared: int
+    agreed: int
+
+
+class Report(_Closed):
+    """The replay report (`--report FILE --format json`)."""
+
+    format: Literal[1]
+    platform: str
+    policy: Optional[PolicyRef]
+    seed: int
+    events: EventCounts
+    metrics: list[MetricRecord]
+    decisions: dict[str, int]
+    auto_replies: dict[str, int]
+    suppressed_auto_replies: int
+    assignment: Assignment
+    days: list[DaySummary]
+
+
+class RuleRef(_Closed):
+    """The policy or platform line that made a decision."""
+
+    file: str
+    line: int
+
+
+class DecisionRecord(_Open):
+    """One line of `--decisions FILE`; action-specific fields follow the common ones."""
+
+    ts: str
+    action: Literal[ACTIONS]  # type: ignore[valid-type]
+    shop: str
+    consumer: Optional[str]
+    agent: Optional[str]
+    line: Optional[int]
+    rule: Optional[RuleRef]
+
+
+SCHEMAS = {"report": Report, "decision": DecisionRecord}

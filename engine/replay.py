@@ -1,0 +1,157 @@
+"""The replay: an event log through a policy gives decisions and a compliance report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import BinaryIO, Callable
+
+import orjson
+
+from . import ir
+from .events import ReadStats, Rejected, read_events
+from .runtime import Engine, platform_policy
+
+REPORT_FORMAT_VERSION = 1
+
+
+@dataclass
+class ReplayResult:
+    """What a replay produced: the engine (with its metrics and counts) and the reader's stats."""
+
+    engine: Engine
+    stats: ReadStats
+    policy_file: str | None
+    seed: int
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def replay(
+    policy: ir.Policy,
+    stream: BinaryIO,
+    *,
+    seed: int = 0,
+    automation: bool = True,
+    decisions_out: BinaryIO | None = None,
+    on_reject: Callable[[Rejected], None] | None = None,
+    strict: bool = False,
+    policy_file: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ReplayResult:
+    """Replay an event stream through a policy; decisions go to decisions_out as JSON Lines."""
+    engine = Engine(policy, seed=seed, automation=automation)
+    stats = ReadStats()
+    write = decisions_out.write if decisions_out is not None else None
+    iso = engine.iso
+    dumps = orjson.dumps
+    count = 0
+    for event in read_events(stream, stats=stats, on_reject=on_reject, strict=strict):
+        decisions = engine.feed(event)
+        if write is not None:
+            for decision in decisions:
+                write(dumps(decision.to_dict(iso)) + b"\n")
+        count += 1
+        if progress is not None and not count & 0x3FFF:
+            progress(count)
+    for decision in engine.finish():
+        if write is not None:
+            write(dumps(decision.to_dict(iso)) + b"\n")
+    return ReplayResult(engine=engine, stats=stats, policy_file=policy_file, seed=seed)
+
+
+def for_platform(platform: ir.Platform) -> ir.Policy:
+    """The policy used by `kefu replay --platform NAME`: measurement rules and defaults only."""
+    return platform_policy(platform)
+
+
+def report_dict(result: ReplayResult) -> dict:
+    """The report in its stable JSON shape (documented in docs/replay.md)."""
+    engine, stats = result.engine, result.stats
+    policy = engine.policy
+    days: dict[tuple[str, str], dict] = {}
+    for (shop, day, action), n in sorted(engine.day_counts.items()):
+        entry = days.setdefault((shop, day), {"shop": shop, "date": day, "decisions": {}, "compared": 0, "agreed": 0})
+        if action in ("compared", "agreed"):
+            entry[action] = n
+        else:
+            entry["decisions"][action] = n
+    compared = sum(d["compared"] for d in days.values())
+    agreed = sum(d["agreed"] for d in days.values())
+    return {
+        "format": REPORT_FORMAT_VERSION,
+        "platform": policy.platform.name,
+        "policy": {"shop": policy.shop.name, "file": result.policy_file} if policy.shop.name else None,
+        "seed": result.seed,
+        "events": {"read": stats.read, "accepted": stats.accepted, "rejected": stats.rejected},
+        "metrics": [row.to_dict() for row in engine.metric_rows()],
+        "decisions": dict(sorted(engine.counts.items())),
+        "auto_replies": dict(sorted(engine.auto_reply_kinds.items())),
+        "suppressed_auto_replies": engine.suppressed,
+        "assignment": {
+            "compared": compared,
+            "agreed": agreed,
+            "differs": compared - agreed,
+            "agreement": round(agreed / compared, 6) if compared else None,
+        },
+        "days": [days[key] for key in sorted(days)],
+    }
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _threshold(t: dict | None) -> str:
+    return "—" if not t else f"{t['op']} {t['value'] * 100:g}%"
+
+
+def _verdict(passed: bool | None) -> str:
+    return {True: "pass", False: "FAIL", None: "—"}[passed]
+
+
+def render_text(report: dict) -> str:
+    """A readable report: a table per shop and day."""
+    lines = []
+    title = f"kefu replay · platform {report['platform']}"
+    if report["policy"]:
+        title += f" · shop {report['policy']['shop']} ({report['policy']['file']})"
+    lines += [title, ""]
+    ev = report["events"]
+    lines.append(f"events: {ev['read']} read, {ev['accepted']} accepted, {ev['rejected']} rejected")
+    lines.append("")
+    by_day: dict[tuple[str, str], list[dict]] = {}
+    for row in report["metrics"]:
+        by_day.setdefault((row["shop"], row["date"]), []).append(row)
+    day_info = {(d["shop"], d["date"]): d for d in report["days"]}
+    for key in sorted(set(by_day) | set(day_info)):
+        shop, day = key
+        lines.append(f"== {shop or '(no shop id)'} · {day} ==")
+        rows = by_day.get(key, [])
+        if rows:
+            header = f"  {'metric':<22} {'eligible':>8} {'met':>6} {'rate':>7} {'threshold':>10} {'result':>6} {'penalty':>8}"
+            lines.append(header)
+            for r in rows:
+                penalty = f"{r['penalty']} {r['currency']}" if r["penalty"] else "0"
+                lines.append(f"  {r['metric']:<22} {r['eligible']:>8} {r['met']:>6} {_pct(r['rate']):>7} "
+                             f"{_threshold(r['threshold']):>10} {_verdict(r['passed']):>6} {penalty:>8}")
+        info = day_info.get(key)
+        if info:
+            counts = ", ".join(f"{k} {v}" for k, v in info["decisions"].items()) or "none"
+            lines.append(f"  decisions: {counts}")
+            if info["compared"]:
+                differs = info["compared"] - info["agreed"]
+                lines.append(f"  assignment vs log: {info['agreed']}/{info['compared']} agree, {differs} differ "
+                             f"({_pct(info['agreed'] / info['compared'])} agreement)")
+        lines.append("")
+    total = report["assignment"]
+    lines.append("totals: " + (", ".join(f"{k} {v}" for k, v in report["decisions"].items()) or "no decisions"))
+    if total["compared"]:
+        lines.append(f"assignment agreement: {total['agreed']}/{total['compared']} ({_pct(total['agreement'])})")
+    penalties = sum(r["penalty"] for r in report["metrics"])
+    if penalties:
+        lines.append(f"penalties: {penalties} in total")
+    return "\n".join(lines) + "\n"
+
+
+def report_json(report: dict) -> bytes:
+    """The report as indented JSON bytes (deterministic)."""
+    return orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n"

@@ -1,0 +1,54 @@
+"""Local time for a shop: the calendar day and minute of an epoch timestamp, cached per day."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+class LocalClock:
+    """Maps epoch seconds to local dates and minutes; recomputes only when the day changes."""
+
+    __slots__ = ("tz", "_start", "_end", "_date", "_offset")
+
+    def __init__(self, tz_name: str):
+        self.tz = ZoneInfo(tz_name)
+        self._start = 1.0
+        self._end = 0.0
+        self._date: date | None = None
+        self._offset = 0.0
+
+    def _load(self, ts: float) -> None:
+        local = datetime.fromtimestamp(ts, self.tz)
+        day = local.date()
+        start = datetime.combine(day, time(0), self.tz).timestamp()
+        end = datetime.combine(day + timedelta(days=1), time(0), self.tz).timestamp()
+        self._date, self._start, self._end = day, start, end
+        self._offset = local.utcoffset().total_seconds()
+
+    def day(self, ts: float) -> date:
+        """The local calendar date of ts."""
+        if not (self._start <= ts < self._end):
+            self._load(ts)
+        return self._date
+
+    def day_bounds(self, ts: float) -> tuple[float, float]:
+        """Epoch seconds of the local midnight starting and ending ts's day."""
+        if not (self._start <= ts < self._end):
+            self._load(ts)
+        return self._start, self._end
+
+    def minute(self, ts: float) -> float:
+        """Minutes since local midnight (fractional)."""
+        if not (self._start <= ts < self._end):
+            self._load(ts)
+        return (ts - self._start) / 60.0
+
+    def iso(self, ts: float) -> str:
+        """RFC 3339 local time with offset, to the second (deterministic)."""
+        return datetime.fromtimestamp(ts, self.tz).isoformat(timespec="seconds")
+
+
+def in_ranges(minute: float, ranges) -> bool:
+    """True when a minute of the day falls in one of the clock ranges (start ≤ m < end)."""
+    return any(r.start <= minute < r.end for r in ranges)

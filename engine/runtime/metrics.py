@@ -1,0 +1,226 @@
+"""Response metrics as platform files define them, counted per shop and local day.
+
+Each metric is a tracker fed with the replay's observations (consumer messages,
+replies by sender kind, assignments, transfers). A question's outcome is final
+when an effective reply arrives, when the day changes after its deadline, or at
+the end of the log (an unanswered question is missed).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+
+from .. import ir
+from .clock import LocalClock, in_ranges
+
+ASSISTANT_ACCOUNT = "@assistant"
+_OPS = {
+    ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "==": lambda a, b: a == b,
+    ">": lambda a, b: a > b, "<": lambda a, b: a < b,
+}
+
+
+@dataclass(slots=True)
+class Pending:
+    """A question (or consumer-day) waiting for an effective reply."""
+
+    start: float
+    day: date
+    counted: bool
+    clock: float | None
+    deadline: float | None
+    agent: str | None
+
+
+@dataclass
+class MetricRow:
+    """One metric for one shop and local day."""
+
+    metric: str
+    label: str | None
+    shop: str
+    date: str
+    unit: str
+    eligible: int
+    met: int
+    rate: float | None
+    threshold: dict | None
+    passed: bool | None
+    penalty: int
+    currency: str | None
+    evaluated_on: str
+
+    def to_dict(self) -> dict:
+        """The stable JSON shape of a metric row."""
+        return {
+            "metric": self.metric, "label": self.label, "shop": self.shop, "date": self.date,
+            "unit": self.unit, "eligible": self.eligible, "met": self.met, "missed": self.eligible - self.met,
+            "rate": self.rate, "threshold": self.threshold, "passed": self.passed,
+            "penalty": self.penalty, "currency": self.currency, "evaluated_on": self.evaluated_on,
+        }
+
+
+class MetricTracker:
+    """Counts one metric for every shop of a replay."""
+
+    def __init__(self, metric: ir.Metric, clock: LocalClock):
+        self.metric = metric
+        self.clock = clock
+        self.unit = metric.unit.name if metric.unit else "question"
+        self.deadline = float(metric.deadline or 0)
+        self.effective = {ref.name for ref in metric.effective}
+        self.any_auto = "auto_reply" in self.effective
+        self.window = metric.window
+        self.clock_at_assignment = bool(metric.clock_start and metric.clock_start.name == "assignment")
+        counts = {ref.name for ref in metric.counts}
+        self.dedup = "dedup_per_agent" in counts
+        self.transfer_rule = "transfer_without_reply_ineffective" in counts
+        self.assistant_rule = "assistant_unanswered_ineffective" in counts
+        self.pending: dict[tuple[str, str], Pending] = {}
+        self.totals: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
+        self.receptions: dict[tuple[str, date], set] = defaultdict(set)
+        self.consumer_days: dict[tuple[str, date], set] = defaultdict(set)
+        self._today: date | None = None
+
+    # ---- observations --------------------------------------------------------
+    def is_effective(self, kind: str, automatic: bool) -> bool:
+        """Whether a reply of this sender kind answers a question for this metric."""
+        return kind in self.effective or (automatic and self.any_auto)
+
+    def consumer_message(self, shop: str, consumer: str, ts: float, agent: str | None, assigned: bool) -> None:
+        """A consumer wrote; may start a question (or a consumer-day)."""
+        self._roll_day(ts)
+        key = (shop, consumer)
+        if key in self.pending:
+            return
+        day = self.clock.day(ts)
+        in_window = not self.window or in_ranges(self.clock.minute(ts), self.window)
+        if self.unit == "consumer_day":
+            seen = self.consumer_days[(shop, day)]
+            if not in_window or consumer in seen:
+                return
+            seen.add(consumer)
+        clock = ts if (assigned or not self.clock_at_assignment) else None
+        self.pending[key] = Pending(ts, day, in_window, clock, self._deadline(clock), agent)
+
+    def assigned(self, shop: str, consumer: str, ts: float, agent: str) -> None:
+        """A consumer was assigned to a human agent; starts a clock that waits for it."""
+        item = self.pending.get((shop, consumer))
+        if item is None:
+            return
+        if item.clock is None:
+            item.clock = ts
+            item.deadline = self._deadline(ts)
+        if item.agent is None:
+            item.agent = agent
+
+    def reply(self, shop: str, consumer: str, ts: float, kind: str, automatic: bool = False) -> None:
+        """A reply reached the consumer."""
+        key = (shop, consumer)
+        if kind == "assistant" and self.assistant_rule:
+            self._assistant_reception(shop, consumer, ts)
+        item = self.pending.get(key)
+        if item is None or not self.is_effective(kind, automatic) or ts < item.start:
+            return
+        del self.pending[key]
+        if item.clock is None:
+            return  # the clock never started (never assigned): not measured
+        self._settle(shop, consumer, item, ts <= item.deadline)
+
+    def transferred(self, shop: str, consumer: str, ts: float, from_agent: str | None, to_agent: str) -> None:
+        """A transfer: without an effective reply first, the first reception is not effective."""
+        if not self.transfer_rule:
+            return
+        item = self.pending.get((shop, consumer))
+        if item is None or item.clock is None:
+            return
+        item.agent = item.agent or from_agent
+        self._settle(shop, consumer, item, False)
+        clock = ts
+        self.pending[(shop, consumer)] = Pending(ts, item.day, item.counted, clock, self._deadline(clock), to_agent)
+
+    # ---- outcomes ------------------------------------------------------------
+    def _deadline(self, clock: float | None) -> float | None:
+        if clock is None:
+            return None
+        due = clock + self.deadline
+        if self.metric.natural_day:
+            _, midnight = self.clock.day_bounds(clock)
+            due = min(due, midnight)
+        return due
+
+    def _settle(self, shop: str, consumer: str, item: Pending, met: bool) -> None:
+        if not item.counted:
+            return
+        if self.dedup:
+            reception = (consumer, item.agent)
+            seen = self.receptions[(shop, item.day)]
+            if reception in seen:
+                return
+            seen.add(reception)
+        total = self.totals[(shop, item.day)]
+        total[0] += 1
+        total[1] += int(met)
+
+    def _assistant_reception(self, shop: str, consumer: str, ts: float) -> None:
+        if self.window and not in_ranges(self.clock.minute(ts), self.window):
+            return
+        day = self.clock.day(ts)
+        seen = self.receptions[(shop, day)]
+        if (consumer, ASSISTANT_ACCOUNT) not in seen:
+            seen.add((consumer, ASSISTANT_ACCOUNT))
+            self.totals[(shop, day)][0] += 1
+
+    def _roll_day(self, ts: float) -> None:
+        """On a new local day, settle overdue questions and forget old per-day sets."""
+        day = self.clock.day(ts)
+        if day == self._today:
+            return
+        self._today = day
+        for key, item in list(self.pending.items()):
+            if item.deadline is not None and item.deadline < ts:
+                del self.pending[key]
+                self._settle(key[0], key[1], item, False)
+        for table in (self.receptions, self.consumer_days):
+            for key in [k for k in table if k[1] < day]:
+                del table[key]
+
+    def finish(self) -> None:
+        """End of the log: every question still waiting is missed."""
+        for (shop, consumer), item in sorted(self.pending.items(), key=lambda kv: kv[1].start):
+            if item.clock is not None:
+                self._settle(shop, consumer, item, False)
+        self.pending.clear()
+
+    def mark_day(self, shop: str, day: date) -> None:
+        """Make sure a day the shop was active appears in the report, even with nothing counted."""
+        self.totals[(shop, day)]
+
+    def rows(self) -> list[MetricRow]:
+        """The metric per shop and day, with pass/fail and penalty."""
+        out = []
+        m = self.metric
+        for (shop, day), (eligible, met) in sorted(self.totals.items()):
+            rate = round(met / eligible, 6) if eligible else None
+            figures = {"eligible": eligible, "met": met, "missed": eligible - met, "rate": rate}
+            threshold = passed = None
+            if m.threshold:
+                threshold = {"op": m.threshold.op, "value": m.threshold.value}
+                passed = _OPS[m.threshold.op](rate, m.threshold.value) if rate is not None else None
+            penalty = 0
+            if m.penalty and all(_holds(c, figures) for c in m.penalty.when):
+                penalty = m.penalty.amount
+            out.append(MetricRow(
+                metric=m.name, label=m.label, shop=shop, date=day.isoformat(), unit=self.unit,
+                eligible=eligible, met=met, rate=rate, threshold=threshold, passed=passed, penalty=penalty,
+                currency=m.penalty.currency if m.penalty else None,
+                evaluated_on=m.evaluated_on.name if m.evaluated_on else "same_day",
+            ))
+        return out
+
+
+def _holds(cond: ir.Condition, figures: dict) -> bool:
+    value = figures.get(cond.variable.name)
+    return value is not None and _OPS[cond.op](value, cond.value)

@@ -1,0 +1,603 @@
+"""Synthetic event logs for a shop policy: realistic, deterministic input for `kefu replay`.
+
+`generate_log` writes a JSON Lines event log (docs: events.md) that looks like a real desk's
+export for the policy's shop:
+
+- **Agents** are the policy's agents and group members (agents with ``im off`` never chat). Each
+  day they work a shift derived from the shop's hours: when the shop is open 11 hours or more,
+  members of a group alternate between an early and a late (evening) shift, rotating daily.
+  They come online a little before or after the shift starts (the first ``online`` of the day
+  carries ``max_sessions`` — the agent's cap, else its group's, else 10 — and the group), go
+  offline during gaps in the hours and for lunch (or busy), take a few short busy breaks, and
+  go offline at the end of the shift at slightly different times.
+- **Consumers** arrive on a daily curve with a morning peak (about 10:00), a larger evening
+  peak (20:00–22:00) and a few arrivals at night, outside hours. ``consumers`` is the number of
+  distinct consumers *per day*; some come back later the same day, and over several days some
+  come back on a later day. A consumer opens the chat from one of the platform's pages (page
+  is on the first message of a visit), writes 1–5 messages: questions that fit the page
+  (pre-sale or after-sale), sometimes a product card (ids from the policy's product replies and
+  quick phrases, plus some ids the policy does not name) or an order card, sometimes a keyword
+  of the policy's keyword replies or quick phrases, and often ends with a closing phrase
+  (the policy's, else 好的 / 谢谢).
+- **Replies**: the agent who takes a consumer is an online agent of the pages' routing (or of the
+  pre-sale / after-sale group), the least loaded relative to its cap most of the time. Reply
+  delays are mostly under 3 minutes, some 3–40 minutes, about 4 % never; a reply due while the
+  agent is offline waits until the agent is back. Consumers who write while nobody is online are
+  answered by the first agent of the next shift, or never. Some conversations are transferred
+  (before or after a first reply), some are ended by hand (often on Douyin, where agents must).
+  On the first turn the shop robot (more on Pinduoduo and Taobao), the system auto reply or, on
+  Taobao, the 千牛 assistant sometimes writes.
+
+Output is byte-identical for the same policy, arguments and seed: all randomness comes from
+one ``random.Random(seed)``, and events are written sorted by ``(ts, creation order)`` with
+``ts`` as RFC 3339 in the shop's time zone (``+08:00`` for Asia/Shanghai), whole seconds.
+Memory holds about one day of events at a time, so long logs can be generated.
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import random
+import sys
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import BinaryIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+
+from . import ir
+
+__all__ = ["generate_log", "generate_command", "HOURLY_ARRIVALS"]
+
+HOUR = 3600
+DAY = 86400
+
+# Relative consumer arrivals per local hour (0–23): quiet night, morning peak ~10:00,
+# lunch dip, evening peak 20:00–22:00.
+HOURLY_ARRIVALS = (1.0, 0.5, 0.3, 0.15, 0.1, 0.15, 0.4, 1.0, 2.5, 4.5, 6.0, 5.0,
+                   3.0, 3.5, 4.0, 4.0, 3.8, 3.5, 3.5, 4.5, 6.0, 6.5, 5.0, 2.5)
+
+PRESALE_PAGES = ("shop_home", "product_detail")
+PAGE_WEIGHTS = {"shop_home": 25, "product_detail": 40, "order_detail": 15, "refund_detail": 12,
+                "logistics_complaint": 8}
+
+PRESALE_QUESTIONS = ("这个有货吗", "这款还有货吗", "什么时候能发货", "可以便宜点吗", "有优惠券吗", "这两款有什么区别",
+                     "质量怎么样", "包邮吗", "下单后多久能到", "有赠品吗", "现在下单有活动吗", "能保价吗")
+AFTERSALE_QUESTIONS = ("我的快递怎么还没到", "物流三天没动了", "收到的东西坏了", "我要退款", "怎么退货",
+                       "退款什么时候到账", "发错货了", "少发了一件", "能换一个吗", "申请了售后怎么没人处理",
+                       "快递显示签收了但我没收到")
+FOLLOW_UPS = ("在吗", "亲?", "还在吗", "嗯我看看", "那要多久", "麻烦帮我备注一下", "麻烦快点", "能帮我查一下吗",
+              "行", "嗯嗯", "那我先拍了", "可以再便宜点吗", "具体什么时候")
+CARD_TEXTS = ("这个", "这款", "帮我看看这个", "帮我查下这个订单", None, None)
+KEYWORD_TEMPLATES = ("{kw}", "问下{kw}", "想咨询一下{kw}", "{kw}的问题", "{kw}?")
+DEFAULT_CLOSINGS = ("好的", "谢谢", "好的谢谢")
+PRESALE_ANSWERS = ("亲,有货的,现在拍下今天就能发", "亲,这款是现货哦", "亲,店铺首页可以领券哦", "亲,下单后48小时内发货",
+                   "亲,质量放心,支持7天无理由", "亲,两款面料不一样,这款更厚实一些", "亲,全国包邮(偏远地区除外)")
+AFTERSALE_ANSWERS = ("亲,我帮您查一下物流", "亲,非常抱歉,马上为您处理", "亲,麻烦拍个照片发过来", "亲,退款已经为您加急处理了",
+                     "亲,已经给您备注了", "亲,已联系快递催件了,请再耐心等一下", "亲,给您补发一件,单号稍后发您")
+GENERIC_ANSWERS = ("亲,在的", "好的亲", "亲,稍等我查一下", "亲,还有什么可以帮您?")
+CLOSING_ANSWERS = ("不客气亲,有问题随时找我们", "好的亲,祝您生活愉快", "感谢您的支持~")
+TRANSFER_GREETINGS = ("亲,我是售后客服,已经看到您的问题了", "亲,您好,这边为您继续处理", "亲,转接过来了,请稍等")
+ROBOT_TEXTS = ("您好,我是智能客服,请问有什么可以帮您?", "亲,常见问题请点击下方菜单哦", "亲,物流信息可以在订单详情查看")
+SYSTEM_TEXTS = ("当前咨询人数较多,请耐心等待", "客服已收到您的消息,正在赶来")
+ASSISTANT_TEXTS = ("亲,您可以点击下方卡片查看物流信息", "抱歉,这个问题我暂时无法回答,已为您转人工")
+
+ROBOT_RATE = {"pinduoduo": 0.25, "taobao": 0.18, "douyin": 0.06}
+ASSISTANT_RATE = {"taobao": 0.05}
+HAND_END_RATE = {"douyin": 0.6, "pinduoduo": 0.2, "taobao": 0.15}
+DEFAULT_CAP = 10
+FIXED_ZONES = {"Asia/Shanghai": 8, "Asia/Hong_Kong": 8, "Asia/Taipei": 8, "Asia/Macau": 8, "UTC": 0, "Etc/UTC": 0}
+
+
+def _zone(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        if name in FIXED_ZONES:  # no tz database on this machine; these zones have no DST today
+            return timezone(timedelta(hours=FIXED_ZONES[name]))
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+@dataclass(eq=False)
+class _Agent:
+    name: str
+    group: str | None
+    cap: int
+    rank: int                                   # position within its group (shift rotation)
+    times: list[int] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    active: list[int] = field(default_factory=list)  # end times of the consumers it serves
+
+    def status_at(self, t: int) -> str:
+        i = bisect_right(self.times, t) - 1
+        return self.statuses[i] if i >= 0 else "offline"
+
+    def next_online(self, t: int, limit: int) -> int | None:
+        """The first time >= t (and <= limit) at which the agent is online."""
+        if self.status_at(t) == "online":
+            return t
+        for i in range(bisect_right(self.times, t), len(self.times)):
+            if self.times[i] > limit:
+                return None
+            if self.statuses[i] == "online":
+                return self.times[i]
+        return None
+
+    def load(self, t: int) -> float:
+        self.active = [end for end in self.active if end > t]
+        return len(self.active) / self.cap
+
+
+class _Generator:
+    def __init__(self, policy: ir.Policy, rng: random.Random, zone: tzinfo):
+        self.policy = policy
+        self.rng = rng
+        self.zone = zone
+        shop = policy.shop
+        self.shop = shop.name
+        self.platform = policy.platform.name
+        self.events: list[tuple[int, int, dict]] = []
+        self.seq = 0
+        self.agents = self._agents()
+        self.by_name = {a.name: a for a in self.agents}
+        pages = [p.name for p in policy.platform.pages] or list(PAGE_WEIGHTS)
+        self.pages = pages
+        self.page_weights = [PAGE_WEIGHTS.get(p, 10) for p in pages]
+        self.keywords = [kw for r in shop.replies if r.kind == "keyword" for kw in r.keywords]
+        self.keywords += [kw for ph in shop.phrases for kw in ph.keywords if kw not in self.keywords]
+        closings = [p for r in shop.replies if r.kind == "closing" for p in r.phrases]
+        self.closings = closings or list(DEFAULT_CLOSINGS)
+        self.products, self.other_products = self._products()
+        faq = [item.answer for r in shop.replies if r.kind == "welcome" for item in r.faq if item.enabled]
+        self.robot_texts = list(ROBOT_TEXTS) + faq
+        senders = {s.name for s in policy.platform.senders}
+        self.robot_rate = ROBOT_RATE.get(self.platform, 0.08) if "robot" in senders else 0.0
+        self.system_rate = 0.04 if "system" in senders else 0.0
+        self.assistant_rate = ASSISTANT_RATE.get(self.platform, 0.01) if "assistant" in senders else 0.0
+        self.hand_end_rate = HAND_END_RATE.get(self.platform, 0.2)
+        self.groups = [g for g in shop.groups]
+        self.routes = self._routes()
+        self.next_consumer = 1
+        self.seen_consumers: list[str] = []
+
+    # ---- setup -------------------------------------------------------------------------------
+    def _agents(self) -> list[_Agent]:
+        shop = self.policy.shop
+        limit = self.policy.platform.limit("max_sessions")
+        declared = {a.name: a for a in shop.agents}
+        order: list[str] = []
+        group_of: dict[str, ir.Group] = {}
+        for g in shop.groups:
+            for ref in g.agents:
+                group_of.setdefault(ref.name, g)
+                if ref.name not in order:
+                    order.append(ref.name)
+        for a in shop.agents:
+            if a.name not in order:
+                order.append(a.name)
+        agents, ranks = [], {}
+        for name in order:
+            spec = declared.get(name)
+            if spec is not None and not spec.im:
+                continue
+            group = group_of.get(name)
+            cap = (spec.max_sessions if spec and spec.max_sessions else None) or (group.max_sessions if group else None) \
+                or DEFAULT_CAP
+            if limit is not None:
+                cap = max(limit.minimum or 1, min(cap, limit.maximum or cap))
+            key = group.name if group else None
+            rank = ranks.get(key, 0)
+            ranks[key] = rank + 1
+            agents.append(_Agent(name, group.name if group else None, cap, rank))
+        if not agents:
+            raise ValueError(f"shop {self.policy.shop.name!r} has no agents to generate a log for")
+        return agents
+
+    def _products(self) -> tuple[list[str], list[str]]:
+        shop = self.policy.shop
+        named: list[str] = []
+        for r in shop.replies:
+            if r.kind == "product":
+                named += [p.name for p in r.products if p.name not in named]
+        for ph in shop.phrases:
+            named += [p.name for p in ph.products if p.name not in named]
+        if not named:
+            return [f"p{i}" for i in range(1, 21)], []
+        last = named[-1]
+        digits = len(last) - len(last.rstrip("0123456789"))
+        if digits:
+            prefix, number = last[: len(last) - digits], int(last[len(last) - digits:])
+            others = [f"{prefix}{number + k:0{digits}d}" for k in range(1, 18)]
+        else:
+            others = [f"p{i}" for i in range(1, 21)]
+        return named, [p for p in others if p not in named]
+
+    def _members(self, refs: list[ir.Ref]) -> list[_Agent]:
+        groups = {g.name: g for g in self.policy.shop.groups}
+        out: list[_Agent] = []
+        for ref in refs:
+            names = [a.name for a in groups[ref.name].agents] if ref.name in groups else [ref.name]
+            out += [self.by_name[n] for n in names if n in self.by_name and self.by_name[n] not in out]
+        return out
+
+    def _routes(self) -> dict[str | None, list[_Agent]]:
+        """Page → the agents a human desk would hand that consumer to."""
+        routing = self.policy.shop.routing
+        routes: dict[str | None, list[_Agent]] = {}
+        if routing is not None and routing.pages:
+            for pr in routing.pages:
+                for page in pr.pages:
+                    routes.setdefault(page.name, self._members(pr.targets))
+            if routing.default:
+                routes[None] = self._members(routing.default)
+        elif len(self.groups) >= 2:
+            pre, post = self._members([ir.Ref(name=self.groups[0].name)]), self._members([ir.Ref(name=self.groups[1].name)])
+            for page in self.pages:
+                routes[page] = pre if page in PRESALE_PAGES else post
+            routes[None] = pre
+        return routes
+
+    # ---- events ------------------------------------------------------------------------------
+    def emit(self, ts: int, fields: dict) -> None:
+        fields["ts"] = ts
+        self.events.append((ts, self.seq, fields))
+        self.seq += 1
+
+    def message(self, ts: int, sender: str, consumer: str, text: str | None, *, agent: str | None = None,
+                page: str | None = None, card: dict | None = None) -> None:
+        ev = {"ts": 0, "type": "message", "shop": self.shop, "sender": sender, "consumer": consumer}
+        if agent is not None:
+            ev["agent"] = agent
+        if text is not None:
+            ev["text"] = text
+        if page is not None:
+            ev["page"] = page
+        if card is not None:
+            ev["card"] = card
+        self.emit(ts, ev)
+
+    # ---- agents' day -------------------------------------------------------------------------
+    def open_ranges(self, day: date) -> list[tuple[int, int]]:
+        shop = self.policy.shop
+        for h in shop.holidays:
+            if h.start <= day <= h.end:
+                return sorted((r.start, r.end) for r in h.ranges)
+        if not shop.hours:
+            return [(8 * 60, 23 * 60)]
+        wd = day.weekday()
+        specific = [h for h in shop.hours if h.days and wd in h.days]
+        rules = specific or [h for h in shop.hours if not h.days]
+        return sorted((r.start, r.end) for h in rules for r in h.ranges)
+
+    def plan_day(self, day: date, index: int, midnight: int) -> None:
+        """Status changes of every agent for one day (appended to the agents and emitted)."""
+        rng = self.rng
+        ranges = self.open_ranges(day)
+        if not ranges:
+            return
+        lo, hi = ranges[0][0], max(end for _, end in ranges)
+        gaps = [(a[1], b[0]) for a, b in zip(ranges, ranges[1:]) if b[0] > a[1]]
+        two_shifts = hi - lo >= 11 * 60
+        length = min(hi - lo, 9 * 60 + 30)
+        for agent in self.agents:
+            late = two_shifts and (agent.rank + index) % 2 == 1
+            start, end = (hi - length, hi) if late else (lo, lo + length if two_shifts else hi)
+            on = start - rng.uniform(0, 12) if rng.random() < 0.8 else start + rng.uniform(0, 20)
+            off = end + rng.uniform(-15, 10)
+            fixed: list[tuple[float, float, str]] = []  # gaps in the hours, lunch, dinner
+            for g0, g1 in gaps:
+                if on < g0 and g1 < off:
+                    fixed.append((g0 + rng.uniform(-3, 4), g1 + rng.uniform(-6, 8), "offline"))
+            if not fixed and on < 11 * 60 + 30 and off > 13 * 60 + 30:
+                l0 = rng.uniform(11 * 60 + 20, 13 * 60)
+                fixed.append((l0, l0 + rng.uniform(30, 55), "offline" if rng.random() < 0.6 else "busy"))
+            if on < 17 * 60 + 30 and off > 19 * 60 + 30 and rng.random() < 0.5:
+                d0 = rng.uniform(17 * 60 + 20, 19 * 60)
+                fixed.append((d0, d0 + rng.uniform(20, 40), "busy"))
+            breaks = []
+            for _ in range(rng.randint(1, 3)):
+                b0 = rng.uniform(on + 30, max(on + 31, off - 30))
+                breaks.append((b0, b0 + rng.uniform(4, 18), "busy"))
+            changes: list[tuple[float, str]] = [(on, "online")]
+            prev_end = on
+            for p0, p1, status in sorted(fixed + breaks):
+                clash = any(p0 < f1 + 5 and f0 < p1 + 5 for f0, f1, _ in fixed if (f0, f1) != (p0, p1))
+                if p0 > prev_end + 5 and p1 < off - 5 and not clash:
+                    changes += [(p0, status), (p1, "online")]
+                    prev_end = p1
+            changes.append((off, "offline"))
+            for k, (minute, status) in enumerate(changes):
+                ts = midnight + int(minute * 60)
+                agent.times.append(ts)
+                agent.statuses.append(status)
+                ev = {"ts": 0, "type": "agent_status", "shop": self.shop, "agent": agent.name, "status": status}
+                if k == 0:
+                    ev["max_sessions"] = agent.cap
+                    if agent.group:
+                        ev["group"] = agent.group
+                self.emit(ts, ev)
+
+    # ---- consumers ---------------------------------------------------------------------------
+    def pick_agent(self, t: int, page: str | None) -> _Agent | None:
+        rng = self.rng
+        online = [a for a in self.agents if a.status_at(t) == "online"]
+        if not online:
+            busy = [a for a in self.agents if a.status_at(t) == "busy"]
+            if not busy or rng.random() < 0.5:
+                return None
+            online = busy
+        preferred = self.routes.get(page, self.routes.get(None)) if rng.random() < 0.85 else None
+        candidates = [a for a in online if a in preferred] if preferred else []
+        candidates = candidates or online
+        if rng.random() < 0.2:
+            return rng.choice(candidates)
+        return min(candidates, key=lambda a: (a.load(t), rng.random()))
+
+    def first_online_after(self, t: int, limit: int) -> int | None:
+        times = [x for x in (a.next_online(t, limit) for a in self.agents) if x is not None]
+        return min(times) if times else None
+
+    def reply_delay(self) -> int | None:
+        rng = self.rng
+        r = rng.random()
+        if r < 0.74:
+            return max(3, min(175, int(rng.lognormvariate(3.6, 0.75))))   # median ~37 s
+        if r < 0.91:
+            return rng.randint(180, 600)
+        if r < 0.96:
+            return rng.randint(600, 2400)
+        return None
+
+    def reply_time(self, agent: _Agent, t: int) -> int | None:
+        delay = self.reply_delay()
+        if delay is None:
+            return None
+        rt = t + delay
+        status = agent.status_at(rt)
+        if status == "offline":
+            back = agent.next_online(rt, rt + 16 * HOUR)
+            return None if back is None else back + self.rng.randint(20, 300)
+        if status == "busy" and self.rng.random() < 0.5:
+            back = agent.next_online(rt, rt + 2 * HOUR)
+            if back is not None:
+                return back + self.rng.randint(5, 90)
+        return rt
+
+    def transfer_target(self, current: _Agent, t: int, after_sale: bool) -> _Agent | None:
+        others = [a for a in self.agents if a is not current and a.status_at(t) == "online"]
+        if not others:
+            return None
+        page = "refund_detail" if after_sale else "product_detail"
+        wanted = [a for a in others if a in (self.routes.get(page) or [])]
+        return self.rng.choice(wanted or others)
+
+    def script(self, n: int, page: str | None) -> list[tuple[str | None, dict | None, bool]]:
+        """The consumer's messages: (text, card, is_closing)."""
+        rng = self.rng
+        after_sale = page is not None and page not in PRESALE_PAGES
+        question = rng.choice(AFTERSALE_QUESTIONS if after_sale else PRESALE_QUESTIONS)
+        if self.keywords and rng.random() < 0.22:
+            question = rng.choice(KEYWORD_TEMPLATES).format(kw=rng.choice(self.keywords))
+        card = None
+        if page == "product_detail" and rng.random() < 0.45:
+            pool = self.products if not self.other_products or rng.random() < 0.7 else self.other_products
+            card = {"kind": "product", "id": rng.choice(pool)}
+        elif (after_sale and rng.random() < 0.45) or rng.random() < 0.03:
+            card = {"kind": "order", "id": str(rng.randrange(10 ** 17, 10 ** 18))}
+        closing = n >= 2 and rng.random() < 0.6
+        body: list[tuple[str | None, dict | None, bool]] = []
+        if card is not None:
+            if n == 1 or (closing and n == 2):
+                body.append((question, card, False))
+            else:
+                body.append((rng.choice(CARD_TEXTS), card, False))
+        if not body or body[0][0] is not question:
+            body.append((question, None, False))
+        while len(body) < n - closing:
+            body.append((rng.choice(FOLLOW_UPS), None, False))
+        if closing:
+            body.append((rng.choice(self.closings), None, True))
+        return body
+
+    def visit(self, consumer: str, t0: int, first: bool) -> int:
+        """One conversation starting at t0; returns its last event time."""
+        rng = self.rng
+        page = rng.choices(self.pages, self.page_weights)[0] if first or rng.random() < 0.5 else None
+        after_sale = page is not None and page not in PRESALE_PAGES
+        n = rng.choices((1, 2, 3, 4, 5), (26, 30, 22, 13, 9))[0] if first else rng.choice((1, 1, 2))
+        msgs = self.script(n, page)
+        agent = self.pick_agent(t0, page)
+        served: list[_Agent] = []
+        t, i, last, transferred, first_turn = t0, 0, t0, False, True
+        while i < len(msgs):
+            text, card, closing = msgs[i]
+            self.message(t, "consumer", consumer, text, page=page if i == 0 else None, card=card)
+            last, i = t, i + 1
+            while i < len(msgs) and not msgs[i][2] and rng.random() < 0.3:
+                t += rng.randint(3, 40)
+                text, card, closing = msgs[i]
+                self.message(t, "consumer", consumer, text, card=card)
+                last, i = t, i + 1
+            if first_turn:
+                first_turn = False
+                r = rng.random()
+                if r < self.robot_rate:
+                    self.message(t + rng.randint(1, 4), "robot", consumer, rng.choice(self.robot_texts))
+                elif r < self.robot_rate + self.system_rate:
+                    self.message(t + rng.randint(0, 2), "system", consumer, rng.choice(SYSTEM_TEXTS))
+                elif r < self.robot_rate + self.system_rate + self.assistant_rate:
+                    self.message(t + rng.randint(1, 5), "assistant", consumer, rng.choice(ASSISTANT_TEXTS))
+            if closing and rng.random() < 0.55:
+                break
+            if agent is None:  # nobody online: the offline pool is handled when the next shift starts
+                back = self.first_online_after(t, t + 16 * HOUR)
+                if back is None or rng.random() < 0.4:
+                    break
+                agent = self.pick_agent(back + 1, page)
+                if agent is None:
+                    break
+                reply_at = back + rng.randint(60, 1500)
+            else:
+                reply_at = self.reply_time(agent, t)
+            if reply_at is None:  # never answered: the consumer writes what is left and gives up
+                while i < len(msgs) and not msgs[i][2]:
+                    t += rng.randint(60, 400)
+                    self.message(t, "consumer", consumer, msgs[i][0], card=msgs[i][1])
+                    last, i = t, i + 1
+                break
+            if not transferred and len(self.agents) > 1 and rng.random() < 0.04:  # transfer without a reply
+                moved = t + rng.randint(15, 90)
+                target = self.transfer_target(agent, moved, after_sale)
+                if target is not None:
+                    self.emit(moved, {"ts": 0, "type": "transfer", "shop": self.shop, "consumer": consumer,
+                                      "agent": agent.name, "to_agent": target.name})
+                    served.append(agent)
+                    agent, transferred = target, True
+                    reply_at = max(reply_at, moved + rng.randint(10, 120))
+            if agent not in served:
+                served.append(agent)
+            answer = (rng.choice(CLOSING_ANSWERS) if closing else
+                      rng.choice(TRANSFER_GREETINGS) if transferred and len(served) > 1 and rng.random() < 0.5 else
+                      rng.choice(AFTERSALE_ANSWERS if after_sale else PRESALE_ANSWERS) if rng.random() < 0.8 else
+                      rng.choice(GENERIC_ANSWERS))
+            self.message(reply_at, "agent", consumer, answer, agent=agent.name)
+            last = t = reply_at
+            if not transferred and len(self.agents) > 1 and i < len(msgs) and rng.random() < 0.03:
+                moved = t + rng.randint(10, 60)
+                target = self.transfer_target(agent, moved, after_sale)
+                if target is not None:
+                    self.emit(moved, {"ts": 0, "type": "transfer", "shop": self.shop, "consumer": consumer,
+                                      "agent": agent.name, "to_agent": target.name})
+                    agent, transferred = target, True
+                    if agent not in served:
+                        served.append(agent)
+                    last = t = moved
+            t += rng.randint(8, 200)
+        if served and rng.random() < self.hand_end_rate:
+            last += rng.randint(20, 360)
+            self.emit(last, {"ts": 0, "type": "session_end", "shop": self.shop, "consumer": consumer, "agent": agent.name})
+        for a in served:
+            a.active.append(last)
+        return last
+
+    def new_consumer(self) -> str:
+        if self.seen_consumers and self.rng.random() < 0.1:
+            return self.rng.choice(self.seen_consumers)
+        cid = f"c{self.next_consumer:05d}"
+        self.next_consumer += 1
+        return cid
+
+    def run_day(self, midnight: int, consumers: int) -> None:
+        rng = self.rng
+        hours = rng.choices(range(24), HOURLY_ARRIVALS, k=consumers)
+        arrivals = sorted(midnight + h * HOUR + rng.randrange(HOUR) for h in hours)
+        queue = [(t, k, self.new_consumer(), True) for k, t in enumerate(arrivals)]  # sorted: a heap
+        seen_today: list[str] = []
+        k = len(queue)
+        while queue:
+            t, _, consumer, first = heapq.heappop(queue)
+            end = self.visit(consumer, t, first)
+            if first:
+                seen_today.append(consumer)
+                if rng.random() < 0.08:  # comes back later today (repeat entry)
+                    back = end + rng.randint(5 * 60, 90 * 60)
+                    if back < midnight + DAY:
+                        heapq.heappush(queue, (back, k, consumer, False))
+                        k += 1
+        self.seen_consumers += seen_today
+
+    # ---- output ------------------------------------------------------------------------------
+    def flush(self, out: BinaryIO, before: float) -> int:
+        """Write the events earlier than `before` (sorted) and keep the rest."""
+        self.events.sort(key=lambda e: (e[0], e[1]))
+        cut = bisect_right([e[0] for e in self.events], before - 1) if before != float("inf") else len(self.events)
+        zone, dumps = self.zone, orjson.dumps
+        lines = []
+        for ts, _, ev in self.events[:cut]:
+            ev["ts"] = datetime.fromtimestamp(ts, zone).isoformat()
+            lines.append(dumps(ev))
+        if lines:
+            out.write(b"\n".join(lines) + b"\n")
+        del self.events[:cut]
+        return cut
+
+
+def generate_log(policy: ir.Policy, *, day: date, days: int = 1, consumers: int, seed: int, out: BinaryIO,
+                 tz: str = "Asia/Shanghai") -> int:
+    """Write a synthetic event log for `policy` to `out` (binary); returns the number of events.
+
+    `day` is the first local day, `days` how many days, `consumers` the distinct consumers per
+    day, `tz` the zone of the shop's clock (hours, shifts, the ts offset). Same arguments, same bytes.
+    """
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    if consumers < 0:
+        raise ValueError("consumers must be >= 0")
+    zone = _zone(tz)
+    gen = _Generator(policy, random.Random(seed), zone)
+    midnights = [int(datetime.combine(day + timedelta(days=i), time(), zone).timestamp()) for i in range(days + 1)]
+    for i in range(days):
+        gen.plan_day(day + timedelta(days=i), i, midnights[i])
+    written = 0
+    for i in range(days):
+        gen.run_day(midnights[i], consumers)
+        written += gen.flush(out, midnights[i + 1] if i + 1 < days else float("inf"))
+    return written
+
+
+def generate_command(policy_path: str | Path, out: str | Path, day: date | str, days: int = 1, consumers: int = 300,
+                     seed: int = 1) -> int:
+    """Body of `kefu generate POLICY --out FILE`: returns the exit code (0 ok, 1 policy errors, 2 usage/I/O).
+
+    `out` "-" writes to stdout; a name ending in .gz is gzip-compressed (with a fixed header, so the
+    bytes stay reproducible). A summary goes to stderr.
+    """
+    from .diagnostics import render_text
+    from .loader import Loader
+
+    try:
+        first = day if isinstance(day, date) else date.fromisoformat(str(day))
+    except ValueError:
+        sys.stderr.write(f"error: --day {day!r} is not a date (YYYY-MM-DD)\n")
+        return 2
+    if days < 1 or consumers < 0:
+        sys.stderr.write("error: --days must be >= 1 and --consumers >= 0\n")
+        return 2
+    path = Path(policy_path)
+    if not path.is_file():
+        sys.stderr.write(f"error: {path}: no such file\n")
+        return 2
+    result = Loader().load(path)
+    if result.policy is None:
+        diags = result.diagnostics
+        if diags:
+            sys.stderr.write(render_text(diags, lambda f, n: result.sources[f].line_text(n) if f in result.sources else None))
+        else:
+            sys.stderr.write(f"error: {path}: not a shop policy\n")
+        return 1
+    tz = result.policy.effective.timezone.name if result.policy.effective.timezone else "Asia/Shanghai"
+    try:
+        if str(out) == "-":
+            n = generate_log(result.policy, day=first, days=days, consumers=consumers, seed=seed,
+                             out=sys.stdout.buffer, tz=tz)
+        else:
+            with open(out, "wb") as raw:
+                if str(out).endswith(".gz"):
+                    with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed:
+                        n = generate_log(result.policy, day=first, days=days, consumers=consumers, seed=seed,
+                                         out=packed, tz=tz)  # type: ignore[arg-type]
+                else:
+                    n = generate_log(result.policy, day=first, days=days, consumers=consumers, seed=seed, out=raw, tz=tz)
+    except OSError as err:
+        sys.stderr.write(f"error: {out}: {err.strerror or err}\n")
+        return 2
+    except ValueError as err:
+        sys.stderr.write(f"error: {err}\n")
+        return 2
+    sys.stderr.write(f"wrote {n} events ({consumers} consumers a day, {days} day{'s' if days != 1 else ''}) "
+                     f"to {'stdout' if str(out) == '-' else out}\n")
+    return 0

@@ -1,0 +1,150 @@
+"""`kefu replay` through the CLI: outputs, bad lines, determinism, exit codes, the fixed interface."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from engine.cli import app
+from engine.interface import DecisionRecord, Report
+
+POLICY = """\
+shop "s1" on pinduoduo
+group presale { agents amy, bob; max_sessions 2 }
+agent amy role admin
+offline -> amy
+reply keyword "发票" -> "支持电子发票"
+"""
+
+EVENTS = [
+    {"ts": "2026-11-11T08:59:00+08:00", "type": "agent_status", "shop": "s1", "agent": "bob", "status": "online"},
+    {"ts": "2026-11-11T09:00:00+08:00", "type": "message", "shop": "s1", "sender": "consumer", "consumer": "c1", "text": "能开发票吗"},
+    {"ts": "2026-11-11T09:00:30+08:00", "type": "message", "shop": "s1", "sender": "agent", "agent": "amy", "consumer": "c1", "text": "可以"},
+    {"ts": "2026-11-11T09:05:00+08:00", "type": "message", "shop": "s1", "sender": "consumer", "consumer": "c2", "text": "在吗"},
+]
+
+
+@pytest.fixture
+def files(tmp_path):
+    policy = tmp_path / "shop.kefu"
+    policy.write_text(POLICY, encoding="utf-8")
+    log = tmp_path / "events.jsonl"
+    lines = [orjson.dumps(e) for e in EVENTS]
+    lines.insert(2, b'{"ts": "2026-11-11T09:00:10+08:00", "type": "message", "sender": "consumer"}')
+    lines.insert(3, b"this is not json")
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    return policy, log
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(app, [str(a) for a in args], input=input)
+
+
+def test_replay_writes_report_and_decisions(files, tmp_path):
+    policy, log = files
+    decisions, report = tmp_path / "d.jsonl", tmp_path / "r.json"
+    result = run("replay", policy, "--events", log, "--decisions", decisions, "--report", report, "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text(encoding="utf-8"))
+    Report.model_validate(data)
+    assert data["events"] == {"read": 6, "accepted": 4, "rejected": 2}
+    records = [json.loads(line) for line in decisions.read_text(encoding="utf-8").splitlines()]
+    for record in records:
+        DecisionRecord.model_validate(record)
+    # c1 → bob (the only online agent), keyword reply; amy answered in the log (differs);
+    # c2 → bob too (cap 2); Pinduoduo's default auto-end closes c1 30 min after amy's 09:00:30 reply.
+    assert [(r["action"], r["consumer"], r["agent"]) for r in records] == [
+        ("assign", "c1", "bob"), ("auto_reply", "c1", None), ("differs", "c1", "bob"), ("assign", "c2", "bob"),
+        ("close_session", "c1", "bob"),
+    ]
+    assert records[-1]["ts"] == "2026-11-11T09:30:30+08:00" and records[-1]["line"] is None
+    assert records[1]["rule"]["line"] == 5 and records[1]["rule"]["file"].endswith("shop.kefu")
+    assert records[2]["actual_agent"] == "amy"
+    # effective_reply_1h: c1 answered at once by the keyword reply, c2 never: 1 of 2.
+    row = next(r for r in data["metrics"] if r["metric"] == "effective_reply_1h")
+    assert (row["eligible"], row["met"], row["rate"], row["passed"], row["penalty"]) == (2, 1, 0.5, True, 0)
+    assert data["assignment"] == {"compared": 1, "agreed": 0, "differs": 1, "agreement": 0.0}
+
+
+def test_bad_lines_are_reported_with_line_numbers(files):
+    policy, log = files
+    result = run("replay", policy, "--events", log)
+    assert result.exit_code == 0
+    assert f"{log}:3: rejected: " in result.output and 'missing field "consumer"' in result.output
+    assert f"{log}:4: rejected: not JSON" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_strict_stops_at_first_bad_line(files):
+    policy, log = files
+    result = run("replay", policy, "--events", log, "--strict")
+    assert result.exit_code == 1
+    assert ":3:" in result.output
+
+
+def test_replay_is_deterministic(files, tmp_path):
+    policy, log = files
+    outputs = []
+    for n in range(2):
+        d, r = tmp_path / f"d{n}.jsonl", tmp_path / f"r{n}.json"
+        assert run("replay", policy, "--events", log, "--decisions", d, "--report", r, "--format", "json", "--seed", 7).exit_code == 0
+        outputs.append((d.read_bytes(), r.read_bytes()))
+    assert outputs[0] == outputs[1]
+
+
+def test_gzip_and_stdin(files, tmp_path):
+    policy, log = files
+    gz = tmp_path / "events.jsonl.gz"
+    gz.write_bytes(gzip.compress(log.read_bytes()))
+    a = run("replay", policy, "--events", gz, "--format", "json")
+    b = run("replay", policy, "--events", "-", "--format", "json", input=log.read_bytes())
+    assert a.exit_code == 0 and b.exit_code == 0
+    report_a = json.loads(a.stdout)
+    report_b = json.loads(b.stdout)
+    assert report_a["metrics"] == report_b["metrics"] and report_a["events"] == report_b["events"]
+
+
+def test_platform_alone_sends_no_auto_replies(files):
+    _, log = files
+    result = run("replay", "--platform", "pinduoduo", "--events", log, "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["policy"] is None and "auto_reply" not in data["decisions"]
+    # without the keyword reply nobody answers c1 within the hour from a counted sender … except amy at 09:00:30
+    row = next(r for r in data["metrics"] if r["metric"] == "effective_reply_1h")
+    assert (row["eligible"], row["met"]) == (2, 1)
+
+
+@pytest.mark.parametrize("args, code", [
+    (["--events", "missing.jsonl"], 2),
+    ([], 2),
+])
+def test_usage_and_io_errors(files, args, code):
+    policy, _ = files
+    result = run("replay", policy, *args)
+    assert result.exit_code == code
+    assert "Traceback" not in result.output
+
+
+def test_both_policy_and_platform_is_a_usage_error(files):
+    policy, log = files
+    result = run("replay", policy, "--platform", "douyin", "--events", log)
+    assert result.exit_code == 2
+
+
+def test_unknown_platform_suggests(files):
+    _, log = files
+    result = run("replay", "--platform", "douyn", "--events", log)
+    assert result.exit_code == 2 and "douyin" in result.output
+
+
+def test_broken_policy_exits_1_with_diagnostics(tmp_path, files):
+    _, log = files
+    bad = tmp_path / "bad.kefu"
+    bad.write_text('shop "s" on douyin\nassign by idle_rat\n', encoding="utf-8")
+    result = run("replay", bad, "--events", log)
+    assert result.exit_code == 1 and "E103" in result.output
