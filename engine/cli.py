@@ -266,6 +266,24 @@ class _progress:
         return False
 
 
+@app.command()
+def generate(
+    policy: Path = typer.Argument(..., help="Shop policy whose agents, pages, products and keywords the log uses."),
+    out: str = typer.Option("-", "--out", "-o", help="Output file (.jsonl, .jsonl.gz) or - for stdout."),
+    day: str = typer.Option("2026-11-11", "--day", help="First local day (YYYY-MM-DD)."),
+    days: int = typer.Option(1, "--days", help="Number of days."),
+    consumers: int = typer.Option(300, "--consumers", help="Distinct consumers per day."),
+    seed: int = typer.Option(1, "--seed", help="Seed (same seed, same bytes)."),
+) -> None:
+    """Write a realistic synthetic event log for a shop policy (peaks, breaks, cards, transfers).
+
+    Exit codes: 0 written, 1 policy errors, 2 usage or I/O error.
+    """
+    from .synth import generate_command
+
+    raise typer.Exit(generate_command(policy, out, day, days, consumers, seed))
+
+
 class SchemaName(str, Enum):
     ir = "ir"
     report = "report"

@@ -30,7 +30,8 @@ Decisions this module makes (the spec leaves them open):
   ``transfer`` needs ``consumer``, ``agent`` and ``to_agent`` (a different agent). ``session_end``
   needs ``consumer`` and may carry ``agent``. Id fields must be non-empty strings.
 - **Order**: events within `tolerance` seconds of disorder are put back in time order by a
-  reorder buffer (a heap on ``(ts, line)``): an event is released once the largest ts seen so far
+  reorder buffer (a deque kept sorted on ``(ts, line)``; in-order events are appended, late ones
+  inserted from the right): an event is released once the largest ts seen so far
   exceeds its ts by more than `tolerance`, and the rest at end of input. Output is therefore
   sorted by ``(ts, line)``. An event older than ``max ts seen − tolerance`` cannot be placed any
   more and is rejected (``ts goes back 312 s (tolerance 60 s)``). Memory is bounded by the events
@@ -44,10 +45,10 @@ Decisions this module makes (the spec leaves them open):
 from __future__ import annotations
 
 import gzip
-import heapq
 import math
 import re
 import sys
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Callable, Iterator
@@ -116,7 +117,7 @@ class Rejected:
         return f"line {self.line}: {self.reason}"
 
 
-@dataclass
+@dataclass(slots=True)
 class ReadStats:
     """Line counts of one read; `read == accepted + rejected` once reading has finished."""
 
@@ -149,24 +150,6 @@ def open_log(path: str) -> BinaryIO:
     if str(path).endswith(".gz"):
         return gzip.open(path, "rb")  # type: ignore[return-value]
     return open(path, "rb")
-
-
-def _lines(stream: BinaryIO) -> Iterator[bytes | None]:
-    """The stream's lines; None stands for a line longer than MAX_LINE_BYTES (already skipped)."""
-    readline = stream.readline
-    limit = MAX_LINE_BYTES + 1
-    while True:
-        raw = readline(limit)
-        if not raw:
-            return
-        if len(raw) == limit and not raw.endswith(b"\n"):
-            while True:  # skip the rest of the over-long line in bounded chunks
-                rest = readline(limit)
-                if not rest or rest.endswith(b"\n"):
-                    break
-            yield None
-            continue
-        yield raw
 
 
 # ---- values ----------------------------------------------------------------------------------
@@ -232,8 +215,9 @@ def _optional_id(obj: dict, name: str) -> str | None:
 def parse_ts(value, cache: dict | None = None) -> float:
     """Epoch seconds (UTC) of a ts value; raises ValueError with a short reason.
 
-    `cache` (any dict, owned by the caller) remembers the epoch of each minute prefix seen with
-    its offset, so the common form ``YYYY-MM-DDTHH:MM:SS+HH:MM`` costs two slices and a lookup.
+    `cache` (any dict, owned by the caller) remembers the epoch of each minute and hour prefix seen
+    with its offset, so the common form ``YYYY-MM-DDTHH:MM:SS+HH:MM`` costs three slices and two
+    lookups, a new minute a few more, and only a new hour the full RFC 3339 parse.
     """
     if type(value) is str:
         if cache is not None:
@@ -253,6 +237,14 @@ def parse_ts(value, cache: dict | None = None) -> float:
 
 
 def _parse_ts_slow(value: str, cache: dict | None) -> float:
+    if cache is not None:  # a new minute of a known hour
+        hour = cache.get(value[:14])
+        if hour is not None and value[19:] == hour[0] and value[16:17] == ":":
+            minute, sec = _SEC.get(value[14:16]), _SEC.get(value[17:19])
+            if minute is not None and sec is not None:
+                base = hour[1] + minute * 60
+                cache[value[:17]] = (hour[0], base)
+                return base + sec
     if not _RFC3339.fullmatch(value):
         if _NAIVE.fullmatch(value):
             raise ValueError(f"ts {_show(value)} has no UTC offset (add +08:00 or Z)")
@@ -266,13 +258,16 @@ def _parse_ts_slow(value: str, cache: dict | None) -> float:
     if cache is not None and (len(value) == 25 or len(value) == 20) and value[19] != ".":
         if len(cache) >= _TS_CACHE_MAX:
             cache.clear()
-        cache[value[:17]] = (value[19:], ts - _SEC[value[17:19]])
+        sec = _SEC[value[17:19]]
+        cache[value[:17]] = (value[19:], ts - sec)
+        cache[value[:14]] = (value[19:], ts - sec - _SEC[value[14:16]] * 60)
     return ts
 
 
 # ---- lines -----------------------------------------------------------------------------------
 
 def _decode(raw: bytes) -> dict:
+    raw = raw.rstrip(b"\r\n")  # so an error at the end of the line is not placed on "line 2"
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as err:
@@ -286,43 +281,52 @@ def _decode(raw: bytes) -> dict:
     return obj
 
 
+def _enum_error(obj: dict, name: str, known: tuple[str, ...]) -> _Bad:
+    if name not in obj:
+        return _Bad(f"missing field \"{name}\"")
+    return _unknown(name, obj[name], known)
+
+
 def _event(obj: dict, line: int, ts_cache: dict | None) -> Event:
-    """Validate one decoded line and build its Event; raises _Bad."""
+    """Validate one decoded line and build its Event; raises _Bad.
+
+    Each check has a cheap test for the common valid case; the helpers that build the reason
+    run only for a bad value. Checks run in a fixed order, so the first problem is reported.
+    """
+    get = obj.get
     if "ts" not in obj:
         raise _Bad('missing field "ts"')
-    kind = obj.get("type")
+    kind = get("type")
+    kind = _TYPE.get(kind) if type(kind) is str else None
     if kind is None:
-        if "type" not in obj:
-            raise _Bad('missing field "type"')
-        raise _Bad('field "type" must be a string, got null')
-    kind_c = _TYPE.get(kind) if type(kind) is str else None
-    if kind_c is None:
-        raise _unknown("type", kind, TYPES)
+        raise _enum_error(obj, "type", TYPES)
     try:
         ts = parse_ts(obj["ts"], ts_cache)
     except ValueError as err:
         raise _Bad(str(err)) from None
-    shop = _optional_id(obj, "shop")
+    shop = get("shop")
+    if shop is not None and (type(shop) is not str or not shop):
+        shop = _optional_id(obj, "shop")
 
-    if kind_c == "message":
-        sender = obj.get("sender")
+    if kind == "message":
+        sender = get("sender")
+        sender = _SENDER.get(sender) if type(sender) is str else None
         if sender is None:
-            if "sender" not in obj:
-                raise _Bad('missing field "sender"')
-            raise _Bad('field "sender" must be a string, got null')
-        sender_c = _SENDER.get(sender) if type(sender) is str else None
-        if sender_c is None:
-            raise _unknown("sender", sender, SENDERS)
-        consumer = _required_id(obj, "consumer")
-        text = _optional_str(obj, "text")
-        if sender_c == "consumer":
-            page = obj.get("page")
+            raise _enum_error(obj, "sender", SENDERS)
+        consumer = get("consumer")
+        if type(consumer) is not str or not consumer:
+            consumer = _required_id(obj, "consumer")
+        text = get("text")
+        if text is not None and type(text) is not str:
+            text = _optional_str(obj, "text")
+        if sender == "consumer":
+            page = get("page")
             if page is not None:
                 page_c = _PAGE.get(page) if type(page) is str else None
                 if page_c is None:
                     raise _unknown("page", page, PAGES)
                 page = page_c
-            card = obj.get("card")
+            card = get("card")
             card_kind = card_id = None
             if card is not None:
                 if type(card) is not dict:
@@ -340,40 +344,44 @@ def _event(obj: dict, line: int, ts_cache: dict | None) -> Event:
                     if card_id == "":
                         raise _Bad('field "card.id" is empty')
                     raise _Bad(f'field "card.id" must be a string, got {_json_type(card_id)}')
-            return Event(line, ts, kind_c, shop, sender_c, consumer, None, text, page, card_kind, card_id)
-        agent = _required_id(obj, "agent") if sender_c == "agent" else None
-        return Event(line, ts, kind_c, shop, sender_c, consumer, agent, text)
+            return Event(line, ts, kind, shop, sender, consumer, None, text, page, card_kind, card_id)
+        agent = None
+        if sender == "agent":
+            agent = get("agent")
+            if type(agent) is not str or not agent:
+                agent = _required_id(obj, "agent")
+        return Event(line, ts, kind, shop, sender, consumer, agent, text)
 
-    if kind_c == "agent_status":
-        agent = _required_id(obj, "agent")
-        status = obj.get("status")
+    if kind == "agent_status":
+        agent = get("agent")
+        if type(agent) is not str or not agent:
+            agent = _required_id(obj, "agent")
+        status = get("status")
+        status = _STATUS.get(status) if type(status) is str else None
         if status is None:
-            if "status" not in obj:
-                raise _Bad('missing field "status"')
-            raise _Bad('field "status" must be a string, got null')
-        status_c = _STATUS.get(status) if type(status) is str else None
-        if status_c is None:
-            raise _unknown("status", status, STATUSES)
-        cap = obj.get("max_sessions")
+            raise _enum_error(obj, "status", STATUSES)
+        cap = get("max_sessions")
         if cap is not None and (type(cap) is not int or cap < 1):
             if type(cap) is float and cap.is_integer() and cap >= 1:
                 cap = int(cap)
             else:
                 raise _Bad(f'field "max_sessions" must be a positive integer, got {_show(cap)}')
-        group = _optional_id(obj, "group")
-        return Event(line, ts, kind_c, shop, None, None, agent, None, None, None, None, status_c, cap, group)
+        group = get("group")
+        if group is not None and (type(group) is not str or not group):
+            group = _optional_id(obj, "group")
+        return Event(line, ts, kind, shop, None, None, agent, None, None, None, None, status, cap, group)
 
-    if kind_c == "transfer":
+    if kind == "transfer":
         consumer = _required_id(obj, "consumer")
         agent = _required_id(obj, "agent")
         to_agent = _required_id(obj, "to_agent")
         if to_agent == agent:
             raise _Bad(f"transfer to the same agent {_show(agent)}")
-        return Event(line, ts, kind_c, shop, None, consumer, agent, to_agent=to_agent)
+        return Event(line, ts, kind, shop, None, consumer, agent, to_agent=to_agent)
 
     consumer = _required_id(obj, "consumer")  # session_end
     agent = _optional_id(obj, "agent")
-    return Event(line, ts, kind_c, shop, None, consumer, agent)
+    return Event(line, ts, kind, shop, None, consumer, agent)
 
 
 def parse_line(raw: bytes, line: int, ts_cache: dict | None = None) -> Event | Rejected:
@@ -397,8 +405,8 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
     """Events of a binary JSONL stream in time order; bad lines go to on_reject (see module doc)."""
     if not (tolerance >= 0 and math.isfinite(tolerance)):
         raise ValueError(f"tolerance must be a finite number of seconds >= 0, got {tolerance!r}")
-    heap: list[tuple[float, int, Event]] = []
-    push, pop = heapq.heappush, heapq.heappop
+    buffer: deque[Event] = deque()  # the reorder window, sorted by (ts, line)
+    append, popleft = buffer.append, buffer.popleft
     ts_cache: dict = {}
     max_ts = -math.inf
     lineno = 0
@@ -412,19 +420,30 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
         if strict:
             raise StrictError(rejected) from None
 
-    for raw in _lines(stream):
+    readline = stream.readline
+    limit = MAX_LINE_BYTES + 1
+    while True:
+        raw = readline(limit)
+        if not raw:
+            break
         lineno += 1
-        if raw is None:
+        if len(raw) == limit and raw[-1] != 10:  # over-long line: skip the rest in bounded chunks
+            while True:
+                rest = readline(limit)
+                if not rest or rest[-1] == 10:
+                    break
             stats.read += 1
             reject(lineno, f"line longer than {MAX_LINE_BYTES} bytes")
             continue
-        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        if raw.isspace() or not raw:
+        if lineno == 1:
+            if not isinstance(raw, bytes):
+                raise TypeError("read_events needs a binary stream (open the log with open_log or mode 'rb')")
+            if raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+        if not raw or raw.isspace():
             continue
         stats.read += 1
         try:
-            # inline fast path of _decode: most lines are valid objects
             try:
                 obj = loads(raw)
             except orjson.JSONDecodeError:
@@ -440,11 +459,17 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
             reject(lineno, f"ts goes back {_fmt_seconds(max_ts - ts)} s (tolerance {_fmt_seconds(tolerance)} s)")
             continue
         stats.accepted += 1
-        if ts > max_ts:
-            max_ts = ts
-            horizon = ts - tolerance
-            while heap and heap[0][0] < horizon:
-                yield pop(heap)[2]
-        push(heap, (ts, lineno, event))
-    while heap:
-        yield pop(heap)[2]
+        if ts >= max_ts:  # in order (the common case): release what fell out of the window, append
+            if ts > max_ts:
+                max_ts = ts
+                horizon = ts - tolerance
+                while buffer and buffer[0].ts < horizon:
+                    yield popleft()
+            append(event)
+        else:  # late by at most `tolerance`: insert after every buffered event with ts <= its ts
+            i = len(buffer)
+            while i and buffer[i - 1].ts > ts:
+                i -= 1
+            buffer.insert(i, event)
+    while buffer:
+        yield popleft()

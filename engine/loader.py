@@ -9,10 +9,9 @@ from pathlib import Path
 from . import ir
 from .diagnostics import Diagnostic, error
 from .names import did_you_mean
-from .parser import parse_source
 from .resources import platforms_dir
 from .source import SourceError, SourceFile, read_policy
-from .transform import Allow, Declared, Default, Fix, Header, Include, QueueBlock, Timezone, to_statements
+from .transform import Allow, Declared, Default, Fix, Header, Include, QueueBlock, Timezone, parse_statements
 
 POLICY_SUFFIX = ".kefu"
 MAX_INCLUDE_DEPTH = 16
@@ -77,11 +76,10 @@ def _statement_word(stmt) -> str:
 
 def parse_document(src: SourceFile) -> tuple[Document | None, list[Diagnostic]]:
     """Parse one file into a Document; headers must come first and at most once."""
-    tree, diags = parse_source(src)
-    if tree is None:
+    statements, diags = parse_statements(src)
+    if statements is None:
         return None, diags
-    statements, literal_diags = to_statements(src, tree)
-    diags = list(literal_diags)
+    diags = list(diags)
     headers = [s for s in statements if isinstance(s, Header)]
     body = [s for s in statements if not isinstance(s, Header)]
     header = headers[0] if headers else None

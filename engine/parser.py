@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
+from lark.parsers.lalr_analysis import Shift
 from lark.parsers.lalr_interactive_parser import InteractiveParser
 from lark.parsers.lalr_parser_state import ParserState
 
@@ -42,6 +43,174 @@ def policy_parser() -> Lark:
         propagate_positions=True,
         maybe_placeholders=False,
     )
+
+
+class _Meta:
+    """Positions of a reduced rule, as Lark's propagated `meta` gives them."""
+
+    __slots__ = ("line", "column", "end_line", "end_column", "start_pos", "end_pos", "empty")
+
+
+class FastParser:
+    """Lexes and parses a well-formed policy straight into the transformer's IR.
+
+    Lark builds a syntax tree with positions and a Transformer walks it again;
+    for a large policy that is most of `kefu check`'s time. This drives Lark's
+    own LALR table instead: one regular expression lexes (keywords become
+    NAME where the parser does not accept them, as with Lark's contextual
+    lexer), and each reduction calls the transformer's method with the children
+    and positions Lark would have given it. It only handles input that parses:
+    on the first unexpected character or token it gives up (returns None) and
+    the caller parses with Lark, which reports and recovers.
+    """
+
+    def __init__(self, lark: Lark):
+        table = lark.parser.parser._parse_table  # AttributeError → no fast path
+        self.states = table.states
+        self.start_state = table.start_states["start"]
+        self.end_state = table.end_states["start"]
+        terminals = sorted(lark.terminals, key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
+        self.keywords = {t.pattern.value: t.name for t in terminals
+                         if isinstance(t.pattern, PatternStr) and t.pattern.value.isidentifier()}
+        ignore = set(lark.ignore_tokens)
+        skip = "|".join(t.pattern.to_regexp() for t in terminals if t.name in ignore)
+        tokens = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in terminals
+                          if t.name not in ignore and t.pattern.value not in self.keywords)
+        # Possessive: whitespace and comments before a token never backtrack.
+        self.token = re.compile(f"(?:{skip})*+(?:{tokens})")
+        self.tail = re.compile(f"(?:{skip})*+\\Z")
+        self.rules = {}
+        for rule in lark.rules:
+            name = str(rule.alias or rule.origin.name)
+            keep = tuple((i, not sym.is_term and sym.name.startswith("_")) for i, sym in enumerate(rule.expansion)
+                         if not (sym.is_term and sym.filter_out))
+            size = len(rule.expansion)
+            plain = [i for i, expand in keep if not expand] == list(range(size))  # children = all values
+            self.rules[rule] = (name, size, None if plain else keep, rule.options.expand1, name.startswith("_"))
+
+    def handlers(self, transformer) -> dict:
+        """Rule name → (callable, wants_meta) for the transformer's methods (None: build nothing)."""
+        out = {}
+        for name, *_ in self.rules.values():
+            if transformer is None:
+                out[name] = (lambda children: None, False)
+                continue
+            method = getattr(transformer, name, None)
+            if method is None:
+                out[name] = (lambda meta, children, name=name: transformer.__default__(name, children, meta), True)
+            elif getattr(method, "visit_wrapper", None) is not None:
+                base = getattr(method, "base_func", None)
+                if base is not None and getattr(method.visit_wrapper, "__name__", "") == "_vargs_meta":
+                    out[name] = (base, True)  # @v_args(meta=True): f(meta, children), without Lark's wrappers
+                else:
+                    out[name] = (lambda meta, children, m=method, name=name: m.visit_wrapper(m, name, children, meta), True)
+            else:
+                out[name] = (method, False)
+        return out
+
+    def parses(self, text: str) -> bool:
+        """True when the text parses (nothing is built)."""
+        return self.parse(text, None) is not None
+
+    def parse(self, text: str, transformer):
+        """The transformer's result for the whole text, or None when the text does not parse.
+
+        With transformer None, a text that parses gives [] (nothing is built).
+        """
+        states, keywords, rules, handlers = self.states, self.keywords, self.rules, self.handlers(transformer)
+        state_stack, value_stack, first_stack, last_stack = [self.start_state], [], [], []
+
+        def reduce(rule) -> None:
+            name, size, keep, expand1, inline = rules[rule]
+            if expand1 and size == 1 and keep is None:  # `?rule: x` passes x through unchanged
+                state_stack[-1] = states[state_stack[-2]][name][1]
+                return
+            if size:
+                values, firsts, lasts = value_stack[-size:], first_stack[-size:], last_stack[-size:]
+                del value_stack[-size:], first_stack[-size:], last_stack[-size:], state_stack[-size:]
+                first, last = firsts[0], lasts[-1]
+                if first is None:  # a child that matched nothing (an empty `x*`) has no position
+                    first = next((f for f in firsts if f is not None), None)
+                    last = next((f for f in reversed(lasts) if f is not None), None)
+            else:
+                values, first, last = [], None, None
+            if keep is None:
+                children = values
+            else:
+                children = []
+                for i, expand in keep:
+                    if not expand:
+                        children.append(values[i])
+                    elif children:
+                        children.extend(values[i])
+                    else:
+                        children = values[i]  # left recursion (`x*`): grow the list in place, as Lark does
+            if inline:
+                value = children
+            elif expand1 and len(children) == 1:
+                value = children[0]
+            else:
+                call, wants_meta = handlers[name]
+                if wants_meta:
+                    meta = _Meta()
+                    meta.empty = first is None
+                    if first is not None:
+                        meta.line, meta.column, meta.start_pos = first.line, first.column, first.start_pos
+                        meta.end_line, meta.end_column, meta.end_pos = last.end_line, last.end_column, last.end_pos
+                    value = call(meta, children)
+                else:
+                    value = call(children)
+            state_stack.append(states[state_stack[-1]][name][1])
+            value_stack.append(value)
+            first_stack.append(first)
+            last_stack.append(last)
+
+        match, pos, line, line_start = self.token.match, 0, 1, 0
+        while True:
+            m = match(text, pos)
+            if m is None:
+                break
+            kind = m.lastgroup
+            start, end = m.span(kind)
+            if start > pos and (newlines := text.count("\n", pos, start)):
+                line += newlines
+                line_start = text.rfind("\n", pos, start) + 1
+            value = m.group(kind)
+            if kind == "NAME" and value in keywords:
+                accepts = states[state_stack[-1]]
+                if keywords[value] in accepts or "NAME" not in accepts:
+                    kind = keywords[value]
+            column = start - line_start + 1
+            token = Token(kind, value, start, line, column, line, column + end - start, end)
+            while True:
+                action = states[state_stack[-1]].get(kind)
+                if action is None:
+                    return None
+                if action[0] is Shift:
+                    state_stack.append(action[1])
+                    value_stack.append(token)
+                    first_stack.append(token)
+                    last_stack.append(token)
+                    break
+                reduce(action[1])
+            pos = end
+        if not self.tail.match(text, pos):
+            return None
+        while state_stack[-1] != self.end_state:
+            action = states[state_stack[-1]].get("$END")
+            if action is None or action[0] is Shift:
+                return None
+            reduce(action[1])
+        return value_stack[-1] if transformer is not None else []
+
+
+@lru_cache(maxsize=1)
+def fast_parser() -> FastParser | None:
+    """The fast path for well-formed policies, if this Lark version exposes its tables."""
+    try:
+        return FastParser(policy_parser())
+    except (AttributeError, KeyError, TypeError):  # pragma: no cover - another Lark layout
+        return None
 
 
 @lru_cache(maxsize=1)
@@ -187,3 +356,6 @@ def parse_source(src: SourceFile) -> tuple[Tree | None, list[Diagnostic]]:
             if blanked == text:
                 return None, diags
             text = blanked
+            fast = fast_parser()
+            if fast is not None and fast.parses(text):  # the rest is sound: no need for Lark again
+                return None, diags

@@ -51,7 +51,7 @@ import orjson
 
 from . import ir
 
-__all__ = ["generate_log", "generate_command", "HOURLY_ARRIVALS"]
+__all__ = ["generate_log", "generate_command", "write_samples", "SAMPLES", "HOURLY_ARRIVALS"]
 
 HOUR = 3600
 DAY = 86400
@@ -85,6 +85,14 @@ TRANSFER_GREETINGS = ("亲,我是售后客服,已经看到您的问题了", "亲
 ROBOT_TEXTS = ("您好,我是智能客服,请问有什么可以帮您?", "亲,常见问题请点击下方菜单哦", "亲,物流信息可以在订单详情查看")
 SYSTEM_TEXTS = ("当前咨询人数较多,请耐心等待", "客服已收到您的消息,正在赶来")
 ASSISTANT_TEXTS = ("亲,您可以点击下方卡片查看物流信息", "抱歉,这个问题我暂时无法回答,已为您转人工")
+
+# The shipped sample logs: (file under samples/, example policy, first day, consumers a day, seed).
+# Regenerate them with `python -m engine.synth` after changing the generator or the examples.
+SAMPLES = (
+    ("douyin-flagship.jsonl", "douyin-flagship.kefu", date(2026, 11, 11), 400, 1),
+    ("pinduoduo-fruit.jsonl", "pinduoduo-fruit.kefu", date(2026, 11, 11), 150, 1),  # > 100 ask 08-23: penalty rule
+    ("taobao-apparel.jsonl", "taobao-apparel.kefu", date(2026, 11, 11), 300, 1),
+)
 
 ROBOT_RATE = {"pinduoduo": 0.25, "taobao": 0.18, "douyin": 0.06}
 ASSISTANT_RATE = {"taobao": 0.05}
@@ -601,3 +609,27 @@ def generate_command(policy_path: str | Path, out: str | Path, day: date | str, 
     sys.stderr.write(f"wrote {n} events ({consumers} consumers a day, {days} day{'s' if days != 1 else ''}) "
                      f"to {'stdout' if str(out) == '-' else out}\n")
     return 0
+
+
+def write_samples(samples_dir: str | Path, examples_dir: str | Path | None = None) -> list[Path]:
+    """(Re)write the SAMPLES logs into samples_dir from the example policies; returns their paths."""
+    from .loader import Loader
+    from .resources import resource_dir
+
+    examples = Path(examples_dir) if examples_dir else resource_dir("rulesets") / "examples"
+    target = Path(samples_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for file, policy_file, first, consumers, seed in SAMPLES:
+        result = Loader().load(examples / policy_file)
+        if result.policy is None:
+            raise ValueError(f"{policy_file}: the example policy does not load")
+        with open(target / file, "wb") as out:
+            generate_log(result.policy, day=first, consumers=consumers, seed=seed, out=out)
+        written.append(target / file)
+    return written
+
+
+if __name__ == "__main__":  # python -m engine.synth [SAMPLES_DIR]: regenerate the shipped samples
+    for path in write_samples(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "samples"):
+        print(f"{path}: {path.stat().st_size:,} bytes")

@@ -11,6 +11,7 @@ from lark import Token, Transformer, Tree, v_args
 from . import ir
 from .diagnostics import Diagnostic, error
 from .names import did_you_mean
+from .parser import fast_parser, parse_source
 from .source import SourceFile
 
 MAX_DIGITS = 15  # longest number a policy may write (and far below int()'s 4,300-digit limit)
@@ -540,3 +541,21 @@ def to_statements(src: SourceFile, tree: Tree) -> tuple[list, list[Diagnostic]]:
     transformer = ToIR(src)
     statements = transformer.transform(tree)
     return statements, transformer.diagnostics
+
+
+def parse_statements(src: SourceFile) -> tuple[list | None, list[Diagnostic]]:
+    """Parse and transform a file: its IR statements (None after syntax errors) and diagnostics.
+
+    A well-formed file takes the fast path straight to IR; a file that does not
+    parse goes through Lark, which reports each broken statement.
+    """
+    fast = fast_parser()
+    if fast is not None:
+        transformer = ToIR(src)
+        statements = fast.parse(src.text, transformer)
+        if statements is not None:
+            return statements, transformer.diagnostics
+    tree, diags = parse_source(src)
+    if tree is None:
+        return None, diags
+    return to_statements(src, tree)

@@ -148,3 +148,13 @@ def test_broken_policy_exits_1_with_diagnostics(tmp_path, files):
     bad.write_text('shop "s" on douyin\nassign by idle_rat\n', encoding="utf-8")
     result = run("replay", bad, "--events", log)
     assert result.exit_code == 1 and "E103" in result.output
+
+
+@pytest.mark.parametrize("name", ["report", "decision"])
+def test_exported_interface_schemas_are_current(name):
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parent.parent / "docs" / f"{name}.schema.json"
+    result = run("schema", name)
+    assert result.exit_code == 0
+    assert json.loads(shipped.read_text(encoding="utf-8")) == json.loads(result.stdout)

@@ -256,8 +256,11 @@ class Engine:
                     self._assign(sid, shop, cs, ev.consumer, agent, ev.ts, ev.line, rule, "repeat_entry_any_online", out)
                     return True
             elif step == "queue":
+                # 重新排队: the consumer joins the queue like any other, so a free agent of its
+                # routing (outside the previous agent's group) takes it at once, in queue order
                 candidates, _ = self._candidates(shop, ev.page)
                 self._enqueue(sid, shop, cs, ev.consumer, candidates, ev.ts, ev.line, rule, "repeat_entry", out)
+                self._drain(sid, shop, ev.ts, ev.line, out)
                 return True
         return False
 
@@ -302,7 +305,9 @@ class Engine:
         if self.queue_groups is None:
             return True
         members = {m for g in self.queue_groups for m in self.group_members.get(g, ())}
-        return candidates is not None and bool(candidates & members)
+        if candidates is None:  # routed to every agent, so to the queued groups' agents too
+            return bool(members)
+        return bool(candidates & members)
 
     @staticmethod
     def _why_no_agent(shop: ShopState, candidates: frozenset | None) -> str:
@@ -422,18 +427,21 @@ class Engine:
                 if self.end_after:
                     session.version += 1
                     self._timer_seq += 1
-                    heapq.heappush(self.timers, (ts + self.end_after, self._timer_seq, sid, cid, session.version))
+                    # the timer names its session: a stale timer of an ended session must not
+                    # close the consumer's next one (whose version counts from 0 again)
+                    heapq.heappush(self.timers, (ts + self.end_after, self._timer_seq, sid, cid, session,
+                                                 session.version))
         for tracker in self.metrics:
             tracker.reply(sid, cid, ts, ev.sender)
 
     def _fire(self, until: float, out: list[Decision]) -> None:
         timers = self.timers
         while timers and timers[0][0] <= until:
-            due, _, sid, cid, version = heapq.heappop(timers)
+            due, _, sid, cid, owner, version = heapq.heappop(timers)
             shop = self.shops[sid]
             cs = shop.consumers.get(cid)
             session = cs.session if cs else None
-            if session is None or session.version != version or session.waiting:
+            if session is not owner or session.version != version or session.waiting:
                 continue
             self._close(sid, shop, cs, cid, due, None, "auto_end", self.end_rule, out)
 

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from .. import ir
+from .keywords import keyword_matcher
 
 _TRIM = re.compile(r"[\s\u3000,.!?~，。！？～、…]+")
 
@@ -50,7 +51,8 @@ class AutoReplier:
         self.offline = next((r for r in replies if isinstance(r, ir.OfflineReply)), None)
         self.busy = next((r for r in replies if isinstance(r, ir.StatusReply) and r.status.name == "busy"), None)
         self.products = {p.name: r for r in replies if isinstance(r, ir.ProductReply) for p in r.products}
-        self.keywords = [(k, r) for r in replies if isinstance(r, ir.KeywordReply) for k in r.keywords]
+        self.keywords = [(k, r) for r in replies if isinstance(r, ir.KeywordReply) for k in r.keywords if k]
+        self.keyword_matcher = keyword_matcher([k for k, _ in self.keywords])
         self.closing = {normalise(p): r for r in replies if isinstance(r, ir.ClosingReply) for p in r.phrases}
         self.faq = {}
         if self.welcome:
@@ -79,9 +81,10 @@ class AutoReplier:
         if ctx.card_kind == "order" and self.order_card:
             return Chosen("order_card", self.order_card, self.order_card.text)
         if ctx.text:
-            for keyword, reply in self.keywords:
-                if keyword in ctx.text:
-                    return Chosen("keyword", reply, reply.text, keyword)
+            index = self.keyword_matcher.first(ctx.text)
+            if index is not None:
+                keyword, reply = self.keywords[index]
+                return Chosen("keyword", reply, reply.text, keyword)
             if plain in self.closing:
                 reply = self.closing[plain]
                 return Chosen("closing", reply, reply.text, ctx.text)

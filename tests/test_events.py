@@ -1,0 +1,349 @@
+"""engine.events: the streaming event-log reader (line numbers, reasons, order, counts, inputs)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+
+import pytest
+
+from engine import events
+from engine.events import Event, ReadStats, Rejected, StrictError, open_log, parse_line, read_events
+
+# 2026-11-11T00:00:00Z: 2026-01-01 is 1767225600 (2025-01-01 = 1735689600, + 365 days),
+# and Nov 11 is 304 + 10 = 314 days later: 1767225600 + 314 * 86400.
+T0 = 1794355200
+# 2026-11-11T09:00:05+08:00 = 01:00:05Z
+T9 = T0 + 3600 + 5
+
+GOOD = b'{"ts": "2026-11-11T09:00:05+08:00", "type": "message", "sender": "consumer", "consumer": "c1"}'
+GOOD_LATER = b'{"ts": "2026-11-11T09:00:10+08:00", "type": "message", "sender": "consumer", "consumer": "c1"}'
+
+
+def read(data: bytes, **kw) -> tuple[list[Event], list[Rejected], ReadStats]:
+    stats, rejected = ReadStats(), []
+    got = list(read_events(io.BytesIO(data), stats=stats, on_reject=rejected.append, **kw))
+    return got, rejected, stats
+
+
+def msg(ts, **fields) -> bytes:
+    """A consumer message line with this ts (a number or an RFC 3339 string)."""
+    import orjson
+    return orjson.dumps({"ts": ts, "type": "message", "sender": "consumer", "consumer": "c1", **fields})
+
+
+# ---- the spec's examples -----------------------------------------------------------------------
+
+SPEC_EXAMPLE = """\
+{"ts": "2026-11-11T08:59:58+08:00", "type": "agent_status", "shop": "s1", "agent": "amy", "status": "online", "max_sessions": 10}
+{"ts": "2026-11-11T09:00:05+08:00", "type": "message", "shop": "s1", "sender": "consumer", "consumer": "c42", "text": "这个有货吗", "page": "product_detail", "card": {"kind": "product", "id": "p7"}}
+{"ts": "2026-11-11T09:01:10+08:00", "type": "message", "shop": "s1", "sender": "agent", "agent": "amy", "consumer": "c42", "text": "亲,有货的"}
+{"ts": "2026-11-11T09:05:00+08:00", "type": "transfer", "shop": "s1", "consumer": "c42", "agent": "amy", "to_agent": "bob"}
+{"ts": "2026-11-11T09:20:00+08:00", "type": "session_end", "shop": "s1", "consumer": "c42", "agent": "bob"}
+""".encode()
+
+
+def test_spec_example_is_read_field_by_field():
+    got, rejected, stats = read(SPEC_EXAMPLE)
+    assert rejected == []
+    assert (stats.read, stats.accepted, stats.rejected) == (5, 5, 0)
+    assert got == [
+        Event(1, T0 + 3598, "agent_status", shop="s1", agent="amy", status="online", max_sessions=10),  # 00:59:58Z
+        Event(2, T9, "message", shop="s1", sender="consumer", consumer="c42", text="这个有货吗",
+              page="product_detail", card_kind="product", card_id="p7"),
+        Event(3, T0 + 3670, "message", shop="s1", sender="agent", consumer="c42", agent="amy", text="亲,有货的"),
+        Event(4, T0 + 3900, "transfer", shop="s1", consumer="c42", agent="amy", to_agent="bob"),
+        Event(5, T0 + 4800, "session_end", shop="s1", consumer="c42", agent="bob"),
+    ]
+
+
+# ---- one bad line between two good ones -----------------------------------------------------------
+
+BAD_LINES = [
+    # not JSON / not an object
+    (b'[1, 2]', "not a JSON object: got array"),
+    (b'"hello"', "not a JSON object: got string"),
+    # missing fields
+    (b'{"type": "message", "sender": "consumer", "consumer": "c1"}', 'missing field "ts"'),
+    (b'{"ts": 1794358805, "sender": "consumer", "consumer": "c1"}', 'missing field "type"'),
+    (b'{"ts": 1794358805, "type": "message", "consumer": "c1"}', 'missing field "sender"'),
+    (b'{"ts": 1794358805, "type": "message", "sender": "consumer"}', 'missing field "consumer"'),
+    (b'{"ts": 1794358805, "type": "message", "sender": "robot"}', 'missing field "consumer"'),
+    (b'{"ts": 1794358805, "type": "message", "sender": "agent", "consumer": "c1"}', 'missing field "agent"'),
+    (b'{"ts": 1794358805, "type": "agent_status", "status": "online"}', 'missing field "agent"'),
+    (b'{"ts": 1794358805, "type": "agent_status", "agent": "amy"}', 'missing field "status"'),
+    (b'{"ts": 1794358805, "type": "transfer", "consumer": "c1", "agent": "amy"}', 'missing field "to_agent"'),
+    (b'{"ts": 1794358805, "type": "session_end", "agent": "amy"}', 'missing field "consumer"'),
+    (b'{"ts": 1794358805, "type": "message", "sender": "consumer", "consumer": "c1", "card": {"kind": "order"}}',
+     'missing field "card.id"'),
+    # wrong types and values
+    (b'{"ts": 1794358805, "type": "message", "sender": "consumer", "consumer": 42}',
+     'field "consumer" must be a string, got number'),
+    (b'{"ts": 1794358805, "type": "message", "sender": "consumer", "consumer": null}',
+     'field "consumer" must be a string, got null'),
+    (b'{"ts": 1794358805, "type": "message", "sender": "consumer", "consumer": ""}', 'field "consumer" is empty'),
+    (b'{"ts": 1794358805, "type": "message", "sender": "consumer", "consumer": "c1", "text": ["hi"]}',
+     'field "text" must be a string, got array'),
+    (b'{"ts": 1794358805, "type": "message", "sender": "consumer", "consumer": "c1", "card": "p7"}',
+     'field "card" must be an object, got string'),
+    (b'{"ts": 1794358805, "type": "agent_status", "agent": "amy", "status": "online", "max_sessions": 0}',
+     'field "max_sessions" must be a positive integer, got 0'),
+    (b'{"ts": 1794358805, "type": "agent_status", "agent": "amy", "status": "online", "max_sessions": "10"}',
+     'field "max_sessions" must be a positive integer, got "10"'),
+    (b'{"ts": 1794358805, "type": "agent_status", "agent": "amy", "status": "online", "max_sessions": true}',
+     'field "max_sessions" must be a positive integer, got true'),
+    (b'{"ts": 1794358805, "type": "transfer", "consumer": "c1", "agent": "amy", "to_agent": "amy"}',
+     'transfer to the same agent "amy"'),
+    (b'{"ts": 1794358805, "type": 7}', 'field "type" must be a string, got number'),
+    # unknown enum values
+    (b'{"ts": 1794358805, "type": "mesage"}', 'unknown type "mesage" (did you mean "message"?)'),
+    (b'{"ts": 1794358805, "type": "end"}', 'unknown type "end"'),
+    (b'{"ts": 1794358805, "type": "message", "sender": "bot", "consumer": "c1"}',
+     'unknown sender "bot" (did you mean "robot"?)'),
+    (b'{"ts": 1794358805, "type": "agent_status", "agent": "amy", "status": "away"}', 'unknown status "away"'),
+    (b'{"ts": 1794358805, "type": "agent_status", "agent": "amy", "status": "Online"}',
+     'unknown status "Online" (did you mean "online"?)'),
+    (b'{"ts": 1794358805, "type": "message", "sender": "consumer", "consumer": "c1", "page": "cart"}',
+     'unknown page "cart"'),
+    (b'{"ts": 1794358805, "type": "message", "sender": "consumer", "consumer": "c1", "card": {"kind": "sku", "id": "1"}}',
+     'unknown card kind "sku"'),
+    # timestamps
+    (b'{"ts": "2026-11-11T09:00:05", "type": "session_end", "consumer": "c1"}',
+     'ts "2026-11-11T09:00:05" has no UTC offset (add +08:00 or Z)'),
+    (b'{"ts": "2026-11-11 09:00", "type": "session_end", "consumer": "c1"}',
+     'ts "2026-11-11 09:00" has no UTC offset (add +08:00 or Z)'),
+    (b'{"ts": "yesterday", "type": "session_end", "consumer": "c1"}', 'ts "yesterday" is not RFC 3339'),
+    (b'{"ts": "20261111T090005+0800", "type": "session_end", "consumer": "c1"}',
+     'ts "20261111T090005+0800" is not RFC 3339'),
+    (b'{"ts": "2026-13-11T09:00:05+08:00", "type": "session_end", "consumer": "c1"}',
+     'ts "2026-13-11T09:00:05+08:00": month must be in 1..12'),
+    (b'{"ts": true, "type": "session_end", "consumer": "c1"}',
+     'field "ts" must be an RFC 3339 string or epoch seconds, got boolean'),
+    (b'{"ts": -5, "type": "session_end", "consumer": "c1"}', "ts -5 is out of range"),
+    (b'{"ts": 1794358805000, "type": "session_end", "consumer": "c1"}',
+     "ts 1794358805000 is out of range (milliseconds? ts is in seconds)"),
+    # bytes that are not UTF-8: 0xff, and 好 in GBK (0xba 0xc3), both at byte 20 of the line
+    (b'{"ts": 1, "text": "\xff"}', "not UTF-8: invalid byte 0xff at byte 20"),
+    (b'{"ts": 1, "text": "\xba\xc3"}', "not UTF-8: invalid byte 0xba at byte 20"),
+]
+
+
+@pytest.mark.parametrize("bad, reason", BAD_LINES, ids=[r for _, r in BAD_LINES])
+def test_bad_line_is_reported_with_line_number_and_reason(bad, reason):
+    got, rejected, stats = read(GOOD + b"\n" + bad + b"\n" + GOOD_LATER + b"\n")
+    assert rejected == [Rejected(2, reason)]
+    assert [e.line for e in got] == [1, 3]
+    assert (stats.read, stats.accepted, stats.rejected) == (3, 2, 1)
+
+
+@pytest.mark.parametrize("bad, column", [
+    (b'{"ts": 1, x}', 11),   # x is the 11th character
+    (b'{"ts": 1', 9),        # the data ends after 8 characters
+    (b'{"text": "\xe5\xa5\xbd", x}', 15),  # columns count characters: 好 is one
+])
+def test_not_json_names_the_column(bad, column):
+    _, rejected, _ = read(GOOD + b"\n" + bad + b"\n")
+    assert len(rejected) == 1 and rejected[0].line == 2
+    assert rejected[0].reason.startswith("not JSON: ")
+    assert rejected[0].reason.endswith(f" at column {column}")
+
+
+def test_rejected_prints_with_its_line_number():
+    assert str(Rejected(17, 'missing field "consumer"')) == 'line 17: missing field "consumer"'
+
+
+def test_too_long_line_is_rejected_without_losing_the_next_line(monkeypatch):
+    monkeypatch.setattr(events, "MAX_LINE_BYTES", 120)   # GOOD and GOOD_LATER are 94 bytes
+    long_line = msg(1794358805, text="x" * 300)
+    got, rejected, stats = read(GOOD + b"\n" + long_line + b"\n" + GOOD_LATER + b"\n")
+    assert rejected == [Rejected(2, "line longer than 120 bytes")]
+    assert [e.line for e in got] == [1, 3]
+    assert (stats.read, stats.accepted, stats.rejected) == (3, 2, 1)
+    # the last line, with no newline at the end
+    got, rejected, stats = read(GOOD + b"\n" + long_line)
+    assert rejected == [Rejected(2, "line longer than 120 bytes")] and [e.line for e in got] == [1]
+
+
+# ---- timestamps --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ts, expected", [
+    ("2026-11-11T09:00:05+08:00", T9),
+    ("2026-11-11T01:00:05Z", T9),
+    ("2026-11-11t01:00:05z", T9),
+    ("2026-11-11 09:00:05+08:00", T9),
+    ("2026-11-10T20:00:05-05:00", T9),       # 20:00 at -05:00 is 01:00 UTC the next day
+    ("2026-11-11T09:00:05.250+08:00", T9 + 0.25),
+    (1794358805, T9),
+    (1794358805.5, T9 + 0.5),
+])
+def test_ts_forms(ts, expected):
+    got, rejected, _ = read(msg(ts) + b"\n")
+    assert rejected == []
+    assert got[0].ts == expected
+
+
+def test_ts_cache_gives_the_same_answer_as_a_full_parse():
+    lines = [
+        msg("2026-11-11T09:00:05+08:00"),   # T9, fills the cache for 09:00 and 09
+        msg("2026-11-11T09:00:59+08:00"),   # same minute: T9 + 54
+        msg("2026-11-11T09:01:00+08:00"),   # new minute of a known hour: T9 + 55
+        msg("2026-11-11T09:00:07Z"),        # same prefix, other offset: 8 h later
+        msg("2026-11-11T09:00:60+08:00"),   # a cached prefix does not let a bad second through
+    ]
+    got, rejected, _ = read(b"\n".join(lines) + b"\n", tolerance=10 * 3600)
+    assert [e.ts for e in got] == [T9, T9 + 54, T9 + 55, T9 + 2 + 8 * 3600]
+    assert rejected == [Rejected(5, 'ts "2026-11-11T09:00:60+08:00": second must be in 0..59')]
+
+
+# ---- order -------------------------------------------------------------------------------------------
+
+def test_small_disorder_is_put_back_in_time_order():
+    offsets = [0, 30, 10, 40, 35, 200, 200]   # lines 1..7
+    got, rejected, _ = read(b"".join(msg(T9 + o) + b"\n" for o in offsets), tolerance=60)
+    assert rejected == []
+    assert [e.line for e in got] == [1, 3, 2, 5, 4, 6, 7]   # equal ts keep line order
+    assert [e.ts - T9 for e in got] == [0, 10, 30, 35, 40, 200, 200]
+
+
+def test_disorder_beyond_tolerance_is_rejected():
+    offsets = [100, 500, 100, 440, 439]
+    got, rejected, stats = read(b"".join(msg(T9 + o) + b"\n" for o in offsets), tolerance=60)
+    # line 3 is 400 s behind the newest (500); line 4 is exactly 60 s behind: still placed; line 5: 61 s
+    assert rejected == [Rejected(3, "ts goes back 400 s (tolerance 60 s)"),
+                        Rejected(5, "ts goes back 61 s (tolerance 60 s)")]
+    assert [e.line for e in got] == [1, 4, 2]
+    assert (stats.read, stats.accepted, stats.rejected) == (5, 3, 2)
+
+
+def test_zero_tolerance_rejects_any_step_back_and_fractions_are_shown():
+    got, rejected, _ = read(msg(T9 + 30) + b"\n" + msg(T9 + 10) + b"\n" + msg(T9 + 29.5) + b"\n", tolerance=0)
+    assert rejected == [Rejected(2, "ts goes back 20 s (tolerance 0 s)"),
+                        Rejected(3, "ts goes back 0.5 s (tolerance 0 s)")]
+    assert [e.line for e in got] == [1]
+
+
+def test_negative_tolerance_is_refused():
+    with pytest.raises(ValueError):
+        list(read_events(io.BytesIO(GOOD), stats=ReadStats(), tolerance=-1))
+
+
+class CountingStream(io.BytesIO):
+    """Counts the lines handed to the reader, to see when events come out."""
+
+    lines_read = 0
+
+    def readline(self, size=-1):
+        self.lines_read += 1
+        return super().readline(size)
+
+
+def test_reorder_buffer_releases_events_as_it_goes():
+    stream = CountingStream(b"".join(msg(T9 + i) + b"\n" for i in range(1000)))
+    seen_at = []
+    for event in read_events(stream, stats=ReadStats(), tolerance=10):
+        seen_at.append((event.line, stream.lines_read))
+    assert [line for line, _ in seen_at] == list(range(1, 1001))
+    # ts T9+i is released once ts T9+i+11 (line i+12) has been read: never more than 12 lines held
+    assert all(read_so_far - line <= 11 for line, read_so_far in seen_at[:-12])
+    assert seen_at[0] == (1, 12)
+
+
+# ---- strict and counts --------------------------------------------------------------------------------
+
+def test_strict_raises_on_the_first_bad_line():
+    data = GOOD + b"\n" + b'{"ts": 1794358806, "type": "message", "sender": "consumer"}\n' + b"not json\n"
+    stats, seen = ReadStats(), []
+    with pytest.raises(StrictError) as info:
+        list(read_events(io.BytesIO(data), stats=stats, on_reject=seen.append, strict=True))
+    assert info.value.rejected == Rejected(2, 'missing field "consumer"')
+    assert str(info.value) == 'line 2: missing field "consumer"'
+    assert seen == [info.value.rejected]
+    assert (stats.read, stats.accepted, stats.rejected) == (2, 1, 1)
+
+
+def test_strict_passes_a_clean_log():
+    got, rejected, _ = read(SPEC_EXAMPLE, strict=True)
+    assert len(got) == 5 and rejected == []
+
+
+def test_read_is_accepted_plus_rejected_and_blank_lines_are_not_counted():
+    data = b"\n".join([
+        GOOD,                    # 1 accepted
+        b"",                     # 2 blank
+        b"   \t",                # 3 blank
+        b"{oops",                # 4 rejected
+        GOOD_LATER,              # 5 accepted
+        msg(T9 - 3600),          # 6 rejected: an hour back
+        b'{"ts": 1794358811, "type": "session_end", "consumer": "c1", "extra": [1, 2]}',  # 7 accepted
+    ]) + b"\n\n"
+    got, rejected, stats = read(data)
+    assert [e.line for e in got] == [1, 5, 7]
+    assert [r.line for r in rejected] == [4, 6]
+    assert (stats.read, stats.accepted, stats.rejected) == (5, 3, 2)
+    assert stats.read == stats.accepted + stats.rejected
+
+
+def test_bom_crlf_extra_fields_and_nulls():
+    data = (b"\xef\xbb\xbf" + b'{"ts": 1794358805, "type": "message", "sender": "consumer", "consumer": "c1", '
+            b'"page": null, "text": null, "agent": "ignored", "vip": true}\r\n'
+            b'{"ts": 1794358806, "type": "message", "sender": "robot", "consumer": "c1", "page": "nowhere", '
+            b'"card": 5}\r\n')
+    got, rejected, _ = read(data)
+    assert rejected == []
+    assert got == [Event(1, T9, "message", sender="consumer", consumer="c1"),
+                   Event(2, T9 + 1, "message", sender="robot", consumer="c1")]
+
+
+def test_float_max_sessions_that_is_whole_is_accepted():
+    line = b'{"ts": 1794358805, "type": "agent_status", "agent": "amy", "status": "busy", "max_sessions": 12.0, "group": "g1"}'
+    got, _, _ = read(line)
+    assert got == [Event(1, T9, "agent_status", agent="amy", status="busy", max_sessions=12, group="g1")]
+    assert type(got[0].max_sessions) is int
+
+
+def test_parse_line():
+    assert parse_line(GOOD, 4) == Event(4, T9, "message", sender="consumer", consumer="c1")
+    assert parse_line(b'{"ts": 1}', 9) == Rejected(9, 'missing field "type"')
+
+
+# ---- inputs ------------------------------------------------------------------------------------------
+
+def test_open_log_reads_gzip(tmp_path):
+    path = tmp_path / "log.jsonl.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(SPEC_EXAMPLE)
+    stats = ReadStats()
+    with open_log(str(path)) as stream:
+        got = list(read_events(stream, stats=stats))
+    assert [e.type for e in got] == ["agent_status", "message", "message", "transfer", "session_end"]
+    assert (stats.read, stats.accepted, stats.rejected) == (5, 5, 0)
+
+
+def test_open_log_reads_a_plain_file(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(SPEC_EXAMPLE)
+    with open_log(str(path)) as stream:
+        assert len(list(read_events(stream, stats=ReadStats()))) == 5
+
+
+def test_open_log_dash_is_stdin(monkeypatch):
+    class FakeStdin:
+        buffer = io.BytesIO(SPEC_EXAMPLE)
+
+    monkeypatch.setattr(sys, "stdin", FakeStdin())
+    stream = open_log("-")
+    assert stream is FakeStdin.buffer
+    assert [e.line for e in read_events(stream, stats=ReadStats())] == [1, 2, 3, 4, 5]
+
+
+def test_open_log_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        open_log(str(tmp_path / "nope.jsonl"))
+    with pytest.raises(FileNotFoundError):
+        open_log(str(tmp_path / "nope.jsonl.gz"))
+
+
+def test_a_text_stream_is_refused():
+    with pytest.raises(TypeError):
+        list(read_events(io.StringIO(GOOD.decode()), stats=ReadStats()))

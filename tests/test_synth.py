@@ -1,0 +1,219 @@
+"""engine.synth: synthetic event logs are deterministic, valid, ordered and shaped like a real day."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections import Counter
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from engine.events import ReadStats, read_events
+from engine.loader import Loader
+from engine.synth import SAMPLES, generate_command, generate_log
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "rulesets" / "examples"
+CST = timezone(timedelta(hours=8))
+DAY = date(2026, 11, 11)
+SHOPS = ["douyin-flagship", "pinduoduo-fruit", "taobao-apparel"]
+
+
+@pytest.fixture(scope="module")
+def policies():
+    loaded = {}
+    for name in SHOPS:
+        result = Loader().load(EXAMPLES / f"{name}.kefu")
+        assert result.policy is not None, name
+        loaded[name] = result.policy
+    return loaded
+
+
+def generate(policy, **kw) -> bytes:
+    out = io.BytesIO()
+    args = {"day": DAY, "consumers": 120, "seed": 7} | kw
+    n = generate_log(policy, out=out, **args)
+    data = out.getvalue()
+    assert data.count(b"\n") == n
+    return data
+
+
+def read_all(data: bytes, tolerance: float = 0.0):
+    stats, rejected = ReadStats(), []
+    got = list(read_events(io.BytesIO(data), stats=stats, on_reject=rejected.append, tolerance=tolerance))
+    return got, rejected, stats
+
+
+def policy_agents(policy) -> set[str]:
+    return {a.name for a in policy.shop.agents} | {r.name for g in policy.shop.groups for r in g.agents}
+
+
+def local_hour(ts: float) -> int:
+    return datetime.fromtimestamp(ts, CST).hour
+
+
+@pytest.mark.parametrize("name", SHOPS)
+def test_same_seed_same_bytes_other_seed_other_bytes(policies, name):
+    first = generate(policies[name])
+    assert first == generate(policies[name])
+    assert first != generate(policies[name], seed=8)
+
+
+@pytest.mark.parametrize("name", SHOPS)
+def test_every_line_is_a_valid_event_in_time_order(policies, name):
+    data = generate(policies[name], consumers=300)
+    got, rejected, stats = read_all(data, tolerance=0)   # no disorder at all
+    assert rejected == []
+    assert stats.read == stats.accepted == data.count(b"\n")
+    assert [e.line for e in got] == list(range(1, len(got) + 1))   # file order is time order
+    assert all(a.ts <= b.ts for a, b in zip(got, got[1:]))
+    assert all(e.ts == int(e.ts) for e in got)
+    assert all(line.startswith(b'{"ts":"2026-11-') and b'+08:00"' in line for line in data.splitlines())
+    assert {e.shop for e in got} == {policies[name].shop.name}
+
+
+@pytest.mark.parametrize("name", SHOPS)
+def test_agents_are_the_policys_agents_with_their_caps(policies, name):
+    policy = policies[name]
+    got, _, _ = read_all(generate(policy, consumers=300))
+    named = {e.agent for e in got if e.agent} | {e.to_agent for e in got if e.to_agent}
+    assert named == policy_agents(policy)
+    caps = {}
+    for g in policy.shop.groups:
+        for ref in g.agents:
+            caps.setdefault(ref.name, g.max_sessions)
+    caps |= {a.name: a.max_sessions for a in policy.shop.agents if a.max_sessions}
+    first_online = {}
+    for e in got:
+        if e.type == "agent_status":
+            first_online.setdefault(e.agent, e)
+    assert {a: e.status for a, e in first_online.items()} == {a: "online" for a in policy_agents(policy)}
+    assert {a: e.max_sessions for a, e in first_online.items()} == caps
+
+
+def test_known_caps_of_the_douyin_example(policies):
+    got, _, _ = read_all(generate(policies["douyin-flagship"]))
+    caps = {e.agent: e.max_sessions for e in got if e.type == "agent_status" and e.max_sessions}
+    # amy's own cap (20) beats her group's (12); dan and eve are after-sale (8)
+    assert caps == {"amy": 20, "bob": 12, "cat": 12, "dan": 8, "eve": 8}
+
+
+@pytest.mark.parametrize("name", SHOPS)
+def test_arrivals_have_a_morning_peak_and_quiet_nights(policies, name):
+    got, _, _ = read_all(generate(policies[name], consumers=400))
+    opened = Counter(local_hour(e.ts) for e in got if e.sender == "consumer" and e.page is not None)
+    assert opened[9] + opened[10] > 3 * (opened[3] + opened[4])
+    assert opened[20] + opened[21] > 3 * (opened[3] + opened[4])
+    assert sum(opened[h] for h in range(0, 7)) > 0          # a few at night, outside hours
+
+
+def test_agents_follow_the_shop_hours(policies):
+    # douyin-flagship: hours 08:00-12:00, 13:00-24:00 on weekdays (2026-11-11 is a Wednesday)
+    got, _, _ = read_all(generate(policies["douyin-flagship"], consumers=200))
+    online_at = {}
+    status = {}
+    for e in got:
+        if e.type == "agent_status":
+            status[e.agent] = e.status
+        online_at[e.ts] = sum(s == "online" for s in status.values())
+    def online(hhmm: str) -> int:
+        t = datetime.fromisoformat(f"2026-11-11T{hhmm}:00+08:00").timestamp()
+        return online_at[max(ts for ts in online_at if ts <= t)]
+    assert online("05:00") == 0
+    assert online("10:00") >= 2
+    assert online("12:30") == 0      # the gap in the hours
+    assert online("21:00") >= 1      # evening shift
+
+
+def test_the_content_reflects_the_policy(policies):
+    got, _, _ = read_all(generate(policies["pinduoduo-fruit"], consumers=400))
+    consumer_msgs = [e for e in got if e.sender == "consumer"]
+    products = {e.card_id for e in consumer_msgs if e.card_kind == "product"}
+    assert {"6523001", "6523002", "6523003"} & products
+    assert any(e.card_kind == "order" for e in consumer_msgs)
+    assert any("退款" in (e.text or "") or "退货" in (e.text or "") for e in consumer_msgs)
+    assert any(e.text in ("好的", "谢谢", "好的谢谢") for e in consumer_msgs)
+    assert {e.page for e in consumer_msgs if e.page} == {"shop_home", "product_detail", "order_detail",
+                                                         "refund_detail", "logistics_complaint"}
+    kinds = Counter(e.type for e in got)
+    assert kinds["transfer"] > 0 and kinds["session_end"] > 0
+    assert {e.sender for e in got if e.type == "message"} >= {"consumer", "agent", "robot"}
+
+
+def test_replies_are_mostly_fast_some_slow_some_never(policies):
+    got, _, _ = read_all(generate(policies["taobao-apparel"], consumers=400))
+    waiting, delays = {}, []
+    for e in got:
+        if e.sender == "consumer":
+            waiting.setdefault(e.consumer, e.ts)
+        elif e.sender == "agent" and e.consumer in waiting:
+            delays.append(e.ts - waiting.pop(e.consumer))
+    fast = sum(d <= 180 for d in delays) / len(delays)
+    assert 0.6 < fast < 0.9
+    assert any(d > 600 for d in delays)
+    assert waiting   # some consumers never got an answer
+
+
+def test_several_days(policies):
+    data = generate(policies["taobao-apparel"], days=3, consumers=100)
+    got, rejected, _ = read_all(data)
+    assert rejected == []
+    days = Counter(datetime.fromtimestamp(e.ts, CST).date() for e in got if e.sender == "consumer")
+    assert {date(2026, 11, 11), date(2026, 11, 12), date(2026, 11, 13)} <= set(days)
+    firsts = Counter(e.consumer for e in got if e.sender == "consumer" and e.page is not None)
+    assert any(n > 1 for n in firsts.values())   # returning consumers
+
+
+def test_a_minimal_policy_without_hours_or_groups(load_text):
+    result = load_text('shop "tiny" on taobao\nagent solo { max_sessions 5 }\n')
+    assert result.policy is not None, result.diagnostics
+    got, rejected, _ = read_all(generate(result.policy, consumers=50))
+    assert rejected == [] and {e.agent for e in got if e.agent} == {"solo"}
+    assert [e.max_sessions for e in got if e.type == "agent_status" and e.max_sessions] == [5]
+    assert not any(e.type == "transfer" for e in got)   # nobody to transfer to
+
+
+@pytest.mark.parametrize("file, policy_file, first, consumers, seed", SAMPLES)
+def test_shipped_samples_are_what_the_generator_writes(policies, file, policy_file, first, consumers, seed):
+    shipped = (ROOT / "samples" / file).read_bytes()
+    assert len(shipped) < 1_500_000
+    assert shipped == generate(policies[policy_file.removesuffix(".kefu")], day=first, consumers=consumers, seed=seed), \
+        "regenerate with `python -m engine.synth`"
+    got, rejected, _ = read_all(shipped)
+    assert rejected == []
+
+
+def test_pinduoduo_sample_reaches_the_penalty_threshold():
+    got, _, _ = read_all((ROOT / "samples" / "pinduoduo-fruit.jsonl").read_bytes())
+    asking = {e.consumer for e in got if e.sender == "consumer" and 8 <= local_hour(e.ts) < 23}
+    assert len(asking) >= 100
+
+
+def test_generate_command(tmp_path, capsys):
+    policy = EXAMPLES / "douyin-flagship.kefu"
+    out = tmp_path / "log.jsonl"
+    assert generate_command(policy, out, "2026-11-11", 1, 50, 3) == 0
+    assert "events" in capsys.readouterr().err
+    plain = out.read_bytes()
+    buf = io.BytesIO()
+    generate_log(Loader().load(policy).policy, day=DAY, consumers=50, seed=3, out=buf)
+    assert plain == buf.getvalue()
+    packed = tmp_path / "log.jsonl.gz"
+    assert generate_command(policy, packed, date(2026, 11, 11), 1, 50, 3) == 0
+    first_gz = packed.read_bytes()
+    assert gzip.decompress(first_gz) == plain
+    assert generate_command(policy, packed, date(2026, 11, 11), 1, 50, 3) == 0
+    assert packed.read_bytes() == first_gz   # gzip header has no timestamp
+
+
+def test_generate_command_errors(tmp_path, capsys):
+    policy = EXAMPLES / "douyin-flagship.kefu"
+    assert generate_command(tmp_path / "missing.kefu", tmp_path / "o.jsonl", "2026-11-11", 1, 10, 1) == 2
+    assert generate_command(policy, tmp_path / "o.jsonl", "11/11/2026", 1, 10, 1) == 2
+    assert generate_command(policy, tmp_path / "no-such-dir" / "o.jsonl", "2026-11-11", 1, 10, 1) == 2
+    broken = tmp_path / "broken.kefu"
+    broken.write_text('shop "x" on taobao\nassign by idle_rat\n', encoding="utf-8")
+    assert generate_command(broken, tmp_path / "o.jsonl", "2026-11-11", 1, 10, 1) == 1
+    assert "error" in capsys.readouterr().err
