@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 class LocalClock:
     """Maps epoch seconds to local dates and minutes; recomputes only when the day changes."""
 
-    __slots__ = ("tz", "_start", "_end", "_date", "_offset")
+    __slots__ = ("tz", "_start", "_end", "_date", "_offset", "_date_text", "_offset_text", "_uniform")
 
     def __init__(self, tz_name: str):
         self.tz = ZoneInfo(tz_name)
@@ -17,6 +17,9 @@ class LocalClock:
         self._end = 0.0
         self._date: date | None = None
         self._offset = 0.0
+        self._date_text = ""
+        self._offset_text = ""
+        self._uniform = True
 
     def _load(self, ts: float) -> None:
         local = datetime.fromtimestamp(ts, self.tz)
@@ -25,6 +28,10 @@ class LocalClock:
         end = datetime.combine(day + timedelta(days=1), time(0), self.tz).timestamp()
         self._date, self._start, self._end = day, start, end
         self._offset = local.utcoffset().total_seconds()
+        self._date_text = day.isoformat()
+        self._offset_text = local.isoformat()[-6:]
+        # On a day with a DST change, wall-clock time is not seconds since midnight.
+        self._uniform = end - start == 86400
 
     def day(self, ts: float) -> date:
         """The local calendar date of ts."""
@@ -44,9 +51,27 @@ class LocalClock:
             self._load(ts)
         return (ts - self._start) / 60.0
 
+    def uniform(self, ts: float) -> bool:
+        """True when ts's day has no DST change (wall clock = seconds since midnight)."""
+        if not (self._start <= ts < self._end):
+            self._load(ts)
+        return self._uniform
+
+    def day_text(self, ts: float) -> str:
+        """The local date of ts as YYYY-MM-DD."""
+        if not (self._start <= ts < self._end):
+            self._load(ts)
+        return self._date_text
+
     def iso(self, ts: float) -> str:
         """RFC 3339 local time with offset, to the second (deterministic)."""
-        return datetime.fromtimestamp(ts, self.tz).isoformat(timespec="seconds")
+        if not (self._start <= ts < self._end):
+            self._load(ts)
+        if not self._uniform:
+            return datetime.fromtimestamp(ts, self.tz).isoformat(timespec="seconds")
+        hours, rest = divmod(int(ts - self._start), 3600)
+        minutes, seconds = divmod(rest, 60)
+        return f"{self._date_text}T{hours:02d}:{minutes:02d}:{seconds:02d}{self._offset_text}"
 
 
 def in_ranges(minute: float, ranges) -> bool:

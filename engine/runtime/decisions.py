@@ -37,6 +37,7 @@ class Decision:
 
     def to_dict(self, iso) -> dict:
         """The stable JSON shape of a decision; iso(ts) formats the timestamp."""
+        rule = self.rule
         record = {
             "ts": iso(self.ts),
             "action": self.action,
@@ -44,7 +45,18 @@ class Decision:
             "consumer": self.consumer,
             "agent": self.agent,
             "line": self.line,
-            "rule": {"file": self.rule.file, "line": self.rule.line} if self.rule else None,
+            "rule": _rule_ref(rule) if rule is not None else None,
         }
         record.update(self.extra)
         return record
+
+
+_RULE_REFS: dict[int, tuple[Span, dict]] = {}
+
+
+def _rule_ref(span: Span) -> dict:
+    """{"file", "line"} of a rule's span, built once per span (spans live as long as their policy)."""
+    cached = _RULE_REFS.get(id(span))
+    if cached is None or cached[0] is not span:
+        cached = _RULE_REFS[id(span)] = (span, {"file": span.file, "line": span.line})
+    return cached[1]

@@ -47,13 +47,14 @@ class Engine:
         self.shops: dict[str, ShopState] = {}
         self.timers: list = []
         self._timer_seq = 0
-        self.counts: Counter = Counter()
         self.day_counts: Counter = Counter()
         self.auto_reply_kinds: Counter = Counter()
         self.suppressed = 0
         self._days: set = set()
         self._shop_day: dict[str, object] = {}
         self._configure(settings, shop)
+        self._handlers = {"agent_status": self._agent_status, "transfer": self._transfer,
+                          "session_end": self._session_end}
 
     # ---- configuration -------------------------------------------------------
     def _configure(self, settings: ir.Settings, shop: ir.Shop) -> None:
@@ -124,19 +125,15 @@ class Engine:
             self._fire(event.ts, out)
         sid = event.shop if event.shop is not None else self.default_shop
         shop = self.shops.get(sid) or self._new_shop(sid)
-        kind = event.type
-        if kind == "message":
+        if event.type == "message":
             if event.sender == "consumer":
                 self._consumer_message(sid, shop, event, out)
             else:
                 self._reply_message(sid, shop, event, out)
-        elif kind == "agent_status":
-            self._agent_status(sid, shop, event, out)
-        elif kind == "transfer":
-            self._transfer(sid, shop, event, out)
-        elif kind == "session_end":
-            self._session_end(sid, shop, event, out)
-        self._count(out)
+        else:
+            self._handlers[event.type](sid, shop, event, out)
+        if out:
+            self._count(out)
         return out
 
     def advance(self, ts: float) -> list[Decision]:
@@ -165,13 +162,24 @@ class Engine:
         return self.clock.iso(ts)
 
     # ---- bookkeeping -----------------------------------------------------------
+    @property
+    def counts(self) -> Counter:
+        """Decisions made so far, by action."""
+        totals: Counter = Counter()
+        for (_, _, action), n in self.day_counts.items():
+            if action not in ("compared", "agreed"):
+                totals[action] += n
+        return totals
+
     def _count(self, out: list[Decision]) -> None:
+        day_text = self.clock.day_text
         for d in out:
-            self.counts[d.action] += 1
-            self.day_counts[(d.shop, self.clock.day(d.ts).isoformat(), d.action)] += 1
+            self.day_counts[(d.shop, day_text(d.ts), d.action)] += 1
 
     def _see_day(self, sid: str, shop: ShopState, ts: float) -> None:
         day = self.clock.day(ts)
+        shop.today = day
+        shop.day_start, shop.day_end = self.clock.day_bounds(ts)
         if (sid, day) in self._days:
             return
         self._days.add((sid, day))
@@ -194,8 +202,9 @@ class Engine:
     # ---- consumers -------------------------------------------------------------
     def _consumer_message(self, sid: str, shop: ShopState, ev, out: list[Decision]) -> None:
         ts, cid = ev.ts, ev.consumer
-        self._see_day(sid, shop, ts)
-        cs = shop.consumer(cid)
+        if not (shop.day_start <= ts < shop.day_end):
+            self._see_day(sid, shop, ts)
+        cs = shop.consumers.get(cid) or shop.consumer(cid)
         new_session = cs.session is None and cs.queued is None
         if cs.session is not None:
             cs.session.waiting = True
@@ -213,7 +222,7 @@ class Engine:
         if self.repeat and cs.last_agent and cs.last_end is not None and ts - cs.last_end <= self.repeat.within:
             if self._repeat_entry(sid, shop, cs, ev, out):
                 return
-        if not any(a.status != "offline" for a in shop.agents.values()):
+        if not shop.present:
             if self._offline(sid, shop, cs, ev, out):
                 return
         candidates, rule = self._candidates(shop, ev.page)
@@ -332,7 +341,7 @@ class Engine:
     def _enqueue(self, sid, shop, cs, cid, candidates, ts, line, rule, reason, out, action="enqueue") -> None:
         shop.queue_seq += 1
         entry = QueueEntry(consumer=cid, since=ts, candidates=candidates, seq=shop.queue_seq, reason=reason)
-        shop.queue.append(entry)
+        shop.queue.join(entry)
         cs.queued = entry
         position = 1 if self.lifo else len(shop.queue)
         out.append(Decision(ts, action, sid, cid, None, line, rule, {
@@ -351,38 +360,37 @@ class Engine:
 
     def _drain(self, sid: str, shop: ShopState, ts: float, line: int | None, out: list[Decision]) -> None:
         """Assign queued consumers while agents have free slots, in queue order."""
-        while shop.queue:
-            blocked: set = set()
-            entries = reversed(shop.queue) if self.lifo else iter(shop.queue)
-            for entry in entries:
-                if entry.candidates in blocked:
+        queue = shop.queue
+        lifo = self.lifo
+        while queue.size:
+            best = best_pool = None
+            for candidates, head in queue.heads(lifo):
+                if best is not None and (head.seq < best.seq if lifo else head.seq > best.seq):
                     continue
-                pool = self._eligible(shop, entry.candidates)
-                if not pool:
-                    blocked.add(entry.candidates)
-                    continue
-                shop.queue.remove(entry)
-                agent = choose(pool, self.strategy, self.ties, shop, self.rng)
-                cs = shop.consumer(entry.consumer)
-                self._assign(sid, shop, cs, entry.consumer, agent, ts, line, self.queue_rule, "dequeue", out,
-                             extra={"waited": round(ts - entry.since)})
-                break
-            else:
+                pool = self._eligible(shop, candidates)
+                if pool:
+                    best, best_pool = head, pool
+            if best is None:
                 return
+            queue.leave(best)
+            agent = choose(best_pool, self.strategy, self.ties, shop, self.rng)
+            cs = shop.consumer(best.consumer)
+            self._assign(sid, shop, cs, best.consumer, agent, ts, line, self.queue_rule, "dequeue", out,
+                         extra={"waited": round(ts - best.since)})
 
     def _auto_reply(self, sid: str, shop: ShopState, cs: ConsumerState, ev, new_session: bool, out) -> None:
         replier = self.replier
         if not replier.any:
             return
         ts = ev.ts
-        today = self.clock.day(ts)
+        today = shop.today
         welcome = replier.welcome
         welcome_due = bool(welcome and new_session and (not welcome.once_per_day or cs.welcome_day != today))
         agent = shop.agents.get(cs.session.agent) if cs.session else None
         ctx = Context(
             text=ev.text or "", card_kind=ev.card_kind, card_id=ev.card_id, new_session=new_session,
             welcome_due=welcome_due, faq_shown_today=cs.faq_day == today,
-            all_offline=not any(a.status != "offline" for a in shop.agents.values()),
+            all_offline=not shop.present,
             agent_busy=agent is not None and agent.status == "busy",
         )
         chosen = replier.choose(ctx)
@@ -419,8 +427,8 @@ class Engine:
                 if not session.compared:
                     session.compared = True
                     agreed = session.agent == ev.agent
-                    self.day_counts[(sid, self.clock.day(ts).isoformat(), "compared")] += 1
-                    self.day_counts[(sid, self.clock.day(ts).isoformat(), "agreed")] += int(agreed)
+                    self.day_counts[(sid, self.clock.day_text(ts), "compared")] += 1
+                    self.day_counts[(sid, self.clock.day_text(ts), "agreed")] += int(agreed)
                     if not agreed:
                         out.append(Decision(ts, "differs", sid, cid, session.agent, ev.line, None,
                                             {"actual_agent": ev.agent}))
@@ -468,6 +476,7 @@ class Engine:
             agent.group = ev.group
         if agent.status == "offline" and ev.status != "offline" and not agent.sessions:
             agent.idle_since = ev.ts
+        shop.present += (ev.status != "offline") - (agent.status != "offline")
         agent.status = ev.status
         if ev.status == "online" or ev.max_sessions is not None:
             self._drain(sid, shop, ev.ts, ev.line, out)
@@ -485,7 +494,7 @@ class Engine:
             cs.session.agent = target.name
         else:
             if cs.queued is not None:
-                shop.queue.remove(cs.queued)
+                shop.queue.leave(cs.queued)
                 cs.queued = None
             cs.session = Session(consumer=cid, agent=target.name, start=ts, compared=True)
         target.sessions.add(cid)
@@ -503,7 +512,7 @@ class Engine:
         if cs.session is not None:
             self._close(sid, shop, cs, ev.consumer, ev.ts, ev.line, "by_hand", None, out)
         elif cs.queued is not None:
-            shop.queue.remove(cs.queued)
+            shop.queue.leave(cs.queued)
             cs.queued = None
             out.append(Decision(ev.ts, "leave_queue", sid, ev.consumer, None, ev.line, None, {"reason": "by_hand"}))
 

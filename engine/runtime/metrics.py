@@ -8,6 +8,7 @@ the end of the log (an unanswered question is missed).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
@@ -83,6 +84,9 @@ class MetricTracker:
         self.receptions: dict[tuple[str, date], set] = defaultdict(set)
         self.consumer_days: dict[tuple[str, date], set] = defaultdict(set)
         self._today: date | None = None
+        self._day_start = math.inf
+        self._day_end = -math.inf
+        self._window = tuple((r.start, r.end) for r in metric.window)
 
     # ---- observations --------------------------------------------------------
     def is_effective(self, kind: str, automatic: bool) -> bool:
@@ -91,12 +95,17 @@ class MetricTracker:
 
     def consumer_message(self, shop: str, consumer: str, ts: float, agent: str | None, assigned: bool) -> None:
         """A consumer wrote; may start a question (or a consumer-day)."""
-        self._roll_day(ts)
+        if not (self._day_start <= ts < self._day_end):
+            self._roll_day(ts)
         key = (shop, consumer)
         if key in self.pending:
             return
-        day = self.clock.day(ts)
-        in_window = not self.window or in_ranges(self.clock.minute(ts), self.window)
+        day = self._today
+        if self._window:
+            minute = (ts - self._day_start) / 60.0 if self.clock.uniform(ts) else self.clock.minute(ts)
+            in_window = any(start <= minute < end for start, end in self._window)
+        else:
+            in_window = True
         if self.unit == "consumer_day":
             seen = self.consumer_days[(shop, day)]
             if not in_window or consumer in seen:
@@ -176,6 +185,7 @@ class MetricTracker:
     def _roll_day(self, ts: float) -> None:
         """On a new local day, settle overdue questions and forget old per-day sets."""
         day = self.clock.day(ts)
+        self._day_start, self._day_end = self.clock.day_bounds(ts)
         if day == self._today:
             return
         self._today = day

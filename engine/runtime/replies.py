@@ -59,12 +59,13 @@ class AutoReplier:
             self.faq = {normalise(i.question): i for i in self.welcome.faq if i.enabled}
         self.menu = {normalise(i.label): (i, r) for r in replies if isinstance(r, ir.MenuReply) for i in r.items}
         self.any = bool(replies)
+        self.needs_plain = bool(self.faq or self.menu or self.closing)
 
     def choose(self, ctx: Context) -> Chosen | None:
         """The reply for this message, in priority order; None when no reply applies."""
         if not self.any:
             return None
-        plain = normalise(ctx.text) if ctx.text else ""
+        plain = normalise(ctx.text) if ctx.text and self.needs_plain else ""
         if plain and ctx.faq_shown_today and plain in self.faq:
             item = self.faq[plain]
             return Chosen("faq", item, item.answer, item.question, exempt=True)

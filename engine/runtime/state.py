@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -47,6 +48,39 @@ class QueueEntry:
     reason: str
 
 
+class WaitingLine:
+    """The queue (排队): entries grouped by the agents they may go to; O(1) join and leave.
+
+    Within a group, entries keep their joining order, so the head of each group is
+    its oldest (FIFO) or newest (LIFO) entry and a drain looks at one entry per group.
+    """
+
+    __slots__ = ("groups", "size")
+
+    def __init__(self):
+        self.groups: dict[frozenset | None, dict[str, QueueEntry]] = {}
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def join(self, entry: QueueEntry) -> None:
+        """Add an entry at the back of its group."""
+        self.groups.setdefault(entry.candidates, {})[entry.consumer] = entry
+        self.size += 1
+
+    def leave(self, entry: QueueEntry) -> None:
+        """Remove an entry wherever it is."""
+        del self.groups[entry.candidates][entry.consumer]
+        self.size -= 1
+
+    def heads(self, lifo: bool):
+        """(candidates, first entry to serve) for every non-empty group."""
+        for candidates, entries in self.groups.items():
+            if entries:
+                yield candidates, next(reversed(entries.values())) if lifo else next(iter(entries.values()))
+
+
 @dataclass(slots=True, eq=False)
 class ConsumerState:
     """What the replay remembers about one consumer of one shop."""
@@ -66,7 +100,11 @@ class ShopState:
 
     agents: dict[str, AgentState] = field(default_factory=dict)
     consumers: dict[str, ConsumerState] = field(default_factory=dict)
-    queue: list[QueueEntry] = field(default_factory=list)
+    queue: WaitingLine = field(default_factory=WaitingLine)
+    present: int = 0              # agents not offline
+    today: object = None          # local date of the latest consumer message
+    day_start: float = math.inf
+    day_end: float = -math.inf
     handled: deque = field(default_factory=lambda: deque(maxlen=20))
     rr_next: int = 0
     queue_seq: int = 0
