@@ -18,10 +18,8 @@ one's peak RSS, to show memory follows live state, not log length.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -38,7 +36,7 @@ from engine.loader import Loader  # noqa: E402
 from engine.replay import replay  # noqa: E402
 
 
-class _Null(io.RawIOBase):
+class _Null:
     """Counts bytes written and keeps none."""
 
     def __init__(self):
@@ -60,24 +58,19 @@ def pass_replay(policy_path: Path):
     return run
 
 
-def peak_rss_mb(policy: Path, log: Path, lines: int | None) -> float:
-    """Peak RSS of a fresh process replaying the first `lines` lines of log."""
-    code = f"""
-import itertools, resource, sys
-sys.path.insert(0, {str(ROOT)!r})
-from pathlib import Path
-from engine.loader import Loader
-from engine.replay import replay
-class Lines:
-    def __init__(self, f, n): self.it = itertools.islice(f, n) if n else f
-    def __iter__(self): return iter(self.it)
-    def readline(self): return next(self.it, b"")
-    def read(self, n=-1): return b"".join(self.it)
-policy = Loader().load(Path({str(policy)!r})).policy
-with open({str(log)!r}, "rb") as f:
-    replay(policy, Lines(f, {lines!r}), decisions_out=open("/dev/null", "wb"))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-"""
+def peak_rss_mb(policy: Path, log: Path, lines: int | None, tmp: Path) -> float:
+    """Peak RSS of a fresh `kefu replay` process over the first `lines` lines of log."""
+    if lines is not None:
+        part = tmp / f"first-{lines}.jsonl"
+        with open(log, "rb") as src, open(part, "wb") as dst:
+            for _, line in zip(range(lines), src):
+                dst.write(line)
+        log = part
+    code = (f"import resource, sys; sys.path.insert(0, {str(ROOT)!r}); sys.argv = ['kefu', 'replay', {str(policy)!r}, "
+            f"'--events', {str(log)!r}, '--decisions', '/dev/null', '--report', '/dev/null']\n"
+            "from engine.cli import app\n"
+            "try:\n    app()\nexcept SystemExit:\n    pass\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
@@ -107,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'replay: read, validate, decide, write':<44}{accepted / replay_s:>12,.0f}{replay_s:>9.2f}")
         print(f"replay / floor throughput: {floor_s / replay_s:.2f} (target ≥ 0.33)")
         if not args.no_memory:
-            quarter = peak_rss_mb(args.policy, path, n // 4)
-            whole = peak_rss_mb(args.policy, path, None)
+            quarter = peak_rss_mb(args.policy, path, n // 4, Path(tmp))
+            whole = peak_rss_mb(args.policy, path, None, Path(tmp))
             print(f"peak RSS: {quarter:.0f} MB for {n // 4:,} events, {whole:.0f} MB for {n:,} events "
                   f"({whole / quarter:.2f}x for 4x the log)")
     return 0

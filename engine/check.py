@@ -189,8 +189,10 @@ def stage_platform_features(policy: ir.Policy) -> Iterator[Diagnostic]:
     shop, platform = policy.shop, policy.platform
     pname = platform.label or platform.name
 
+    offered = {f.name.name for f in platform.features}
+
     def needs(feature: str, span: ir.Span | None) -> Iterator[Diagnostic]:
-        if platform.feature(feature) is None:
+        if feature not in offered:
             yield error("E300", f"{platform.name} does not offer {feature} ({registry.FEATURES.get(feature, feature)})", span,
                         f"{pname} shops cannot configure this; remove it or pick the platform that offers it")
 
@@ -250,10 +252,10 @@ def stage_limits(policy: ir.Policy) -> Iterator[Diagnostic]:
             bounds = f"{lo if lo is not None else 1}..{hi}" if hi is not None else f"at least {lo or 1}"
             yield error("E200", f"max_sessions {owner.max_sessions} is outside {pname}'s range {bounds}",
                         owner.max_sessions_span or owner.span, f"set a reception cap within {bounds}")
+    _, chars, _ = _limit_range(platform, "reply_chars")
     for reply in shop.replies:
         if isinstance(reply, ir.WelcomeReply):
             yield from _faq_limits(platform, reply)
-        _, chars, _ = _limit_range(platform, "reply_chars")
         for text in _reply_texts(reply):
             if chars is not None and len(text) > chars:
                 yield error("E209", f"reply has {len(text)} characters; {pname} allows at most {chars}", reply.span,
@@ -389,16 +391,42 @@ def _repeated_triggers(shop: ir.Shop) -> Iterator[Diagnostic]:
 
 
 def _overlapping_hours(shop: ir.Shop) -> Iterator[Diagnostic]:
-    by_day: dict[object, list[ir.ClockRange]] = {}
+    """W402 for a range that overlaps an earlier range of the same day (noting the first such).
+
+    Linear in the number of ranges: each day keeps, per minute, the first range
+    that covers it, and each minute is claimed once (`free` skips claimed ones).
+    Empty or inverted ranges (already reported) overlap nothing.
+    """
+    seen: list[ir.ClockRange] = []
+    unclaimed = 1 << 62
+    days: dict[object, tuple[list[int], list[int]]] = {}
     for rule in shop.hours:
         for day in (rule.days if rule.days is not None else ["all"]):
             for rng in rule.ranges:
-                for other in by_day.get(day, []):
-                    if rng.start < other.end and other.start < rng.end:
-                        yield warning("W402", "working hours overlap", rng.span, "merge the two ranges",
-                                      notes=(("overlaps this range", other.span),) if other.span else ())
-                        break
-                by_day.setdefault(day, []).append(rng)
+                if not 0 <= rng.start < rng.end <= 1440:
+                    continue
+                owner, free = days.get(day) or days.setdefault(day, ([unclaimed] * 1440, list(range(1441))))
+                first = min(owner[rng.start:rng.end])
+                if first != unclaimed:
+                    other = seen[first].span
+                    yield warning("W402", "working hours overlap", rng.span, "merge the two ranges",
+                                  notes=(("overlaps this range", other),) if other else ())
+                minute = _next_free(free, rng.start)
+                while minute < rng.end:
+                    owner[minute] = len(seen)
+                    free[minute] = minute + 1
+                    minute = _next_free(free, minute + 1)
+                seen.append(rng)
+
+
+def _next_free(free: list[int], minute: int) -> int:
+    """The first unclaimed minute at or after minute (union-find with path compression)."""
+    root = minute
+    while free[root] != root:
+        root = free[root]
+    while free[minute] != root:
+        free[minute], minute = root, free[minute]
+    return root
 
 
 def stage_reachability(policy: ir.Policy) -> Iterator[Diagnostic]:

@@ -131,8 +131,8 @@ def ir_command(
     """Print the resolved IR of a policy (platform merged in) as JSON."""
     result = _load_one(path, platform_dir)
     if not result.ok or (result.policy is None and result.platform is None):
-        diags = result.diagnostics or [error("E030", f"{path}: a fragment has no IR of its own", None,
-                                             "pass a shop policy or a platform file")]
+        diags = sorted(result.diagnostics, key=Diagnostic.sort_key) or [
+            error("E030", f"{path}: a fragment has no IR of its own", None, "pass a shop policy or a platform file")]
         _print_diagnostics(diags, result.sources, OutputFormat.text, [str(path)])
         raise typer.Exit(_exit_code(diags, False) or EXIT_ERRORS)
     model = result.policy if result.policy is not None else result.platform

@@ -51,8 +51,11 @@ import sys
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Callable, Iterator
+from functools import partial
+from itertools import chain
+from typing import Annotated, BinaryIO, Callable, Iterator, Literal, Union
 
+import msgspec
 import orjson
 
 from .names import closest
@@ -83,6 +86,78 @@ _SEC = {f"{i:02d}": i for i in range(60)}
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
 _NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
 _TS_CACHE_MAX = 4096
+
+
+# ---- the fast path: typed decoding in C ------------------------------------------------------
+#
+# `read_events` first decodes each line with msgspec into `_Line`, whose typed fields carry the
+# checks of `_event` that C can do (ids non-empty, enums known, optional fields null or valid).
+# `_Line` forbids unknown fields, so every byte of a line it accepts has gone through a typed field
+# and msgspec has checked it as strictly as orjson would (UTF-8, escapes, number range). The fast
+# path only ever *accepts*: a line it cannot decode, or one that needs a check it does not make (a
+# missing field, an agent message without agent, a transfer to the same agent, a ts that does not
+# parse, an extra field, an ignored but invalid field, max_sessions 12.0, ...), goes whole to the
+# original path (orjson + `_event`), which accepts or rejects it with its reason. So every reason,
+# and the Event of every line the fast path declines, is the original's by construction; for the
+# lines it accepts the fast path builds the Event `_event` would.
+
+_Id = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class _Card(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    kind: Literal["product", "order"]
+    id: _Id
+
+
+class _Line(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    ts: Union[str, float]  # an int ts is decoded as a float: what parse_ts makes of it
+    type: Literal["message", "agent_status", "transfer", "session_end"]
+    shop: Union[_Id, None] = None
+    sender: Union[Literal["consumer", "agent", "robot", "system", "assistant"], None] = None
+    consumer: Union[_Id, None] = None
+    agent: Union[_Id, None] = None
+    text: Union[str, None] = None
+    page: Union[Literal["shop_home", "product_detail", "order_detail", "refund_detail", "logistics_complaint"],
+                None] = None
+    card: Union[_Card, None] = None
+    status: Union[Literal["online", "busy", "offline"], None] = None
+    # above 2**64 - 1 orjson makes a float of an integer: leave those (and the rest of u64) to it
+    max_sessions: Union[Annotated[int, msgspec.Meta(ge=1, le=(1 << 63) - 1)], None] = None
+    group: Union[_Id, None] = None
+    to_agent: Union[_Id, None] = None
+
+
+_fast_decode = msgspec.json.Decoder(_Line).decode
+
+# The fast path's ts cache: minute prefix ``YYYY-MM-DDTHH:MM:`` -> (get, epoch of that minute),
+# where get maps the rest of the string, ``SS`` + offset, to the second (None for anything else).
+# Parsing one ts of an hour fills all 60 minutes of it, so a ts costs two slices and two lookups.
+_MINUTE_KEYS = tuple(f"{i:02d}:" for i in range(60))
+_MINUTES_MAX = 60 * 256
+_OFFSETS_MAX = 64
+
+
+def _fast_ts(value: str, cache: dict, minutes: dict, offsets: dict) -> float | None:
+    """parse_ts(value, cache), or None if that raises; on success remembers value's hour in minutes."""
+    try:
+        ts = parse_ts(value, cache)
+    except ValueError:
+        return None
+    # parse_ts accepted value, so value[:19] is YYYY-MM-DDTHH:MM:SS; cache only the common forms
+    if (len(value) == 25 or len(value) == 20) and value[19] != ".":
+        offset = value[19:]
+        get = offsets.get(offset)
+        if get is None:
+            if len(offsets) >= _OFFSETS_MAX:
+                offsets.clear()
+            get = offsets[offset] = {sec + offset: n for sec, n in _SEC.items()}.get
+        if len(minutes) >= _MINUTES_MAX:
+            minutes.clear()
+        hour = value[:14]
+        base = ts - _SEC[value[17:19]] - _SEC[value[14:16]] * 60
+        for i, key in enumerate(_MINUTE_KEYS):
+            minutes[hour + key] = (get, base + i * 60)
+    return ts
 
 
 @dataclass(slots=True)
@@ -408,9 +483,14 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
     buffer: deque[Event] = deque()  # the reorder window, sorted by (ts, line)
     append, popleft = buffer.append, buffer.popleft
     ts_cache: dict = {}
-    max_ts = -math.inf
-    lineno = 0
+    minutes: dict = {}
+    offsets: dict = {}
+    minute_get = minutes.get
+    max_ts = horizon = -math.inf  # horizon: max_ts - tolerance
     loads = orjson.loads
+    decode = _fast_decode
+    max_epoch = _MAX_EPOCH
+    new = object.__new__
 
     def reject(line: int, reason: str) -> None:
         stats.rejected += 1
@@ -422,11 +502,14 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
 
     readline = stream.readline
     limit = MAX_LINE_BYTES + 1
-    while True:
-        raw = readline(limit)
-        if not raw:
-            break
-        lineno += 1
+    first = readline(limit)
+    if not first:
+        return
+    if not isinstance(first, bytes):
+        raise TypeError("read_events needs a binary stream (open the log with open_log or mode 'rb')")
+    if first.startswith(b"\xef\xbb\xbf") and not (len(first) == limit and first[-1] != 10):
+        first = first[3:]
+    for lineno, raw in enumerate(chain((first,), iter(partial(readline, limit), b"")), 1):
         if len(raw) == limit and raw[-1] != 10:  # over-long line: skip the rest in bounded chunks
             while True:
                 rest = readline(limit)
@@ -435,27 +518,90 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
             stats.read += 1
             reject(lineno, f"line longer than {MAX_LINE_BYTES} bytes")
             continue
-        if lineno == 1:
-            if not isinstance(raw, bytes):
-                raise TypeError("read_events needs a binary stream (open the log with open_log or mode 'rb')")
-            if raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-        if not raw or raw.isspace():
-            continue
-        stats.read += 1
+        event = None
         try:
+            m = decode(raw)
+        except Exception:  # not a clean line (or a blank one): the original path decides
+            pass
+        else:  # the fast path (see _Line): builds the Event of a clean line, or leaves event None
+            ts = m.ts
+            if type(ts) is str:
+                hit = minute_get(ts[:17])
+                if hit is not None and (sec := hit[0](ts[17:])) is not None:
+                    ts = hit[1] + sec
+                else:
+                    ts = _fast_ts(ts, ts_cache, minutes, offsets)
+            elif not 0.0 < ts < max_epoch:  # 0 too: an int -0 is 0.0 there, -0.0 here
+                ts = None
+            if ts is not None:
+                kind = m.type
+                consumer = m.consumer
+                agent = m.agent
+                sender = text = page = card_kind = card_id = status = cap = group = to_agent = None
+                if kind == "message":
+                    sender = m.sender
+                    text = m.text
+                    if sender == "consumer":
+                        agent = None
+                        page = m.page
+                        card = m.card
+                        if card is not None:
+                            card_kind = card.kind
+                            card_id = card.id
+                    elif sender != "agent":
+                        agent = None
+                        if sender is None:
+                            consumer = None  # declined
+                    elif agent is None:
+                        consumer = None  # declined
+                    ok = consumer is not None
+                elif kind == "session_end":
+                    ok = consumer is not None
+                elif kind == "transfer":
+                    to_agent = m.to_agent
+                    ok = consumer is not None and agent is not None and to_agent is not None and to_agent != agent
+                else:  # agent_status
+                    consumer = None
+                    status = m.status
+                    cap = m.max_sessions
+                    group = m.group
+                    ok = agent is not None and status is not None
+                if ok:  # what Event(...) does, without the call
+                    event = new(Event)
+                    event.line = lineno
+                    event.ts = ts
+                    event.type = kind
+                    event.shop = m.shop
+                    event.sender = sender
+                    event.consumer = consumer
+                    event.agent = agent
+                    event.text = text
+                    event.page = page
+                    event.card_kind = card_kind
+                    event.card_id = card_id
+                    event.status = status
+                    event.max_sessions = cap
+                    event.group = group
+                    event.to_agent = to_agent
+        if event is None:  # the original path: every rejection, and the valid lines the fast path declines
+            if not raw or raw.isspace():
+                continue
+            stats.read += 1
             try:
-                obj = loads(raw)
-            except orjson.JSONDecodeError:
-                obj = _decode(raw)  # raises _Bad with the precise reason
-            if type(obj) is not dict:
-                raise _Bad(f"not a JSON object: got {_json_type(obj)}")
-            event = _event(obj, lineno, ts_cache)
-        except _Bad as bad:
-            reject(lineno, str(bad))
-            continue
-        ts = event.ts
-        if ts < max_ts - tolerance:
+                try:
+                    obj = loads(raw)
+                except orjson.JSONDecodeError:
+                    obj = _decode(raw)  # raises _Bad with the precise reason
+                if type(obj) is not dict:
+                    raise _Bad(f"not a JSON object: got {_json_type(obj)}")
+                event = _event(obj, lineno, ts_cache)
+            except _Bad as bad:
+                reject(lineno, str(bad))
+                continue
+            ts = event.ts
+        else:
+            stats.read += 1
+        if ts < horizon:
             reject(lineno, f"ts goes back {_fmt_seconds(max_ts - ts)} s (tolerance {_fmt_seconds(tolerance)} s)")
             continue
         stats.accepted += 1

@@ -5,13 +5,11 @@ from __future__ import annotations
 import difflib
 import re
 from functools import lru_cache
-from types import SimpleNamespace
+from typing import Iterator
 
 from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-from lark.lexer import PatternStr
+from lark.lexer import Lexer, PatternStr
 from lark.parsers.lalr_analysis import Shift
-from lark.parsers.lalr_interactive_parser import InteractiveParser
-from lark.parsers.lalr_parser_state import ParserState
 
 from .diagnostics import Diagnostic, error
 from .resources import grammar_path
@@ -34,12 +32,76 @@ TERMINAL_WORDS = {
 }
 
 
+class _Lexing:
+    """How policy text splits into tokens: one regular expression, keywords as whole words.
+
+    Terminals are tried in Lark's order (priority, then width). A keyword is
+    lexed as NAME and becomes the keyword where the parser accepts it (or
+    accepts no NAME), so a keyword can still be a name (`else same_group,
+    queue`) and never matches part of a longer word (`reply products_x` is an
+    error, not a product reply for `s_x`, as with Lark's contextual lexer).
+    """
+
+    def __init__(self, terminals, ignore):
+        terminals = sorted(terminals, key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
+        self.keywords = {t.pattern.value: t.name for t in terminals
+                         if isinstance(t.pattern, PatternStr) and t.pattern.value.isidentifier()}
+        ignore = set(ignore)
+        skip = "|".join(t.pattern.to_regexp() for t in terminals if t.name in ignore)
+        tokens = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in terminals
+                          if t.name not in ignore and t.pattern.value not in self.keywords)
+        # Possessive: whitespace and comments before a token never backtrack.
+        self.skip = re.compile(f"(?:{skip})*+")
+        self.token = re.compile(f"(?:{skip})*+(?:{tokens})")
+
+    def kind(self, kind: str, value: str, accepts) -> str:
+        """The terminal of a NAME-like word where the parser accepts `accepts`."""
+        keyword = self.keywords.get(value) if kind == "NAME" else None
+        if keyword is not None and (keyword in accepts or "NAME" not in accepts):
+            return keyword
+        return kind
+
+
+class PolicyLexer(Lexer):
+    """Lark's lexer for the policy language (see _Lexing)."""
+
+    __future_interface__ = 2  # lex(lexer_state, parser_state); Lark < 1.2 only tests truth
+
+    def __init__(self, conf):
+        self.lexing = _Lexing(conf.terminals, conf.ignore)
+
+    def lex(self, lexer_state, parser_state) -> Iterator[Token]:
+        text = lexer_state.text if isinstance(lexer_state.text, str) else lexer_state.text.text
+        states = parser_state.parse_conf.parse_table.states
+        match, kind_of = self.lexing.token.match, self.lexing.kind
+        pos, line, line_start = 0, 1, 0
+        while True:
+            m = match(text, pos)
+            start = m.start(m.lastgroup) if m else self.lexing.skip.match(text, pos).end()
+            if start > pos and (newlines := text.count("\n", pos, start)):
+                line += newlines
+                line_start = text.rfind("\n", pos, start) + 1
+            if m is None:
+                if start < len(text):
+                    raise UnexpectedCharacters(text, start, line, start - line_start + 1, state=parser_state,
+                                               token_history=lexer_state.last_token and [lexer_state.last_token])
+                return
+            value, end = m.group(m.lastgroup), m.end()
+            kind = kind_of(m.lastgroup, value, states[parser_state.position])
+            column = start - line_start + 1
+            token = Token(kind, value, start, line, column, line, column + end - start, end)
+            lexer_state.last_token = token
+            yield token
+            pos = end
+
+
 @lru_cache(maxsize=1)
 def policy_parser() -> Lark:
     """The LALR parser for the policy language (built once per process)."""
     return Lark(
         grammar_path().read_text(encoding="utf-8"),
         parser="lalr",
+        lexer=PolicyLexer,
         propagate_positions=True,
         maybe_placeholders=False,
     )
@@ -56,10 +118,9 @@ class FastParser:
 
     Lark builds a syntax tree with positions and a Transformer walks it again;
     for a large policy that is most of `kefu check`'s time. This drives Lark's
-    own LALR table instead: one regular expression lexes (keywords become
-    NAME where the parser does not accept them, as with Lark's contextual
-    lexer), and each reduction calls the transformer's method with the children
-    and positions Lark would have given it. It only handles input that parses:
+    own LALR table instead: the same lexing as Lark's (see _Lexing), and each
+    reduction calls the transformer's method with the children and positions
+    Lark would have given it. It only handles input that parses:
     on the first unexpected character or token it gives up (returns None) and
     the caller parses with Lark, which reports and recovers.
     """
@@ -69,16 +130,7 @@ class FastParser:
         self.states = table.states
         self.start_state = table.start_states["start"]
         self.end_state = table.end_states["start"]
-        terminals = sorted(lark.terminals, key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
-        self.keywords = {t.pattern.value: t.name for t in terminals
-                         if isinstance(t.pattern, PatternStr) and t.pattern.value.isidentifier()}
-        ignore = set(lark.ignore_tokens)
-        skip = "|".join(t.pattern.to_regexp() for t in terminals if t.name in ignore)
-        tokens = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in terminals
-                          if t.name not in ignore and t.pattern.value not in self.keywords)
-        # Possessive: whitespace and comments before a token never backtrack.
-        self.token = re.compile(f"(?:{skip})*+(?:{tokens})")
-        self.tail = re.compile(f"(?:{skip})*+\\Z")
+        self.lexing = _Lexing(lark.terminals, lark.ignore_tokens)
         self.rules = {}
         for rule in lark.rules:
             name = str(rule.alias or rule.origin.name)
@@ -117,7 +169,7 @@ class FastParser:
 
         With transformer None, a text that parses gives [] (nothing is built).
         """
-        states, keywords, rules, handlers = self.states, self.keywords, self.rules, self.handlers(transformer)
+        states, keywords, rules, handlers = self.states, self.lexing.keywords, self.rules, self.handlers(transformer)
         state_stack, value_stack, first_stack, last_stack = [self.start_state], [], [], []
 
         def reduce(rule) -> None:
@@ -129,7 +181,7 @@ class FastParser:
                 values, firsts, lasts = value_stack[-size:], first_stack[-size:], last_stack[-size:]
                 del value_stack[-size:], first_stack[-size:], last_stack[-size:], state_stack[-size:]
                 first, last = firsts[0], lasts[-1]
-                if first is None:  # a child that matched nothing (an empty `x*`) has no position
+                if first is None or last is None:  # a child that matched nothing (an empty `x*`) has no position
                     first = next((f for f in firsts if f is not None), None)
                     last = next((f for f in reversed(lasts) if f is not None), None)
             else:
@@ -165,7 +217,7 @@ class FastParser:
             first_stack.append(first)
             last_stack.append(last)
 
-        match, pos, line, line_start = self.token.match, 0, 1, 0
+        match, pos, line, line_start = self.lexing.token.match, 0, 1, 0
         while True:
             m = match(text, pos)
             if m is None:
@@ -194,7 +246,7 @@ class FastParser:
                     break
                 reduce(action[1])
             pos = end
-        if not self.tail.match(text, pos):
+        if self.lexing.skip.match(text, pos).end() < len(text):
             return None
         while state_stack[-1] != self.end_state:
             action = states[state_stack[-1]].get("$END")
@@ -253,9 +305,6 @@ def _keyword_suggestion(word: str, expected: set[str]) -> str | None:
 def _acceptable(exc: UnexpectedInput) -> set[str]:
     """Terminals truly acceptable at the error (LALR tables over-approximate)."""
     interactive = getattr(exc, "interactive_parser", None)
-    state = getattr(exc, "state", None)
-    if interactive is None and isinstance(exc, UnexpectedCharacters) and isinstance(state, ParserState):
-        interactive = InteractiveParser(None, state, SimpleNamespace(_Token=Token))
     if interactive is not None:
         try:
             return set(interactive.accepts()) - {"$END"} or {"$END"}
@@ -286,8 +335,8 @@ def syntax_diagnostic(src: SourceFile, exc: UnexpectedInput) -> Diagnostic:
             hint = "a block opened with '{' is not closed" if "RBRACE" in expected else None
             return error("E013", "unexpected end of file", src.span(last, max(col, 1)), hint or f"expected {_describe_expected(expected)}")
         span = src.span(token.line, token.column, token.end_line, token.end_column)
-        value = str(token)
-        suggestion = _keyword_suggestion(value, expected) if token.type == "NAME" else None
+        value = str(token) if len(token) <= 40 else f"{token[:40]}…"
+        suggestion = _keyword_suggestion(value, expected) if str(token).isidentifier() else None
         if suggestion:
             return error("E010", f"unexpected {value!r}", span, f"did you mean '{suggestion}'?")
         return error("E010", f"unexpected {value!r}", span, f"expected {_describe_expected(expected)}")

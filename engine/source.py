@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,13 @@ class SourceFile:
         )
 
 
+def _position(data: bytes, offset: int) -> tuple[int, int]:
+    """Line and column (in characters, from 1) of a byte offset."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[line_start:offset].decode("utf-8", errors="replace")) + 1
+    return data.count(b"\n", 0, offset) + 1, column
+
+
 def decode_policy(path: str, data: bytes) -> SourceFile:
     """Decode policy bytes as UTF-8 text, refusing binary, oversized and non-UTF-8 input."""
     if len(data) > MAX_POLICY_BYTES:
@@ -59,14 +67,12 @@ def decode_policy(path: str, data: bytes) -> SourceFile:
         data = data[3:]
     nul = data.find(b"\x00")
     if nul >= 0:
-        line = data.count(b"\n", 0, nul) + 1
-        column = nul - (data.rfind(b"\n", 0, nul) + 1) + 1
+        line, column = _position(data, nul)
         raise SourceError("E005", "file contains NUL bytes: not a text policy", "check that this is a policy file, not a binary", line, column)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        line, column = _position(data, err.start)
         raise SourceError(
             "E002",
             f"file is not valid UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start})",
@@ -80,6 +86,14 @@ def decode_policy(path: str, data: bytes) -> SourceFile:
 def read_policy(path: Path, display: str | None = None) -> SourceFile:
     """Read and decode a policy file; raises SourceError with a code on failure."""
     shown = display or str(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise SourceError("E001", "no such file", "check the path; policy files end in .kefu") from None
+    except OSError as err:
+        raise SourceError("E001", f"cannot read file: {err.strerror}", "check the path and its permissions") from None
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a FIFO or device: opening it could block
+        raise SourceError("E001", "not a regular file", "pass a .kefu policy file")
     try:
         with path.open("rb") as handle:
             data = handle.read(MAX_POLICY_BYTES + 1)

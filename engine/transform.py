@@ -372,8 +372,10 @@ class ToIR(Transformer):
         return ir.History(keep=self._duration(children[0]), span=self._span(meta))
 
     # ---- replies -----------------------------------------------------------
-    def reply_stmt(self, children):
-        return children[0]
+    @v_args(meta=True)
+    def reply_stmt(self, meta, children):
+        # The reply's span is the whole statement, `reply` included, like every other statement's.
+        return children[0].model_copy(update={"span": self._span(meta)})
 
     def once_per_day(self, children):
         return True

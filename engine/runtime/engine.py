@@ -383,22 +383,14 @@ class Engine:
         if not replier.any:
             return
         ts = ev.ts
-        today = shop.today
-        welcome = replier.welcome
-        welcome_due = bool(welcome and new_session and (not welcome.once_per_day or cs.welcome_day != today))
-        agent = shop.agents.get(cs.session.agent) if cs.session else None
-        ctx = Context(
-            text=ev.text or "", card_kind=ev.card_kind, card_id=ev.card_id, new_session=new_session,
-            welcome_due=welcome_due, faq_shown_today=cs.faq_day == today,
-            all_offline=not shop.present,
-            agent_busy=agent is not None and agent.status == "busy",
-        )
-        chosen = replier.choose(ctx)
+        chosen = replier.choose(self._context(shop, cs, ev, new_session))
         if chosen is None:
             return
         if not chosen.exempt and self.cooldown and cs.last_auto is not None and ts - cs.last_auto < self.cooldown:
             self.suppressed += 1
             return
+        today = shop.today
+        welcome = replier.welcome
         if not chosen.exempt:
             cs.last_auto = ts
         if chosen.kind == "welcome":
@@ -414,6 +406,18 @@ class Engine:
         out.append(Decision(ts, "auto_reply", sid, ev.consumer, None, ev.line, chosen.node.span, extra))
         for tracker in self.metrics:
             tracker.reply(sid, ev.consumer, ts, chosen.kind, automatic=True)
+
+    def _context(self, shop: ShopState, cs: ConsumerState, ev, new_session: bool) -> Context:
+        """What the replier needs to know about this consumer message."""
+        today = shop.today
+        welcome = self.replier.welcome
+        agent = shop.agents.get(cs.session.agent) if cs.session else None
+        return Context(
+            text=ev.text or "", card_kind=ev.card_kind, card_id=ev.card_id, new_session=new_session,
+            welcome_due=bool(welcome and new_session and (not welcome.once_per_day or cs.welcome_day != today)),
+            faq_shown_today=cs.faq_day == today, all_offline=not shop.present,
+            agent_busy=agent is not None and agent.status == "busy",
+        )
 
     # ---- replies, agents, transfers, ends ---------------------------------------
     def _reply_message(self, sid: str, shop: ShopState, ev, out: list[Decision]) -> None:
