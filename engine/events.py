@@ -133,7 +133,7 @@ _fast_decode = msgspec.json.Decoder(_Line).decode
 # where get maps the rest of the string, ``SS`` + offset, to the second (None for anything else).
 # Parsing one ts of an hour fills all 60 minutes of it, so a ts costs two slices and two lookups.
 _MINUTE_KEYS = tuple(f"{i:02d}:" for i in range(60))
-_MINUTES_MAX = 60 * 256
+_MINUTES_MAX = 60 * 2
 _OFFSETS_MAX = 64
 
 
@@ -486,6 +486,7 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
     minutes: dict = {}
     offsets: dict = {}
     minute_get = minutes.get
+    prefix, sec_get, base = "", {}.get, 0.0  # the last minute seen: ts[:17], its seconds, its epoch
     max_ts = horizon = -math.inf  # horizon: max_ts - tolerance
     loads = orjson.loads
     decode = _fast_decode
@@ -526,11 +527,16 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
         else:  # the fast path (see _Line): builds the Event of a clean line, or leaves event None
             ts = m.ts
             if type(ts) is str:
-                hit = minute_get(ts[:17])
-                if hit is not None and (sec := hit[0](ts[17:])) is not None:
-                    ts = hit[1] + sec
+                if ts.startswith(prefix) and (sec := sec_get(ts[17:])) is not None:  # same minute as before
+                    ts = base + sec
                 else:
-                    ts = _fast_ts(ts, ts_cache, minutes, offsets)
+                    hit = minute_get(ts[:17])
+                    if hit is not None and (sec := hit[0](ts[17:])) is not None:
+                        prefix = ts[:17]
+                        sec_get, base = hit
+                        ts = base + sec
+                    else:
+                        ts = _fast_ts(ts, ts_cache, minutes, offsets)
             elif not 0.0 < ts < max_epoch:  # 0 too: an int -0 is 0.0 there, -0.0 here
                 ts = None
             if ts is not None:

@@ -414,7 +414,9 @@ class Engine:
         agent = shop.agents.get(cs.session.agent) if cs.session else None
         return Context(
             text=ev.text or "", card_kind=ev.card_kind, card_id=ev.card_id, new_session=new_session,
-            welcome_due=bool(welcome and new_session and (not welcome.once_per_day or cs.welcome_day != today)),
+            # once per day: the consumer's first message of each local day, even in a session left
+            # open since yesterday; otherwise every new session (entering the chat).
+            welcome_due=bool(welcome and (cs.welcome_day != today if welcome.once_per_day else new_session)),
             faq_shown_today=cs.faq_day == today, all_offline=not shop.present,
             agent_busy=agent is not None and agent.status == "busy",
         )
