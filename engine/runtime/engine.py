@@ -320,12 +320,16 @@ class Engine:
 
     @staticmethod
     def _why_no_agent(shop: ShopState, candidates: frozenset | None) -> str:
-        relevant = [a for a in shop.agents.values() if candidates is None or a.name in candidates]
-        if not any(a.status != "offline" for a in relevant):
+        if not shop.present:
             return "all_offline"
-        if not any(a.status == "online" for a in relevant):
-            return "all_busy"
-        return "at_cap"
+        present = False
+        for agent in shop.agents.values():
+            if candidates is not None and agent.name not in candidates:
+                continue
+            if agent.status == "online":
+                return "at_cap"
+            present = present or agent.status != "offline"
+        return "all_busy" if present else "all_offline"
 
     def _assign(self, sid, shop, cs, cid, agent, ts, line, rule, reason, out, action="assign", extra=None) -> None:
         agent.sessions.add(cid)

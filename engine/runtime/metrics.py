@@ -101,11 +101,13 @@ class MetricTracker:
         if key in self.pending:
             return
         day = self._today
-        if self._window:
+        in_window = not self._window
+        if not in_window:
             minute = (ts - self._day_start) / 60.0 if self.clock.uniform(ts) else self.clock.minute(ts)
-            in_window = any(start <= minute < end for start, end in self._window)
-        else:
-            in_window = True
+            for start, end in self._window:
+                if start <= minute < end:
+                    in_window = True
+                    break
         if self.unit == "consumer_day":
             seen = self.consumer_days[(shop, day)]
             if not in_window or consumer in seen:
