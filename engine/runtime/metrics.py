@@ -17,6 +17,8 @@ from .. import ir
 from .clock import LocalClock, in_ranges
 
 ASSISTANT_ACCOUNT = "@assistant"
+# A question unanswered this long is forgotten: the consumer's next message starts a new one.
+FORGET_AFTER = 7 * 86400
 _OPS = {
     ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "==": lambda a, b: a == b,
     ">": lambda a, b: a > b, "<": lambda a, b: a < b,
@@ -33,6 +35,7 @@ class Pending:
     clock: float | None
     deadline: float | None
     agent: str | None
+    settled: bool = False   # counted (missed) already, still waiting for its reply
 
 
 @dataclass
@@ -75,6 +78,10 @@ class MetricTracker:
         self.any_auto = "auto_reply" in self.effective
         self.window = metric.window
         self.clock_at_assignment = bool(metric.clock_start and metric.clock_start.name == "assignment")
+        # A session timer without `clock restarts on consumer message` measures only the first
+        # question after each assignment; these consumers had theirs (consumer → when).
+        self.once_per_assignment = self.clock_at_assignment and not metric.clock_restart
+        self.measured: dict[tuple[str, str], float] = {}
         counts = {ref.name for ref in metric.counts}
         self.dedup = "dedup_per_agent" in counts
         self.transfer_rule = "transfer_without_reply_ineffective" in counts
@@ -113,11 +120,15 @@ class MetricTracker:
             if not in_window or consumer in seen:
                 return
             seen.add(consumer)
+        if self.once_per_assignment and key in self.measured:
+            in_window = False
         clock = ts if (assigned or not self.clock_at_assignment) else None
         self.pending[key] = Pending(ts, day, in_window, clock, self._deadline(clock), agent)
 
     def assigned(self, shop: str, consumer: str, ts: float, agent: str) -> None:
         """A consumer was assigned to a human agent; starts a clock that waits for it."""
+        if self.once_per_assignment:
+            self.measured.pop((shop, consumer), None)
         item = self.pending.get((shop, consumer))
         if item is None:
             return
@@ -136,8 +147,10 @@ class MetricTracker:
         if item is None or not self.is_effective(kind, automatic) or ts < item.start:
             return
         del self.pending[key]
-        if item.clock is None:
-            return  # the clock never started (never assigned): not measured
+        if item.clock is None or item.settled:
+            return  # never assigned (not measured), or already counted as missed
+        if self.once_per_assignment:
+            self.measured[key] = ts
         self._settle(shop, consumer, item, ts <= item.deadline)
 
     def transferred(self, shop: str, consumer: str, ts: float, from_agent: str | None, to_agent: str) -> None:
@@ -148,7 +161,8 @@ class MetricTracker:
         if item is None or item.clock is None:
             return
         item.agent = item.agent or from_agent
-        self._settle(shop, consumer, item, False)
+        if not item.settled:
+            self._settle(shop, consumer, item, False)
         clock = ts
         self.pending[(shop, consumer)] = Pending(ts, item.day, item.counted, clock, self._deadline(clock), to_agent)
 
@@ -185,16 +199,27 @@ class MetricTracker:
             self.totals[(shop, day)][0] += 1
 
     def _roll_day(self, ts: float) -> None:
-        """On a new local day, settle overdue questions and forget old per-day sets."""
+        """On a new local day: count overdue questions as missed, forget old state.
+
+        An overdue question stays pending (later messages still belong to it) but is
+        counted now, so the count never depends on when other consumers write; it is
+        forgotten after FORGET_AFTER without a reply.
+        """
         day = self.clock.day(ts)
         self._day_start, self._day_end = self.clock.day_bounds(ts)
         if day == self._today:
             return
         self._today = day
+        horizon = ts - FORGET_AFTER
         for key, item in list(self.pending.items()):
-            if item.deadline is not None and item.deadline < ts:
-                del self.pending[key]
+            if item.settled:
+                if item.start < horizon:
+                    del self.pending[key]
+            elif item.deadline is not None and item.deadline < ts:
+                item.settled = True
                 self._settle(key[0], key[1], item, False)
+        for key in [k for k, when in self.measured.items() if when < horizon]:
+            del self.measured[key]
         for table in (self.receptions, self.consumer_days):
             for key in [k for k in table if k[1] < day]:
                 del table[key]
@@ -202,7 +227,7 @@ class MetricTracker:
     def finish(self) -> None:
         """End of the log: every question still waiting is missed."""
         for (shop, consumer), item in sorted(self.pending.items(), key=lambda kv: kv[1].start):
-            if item.clock is not None:
+            if item.clock is not None and not item.settled:
                 self._settle(shop, consumer, item, False)
         self.pending.clear()
 

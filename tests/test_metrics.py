@@ -1,0 +1,62 @@
+"""Metric rules that no shipped platform uses, checked through a platform file made here."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from engine.events import Event
+from engine.loader import Loader
+from engine.runtime import Engine
+
+CST = timezone(timedelta(hours=8))
+PLATFORM = """\
+platform timer "a session timer {restart}"
+senders agent, robot
+metric first_reply_3min {{
+  unit question
+  deadline 3m
+  clock starts at assignment
+  {clause}
+  effective agent
+}}
+allow queue
+default assign by least_loaded
+default queue {{ scope shop; order fifo }}
+"""
+
+
+def ts(clock: str) -> float:
+    return datetime.fromisoformat(f"2026-11-11T{clock}").replace(tzinfo=CST).timestamp()
+
+
+def replay(tmp_path, clause: str):
+    (tmp_path / "timer.kefu").write_text(PLATFORM.format(restart=clause or "without restart", clause=clause),
+                                         encoding="utf-8")
+    shop = tmp_path / "shop.kefu"
+    shop.write_text('shop "s1" on timer\ntimezone Asia/Shanghai\n', encoding="utf-8")
+    policy = Loader([tmp_path]).load(shop).policy
+    assert policy is not None
+    engine = Engine(policy)
+    events = [
+        Event(line=1, ts=ts("09:00:00"), type="agent_status", shop="s1", agent="A", status="online"),
+        Event(line=2, ts=ts("09:01:00"), type="message", shop="s1", sender="consumer", consumer="c1"),
+        Event(line=3, ts=ts("09:02:00"), type="message", shop="s1", sender="agent", agent="A", consumer="c1"),
+        Event(line=4, ts=ts("09:10:00"), type="message", shop="s1", sender="consumer", consumer="c1"),
+        Event(line=5, ts=ts("09:20:00"), type="message", shop="s1", sender="agent", agent="A", consumer="c1"),
+    ]
+    for event in events:
+        engine.feed(event)
+    engine.finish()
+    (row,) = engine.metric_rows()
+    return row.eligible, row.met
+
+
+def test_without_restart_only_the_first_question_after_assignment_counts(tmp_path):
+    # c1 is assigned at 09:01 and answered at 09:02 (met); the 09:10 question is in the
+    # same session and the timer does not restart: not measured. 1 of 1.
+    assert replay(tmp_path, "") == (1, 1)
+
+
+def test_with_restart_every_question_counts(tmp_path):
+    # The timer restarts with the 09:10 message; answered 09:20 (10 min): missed. 1 of 2.
+    assert replay(tmp_path, "clock restarts on consumer message") == (2, 1)
