@@ -8,7 +8,7 @@ from typing import Callable, Iterable, Iterator
 
 from . import ir, registry
 from .diagnostics import Diagnostic, error, warning
-from .names import did_you_mean
+from .names import did_you_mean, plural
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ def _unknown(code: str, what: str, ref: ir.Ref, known: Iterable[str], listing: b
     known = list(known)
     hint = did_you_mean(ref.name, known)
     if hint is None and listing and known:
-        hint = f"known {what}s: {', '.join(sorted(known)[:12])}"
+        hint = f"known {plural(what)}: {', '.join(sorted(known)[:12])}"
     return error(code, f"unknown {what} {ref.name!r}", ref.span, hint)
 
 
@@ -35,9 +35,10 @@ def check_platform(platform: ir.Platform) -> list[Diagnostic]:
     diags += _duplicates("metric", [(m.name, m.span) for m in platform.metrics])
     diags += _duplicates("limit", [(lim.name.name, lim.name.span) for lim in platform.limits])
     diags += _duplicates("page", [(p.name, p.span) for p in platform.pages])
-    senders = {s.name for s in platform.senders} | set(registry.AUTO_REPLY_KINDS) | {"auto_reply"}
+    declared = list(dict.fromkeys(s.name for s in platform.senders))
+    senders = set(declared) | set(registry.AUTO_REPLY_KINDS) | {"auto_reply"}
     for metric in platform.metrics:
-        diags += _check_metric(metric, senders)
+        diags += _check_metric(metric, senders, declared)
     for lim in platform.limits:
         if lim.name.name not in registry.LIMITS:
             diags.append(_unknown("E105", "limit", lim.name, registry.LIMITS))
@@ -53,7 +54,7 @@ def check_platform(platform: ir.Platform) -> list[Diagnostic]:
     return diags
 
 
-def _check_metric(metric: ir.Metric, senders: set[str]) -> Iterator[Diagnostic]:
+def _check_metric(metric: ir.Metric, senders: set[str], declared: list[str]) -> Iterator[Diagnostic]:
     if metric.unit is None or metric.deadline is None:
         missing = "unit" if metric.unit is None else "deadline"
         yield error("E120", f"metric {metric.name!r} has no {missing}", metric.span,
@@ -75,8 +76,12 @@ def _check_metric(metric: ir.Metric, senders: set[str]) -> Iterator[Diagnostic]:
             if cond.variable.name not in registry.CONDITION_VARIABLES:
                 yield _unknown("E105", "metric figure", cond.variable, registry.CONDITION_VARIABLES)
     if not metric.effective:
-        yield error("E120", f"metric {metric.name!r} names no effective sender", metric.span,
-                    "add `effective agent, robot` (or the senders that count)")
+        if declared:
+            hint = f"add `effective {', '.join(declared[:12])}` (or those of the platform's senders that count)"
+        else:
+            hint = ("declare the senders first (`senders agent, robot`), then add `effective …` with those that count "
+                    "(automatic-reply kinds such as `welcome` need no declaration)")
+        yield error("E120", f"metric {metric.name!r} names no effective sender", metric.span, hint)
 
 
 def _duplicates(what: str, named: list[tuple[str, ir.Span | None]]) -> Iterator[Diagnostic]:
@@ -163,13 +168,25 @@ def stage_names(policy: ir.Policy) -> Iterator[Diagnostic]:
             if ref.name not in agents:
                 yield _unknown("E100", "agent", ref, agents)
     for reply in shop.replies:
-        if isinstance(reply, ir.StatusReply) and reply.status.name not in registry.STATUSES:
-            yield _unknown("E105", "agent status", reply.status, registry.STATUSES)
+        if isinstance(reply, ir.StatusReply) and reply.status.name not in registry.REPLY_STATUSES:
+            yield _status_reply(reply.status)
         if isinstance(reply, ir.MenuReply):
             for item in reply.items:
                 if item.action.name not in registry.MENU_ACTIONS:
                     yield _unknown("E105", "menu action", item.action, registry.MENU_ACTIONS)
     yield from _check_settings(shop.settings, platform, list(groups))
+
+
+STATUS_REPLY_HINT = ("only `busy` has a status auto reply (`reply status busy -> …`); "
+                     "for the offline case write `reply offline -> …`")
+
+
+def _status_reply(ref: ir.Ref) -> Diagnostic:
+    """E105 for `reply status X` with X other than busy: the replay sends status replies only while an agent is busy."""
+    if ref.name in registry.STATUSES:
+        return error("E105", f"agent status {ref.name!r} has no status auto reply", ref.span, STATUS_REPLY_HINT)
+    return error("E105", f"unknown agent status {ref.name!r}", ref.span,
+                 did_you_mean(ref.name, registry.REPLY_STATUSES) or STATUS_REPLY_HINT)
 
 
 def _all_agents(shop: ir.Shop) -> set[str]:
@@ -214,6 +231,8 @@ def stage_platform_features(policy: ir.Policy) -> Iterator[Diagnostic]:
             yield from needs("queue_order", settings.queue.order.span)
         if settings.queue.estimate_from is not None:
             yield from needs("estimate_wait", settings.queue.span)
+    if settings.session_end:
+        yield from needs("session_end", settings.session_end.span)
     for reply in shop.replies:
         yield from needs(registry.REPLY_FEATURES[reply.kind], reply.span)
         if isinstance(reply, ir.WelcomeReply) and reply.faq:
@@ -244,14 +263,7 @@ def stage_limits(policy: ir.Policy) -> Iterator[Diagnostic]:
     """Every limit the platform puts on shop settings."""
     shop, platform = policy.shop, policy.platform
     pname = platform.name
-    lo, hi, cap_limit = _limit_range(platform, "max_sessions")
-    for owner in [*shop.agents, *shop.groups]:
-        if owner.max_sessions is None:
-            continue
-        if owner.max_sessions < 1 or (lo is not None and owner.max_sessions < lo) or (hi is not None and owner.max_sessions > hi):
-            bounds = f"{lo if lo is not None else 1}..{hi}" if hi is not None else f"at least {lo or 1}"
-            yield error("E200", f"max_sessions {owner.max_sessions} is outside {pname}'s range {bounds}",
-                        owner.max_sessions_span or owner.span, f"set a reception cap within {bounds}")
+    yield from _caps(platform, [*shop.agents, *shop.groups])
     _, chars, _ = _limit_range(platform, "reply_chars")
     for reply in shop.replies:
         if isinstance(reply, ir.WelcomeReply):
@@ -274,6 +286,23 @@ def stage_limits(policy: ir.Policy) -> Iterator[Diagnostic]:
                         reply.products[per_reply].span, "split the products over several replies")
     if shop.offline_route:
         yield from _offline_target_limits(policy)
+
+
+def _caps(platform: ir.Platform, owners: list) -> Iterator[Diagnostic]:
+    """E200 for each `max_sessions` (of an agent, a group or a RepeatedCap) outside the platform's range."""
+    lo, hi, _ = _limit_range(platform, "max_sessions")
+    for owner in owners:
+        if owner.max_sessions is None:
+            continue
+        if owner.max_sessions < 1 or (lo is not None and owner.max_sessions < lo) or (hi is not None and owner.max_sessions > hi):
+            bounds = f"{lo if lo is not None else 1}..{hi}" if hi is not None else f"at least {lo or 1}"
+            yield error("E200", f"max_sessions {owner.max_sessions} is outside {platform.name}'s range {bounds}",
+                        owner.max_sessions_span or owner.span, f"set a reception cap within {bounds}")
+
+
+def check_repeated_caps(policy: ir.Policy, caps: list) -> list[Diagnostic]:
+    """E200 for a second `max_sessions` in one block: reported as E111, but its value is not hidden."""
+    return list(_caps(policy.platform, caps))
 
 
 def _reply_texts(reply) -> list[str]:
@@ -350,7 +379,7 @@ def stage_contradictions(policy: ir.Policy) -> Iterator[Diagnostic]:
             yield error("E407", f"more than one `{kind}` reply", second.span, "keep one; the second would never be sent")
     statuses: dict[str, ir.Span | None] = {}
     for reply in shop.replies:
-        if isinstance(reply, ir.StatusReply):
+        if isinstance(reply, ir.StatusReply) and reply.status.name in registry.REPLY_STATUSES:  # others: E105
             if reply.status.name in statuses:
                 yield error("E407", f"two replies for status {reply.status.name!r}", reply.span, "keep one")
             statuses.setdefault(reply.status.name, reply.span)

@@ -32,9 +32,9 @@ class OutputFormat(str, Enum):
     github = "github"
 
 
-def _policy_files(paths: list[Path]) -> tuple[list[tuple[Path, Path | None]], list[Diagnostic]]:
+def _policy_files(paths: list[Path]) -> tuple[list[Path], list[Diagnostic]]:
     """Expand paths to policy files; a directory contributes every *.kefu under it."""
-    files: list[tuple[Path, Path | None]] = []
+    files: list[Path] = []
     problems: list[Diagnostic] = []
     for path in paths:
         if path.is_dir():
@@ -42,9 +42,9 @@ def _policy_files(paths: list[Path]) -> tuple[list[tuple[Path, Path | None]], li
             if not found:
                 problems.append(error("E006", f"{path}: no policy files (*{POLICY_SUFFIX}) in this directory", None,
                                       f"policy files end in {POLICY_SUFFIX}"))
-            files.extend((p, path.resolve()) for p in found)
+            files.extend(found)
         elif path.exists():
-            files.append((path, None))
+            files.append(path)
         else:
             problems.append(error("E001", f"{path}: no such file or directory", None, "check the path"))
     return files, problems
@@ -91,12 +91,12 @@ def check(
 
     Exit codes: 0 clean, 1 errors (or warnings with --strict), 2 usage or I/O error.
     """
+    loader = _loader(platform_dir)
     files, diags = _policy_files(paths)
-    loader = Loader(platform_dir)
     sources: dict[str, SourceFile] = {}
     shown: list[str] = []
-    for path, root in files:
-        result = loader.load(path, root=root)
+    for path in files:
+        result = loader.load(path)
         shown.append(loader.display_of(path))
         sources.update(result.sources)
         diags.extend(sorted(result.diagnostics, key=Diagnostic.sort_key))
@@ -113,8 +113,18 @@ def check(
     raise typer.Exit(code)
 
 
+def _loader(platform_dir: list[Path]) -> Loader:
+    """A loader searching these platform directories; a directory that does not exist is a usage error (exit 2)."""
+    for directory in platform_dir:
+        if not directory.is_dir():
+            what = "not a directory" if directory.exists() else "no such directory"
+            typer.echo(f"error: --platform-dir {directory}: {what}", err=True)
+            raise typer.Exit(EXIT_USAGE)
+    return Loader(platform_dir)
+
+
 def _load_one(path: Path, platform_dir: list[Path]) -> LoadResult:
-    loader = Loader(platform_dir)
+    loader = _loader(platform_dir)
     if not path.exists() or path.is_dir():
         result = LoadResult()
         what = "is a directory" if path.is_dir() else "no such file"
@@ -152,7 +162,7 @@ def _replay_policy(policy: Optional[Path], platform: Optional[str], platform_dir
     if (policy is None) == (platform is None):
         typer.echo("error: give a POLICY file or --platform NAME (one of them)", err=True)
         raise typer.Exit(EXIT_USAGE)
-    loader = Loader(platform_dir)
+    loader = _loader(platform_dir)
     if platform is not None:
         files = loader.available_platforms()
         if platform not in files:
@@ -160,7 +170,7 @@ def _replay_policy(policy: Optional[Path], platform: Optional[str], platform_dir
             hint = did_you_mean(platform, files) or f"known platforms: {', '.join(sorted(files))}"
             typer.echo(f"error: unknown platform {platform!r} ({hint})", err=True)
             raise typer.Exit(EXIT_USAGE)
-        result = loader.load_platform_file(files[platform])
+        result = loader.load_platform_file(files[platform], platform)
         if not result.ok:
             _print_diagnostics(result.diagnostics, result.sources, OutputFormat.text, [platform])
             raise typer.Exit(EXIT_ERRORS)

@@ -11,7 +11,7 @@ from .diagnostics import Diagnostic, error
 from .names import did_you_mean
 from .resources import platforms_dir
 from .source import SourceError, SourceFile, read_policy
-from .transform import Allow, Declared, Default, Fix, Header, Include, QueueBlock, Timezone, parse_statements
+from .transform import Allow, Declared, Default, Fix, Header, Include, QueueBlock, RepeatedCap, Timezone, parse_statements
 
 POLICY_SUFFIX = ".kefu"
 MAX_INCLUDE_DEPTH = 16
@@ -28,6 +28,12 @@ SHOP_ONLY = (Include, ir.HoursRule, ir.Holiday, ir.Group, ir.Agent, ir.Routing, 
              ir.WelcomeReply, ir.FirstMessageReply, ir.KeywordReply, ir.ClosingReply, ir.StatusReply,
              ir.ProductReply, ir.OrderCardReply, ir.OfflineReply, ir.MenuReply)
 PLATFORM_ONLY = (ir.Metric, ir.Limit, Default, Allow, Fix, Declared)
+# How messages name a setting: the words a policy writes for it.
+SETTING_WORDS = {
+    "timezone": "timezone", "assign": "assign", "repeat_entry": "return to previous agent", "queue": "queue",
+    "session_end": "end session", "history": "history", "offline_pool": "offline pool",
+    "cooldown": "auto reply at most once per", "routing": "route", "offline_route": "offline ->",
+}
 
 
 @dataclass
@@ -124,7 +130,8 @@ class _SettingsBuilder:
         if key in self.values:
             first = _statement_span(self.values[key]) or getattr(self.values[key], "span", None)
             notes = (("first set here", first),) if first else ()
-            self.diags.append(error("E111", f"`{key}` is set twice", span, "remove one of the two settings", notes=notes))
+            self.diags.append(error("E111", f"`{SETTING_WORDS.get(key, key)}` is set twice", span,
+                                    "remove one of the two settings", notes=notes))
             return
         self.values[key] = value
 
@@ -194,7 +201,7 @@ def build_shop(header: Header, statements: list) -> tuple[ir.Shop, list[Diagnost
             singles.set("routing", stmt, stmt.span)
         elif isinstance(stmt, ir.OfflineRoute):
             singles.set("offline_route", stmt, stmt.span)
-        elif not isinstance(stmt, (Include,) + PLATFORM_ONLY):
+        elif not isinstance(stmt, (Include, RepeatedCap) + PLATFORM_ONLY):
             fields["replies"].append(stmt)
     shop = ir.Shop(name=header.name, platform=header.platform, span=header.span, settings=settings.build(),
                    **singles.values, **fields)
@@ -251,8 +258,8 @@ class Loader:
         return self.display_of(path)
 
     # ---- platforms ---------------------------------------------------------
-    def load_platform_file(self, path: Path) -> LoadResult:
-        """Load a platform file by path."""
+    def load_platform_file(self, path: Path, name: str | None = None) -> LoadResult:
+        """Load a platform file by path; name: the platform it was found for (its file name, `NAME.kefu`)."""
         result = LoadResult(kind="platform")
         display = self._platform_display(path)
         src = self.read(path, display, result)
@@ -263,8 +270,14 @@ class Loader:
         if doc is None:
             return result
         if doc.kind != "platform":
-            result.diagnostics.append(error("E030", "not a platform file: it must start with `platform NAME`", src.span(1, 1)))
+            result.diagnostics.append(error("E030", "not a platform file: it must start with `platform NAME`", src.span(1, 1),
+                                            f"start the file with `platform {name or path.stem}`"))
             return result
+        if name is not None and doc.header.name != name:
+            result.diagnostics.append(error(
+                "E033", f"platform file {path.name!r} declares platform {doc.header.name!r}", doc.header.name_span,
+                f"a platform is found by its file name: write `platform {name}`, or rename the file to "
+                f"{doc.header.name}{POLICY_SUFFIX}"))
         return self._finish_platform(doc, result)
 
     def _finish_platform(self, doc: Document, result: LoadResult) -> LoadResult:
@@ -286,13 +299,13 @@ class Loader:
             diag = error("E040", f"unknown platform {ref.name!r}", ref.span, hint)
             entry = (None, [diag], {})
         else:
-            loaded = self.load_platform_file(files[ref.name])
+            loaded = self.load_platform_file(files[ref.name], ref.name)
             entry = (loaded.platform if loaded.ok else None, loaded.diagnostics, loaded.sources)
         self._platforms[ref.name] = entry
         return entry
 
     # ---- shop policies -----------------------------------------------------
-    def _expand(self, doc: Document, root: Path, result: LoadResult, stack: list[Path], depth: int) -> list:
+    def _expand(self, doc: Document, root: tuple[Path, str], result: LoadResult, stack: list[Path], depth: int) -> list:
         statements = []
         here = Path(doc.source.path)
         for stmt in doc.statements:
@@ -302,13 +315,16 @@ class Loader:
             statements.extend(self._include(stmt, here, root, result, stack, depth))
         return statements
 
-    def _include(self, inc: Include, here: Path, root: Path, result: LoadResult, stack: list[Path], depth: int) -> list:
+    def _include(self, inc: Include, here: Path, root: tuple[Path, str], result: LoadResult, stack: list[Path],
+                 depth: int) -> list:
+        """The statements of an included file; root is the policy's directory (resolved, and as shown)."""
         real_here = stack[-1]
         target = (real_here.parent / inc.path).resolve()
         display = os.path.normpath(os.path.join(os.path.dirname(here), inc.path))
-        if os.path.isabs(inc.path) or not target.is_relative_to(root):
+        if os.path.isabs(inc.path) or not target.is_relative_to(root[0]):
             result.diagnostics.append(error("E021", f"include {inc.path!r} is outside the policy's directory", inc.span,
-                                            f"includes must stay under {self.display_of(root) or '.'}; copy the snippet there"))
+                                            f"includes must stay under the policy's directory ({root[1]}); "
+                                            "copy the snippet there"))
             return []
         if target in stack:
             result.diagnostics.append(error("E022", f"include {inc.path!r} includes itself (cycle)", inc.span,
@@ -335,8 +351,12 @@ class Loader:
         result.diagnostics.extend(_check_placement(Document(src, "shop", None, doc.statements)))
         return self._expand(doc, root, result, stack + [target], depth + 1)
 
-    def load(self, path: Path, display: str | None = None, root: Path | None = None) -> LoadResult:
-        """Load any policy file (shop, platform or fragment) and check it."""
+    def load(self, path: Path, display: str | None = None) -> LoadResult:
+        """Load any policy file (shop, platform or fragment) and check it.
+
+        Includes must stay in the policy's own directory tree: the directory of
+        this file, however the file was found (E021).
+        """
         display = display or self.display_of(path)
         result = LoadResult()
         src = self.read(path, display, result)
@@ -351,7 +371,7 @@ class Loader:
             return self._finish_platform(doc, result)
         result.diagnostics.extend(_check_placement(doc))
         real = path.resolve()
-        root = (root or real.parent).resolve()
+        root = (real.parent, os.path.dirname(display) or ".")
         statements = self._expand(doc, root, result, [real], 0)
         if doc.kind == "fragment":
             return result
@@ -364,8 +384,9 @@ class Loader:
         if platform is None or any(d.code in INCOMPLETE_CODES for d in result.diagnostics):
             return result
         policy = ir.Policy(shop=shop, platform=platform, effective=merge_settings(platform, shop))
-        from .check import check_policy
+        from .check import check_policy, check_repeated_caps
         result.diagnostics.extend(check_policy(policy))
+        result.diagnostics.extend(check_repeated_caps(policy, [s for s in statements if isinstance(s, RepeatedCap)]))
         if result.ok:
             result.policy = policy
         return result

@@ -20,3 +20,14 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A 'did you mean …?' hint, or None when nothing is close."""
     match = closest(name, candidates)
     return f"did you mean '{match}'?" if match else None
+
+
+def plural(what: str) -> str:
+    """The plural of a noun phrase: `agent status` → `agent statuses`, `agent or group` → `agents and groups`."""
+    if " or " in what:
+        return " and ".join(plural(part) for part in what.split(" or "))
+    if what.endswith(("s", "x", "z", "ch", "sh")):
+        return what + "es"
+    if what.endswith("y") and what[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return what[:-1] + "ies"
+    return what + "s"

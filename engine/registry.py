@@ -21,6 +21,8 @@ TIE_BREAKS = {
 }
 ROLES = {"main": "主账号", "admin": "管理员", "cs_admin": "客服管理员", "agent": "客服"}
 STATUSES = {"online": "在线", "busy": "忙碌", "offline": "离线"}
+# Statuses a `reply status` may name: the replay sends a status auto reply only while the agent is busy.
+REPLY_STATUSES = {"busy": "忙碌"}
 QUEUE_ORDERS = {"fifo": "first queued, first served", "lifo": "last queued, first served"}
 FALLBACKS = {
     "same_group": "an online agent of the previous agent's group",

@@ -29,6 +29,7 @@ class Header:
     platform: ir.Ref | None
     label: str | None
     span: ir.Span
+    name_span: ir.Span | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,14 @@ class QueueBlock:
 
     queue: ir.Queue
     session_end: ir.SessionEnd | None
+
+
+@dataclass(frozen=True)
+class RepeatedCap:
+    """A second `max_sessions` in one group or agent block (E111): its value is still checked against the platform."""
+
+    max_sessions: int | None
+    max_sessions_span: ir.Span
 
 
 @dataclass(frozen=True)
@@ -92,12 +101,22 @@ def parse_duration(text: str) -> int:
     return sum(int(n) * DURATION_UNITS[u] for n, u in re.findall(r"(\d+)([dhms])", text))
 
 
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)")
+ESCAPES_HINT = 'the escapes are \\" \\\\ \\n \\t \\uXXXX; write \\\\ for a backslash'
+
+
+def bad_escapes(token: str) -> list[tuple[int, str]]:
+    """(offset in the token, escape) of each escape a string literal may not use (`\\q`, `\\u12`)."""
+    return [(m.start(), m.group()) for m in _ESCAPE.finditer(token, 1, len(token) - 1)
+            if m.group(1) not in _ESCAPES and len(m.group(1)) != 5]
+
+
 def unquote(token: str) -> str:
-    """The value of a string literal, with escapes resolved."""
+    """The value of a string literal, with escapes resolved (an unknown `\\q` stands for `q`; see bad_escapes)."""
     body = token[1:-1]
     if "\\" not in body:
         return body
-    text = re.sub(r"\\(u[0-9a-fA-F]{4}|.)", lambda m: _ESCAPES.get(m.group(1)) or (chr(int(m.group(1)[1:], 16)) if m.group(1)[0] == "u" and len(m.group(1)) == 5 else m.group(1)), body)
+    text = _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1)) or (chr(int(m.group(1)[1:], 16)) if m.group(1)[0] == "u" and len(m.group(1)) == 5 else m.group(1)), body)
     # \ud83d\ude00 pairs become one character; a lone surrogate (not text) becomes U+FFFD.
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
@@ -110,6 +129,7 @@ class ToIR(Transformer):
         self.src = src
         self.path = src.path
         self.diagnostics: list[Diagnostic] = []
+        self.repeated_caps: list[RepeatedCap] = []
 
     # ---- helpers -----------------------------------------------------------
     def _span(self, meta) -> ir.Span:
@@ -125,7 +145,14 @@ class ToIR(Transformer):
         self.diagnostics.append(error(code, message, span, hint))
 
     def _string(self, tok: Token) -> str:
-        return unquote(str(tok))
+        text = str(tok)
+        if "\\" in text:
+            for offset, escape in bad_escapes(text):  # strings are one line: the column is the token's plus the offset
+                column = tok.column + offset
+                self._bad("E014", f"unknown escape {escape} in string",
+                          ir.Span(file=self.path, line=tok.line, column=column, end_line=tok.line, end_column=column + len(escape)),
+                          ESCAPES_HINT)
+        return unquote(text)
 
     def _too_long(self, tok: Token) -> bool:
         if any(len(digits) > MAX_DIGITS for digits in re.findall(r"\d+", str(tok))):
@@ -171,12 +198,12 @@ class ToIR(Transformer):
     # ---- headers -----------------------------------------------------------
     @v_args(meta=True)
     def shop_header(self, meta, children):
-        return Header("shop", children[0].name, children[1], None, self._span(meta))
+        return Header("shop", children[0].name, children[1], None, self._span(meta), children[0].span)
 
     @v_args(meta=True)
     def platform_header(self, meta, children):
         label = children[1] if len(children) > 1 else None
-        return Header("platform", children[0].name, None, label, self._span(meta))
+        return Header("platform", children[0].name, None, label, self._span(meta), children[0].span)
 
     @v_args(meta=True)
     def include_stmt(self, meta, children):
@@ -246,7 +273,8 @@ class ToIR(Transformer):
                 dates.append(date(2000, 1, 1))
                 bad = True
         if not bad and len(dates) == 2 and dates[1] < dates[0]:
-            self._bad("E403", f"date range {children[0]}..{children[1]} ends before it starts", self._span(meta))
+            self._bad("E403", f"date range {children[0]}..{children[1]} ends before it starts", self._span(meta),
+                      f"write the earlier date first: {children[1]}..{children[0]} (both days are included)")
         return (dates[0], dates[-1])
 
     @v_args(meta=True)
@@ -255,45 +283,57 @@ class ToIR(Transformer):
         return ir.Holiday(start=start, end=end, ranges=ranges, span=self._span(meta))
 
     # ---- agents and groups -------------------------------------------------
-    def agents_attr(self, children):
-        return ("agents", children[0], None)
+    @v_args(meta=True)
+    def agents_attr(self, meta, children):
+        return ("agents", children[0], self._span(meta))
 
     @v_args(meta=True)
     def max_sessions_attr(self, meta, children):
         return ("max_sessions", self._int(children[0]), self._span(meta))
 
-    def role_attr(self, children):
-        return ("role", children[0], None)
+    @v_args(meta=True)
+    def role_attr(self, meta, children):
+        return ("role", children[0], self._span(meta))
 
-    def im_attr(self, children):
-        return ("im", str(children[0]) == "on", None)
+    @v_args(meta=True)
+    def im_attr(self, meta, children):
+        return ("im", str(children[0]) == "on", self._span(meta))
 
-    def _attrs(self, children):
-        head = [c for c in children if isinstance(c, ir.Ref)][:1]
+    def _attrs(self, what: str, children) -> tuple[ir.Ref, str | None, dict]:
+        """Name, label and attribute fields of a group or agent block.
+
+        `agents` lists are joined; any other attribute set twice is E111 and the
+        first value is kept. A repeated `max_sessions` is still checked against
+        the platform's range (as a RepeatedCap statement).
+        """
+        name = next(c for c in children if isinstance(c, ir.Ref))
         label = next((c for c in children if isinstance(c, str)), None)
-        attrs = [c for c in children if isinstance(c, tuple)]
-        return head[0], label, attrs
+        fields: dict = {}
+        first: dict[str, ir.Span] = {}
+        for key, value, span in (c for c in children if isinstance(c, tuple)):
+            if key == "agents":
+                fields["agents"] = fields.get("agents", []) + value
+                continue
+            if key in first:
+                self.diagnostics.append(error("E111", f"`{key}` is set twice in {what} {name.name!r}", span,
+                                              "remove one of the two settings", notes=(("first set here", first[key]),)))
+                if key == "max_sessions":
+                    self.repeated_caps.append(RepeatedCap(value, span))
+                continue
+            first[key] = span
+            fields[key] = value
+            if key == "max_sessions":
+                fields["max_sessions_span"] = span
+        return name, label, fields
 
     @v_args(meta=True)
     def group_stmt(self, meta, children):
-        name, label, attrs = self._attrs(children)
-        fields: dict = {}
-        for key, value, span in attrs:
-            if key == "agents":
-                fields["agents"] = fields.get("agents", []) + value
-            else:
-                fields[key] = value
-                fields[f"{key}_span"] = span
+        name, label, fields = self._attrs("group", children)
         return ir.Group(name=name.name, label=label, span=self._span(meta), **fields)
 
     @v_args(meta=True)
     def agent_stmt(self, meta, children):
-        name, label, attrs = self._attrs(children)
-        fields: dict = {}
-        for key, value, span in attrs:
-            fields[key] = value
-            if span is not None:
-                fields[f"{key}_span"] = span
+        name, label, fields = self._attrs("agent", children)
         return ir.Agent(name=name.name, label=label, span=self._span(meta), **fields)
 
     # ---- routing -----------------------------------------------------------
@@ -499,7 +539,8 @@ class ToIR(Transformer):
         if value and isinstance(value[0], tuple):
             _, lo, hi = value[0]
             if lo is not None and hi is not None and lo > hi:
-                self._bad("E403", f"limit range {lo}..{hi} is empty", span)
+                self._bad("E403", f"limit range {lo}..{hi} is empty", span,
+                          f"write the smaller bound first: {hi}..{lo} (both bounds are included)")
             return ir.Limit(name=name, minimum=lo, maximum=hi, span=span)
         if value and isinstance(value[0], list):
             return ir.Limit(name=name, values=value[0], span=span)
@@ -535,7 +576,7 @@ class ToIR(Transformer):
         return Declared("senders", list(children), self._span(meta))
 
     def start(self, children):
-        return list(children)
+        return list(children) + self.repeated_caps
 
 
 def to_statements(src: SourceFile, tree: Tree) -> tuple[list, list[Diagnostic]]:

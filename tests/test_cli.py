@@ -329,6 +329,53 @@ def test_platform_dir_file_that_is_not_a_platform(write):
     assert result.exit_code == 1
     assert result.stderr.startswith("plats/acme.kefu:1:1: error[E030]: not a platform file")
     assert "error[E" not in result.stderr.split("\n", 1)[1]  # nothing else
+    assert "  = hint: start the file with `platform acme`" in result.stderr.splitlines()
+
+
+def test_platform_file_whose_header_names_another_platform(write):
+    write('platform foo "Foo"\nallow keyword_reply\n', name="plats/acme.kefu")
+    write('shop "s" on acme\nreply keyword "a" -> "b"\nreply offline -> "c"\n')
+    result = kefu("check", "--platform-dir", "plats", "shop.kefu")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "plats/acme.kefu:1:10: error[E033]: platform file 'acme.kefu' declares platform 'foo'",
+        '  | platform foo "Foo"',
+        "  |          ^^^",
+        "  = hint: a platform is found by its file name: write `platform acme`, or rename the file to foo.kefu",
+        "checked 1 file: 1 error, 0 warnings — failed",  # the platform's error stops the shop's checks
+    ]
+    # Found by name for a replay too; checked on its own, a platform file may have any file name.
+    replay = kefu("replay", "--platform-dir", "plats", "--platform", "acme", "--events", "none.jsonl")
+    assert replay.exit_code == 1 and "error[E033]" in replay.stderr
+    assert kefu("check", "plats/acme.kefu").exit_code == 0
+
+
+@pytest.mark.parametrize("command", [
+    ["check", "shop.kefu"],
+    ["check", "-f", "json", "shop.kefu"],
+    ["ir", "shop.kefu"],
+    ["replay", "shop.kefu", "--events", "none.jsonl"],
+    ["replay", "--platform", "douyin", "--events", "none.jsonl"],
+])
+@pytest.mark.parametrize("directory, problem", [("nope", "no such directory"), ("shop.kefu", "not a directory")])
+def test_platform_dir_that_does_not_exist_is_a_usage_error(write, command, directory, problem):
+    write('shop "s" on douyin\n')
+    result = kefu(command[0], "--platform-dir", directory, *command[1:])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == f"error: --platform-dir {directory}: {problem}\n"
+
+
+def test_session_end_needs_the_feature(write):
+    write("platform acme\nallow queue\n", name="plats/acme.kefu")
+    write('shop "s" on acme\nend session after 10m\n')
+    write('shop "t" on acme\nqueue { end session by hand }\n', name="queued.kefu")
+    result = kefu("check", "-f", "json", "--platform-dir", "plats", "shop.kefu", "queued.kefu")
+    diags = diagnostic_list(result)
+    assert [(d["code"], d["span"]["file"], d["span"]["line"], d["span"]["column"], d["message"]) for d in diags] == [
+        ("E300", "shop.kefu", 2, 1, "acme does not offer session_end (会话自动结束)"),
+        ("E300", "queued.kefu", 2, 9, "acme does not offer session_end (会话自动结束)"),
+    ]
 
 
 def test_broken_platform_file_is_reported_with_its_path(write):
@@ -339,6 +386,132 @@ def test_broken_platform_file_is_reported_with_its_path(write):
     [diag] = json.loads(result.stdout)["diagnostics"]
     assert diag["code"] == "E105" and diag["hint"] == "did you mean 'queue'?"
     assert diag["span"]["file"] == "plats/acme.kefu" and (diag["span"]["line"], diag["span"]["column"]) == (2, 22)
+
+
+# ---- attributes set twice, settings named by their keywords ------------------------------------------
+
+def diagnostic_list(result) -> list[dict]:
+    return json.loads(result.stdout)["diagnostics"]
+
+
+def test_attribute_set_twice_in_a_block_keeps_no_value_hidden(write):
+    # The first value is kept and checked; the second is E111 and still checked against the range.
+    write('shop "s" on douyin\ngroup g { agents amy; max_sessions 60; max_sessions 5 }\n'
+          'agent bob { max_sessions 5; max_sessions 70 }\n')
+    diags = diagnostic_list(kefu("check", "-f", "json", "shop.kefu"))
+    assert [(d["code"], d["message"], d["span"]["line"], d["span"]["column"],
+             [(n["message"], n["span"]["line"], n["span"]["column"]) for n in d["notes"]]) for d in diags] == [
+        ("E200", "max_sessions 60 is outside douyin's range 1..50", 2, 23, []),
+        ("E111", "`max_sessions` is set twice in group 'g'", 2, 40, [("first set here", 2, 23)]),
+        ("E111", "`max_sessions` is set twice in agent 'bob'", 3, 29, [("first set here", 3, 13)]),
+        ("E200", "max_sessions 70 is outside douyin's range 1..50", 3, 29, []),
+    ]
+
+
+def test_role_set_twice_keeps_the_first(write):
+    write('shop "s" on pinduoduo\nagent zhao role agent role admin\noffline -> zhao\n')
+    diags = diagnostic_list(kefu("check", "-f", "json", "shop.kefu"))
+    assert [(d["code"], d["message"]) for d in diags] == [  # the first role is the one checked
+        ("E111", "`role` is set twice in agent 'zhao'"),
+        ("E208", "offline target 'zhao' has role 'agent'; it must be admin or cs_admin")]
+    assert Loader().load(Path("shop.kefu")).shop.agents[0].role.name == "agent"
+
+
+def test_agents_may_be_listed_twice_in_a_group(write):
+    write('shop "s" on douyin\ngroup g { agents amy; agents bob; max_sessions 5 }\n')
+    assert kefu("check", "--strict", "shop.kefu").exit_code == 0
+    assert [r.name for r in Loader().load(Path("shop.kefu")).shop.groups[0].agents] == ["amy", "bob"]
+
+
+@pytest.mark.parametrize("policy, message", [
+    ('shop "s" on douyin\ngroup a { agents amy }\nroute { default -> a }\nroute { default -> a }\n', "`route` is set twice"),
+    ('shop "s" on pinduoduo\nagent amy role admin\noffline -> amy\noffline -> amy\n', "`offline ->` is set twice"),
+    ('shop "s" on taobao\nend session after 10m\nqueue { end session after 5m }\n', "`end session` is set twice"),
+    ('shop "s" on taobao\noffline pool keep 1d\noffline pool keep 2d\n', "`offline pool` is set twice"),
+    ('shop "s" on taobao\nreturn to previous agent within 1m\nreturn to previous agent within 2m\n',
+     "`return to previous agent` is set twice"),
+    ('shop "s" on taobao\nauto reply at most once per 1m\nauto reply at most once per 2m\n',
+     "`auto reply at most once per` is set twice"),
+])
+def test_setting_set_twice_is_named_by_its_keyword(write, policy, message):
+    write(policy)
+    diags = diagnostic_list(kefu("check", "-f", "json", "shop.kefu"))
+    assert [(d["code"], d["message"]) for d in diags] == [("E111", message)]
+
+
+# ---- hints: plurals, status replies, escapes, ranges, metrics ---------------------------------------
+
+def test_plural():
+    from engine.names import plural
+    assert [plural(w) for w in ["agent status", "assignment strategy", "tie-break", "evaluation day", "match",
+                                "agent or group", "box"]] == [
+        "agent statuses", "assignment strategies", "tie-breaks", "evaluation days", "matches",
+        "agents and groups", "boxes"]
+
+
+@pytest.mark.parametrize("policy, hint", [
+    ('shop "s" on douyin\nassign by zzzz\n',
+     "known assignment strategies: idle_rate, least_loaded, longest_idle, random, round_robin"),
+    ('shop "s" on douyin\ngroup g { agents amy }\nroute { default -> zzzz }\n', "known agents and groups: amy, g"),
+    ("platform p\nmetric m { unit question; deadline 3m; effective welcome; evaluated on zzzz }\n",
+     "known evaluation days: previous_day, same_day"),
+])
+def test_known_names_are_listed_in_the_plural(write, policy, hint):
+    write(policy)
+    [diag] = diagnostic_list(kefu("check", "-f", "json", "shop.kefu"))
+    assert diag["hint"] == hint
+
+
+STATUS_HINT = "only `busy` has a status auto reply (`reply status busy -> …`); for the offline case write `reply offline -> …`"
+
+
+@pytest.mark.parametrize("status, message, hint", [
+    ("online", "agent status 'online' has no status auto reply", STATUS_HINT),
+    ("offline", "agent status 'offline' has no status auto reply", STATUS_HINT),
+    ("zzz", "unknown agent status 'zzz'", STATUS_HINT),
+    ("bussy", "unknown agent status 'bussy'", "did you mean 'busy'?"),
+])
+def test_only_busy_has_a_status_reply(write, status, message, hint):
+    write(f'shop "s" on douyin\nreply status {status} -> "x"\n')
+    [diag] = diagnostic_list(kefu("check", "-f", "json", "shop.kefu"))
+    assert (diag["code"], diag["message"], diag["hint"]) == ("E105", message, hint)
+
+
+def test_unknown_escape_is_located_at_the_backslash(write):
+    write('shop "s" on douyin\nreply offline -> "明早\\q回复 \\" \\\\ \\n \\t \\u4F60"\n')
+    result = kefu("check", "shop.kefu")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[:4] == [
+        "shop.kefu:2:21: error[E014]: unknown escape \\q in string",
+        '  | reply offline -> "明早\\q回复 \\" \\\\ \\n \\t \\u4F60"',
+        "  | " + " " * 22 + "^^",  # 18 characters before the backslash; 明早 take two cells each
+        '  = hint: the escapes are \\" \\\\ \\n \\t \\uXXXX; write \\\\ for a backslash',
+    ]
+    assert "error[" not in "\n".join(result.stderr.splitlines()[4:])  # the known escapes are fine
+
+
+@pytest.mark.parametrize("policy, message, hint", [
+    ('shop "s" on douyin\nholiday 2026-10-07..2026-10-01 closed\n',
+     "date range 2026-10-07..2026-10-01 ends before it starts",
+     "write the earlier date first: 2026-10-01..2026-10-07 (both days are included)"),
+    ("platform p\nlimit max_sessions 50..1\n", "limit range 50..1 is empty",
+     "write the smaller bound first: 1..50 (both bounds are included)"),
+])
+def test_inverted_ranges_have_a_hint(write, policy, message, hint):
+    write(policy)
+    [diag] = diagnostic_list(kefu("check", "-f", "json", "shop.kefu"))
+    assert (diag["code"], diag["message"], diag["hint"]) == ("E403", message, hint)
+
+
+@pytest.mark.parametrize("senders, hint", [
+    ('senders agent "人工", robot, agent\n', "add `effective agent, robot` (or those of the platform's senders that count)"),
+    ("", "declare the senders first (`senders agent, robot`), then add `effective …` with those that count "
+         "(automatic-reply kinds such as `welcome` need no declaration)"),
+])
+def test_metric_without_effective_senders_hint_names_the_declared_senders(write, senders, hint):
+    write(f"platform p\n{senders}metric m {{ unit question; deadline 3m }}\n")
+    diags = diagnostic_list(kefu("check", "-f", "json", "shop.kefu"))
+    assert [(d["code"], d["hint"]) for d in diags if d["code"] == "E120"] == [("E120", hint)]
 
 
 # ---- the table of broken policies ----------------------------------------------------------------------

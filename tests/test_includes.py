@@ -110,13 +110,32 @@ def test_symlinks_that_leave_the_directory_are_outside(tree):
     assert check("p/shop.kefu") == (1, [("E021", "p/shop.kefu", 2, 1), ("E021", "p/shop.kefu", 3, 1)])
 
 
-def test_checking_a_directory_makes_it_the_root(tree):
+def test_the_root_is_the_policys_directory_however_it_is_checked(tree):
+    # `kefu check DIR` gives the same result as checking each file: the root is
+    # always the directory of the top-level policy, never the directory walked.
     tree(**{
         "shops__mall__shop.kefu": SHOP + 'include "../common/c.kefu"\n',
         "shops__common__c.kefu": 'reply keyword "c" -> "C"\n',
+        "shops__ok__shop.kefu": SHOP + 'include "sub/c.kefu"\n',
+        "shops__ok__sub__c.kefu": 'reply keyword "c" -> "C"\n',
     })
-    assert check("shops") == (0, [])  # the snippet is under shops/
-    assert check("shops/mall/shop.kefu") == (1, [("E021", "shops/mall/shop.kefu", 2, 1)])
+    expected = [("E021", "shops/mall/shop.kefu", 2, 1)]
+    assert check("shops") == (1, expected)
+    assert check("shops/mall/shop.kefu") == (1, expected)
+    assert check("shops/ok/shop.kefu", "shops/common/c.kefu") == (0, [])
+
+
+def test_the_outside_include_hint_shows_the_directory_as_given(tree, monkeypatch):
+    root = tree(**{"shops__mall__shop.kefu": SHOP + 'include "../c.kefu"\n', "shops__c.kefu": ""})
+    result = runner.invoke(app, ["check", "shops/mall/shop.kefu"])
+    assert "  = hint: includes must stay under the policy's directory (shops/mall); copy the snippet there" in \
+        result.stderr.splitlines()
+    assert str(root) not in result.stderr  # never an absolute path the user did not write
+    monkeypatch.chdir("shops/mall")
+    result = runner.invoke(app, ["check", "shop.kefu"])
+    assert "  = hint: includes must stay under the policy's directory (.); copy the snippet there" in \
+        result.stderr.splitlines()
+    assert str(root) not in result.stderr
 
 
 def test_cycle(tree):
