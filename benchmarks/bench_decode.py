@@ -9,7 +9,9 @@ temporary file, or takes an existing one with --events FILE, then times over the
   (c) read_events, full validation          what `kefu replay` pays (reorder buffer, Event objects)
 
 The ts parse in (a) and (b) is engine.events.parse_ts with its minute/hour cache, so (a)/(b)
-isolates the JSON library, and (a2)/(a) the ts cache. Each pass is timed `--repeat` times and the best is kept.
+isolates the JSON library, and (a2)/(a) the ts cache. Each pass is timed `--repeat` times and the
+best is kept; the runs go round the passes in turn, so a slow spell of the machine does not fall on
+one pass only.
 
     python benchmarks/bench_decode.py                  # generate 1M events, time them
     python benchmarks/bench_decode.py --events log.jsonl
@@ -32,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import msgspec  # noqa: E402
 import orjson  # noqa: E402
 
 from engine.events import ReadStats, parse_ts, read_events  # noqa: E402
@@ -122,13 +125,15 @@ def pass_read_events(path: Path) -> int:
     return stats.accepted
 
 
-def best_of(fn, path: Path, repeat: int) -> tuple[float, int]:
-    best, n = math.inf, 0
+def best_of(passes: list, path: Path, repeat: int) -> list[tuple[float, int]]:
+    """(best seconds, events) of each pass, timing them in turn `repeat` times."""
+    best, counts = [math.inf] * len(passes), [0] * len(passes)
     for _ in range(repeat):
-        start = time.perf_counter()
-        n = fn(path)
-        best = min(best, time.perf_counter() - start)
-    return best, n
+        for i, fn in enumerate(passes):
+            start = time.perf_counter()
+            counts[i] = fn(path)
+            best[i] = min(best[i], time.perf_counter() - start)
+    return list(zip(best, counts))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,14 +153,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"generated {args.count:,} events with engine.synth in {took:.1f} s")
         size = os.path.getsize(path)
         pass_orjson(path)  # warm the page cache
-        rows = [("(a) orjson.loads + parse_ts", best_of(pass_orjson, path, args.repeat)),
-                ("(b) json.loads + parse_ts", best_of(pass_json, path, args.repeat)),
-                ("(a2) orjson.loads + fromisoformat", best_of(pass_orjson_fromisoformat, path, args.repeat)),
-                ("(c) read_events (full validation)", best_of(pass_read_events, path, args.repeat))]
+        passes = [("(a) orjson.loads + parse_ts", pass_orjson),
+                  ("(b) json.loads + parse_ts", pass_json),
+                  ("(a2) orjson.loads + fromisoformat", pass_orjson_fromisoformat),
+                  ("(c) read_events (full validation)", pass_read_events)]
+        rows = list(zip([label for label, _ in passes], best_of([fn for _, fn in passes], path, args.repeat)))
 
     n = rows[0][1][1]
-    print(f"log: {n:,} events, {size / 1e6:.1f} MB; Python {platform.python_version()}, orjson {orjson.__version__}; "
-          f"best of {args.repeat}")
+    print(f"log: {n:,} events, {size / 1e6:.1f} MB; Python {platform.python_version()}, orjson {orjson.__version__}, "
+          f"msgspec {msgspec.__version__}; best of {args.repeat}")
     print(f"{'pass':<36}{'events/s':>12}{'µs/event':>10}{'seconds':>9}")
     for label, (seconds, count) in rows:
         print(f"{label:<36}{count / seconds:>12,.0f}{seconds / count * 1e6:>10.2f}{seconds:>9.2f}")

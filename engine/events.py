@@ -51,8 +51,6 @@ import sys
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
-from itertools import chain
 from typing import Annotated, BinaryIO, Callable, Iterator, Literal, Union
 
 import msgspec
@@ -90,26 +88,32 @@ _TS_CACHE_MAX = 4096
 
 # ---- the fast path: typed decoding in C ------------------------------------------------------
 #
-# `read_events` first decodes each line with msgspec into `_Line`, whose typed fields carry the
-# checks of `_event` that C can do (ids non-empty, enums known, optional fields null or valid).
-# `_Line` forbids unknown fields, so every byte of a line it accepts has gone through a typed field
-# and msgspec has checked it as strictly as orjson would (UTF-8, escapes, number range). The fast
-# path only ever *accepts*: a line it cannot decode, or one that needs a check it does not make (a
+# `read_events` first decodes each line with msgspec into `_StrictLine`, whose typed fields carry
+# the checks of `_event` that C can do (ids non-empty, enums known, optional fields null or valid).
+# It forbids unknown fields, so every byte of a line it accepts has gone through a typed field and
+# msgspec has checked it as strictly as orjson would (UTF-8, escapes, number range). The fast path
+# only ever *accepts*: a line it cannot decode, or one that needs a check it does not make (a
 # missing field, an agent message without agent, a transfer to the same agent, a ts that does not
-# parse, an extra field, an ignored but invalid field, max_sessions 12.0, ...), goes whole to the
-# original path (orjson + `_event`), which accepts or rejects it with its reason. So every reason,
-# and the Event of every line the fast path declines, is the original's by construction; for the
-# lines it accepts the fast path builds the Event `_event` would.
+# parse, an ignored but invalid field, max_sessions 12.0, ...), goes whole to the original path
+# (orjson + `_event`), which accepts or rejects it with its reason. So every reason, and the Event
+# of every line the fast path declines, is the original's by construction; for the lines it
+# accepts the fast path builds the Event `_event` would.
+#
+# A log whose lines carry extra fields (which the spec says to ignore) would fail the strict decode
+# on every line. Once a line passes with them ignored -- orjson's dict converted to `_Line`, the
+# same checks without forbidding unknown fields -- the rest of the log is read that way: orjson
+# judges the JSON, as on the original path, and msgspec the fields (about 1.2x faster than the
+# original path, against 1.75x for the strict decoder).
 
 _Id = Annotated[str, msgspec.Meta(min_length=1)]
 
 
-class _Card(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+class _Card(msgspec.Struct, gc=False):
     kind: Literal["product", "order"]
     id: _Id
 
 
-class _Line(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+class _Line(msgspec.Struct, gc=False):
     ts: Union[str, float]  # an int ts is decoded as a float: what parse_ts makes of it
     type: Literal["message", "agent_status", "transfer", "session_end"]
     shop: Union[_Id, None] = None
@@ -127,11 +131,22 @@ class _Line(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     to_agent: Union[_Id, None] = None
 
 
-_fast_decode = msgspec.json.Decoder(_Line).decode
+class _StrictCard(_Card, forbid_unknown_fields=True, gc=False):
+    pass
+
+
+class _StrictLine(_Line, forbid_unknown_fields=True, gc=False):
+    card: Union[_StrictCard, None] = None
+
+
+_strict_decode = msgspec.json.Decoder(_StrictLine).decode
+
 
 # The fast path's ts cache: minute prefix ``YYYY-MM-DDTHH:MM:`` -> (get, epoch of that minute),
 # where get maps the rest of the string, ``SS`` + offset, to the second (None for anything else).
-# Parsing one ts of an hour fills all 60 minutes of it, so a ts costs two slices and two lookups.
+# Parsing one ts of an hour fills all 60 minutes of it; read_events also keeps the last minute
+# used, so a ts costs two slices, a compare and a lookup. The cache holds two hours at most: a log
+# goes forward in time, and a small dict stays in the CPU cache (256 hours cost read_events 6%).
 _MINUTE_KEYS = tuple(f"{i:02d}:" for i in range(60))
 _MINUTES_MAX = 60 * 2
 _OFFSETS_MAX = 64
@@ -143,18 +158,20 @@ def _fast_ts(value: str, cache: dict, minutes: dict, offsets: dict) -> float | N
         ts = parse_ts(value, cache)
     except ValueError:
         return None
-    # parse_ts accepted value, so value[:19] is YYYY-MM-DDTHH:MM:SS; cache only the common forms
+    # parse_ts accepted value: YYYY-MM-DDTHH:MM:SS, then a fraction or an offset. Cache whole seconds.
     if (len(value) == 25 or len(value) == 20) and value[19] != ".":
+        sec, minute = _SEC.get(value[17:19]), _SEC.get(value[14:16])
+        if sec is None or minute is None:  # cannot happen; never cache what is not understood
+            return ts
         offset = value[19:]
         get = offsets.get(offset)
         if get is None:
             if len(offsets) >= _OFFSETS_MAX:
                 offsets.clear()
-            get = offsets[offset] = {sec + offset: n for sec, n in _SEC.items()}.get
+            get = offsets[offset] = {s + offset: n for s, n in _SEC.items()}.get
         if len(minutes) >= _MINUTES_MAX:
             minutes.clear()
-        hour = value[:14]
-        base = ts - _SEC[value[17:19]] - _SEC[value[14:16]] * 60
+        hour, base = value[:14], ts - sec - minute * 60
         for i, key in enumerate(_MINUTE_KEYS):
             minutes[hour + key] = (get, base + i * 60)
     return ts
@@ -179,6 +196,12 @@ class Event:
     max_sessions: int | None = None
     group: str | None = None
     to_agent: str | None = None
+
+
+# read_events builds an Event field by field, without calling Event(): it sets exactly these.
+if Event.__slots__ != ("line", "ts", "type", "shop", "sender", "consumer", "agent", "text", "page", "card_kind",
+                       "card_id", "status", "max_sessions", "group", "to_agent"):
+    raise TypeError("Event's fields changed: update the Event building in read_events")
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,9 +510,12 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
     offsets: dict = {}
     minute_get = minutes.get
     prefix, sec_get, base = "", {}.get, 0.0  # the last minute seen: ts[:17], its seconds, its epoch
+    upto_min, from_sec = slice(17), slice(17, None)  # ts[upto_min] is ts[:17] without a new slice object
     max_ts = horizon = -math.inf  # horizon: max_ts - tolerance
+    inf = head = math.inf  # head: the ts of buffer[0], inf when the buffer is empty
     loads = orjson.loads
-    decode = _fast_decode
+    decode, convert, Line = _strict_decode, msgspec.convert, _Line
+    extras = False  # set by the first line that only extra fields keep from the strict decoder
     max_epoch = _MAX_EPOCH
     new = object.__new__
 
@@ -503,14 +529,12 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
 
     readline = stream.readline
     limit = MAX_LINE_BYTES + 1
-    first = readline(limit)
-    if not first:
-        return
-    if not isinstance(first, bytes):
-        raise TypeError("read_events needs a binary stream (open the log with open_log or mode 'rb')")
-    if first.startswith(b"\xef\xbb\xbf") and not (len(first) == limit and first[-1] != 10):
-        first = first[3:]
-    for lineno, raw in enumerate(chain((first,), iter(partial(readline, limit), b"")), 1):
+    lineno = 0
+    while True:
+        raw = readline(limit)
+        if not raw:
+            break
+        lineno += 1
         if len(raw) == limit and raw[-1] != 10:  # over-long line: skip the rest in bounded chunks
             while True:
                 rest = readline(limit)
@@ -519,76 +543,103 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
             stats.read += 1
             reject(lineno, f"line longer than {MAX_LINE_BYTES} bytes")
             continue
-        event = None
-        try:
-            m = decode(raw)
-        except Exception:  # not a clean line (or a blank one): the original path decides
-            pass
-        else:  # the fast path (see _Line): builds the Event of a clean line, or leaves event None
+        if lineno == 1:
+            if not isinstance(raw, bytes):
+                raise TypeError("read_events needs a binary stream (open the log with open_log or mode 'rb')")
+            if raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+        event = m = None
+        if extras:  # the log has extra fields: orjson judges the JSON, msgspec the fields
+            try:
+                m = convert(loads(raw), Line)
+            except Exception:
+                pass
+        else:
+            try:
+                m = decode(raw)
+            except msgspec.ValidationError:  # a wrong field, or an extra one
+                try:
+                    m = convert(loads(raw), Line)
+                    extras = True  # only extra fields: the log has them, read it so from now on
+                except Exception:
+                    pass
+            except Exception:  # not JSON (or blank), or not UTF-8: the original path decides
+                pass
+        if m is not None:  # the fast path (see _StrictLine): builds the Event of a clean line, or leaves event None
             ts = m.ts
             if type(ts) is str:
-                if ts.startswith(prefix) and (sec := sec_get(ts[17:])) is not None:  # same minute as before
+                if ts[upto_min] == prefix and (sec := sec_get(ts[from_sec])) is not None:  # same minute as before
                     ts = base + sec
                 else:
-                    hit = minute_get(ts[:17])
-                    if hit is not None and (sec := hit[0](ts[17:])) is not None:
-                        prefix = ts[:17]
+                    hit = minute_get(ts[upto_min])
+                    if hit is not None and (sec := hit[0](ts[from_sec])) is not None:
+                        prefix = ts[upto_min]
                         sec_get, base = hit
                         ts = base + sec
                     else:
                         ts = _fast_ts(ts, ts_cache, minutes, offsets)
-            elif not 0.0 < ts < max_epoch:  # 0 too: an int -0 is 0.0 there, -0.0 here
+            elif not 0.0 <= ts < max_epoch:  # a number: parse_ts's range check
                 ts = None
-            if ts is not None:
+            if ts is not None:  # the Event, built as Event(...) would but without the call (see _Line)
                 kind = m.type
-                consumer = m.consumer
-                agent = m.agent
-                sender = text = page = card_kind = card_id = status = cap = group = to_agent = None
+                event = new(Event)
+                event.line = lineno
+                event.ts = ts
+                event.type = kind
+                event.shop = m.shop
                 if kind == "message":
-                    sender = m.sender
-                    text = m.text
+                    sender = event.sender = m.sender
+                    consumer = event.consumer = m.consumer
+                    event.text = m.text
                     if sender == "consumer":
-                        agent = None
-                        page = m.page
+                        event.agent = None
+                        event.page = m.page
                         card = m.card
-                        if card is not None:
-                            card_kind = card.kind
-                            card_id = card.id
-                    elif sender != "agent":
-                        agent = None
-                        if sender is None:
-                            consumer = None  # declined
-                    elif agent is None:
-                        consumer = None  # declined
-                    ok = consumer is not None
+                        if card is None:
+                            event.card_kind = event.card_id = None
+                        else:
+                            event.card_kind = card.kind
+                            event.card_id = card.id
+                    else:
+                        event.page = event.card_kind = event.card_id = None
+                        if sender == "agent":
+                            if (agent := m.agent) is None:
+                                consumer = None  # declined
+                            event.agent = agent
+                        else:
+                            event.agent = None
+                            if sender is None:
+                                consumer = None  # declined
+                    event.status = event.max_sessions = event.group = event.to_agent = None
+                    if consumer is None:
+                        event = None  # declined
                 elif kind == "session_end":
-                    ok = consumer is not None
+                    event.sender = None
+                    event.consumer = m.consumer
+                    event.agent = m.agent
+                    event.text = event.page = event.card_kind = event.card_id = None
+                    event.status = event.max_sessions = event.group = event.to_agent = None
+                    if m.consumer is None:
+                        event = None
                 elif kind == "transfer":
-                    to_agent = m.to_agent
-                    ok = consumer is not None and agent is not None and to_agent is not None and to_agent != agent
+                    event.sender = None
+                    event.consumer = m.consumer
+                    event.agent = agent = m.agent
+                    event.text = event.page = event.card_kind = event.card_id = None
+                    event.status = event.max_sessions = event.group = None
+                    event.to_agent = to_agent = m.to_agent
+                    if m.consumer is None or agent is None or to_agent is None or to_agent == agent:
+                        event = None
                 else:  # agent_status
-                    consumer = None
-                    status = m.status
-                    cap = m.max_sessions
-                    group = m.group
-                    ok = agent is not None and status is not None
-                if ok:  # what Event(...) does, without the call
-                    event = new(Event)
-                    event.line = lineno
-                    event.ts = ts
-                    event.type = kind
-                    event.shop = m.shop
-                    event.sender = sender
-                    event.consumer = consumer
-                    event.agent = agent
-                    event.text = text
-                    event.page = page
-                    event.card_kind = card_kind
-                    event.card_id = card_id
-                    event.status = status
-                    event.max_sessions = cap
-                    event.group = group
-                    event.to_agent = to_agent
+                    event.sender = event.consumer = None
+                    event.agent = m.agent
+                    event.text = event.page = event.card_kind = event.card_id = None
+                    event.status = m.status
+                    event.max_sessions = m.max_sessions
+                    event.group = m.group
+                    event.to_agent = None
+                    if m.agent is None or m.status is None:
+                        event = None
         if event is None:  # the original path: every rejection, and the valid lines the fast path declines
             if not raw or raw.isspace():
                 continue
@@ -615,13 +666,16 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
             if ts > max_ts:
                 max_ts = ts
                 horizon = ts - tolerance
-                while buffer and buffer[0].ts < horizon:
+                while head < horizon:
                     yield popleft()
+                    head = buffer[0].ts if buffer else inf
             append(event)
         else:  # late by at most `tolerance`: insert after every buffered event with ts <= its ts
             i = len(buffer)
             while i and buffer[i - 1].ts > ts:
                 i -= 1
             buffer.insert(i, event)
+        if ts < head:
+            head = ts
     while buffer:
         yield popleft()
