@@ -91,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"generated {args.count:,} events in {took:.1f} s")
         size = os.path.getsize(path)
         pass_orjson(path)
-        floor_s, n = best_of(pass_orjson, path, args.repeat)
-        replay_s, accepted = best_of(pass_replay(args.policy), path, args.repeat)
+        (floor_s, n), (replay_s, accepted) = best_of([pass_orjson, pass_replay(args.policy)], path, args.repeat)
         print(f"log: {n:,} events, {size / 1e6:.1f} MB; policy {args.policy.relative_to(ROOT)}; "
               f"Python {platform.python_version()}; best of {args.repeat}")
         print(f"{'pass':<44}{'events/s':>12}{'seconds':>9}")

@@ -421,10 +421,12 @@ class _Generator:
         agent = self.pick_agent(t0, page)
         served: list[_Agent] = []
         t, i, last, transferred, first_turn = t0, 0, t0, False, True
+        last_from_consumer = False
         while i < len(msgs):
             text, card, closing = msgs[i]
             self.message(t, "consumer", consumer, text, page=page if i == 0 else None, card=card)
             last, i = t, i + 1
+            last_from_consumer = True
             while i < len(msgs) and not msgs[i][2] and rng.random() < 0.3:
                 t += rng.randint(3, 40)
                 text, card, closing = msgs[i]
@@ -474,6 +476,7 @@ class _Generator:
                       rng.choice(GENERIC_ANSWERS))
             self.message(reply_at, "agent", consumer, answer, agent=agent.name)
             last = t = reply_at
+            last_from_consumer = False
             if not transferred and len(self.agents) > 1 and i < len(msgs) and rng.random() < 0.03:
                 moved = t + rng.randint(10, 60)
                 target = self.transfer_target(agent, moved, after_sale)
@@ -485,9 +488,15 @@ class _Generator:
                         served.append(agent)
                     last = t = moved
             t += rng.randint(8, 200)
-        if served and rng.random() < self.hand_end_rate:
+        # The consumer wrote last (a closing phrase nobody answered, say): the session would hold a
+        # cap slot for ever (Douyin never auto-ends it), so agents end such sessions by hand.
+        if served and (last_from_consumer or rng.random() < self.hand_end_rate):
             last += rng.randint(20, 360)
             self.emit(last, {"ts": 0, "type": "session_end", "shop": self.shop, "consumer": consumer, "agent": agent.name})
+        elif not served and rng.random() < 0.9:
+            # Agents clear conversations nobody answered: an unended session holds a cap slot.
+            last += rng.randint(600, 3600)
+            self.emit(last, {"ts": 0, "type": "session_end", "shop": self.shop, "consumer": consumer})
         for a in served:
             a.active.append(last)
         return last

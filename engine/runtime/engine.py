@@ -190,14 +190,25 @@ class Engine:
         self._shop_day[sid] = day
 
     def _forget_idle_consumers(self, shop: ShopState, ts: float) -> None:
-        """Drop consumers with nothing live, so memory follows live state, not log length."""
+        """Drop consumers with nothing live, so memory follows live state, not log length.
+
+        Only consumers created since the last sweep or kept by it are looked at.
+        """
         keep_for = max(self.repeat.within if self.repeat else 0, self.cooldown)
         today = self.clock.day(ts)
-        for cid in [cid for cid, cs in shop.consumers.items()
-                    if cs.session is None and cs.queued is None and cs.welcome_day != today
+        consumers = shop.consumers
+        kept = set()
+        for cid in shop.fresh | shop.kept:
+            cs = consumers.get(cid)
+            if cs is None:
+                continue
+            if (cs.session is None and cs.queued is None and cs.welcome_day != today
                     and (cs.last_end is None or ts - cs.last_end > keep_for)
-                    and (cs.last_auto is None or ts - cs.last_auto > keep_for)]:
-            del shop.consumers[cid]
+                    and (cs.last_auto is None or ts - cs.last_auto > keep_for)):
+                del consumers[cid]
+            else:
+                kept.add(cid)
+        shop.fresh, shop.kept = set(), kept
 
     # ---- consumers -------------------------------------------------------------
     def _consumer_message(self, sid: str, shop: ShopState, ev, out: list[Decision]) -> None:
@@ -429,8 +440,10 @@ class Engine:
     def _reply_message(self, sid: str, shop: ShopState, ev, out: list[Decision]) -> None:
         cid, ts = ev.consumer, ev.ts
         if ev.sender == "agent":
-            self._agent(shop, ev.agent)
+            agent = self._agent(shop, ev.agent)
             cs = shop.consumers.get(cid)
+            if cs is not None and cs.queued is not None:
+                self._taken_from_queue(sid, shop, cs, cid, agent, ev, out)
             session = cs.session if cs else None
             if session is not None:
                 session.waiting = False
@@ -451,6 +464,19 @@ class Engine:
                                                  session.version))
         for tracker in self.metrics:
             tracker.reply(sid, cid, ts, ev.sender)
+
+    def _taken_from_queue(self, sid, shop, cs, cid, agent, ev, out) -> None:
+        """The log shows an agent answering a consumer the policy still has queued.
+
+        People act on the desk (an agent picks a consumer up, as with a transfer):
+        the state follows the log, so the consumer leaves the queue with a session
+        with that agent. Recorded as `assign` with reason `taken_by_agent`, no rule.
+        """
+        shop.queue.leave(cs.queued)
+        waited = round(ev.ts - cs.queued.since)
+        self._assign(sid, shop, cs, cid, agent, ev.ts, ev.line, None, "taken_by_agent", out,
+                     extra={"waited": waited})
+        cs.session.compared = True
 
     def _fire(self, until: float, out: list[Decision]) -> None:
         timers = self.timers

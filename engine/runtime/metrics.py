@@ -8,8 +8,9 @@ the end of the log (an unanswered question is missed).
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import date
 
@@ -87,6 +88,9 @@ class MetricTracker:
         self.transfer_rule = "transfer_without_reply_ineffective" in counts
         self.assistant_rule = "assistant_unanswered_ineffective" in counts
         self.pending: dict[tuple[str, str], Pending] = {}
+        self._due: list = []            # heap of (deadline, seq, key, item): what may become overdue
+        self._seq = 0
+        self._parked: deque = deque()   # (since, key, item): settled or unclocked, to forget later
         self.totals: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
         self.receptions: dict[tuple[str, date], set] = defaultdict(set)
         self.consumer_days: dict[tuple[str, date], set] = defaultdict(set)
@@ -123,18 +127,20 @@ class MetricTracker:
         if self.once_per_assignment and key in self.measured:
             in_window = False
         clock = ts if (assigned or not self.clock_at_assignment) else None
-        self.pending[key] = Pending(ts, day, in_window, clock, self._deadline(clock), agent)
+        self._open(key, Pending(ts, day, in_window, clock, self._deadline(clock), agent))
 
     def assigned(self, shop: str, consumer: str, ts: float, agent: str) -> None:
         """A consumer was assigned to a human agent; starts a clock that waits for it."""
+        key = (shop, consumer)
         if self.once_per_assignment:
-            self.measured.pop((shop, consumer), None)
-        item = self.pending.get((shop, consumer))
+            self.measured.pop(key, None)
+        item = self.pending.get(key)
         if item is None:
             return
         if item.clock is None:
             item.clock = ts
             item.deadline = self._deadline(ts)
+            self._watch(key, item)
         if item.agent is None:
             item.agent = agent
 
@@ -164,9 +170,20 @@ class MetricTracker:
         if not item.settled:
             self._settle(shop, consumer, item, False)
         clock = ts
-        self.pending[(shop, consumer)] = Pending(ts, item.day, item.counted, clock, self._deadline(clock), to_agent)
+        self._open((shop, consumer), Pending(ts, item.day, item.counted, clock, self._deadline(clock), to_agent))
 
     # ---- outcomes ------------------------------------------------------------
+    def _open(self, key: tuple[str, str], item: Pending) -> None:
+        self.pending[key] = item
+        if item.deadline is not None:
+            self._watch(key, item)
+        else:
+            self._parked.append((item.start, key, item))
+
+    def _watch(self, key: tuple[str, str], item: Pending) -> None:
+        self._seq += 1
+        heapq.heappush(self._due, (item.deadline, self._seq, key, item))
+
     def _deadline(self, clock: float | None) -> float | None:
         if clock is None:
             return None
@@ -211,13 +228,17 @@ class MetricTracker:
             return
         self._today = day
         horizon = ts - FORGET_AFTER
-        for key, item in list(self.pending.items()):
-            if item.settled:
-                if item.start < horizon:
-                    del self.pending[key]
-            elif item.deadline is not None and item.deadline < ts:
+        pending, due, parked = self.pending, self._due, self._parked
+        while due and due[0][0] < ts:
+            _, _, key, item = heapq.heappop(due)
+            if pending.get(key) is item and not item.settled:
                 item.settled = True
                 self._settle(key[0], key[1], item, False)
+                parked.append((ts, key, item))
+        while parked and parked[0][0] < horizon:
+            _, key, item = parked.popleft()
+            if pending.get(key) is item and (item.settled or item.clock is None):
+                del pending[key]
         for key in [k for k, when in self.measured.items() if when < horizon]:
             del self.measured[key]
         for table in (self.receptions, self.consumer_days):
@@ -230,6 +251,8 @@ class MetricTracker:
             if item.clock is not None and not item.settled:
                 self._settle(shop, consumer, item, False)
         self.pending.clear()
+        self._due.clear()
+        self._parked.clear()
 
     def mark_day(self, shop: str, day: date) -> None:
         """Make sure a day the shop was active appears in the report, even with nothing counted."""

@@ -105,6 +105,8 @@ class ShopState:
     today: object = None          # local date of the latest consumer message
     day_start: float = math.inf
     day_end: float = -math.inf
+    fresh: set = field(default_factory=set)      # consumers created since the last daily sweep
+    kept: set = field(default_factory=set)       # consumers a sweep found still live
     handled: deque = field(default_factory=lambda: deque(maxlen=20))
     rr_next: int = 0
     queue_seq: int = 0
@@ -114,4 +116,5 @@ class ShopState:
         state = self.consumers.get(cid)
         if state is None:
             state = self.consumers[cid] = ConsumerState()
+            self.fresh.add(cid)
         return state
