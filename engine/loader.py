@@ -257,18 +257,23 @@ class Loader:
             return f"rulesets/platforms/{resolved.relative_to(builtin).as_posix()}"
         return self.display_of(path)
 
+    def _read_document(self, path: Path, display: str, result: LoadResult) -> Document | None:
+        """Read and parse one file, adding its diagnostics to result; None if it cannot be used."""
+        src = self.read(path, display, result)
+        if src is None:
+            return None
+        doc, diags = parse_document(src)
+        result.diagnostics.extend(diags)
+        return doc
+
     # ---- platforms ---------------------------------------------------------
     def load_platform_file(self, path: Path, name: str | None = None) -> LoadResult:
         """Load a platform file by path; name: the platform it was found for (its file name, `NAME.kefu`)."""
         result = LoadResult(kind="platform")
-        display = self._platform_display(path)
-        src = self.read(path, display, result)
-        if src is None:
-            return result
-        doc, diags = parse_document(src)
-        result.diagnostics.extend(diags)
+        doc = self._read_document(path, self._platform_display(path), result)
         if doc is None:
             return result
+        src = doc.source
         if doc.kind != "platform":
             result.diagnostics.append(error("E030", "not a platform file: it must start with `platform NAME`", src.span(1, 1),
                                             f"start the file with `platform {name or path.stem}`"))
@@ -357,13 +362,9 @@ class Loader:
         Includes must stay in the policy's own directory tree: the directory of
         this file, however the file was found (E021).
         """
-        display = display or self.display_of(path)
         result = LoadResult()
-        src = self.read(path, display, result)
-        if src is None:
-            return result
-        doc, diags = parse_document(src)
-        result.diagnostics.extend(diags)
+        display = display or self.display_of(path)
+        doc = self._read_document(path, display, result)
         if doc is None:
             return result
         result.kind = doc.kind

@@ -10,20 +10,13 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from engine.cli import app
+from cli_helpers import kefu
 from engine.source import MAX_POLICY_BYTES, SourceError, decode_policy, read_policy
 
 ROOT = Path(__file__).resolve().parent.parent
-runner = CliRunner()
 
 
-def kefu(*args):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    return result
 
 
 @pytest.fixture

@@ -8,22 +8,14 @@ from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
-from typer.testing import CliRunner
 
-from engine.cli import app
+from cli_helpers import kefu
 from engine.loader import Loader
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = YAML(typ="safe").load((ROOT / "tests" / "cases" / "broken_policies.yaml").read_text(encoding="utf-8"))
-runner = CliRunner()
 
 
-def kefu(*args):
-    """Run the CLI in-process; no run may ever end in a traceback."""
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    return result
 
 
 @pytest.fixture

@@ -7,12 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from cli_helpers import runner
 
 from engine.cli import app
 from engine.loader import MAX_INCLUDE_DEPTH, Loader
 
-runner = CliRunner()
 
 
 @pytest.fixture

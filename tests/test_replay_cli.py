@@ -7,9 +7,8 @@ import json
 
 import orjson
 import pytest
-from typer.testing import CliRunner
 
-from engine.cli import app
+from cli_helpers import kefu
 from engine.interface import DecisionRecord, Report
 
 POLICY = """\
@@ -41,7 +40,7 @@ def files(tmp_path):
 
 
 def run(*args, input=None):
-    return CliRunner().invoke(app, [str(a) for a in args], input=input)
+    return kefu(*args, input=input)
 
 
 def test_replay_writes_report_and_decisions(files, tmp_path):

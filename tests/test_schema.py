@@ -8,10 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from engine import ir
-from engine.cli import app
+from cli_helpers import kefu
 from engine.loader import Loader
 from engine.parser import fast_parser, parse_source
 from engine.source import SourceFile
@@ -20,13 +19,8 @@ from engine.transform import parse_statements, to_statements
 ROOT = Path(__file__).resolve().parent.parent
 SHOPS = sorted((ROOT / "rulesets" / "examples").glob("*.kefu"))
 PLATFORMS = sorted((ROOT / "rulesets" / "platforms").glob("*.kefu"))
-runner = CliRunner()
 
 
-def kefu(*args):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in result.output
-    return result
 
 
 def _bench():
