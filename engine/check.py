@@ -50,6 +50,9 @@ def check_platform(platform: ir.Platform) -> list[Diagnostic]:
     for ref in platform.fixed:
         if ref.name not in registry.SETTINGS:
             diags.append(_unknown("E105", "setting", ref, registry.SETTINGS))
+    for rule in platform.restrictions:
+        diags += [_unknown("E105", "feature", f, registry.FEATURES) for f in rule.features if f.name not in registry.FEATURES]
+        diags += [_unknown("E104", "role", r, registry.ROLES) for r in rule.roles if r.name not in registry.ROLES]
     diags += _check_settings(platform.defaults, platform, [])
     return diags
 
@@ -167,6 +170,8 @@ def stage_names(policy: ir.Policy) -> Iterator[Diagnostic]:
         for ref in shop.offline_route.targets:
             if ref.name not in agents:
                 yield _unknown("E100", "agent", ref, agents)
+    if shop.editor and shop.editor.name not in agents:
+        yield _unknown("E100", "agent", shop.editor, agents)
     for reply in shop.replies:
         if isinstance(reply, ir.StatusReply) and reply.status.name not in registry.REPLY_STATUSES:
             yield _status_reply(reply.status)
@@ -201,44 +206,46 @@ def _scopes(policy: ir.Policy) -> list[ir.Scope]:
     return scopes
 
 
+def features_used(shop: ir.Shop) -> Iterator[tuple[str, ir.Span | None]]:
+    """Every platform feature a shop policy uses, with where it uses it."""
+    if shop.routing:
+        if shop.routing.pages:
+            yield "page_routing", shop.routing.pages[0].span
+        if shop.routing.scope and shop.routing.scope.kind == "groups":
+            yield "group_routing", shop.routing.scope.span
+    if shop.offline_route:
+        yield "offline_routing", shop.offline_route.span
+    settings = shop.settings
+    if settings.offline_pool:
+        yield "offline_pool", settings.offline_pool.span
+    if settings.repeat_entry:
+        yield "repeat_entry", settings.repeat_entry.span
+    if settings.queue:
+        yield "queue", settings.queue.span
+        if settings.queue.order:
+            yield "queue_order", settings.queue.order.span
+        if settings.queue.estimate_from is not None:
+            yield "estimate_wait", settings.queue.span
+    if settings.session_end:
+        yield "session_end", settings.session_end.span
+    for reply in shop.replies:
+        yield registry.REPLY_FEATURES[reply.kind], reply.span
+        if isinstance(reply, ir.WelcomeReply) and reply.faq:
+            yield "faq", reply.faq[0].span
+    for phrase in shop.phrases:
+        yield "quick_phrases", phrase.span
+
+
 def stage_platform_features(policy: ir.Policy) -> Iterator[Diagnostic]:
     """A shop may use only what its platform offers and may not change what it fixes."""
     shop, platform = policy.shop, policy.platform
     pname = platform.label or platform.name
-
     offered = {f.name.name for f in platform.features}
-
-    def needs(feature: str, span: ir.Span | None) -> Iterator[Diagnostic]:
+    for feature, span in features_used(shop):
         if feature not in offered:
             yield error("E300", f"{platform.name} does not offer {feature} ({registry.FEATURES.get(feature, feature)})", span,
                         f"{pname} shops cannot configure this; remove it or pick the platform that offers it")
-
-    if shop.routing:
-        if shop.routing.pages:
-            yield from needs("page_routing", shop.routing.pages[0].span)
-        if shop.routing.scope and shop.routing.scope.kind == "groups":
-            yield from needs("group_routing", shop.routing.scope.span)
-    if shop.offline_route:
-        yield from needs("offline_routing", shop.offline_route.span)
     settings = shop.settings
-    if settings.offline_pool:
-        yield from needs("offline_pool", settings.offline_pool.span)
-    if settings.repeat_entry:
-        yield from needs("repeat_entry", settings.repeat_entry.span)
-    if settings.queue:
-        yield from needs("queue", settings.queue.span)
-        if settings.queue.order:
-            yield from needs("queue_order", settings.queue.order.span)
-        if settings.queue.estimate_from is not None:
-            yield from needs("estimate_wait", settings.queue.span)
-    if settings.session_end:
-        yield from needs("session_end", settings.session_end.span)
-    for reply in shop.replies:
-        yield from needs(registry.REPLY_FEATURES[reply.kind], reply.span)
-        if isinstance(reply, ir.WelcomeReply) and reply.faq:
-            yield from needs("faq", reply.faq[0].span)
-    for phrase in shop.phrases:
-        yield from needs("quick_phrases", phrase.span)
     fixed = {ref.name for ref in platform.fixed}
     for key in ir.Settings.model_fields:
         value = getattr(settings, key)
@@ -474,9 +481,39 @@ def stage_reachability(policy: ir.Policy) -> Iterator[Diagnostic]:
                       "add `default -> GROUP` so consumers from other pages reach someone known")
 
 
+def stage_editor(policy: ir.Policy) -> Iterator[Diagnostic]:
+    """Admin-only settings (platforms.md §4–5): a policy's `editor` must hold a role that may edit them."""
+    shop, platform = policy.shop, policy.platform
+    if not platform.restrictions:
+        return
+    used = {}
+    for feature, span in features_used(shop):
+        used.setdefault(feature, span)
+    declared = {a.name: a for a in shop.agents}
+    known = _all_agents(shop)
+    for rule in platform.restrictions:
+        features = [f.name for f in rule.features if f.name in used]
+        if not features:
+            continue
+        roles = sorted({r.name for r in rule.roles})
+        what = ", ".join(features)
+        if shop.editor is None:
+            continue  # nothing to check: the policy does not say who applies it
+        if shop.editor.name not in known:
+            continue  # reported as an unknown agent by the names stage
+        agent = declared.get(shop.editor.name)
+        role = agent.role.name if agent and agent.role else "agent"
+        if role not in roles:
+            yield error("E211", f"editor {shop.editor.name!r} has role {role!r}; on {platform.name} only "
+                                f"{' or '.join(roles)} may edit {what}", shop.editor.span,
+                        f"name an account with role {' or '.join(roles)} as editor, or give {shop.editor.name!r} that role",
+                        notes=((f"{features[0]} is set here", used[features[0]]),) if used[features[0]] else ())
+
+
 CHECK_STAGES: list[Stage] = [
     Stage("names", stage_names),
     Stage("platform_features", stage_platform_features),
+    Stage("editor", stage_editor),
     Stage("limits", stage_limits),
     Stage("contradictions", stage_contradictions),
     Stage("reachability", stage_reachability),

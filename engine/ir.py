@@ -331,6 +331,13 @@ class Feature(Node):
     within: int | None = None
 
 
+class Restriction(Node):
+    """Settings only accounts with these roles may edit (admin-only settings)."""
+
+    features: list[Ref]
+    roles: list[Ref]
+
+
 class Settings(Frozen):
     """Settings a shop may configure and a platform may default."""
 
@@ -355,6 +362,7 @@ class Platform(Node):
     limits: list[Limit] = []
     features: list[Feature] = []
     fixed: list[Ref] = []
+    restrictions: list[Restriction] = []
     defaults: Settings = Settings()
 
     def limit(self, name: str) -> Limit | None:
@@ -372,6 +380,7 @@ class Shop(Node):
     name: str
     platform: Ref
     includes: list[str] = []
+    editor: Ref | None = None
     hours: list[HoursRule] = []
     holidays: list[Holiday] = []
     agents: list[Agent] = []

@@ -11,7 +11,7 @@ from .diagnostics import Diagnostic, error
 from .names import did_you_mean
 from .resources import platforms_dir
 from .source import SourceError, SourceFile, read_policy
-from .transform import Allow, Declared, Default, Fix, Header, Include, QueueBlock, RepeatedCap, Timezone, parse_statements
+from .transform import Allow, Declared, Default, Editor, Fix, Header, Include, QueueBlock, RepeatedCap, Timezone, parse_statements
 
 POLICY_SUFFIX = ".kefu"
 MAX_INCLUDE_DEPTH = 16
@@ -26,13 +26,14 @@ SETTING_OF = {
 }
 SHOP_ONLY = (Include, ir.HoursRule, ir.Holiday, ir.Group, ir.Agent, ir.Routing, ir.OfflineRoute, ir.QuickPhrase,
              ir.WelcomeReply, ir.FirstMessageReply, ir.KeywordReply, ir.ClosingReply, ir.StatusReply,
-             ir.ProductReply, ir.OrderCardReply, ir.OfflineReply, ir.MenuReply)
-PLATFORM_ONLY = (ir.Metric, ir.Limit, Default, Allow, Fix, Declared)
+             ir.ProductReply, ir.OrderCardReply, ir.OfflineReply, ir.MenuReply, Editor)
+PLATFORM_ONLY = (ir.Metric, ir.Limit, Default, Allow, Fix, Declared, ir.Restriction)
 # How messages name a setting: the words a policy writes for it.
 SETTING_WORDS = {
     "timezone": "timezone", "assign": "assign", "repeat_entry": "return to previous agent", "queue": "queue",
     "session_end": "end session", "history": "history", "offline_pool": "offline pool",
     "cooldown": "auto reply at most once per", "routing": "route", "offline_route": "offline ->",
+    "editor": "editor",
 }
 
 
@@ -74,7 +75,8 @@ def _statement_span(stmt) -> ir.Span | None:
 def _statement_word(stmt) -> str:
     names = {Include: "include", ir.HoursRule: "hours", ir.Holiday: "holiday", ir.Group: "group",
              ir.Agent: "agent", ir.Routing: "route", ir.OfflineRoute: "offline ->", ir.QuickPhrase: "phrase",
-             ir.Metric: "metric", ir.Limit: "limit", Default: "default", Allow: "allow", Fix: "fix"}
+             ir.Metric: "metric", ir.Limit: "limit", Default: "default", Allow: "allow", Fix: "fix",
+             ir.Restriction: "restrict", Editor: "editor"}
     if isinstance(stmt, Declared):
         return stmt.kind
     return names.get(type(stmt), "reply")
@@ -157,7 +159,8 @@ def build_platform(doc: Document) -> tuple[ir.Platform, list[Diagnostic]]:
     """Fold a platform file's statements into a Platform."""
     diags: list[Diagnostic] = []
     defaults = _SettingsBuilder(diags)
-    fields: dict = {"pages": [], "senders": [], "metrics": [], "limits": [], "features": [], "fixed": []}
+    fields: dict = {"pages": [], "senders": [], "metrics": [], "limits": [], "features": [], "fixed": [],
+                    "restrictions": []}
     for stmt in doc.statements:
         if isinstance(stmt, Default):
             defaults.add(stmt.stmt)
@@ -171,6 +174,8 @@ def build_platform(doc: Document) -> tuple[ir.Platform, list[Diagnostic]]:
             fields["features"].extend(stmt.features)
         elif isinstance(stmt, Fix):
             fields["fixed"].extend(stmt.names)
+        elif isinstance(stmt, ir.Restriction):
+            fields["restrictions"].append(stmt)
         elif isinstance(stmt, Declared):
             fields[stmt.kind].extend(stmt.items)
     header = doc.header
@@ -201,6 +206,8 @@ def build_shop(header: Header, statements: list) -> tuple[ir.Shop, list[Diagnost
             singles.set("routing", stmt, stmt.span)
         elif isinstance(stmt, ir.OfflineRoute):
             singles.set("offline_route", stmt, stmt.span)
+        elif isinstance(stmt, Editor):
+            singles.set("editor", stmt.ref, stmt.span)
         elif not isinstance(stmt, (Include, RepeatedCap) + PLATFORM_ONLY):
             fields["replies"].append(stmt)
     shop = ir.Shop(name=header.name, platform=header.platform, span=header.span, settings=settings.build(),

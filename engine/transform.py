@@ -48,6 +48,14 @@ class Timezone:
 
 
 @dataclass(frozen=True)
+class Editor:
+    """`editor NAME`: the account that applies this policy on the desk."""
+
+    ref: ir.Ref
+    span: ir.Span
+
+
+@dataclass(frozen=True)
 class QueueBlock:
     """A `queue { … }` block; its `end session` belongs to the session settings."""
 
@@ -210,6 +218,14 @@ class ToIR(Transformer):
         return Include(self._string(children[0]), self._span(meta))
 
     # ---- time --------------------------------------------------------------
+    @v_args(meta=True)
+    def editor_stmt(self, meta, children):
+        return Editor(children[0], self._span(meta))
+
+    @v_args(meta=True)
+    def restrict_stmt(self, meta, children):
+        return ir.Restriction(features=children[0], roles=children[1], span=self._span(meta))
+
     @v_args(meta=True)
     def timezone_stmt(self, meta, children):
         tok = children[0]

@@ -17,3 +17,14 @@ def test_broken_policy_reports_located_code(case, load_text):
     for expected in case["expect"]:
         assert expected in got, f"expected {expected}, got {got}"
     assert not result.ok
+
+
+def test_every_emitted_code_is_documented():
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    emitted = set()
+    for path in (root / "engine").rglob("*.py"):
+        emitted |= set(re.findall(r'(?:error|warning|SourceError|_unknown)\(\s*"([EW]\d{3})"', path.read_text(encoding="utf-8")))
+    documented = set(re.findall(r"^## ([EW]\d{3}) ", (root / "docs" / "diagnostics.md").read_text(encoding="utf-8"), re.M))
+    assert emitted and not emitted - documented, f"undocumented codes: {sorted(emitted - documented)}"

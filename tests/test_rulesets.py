@@ -36,6 +36,6 @@ def test_every_platform_is_shipped():
 def test_ir_nodes_keep_their_source_lines():
     policy = Loader().load(ROOT / "rulesets" / "examples" / "pinduoduo-fruit.kefu").policy
     offline = policy.shop.offline_route
-    assert offline.span.line == 17 and offline.targets[0].name == "zhao"
+    assert offline.span.line == 19 and offline.targets[0].name == "zhao"
     closing = next(r for r in policy.shop.replies if r.kind == "closing")
     assert closing.span.file.endswith("common/courtesy.kefu") and closing.span.line == 2

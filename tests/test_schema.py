@@ -79,7 +79,7 @@ def test_ir_keeps_what_the_policy_says():
     assert policy.effective.session_end.after == 15 * 60                # Douyin's fixed default
     assert policy.effective.cooldown.every == 5 * 60                    # the shop's 5m beats Douyin's 10m
     welcome = policy.shop.replies[1]
-    assert welcome.kind == "welcome" and (welcome.span.line, welcome.span.column) == (23, 1)
+    assert welcome.kind == "welcome" and (welcome.span.line, welcome.span.column) == (24, 1)
 
 
 def test_ir_of_a_broken_policy_exits_1_with_sorted_diagnostics(tmp_path):
