@@ -11,8 +11,15 @@ and prints both rates and replay/floor (the target is at least 1/3). Then it
 replays the first quarter and the whole log in fresh processes and prints each
 one's peak RSS, to show memory follows live state, not log length.
 
+With --parts it also times the replay's parts, in µs per event: the reader
+alone (read_events over the log), the engine alone (Engine.feed over events
+read beforehand, the first --parts-events of the log, kept in memory) and the
+encoding of the decisions it made (Decision.to_dict + orjson.dumps + write).
+Run together the parts cost more than their sum (they share the CPU's caches).
+
     python benchmarks/bench_replay.py                 # 1,000,000 generated events
     python benchmarks/bench_replay.py --count 200000  # quicker
+    python benchmarks/bench_replay.py --events log.jsonl --no-memory --parts
 """
 
 from __future__ import annotations
@@ -23,16 +30,21 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
+from itertools import islice
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_decode import best_of, make_log, pass_orjson  # noqa: E402
+import orjson  # noqa: E402
+from bench_decode import best_of, make_log, pass_orjson, pass_read_events  # noqa: E402
 
+from engine.events import ReadStats, read_events  # noqa: E402
 from engine.loader import Loader  # noqa: E402
 from engine.replay import replay  # noqa: E402
+from engine.runtime import Engine  # noqa: E402
 
 
 class _Null:
@@ -55,6 +67,44 @@ def pass_replay(policy_path: Path):
         return result.stats.accepted
 
     return run
+
+
+def time_parts(policy_path: Path, path: Path, repeat: int, limit: int) -> list[tuple[str, float]]:
+    """(part, best µs/event) for the reader alone, the engine alone and the decisions' encoding."""
+    policy = Loader().load(policy_path).policy
+    with open(path, "rb") as stream:
+        events = list(islice(read_events(stream, stats=ReadStats()), limit))
+
+    def engine_alone() -> None:
+        engine = Engine(policy, seed=0)
+        feed = engine.feed
+        for event in events:
+            feed(event)
+        engine.finish()
+
+    engine = Engine(policy, seed=0)   # the decisions to encode, made once more (not timed)
+    decisions = [decision for event in events for decision in engine.feed(event)] + engine.finish()
+
+    def encode() -> None:
+        iso, write, dumps, newline = engine.clock.iso, _Null().write, orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        for decision in decisions:
+            write(dumps(decision.to_dict(iso), option=newline))
+
+    read = pass_read_events(path)  # events in the whole log
+    reader = min(_seconds(lambda: pass_read_events(path), repeat)) / read
+    feeding = min(_seconds(engine_alone, repeat)) / len(events)
+    encoding = min(_seconds(encode, repeat)) / len(events)
+    return [("reader: read_events alone", reader), ("engine: Engine.feed over read events", feeding),
+            ("encode: to_dict + orjson.dumps + write", encoding)]
+
+
+def _seconds(fn, repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def peak_rss_mb(policy: Path, log: Path, lines: int | None, tmp: Path) -> float:
@@ -81,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--policy", type=Path, default=ROOT / "rulesets/examples/douyin-flagship.kefu")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
+    ap.add_argument("--parts", action="store_true", help="also time the reader, the engine and the encoding apart")
+    ap.add_argument("--parts-events", type=int, default=200_000, help="events kept in memory for --parts")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         path = args.events
@@ -97,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'floor: orjson.loads + timestamp parse':<44}{n / floor_s:>12,.0f}{floor_s:>9.2f}")
         print(f"{'replay: read, validate, decide, write':<44}{accepted / replay_s:>12,.0f}{replay_s:>9.2f}")
         print(f"replay / floor throughput: {floor_s / replay_s:.2f} (target ≥ 0.33)")
+        if args.parts:
+            print(f"{'part (best of ' + str(args.repeat) + ')':<44}{'µs/event':>12}")
+            for label, seconds in time_parts(args.policy, path, args.repeat, args.parts_events):
+                print(f"{label:<44}{seconds * 1e6:>12.2f}")
+            print(f"{'replay (above)':<44}{replay_s / accepted * 1e6:>12.2f}")
         if not args.no_memory:
             quarter = peak_rss_mb(args.policy, path, n // 4, Path(tmp))
             whole = peak_rss_mb(args.policy, path, None, Path(tmp))

@@ -41,20 +41,21 @@ def replay(
     engine = Engine(policy, seed=seed, automation=automation)
     stats = ReadStats()
     write = decisions_out.write if decisions_out is not None else None
-    iso = engine.iso
-    dumps = orjson.dumps
+    iso = engine.clock.iso   # Engine.iso, without the extra call
+    feed = engine.feed
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     count = 0
     for event in read_events(stream, stats=stats, on_reject=on_reject, strict=strict):
-        decisions = engine.feed(event)
-        if write is not None:
+        decisions = feed(event)
+        if decisions and write is not None:
             for decision in decisions:
-                write(dumps(decision.to_dict(iso)) + b"\n")
+                write(dumps(decision.to_dict(iso), option=newline))
         count += 1
         if progress is not None and not count & 0x3FFF:
             progress(count)
     for decision in engine.finish():
         if write is not None:
-            write(dumps(decision.to_dict(iso)) + b"\n")
+            write(dumps(decision.to_dict(iso), option=newline))
     return ReplayResult(engine=engine, stats=stats, policy_file=policy_file, seed=seed)
 
 

@@ -3,36 +3,40 @@
 from __future__ import annotations
 
 import random
+from operator import attrgetter
 from typing import Callable
 
-from .state import AgentState, ShopState
+from .state import DEFAULT_CAP, AgentState, ShopState
 
-DEFAULT_CAP = 10
+__all__ = ["DEFAULT_CAP", "SCORES", "break_tie", "cap_of", "choose", "idle_rate"]
 
 
 def cap_of(agent: AgentState) -> int:
     """The agent's reception cap (接待上限)."""
-    return agent.cap if agent.cap is not None else DEFAULT_CAP
+    return agent.cap
 
 
 def idle_rate(agent: AgentState) -> float:
     """(max − current) / max, Douyin's idle rate."""
-    cap = cap_of(agent)
-    return (cap - agent.load()) / cap
+    cap = agent.cap
+    return (cap - len(agent.sessions)) / cap
 
 
 # Each strategy scores agents; the highest score wins, ties go to the tie-break.
 SCORES: dict[str, Callable[[AgentState], float]] = {
     "idle_rate": idle_rate,
-    "least_loaded": lambda a: -a.load(),
+    "least_loaded": lambda a: -len(a.sessions),
     "longest_idle": lambda a: -a.idle_since,
     "round_robin": lambda a: 0.0,
     "random": lambda a: 0.0,
 }
 
 
+_by_order = attrgetter("order")
+
+
 def _round_robin(tied: list[AgentState], shop: ShopState) -> AgentState:
-    ordered = sorted(tied, key=lambda a: a.order)
+    ordered = sorted(tied, key=_by_order)
     for agent in ordered:
         if agent.order >= shop.rr_next:
             chosen = agent
@@ -48,7 +52,7 @@ def break_tie(tied: list[AgentState], ties: str, shop: ShopState, rng: random.Ra
     if len(tied) == 1:
         return tied[0]
     if ties == "random":
-        return rng.choice(sorted(tied, key=lambda a: a.order))
+        return rng.choice(sorted(tied, key=_by_order))
     if ties == "round_robin":
         return _round_robin(tied, shop)
     if ties == "longest_idle":
@@ -60,9 +64,12 @@ def choose(agents: list[AgentState], strategy: str, ties: str, shop: ShopState, 
     """Pick one agent from a non-empty list by strategy, then tie-break."""
     if strategy == "round_robin":
         return _round_robin(agents, shop)
+    if len(agents) == 1:  # no score or tie-break to compute (round robin still moves on, above)
+        return agents[0]
     if strategy == "random":
         return break_tie(agents, "random", shop, rng)
     score = SCORES[strategy]
-    best = max(score(a) for a in agents)
-    tied = [a for a in agents if score(a) == best]
+    scores = [score(a) for a in agents]
+    best = max(scores)
+    tied = [a for a, s in zip(agents, scores) if s == best]
     return break_tie(tied, ties, shop, rng)

@@ -5,19 +5,23 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+# "HH:MM:" of every minute of a day and "SS" of every second: iso() joins precomputed text.
+_MINUTE_TEXT = tuple(f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60))
+_SECOND_TEXT = tuple(f"{s:02d}" for s in range(60))
+
 
 class LocalClock:
     """Maps epoch seconds to local dates and minutes; recomputes only when the day changes."""
 
-    __slots__ = ("tz", "_start", "_end", "_date", "_offset", "_date_text", "_offset_text", "_uniform")
+    __slots__ = ("tz", "_start", "_end", "_date", "_date_text", "_date_t", "_offset_text", "_uniform")
 
     def __init__(self, tz_name: str):
         self.tz = ZoneInfo(tz_name)
         self._start = 1.0
         self._end = 0.0
-        self._date: date | None = None
-        self._offset = 0.0
+        self._date = date.min   # of the day cached in [_start, _end), empty until the first call
         self._date_text = ""
+        self._date_t = ""
         self._offset_text = ""
         self._uniform = True
 
@@ -27,8 +31,8 @@ class LocalClock:
         start = datetime.combine(day, time(0), self.tz).timestamp()
         end = datetime.combine(day + timedelta(days=1), time(0), self.tz).timestamp()
         self._date, self._start, self._end = day, start, end
-        self._offset = local.utcoffset().total_seconds()
         self._date_text = day.isoformat()
+        self._date_t = self._date_text + "T"
         self._offset_text = local.isoformat()[-6:]
         # On a day with a DST change, wall-clock time is not seconds since midnight.
         self._uniform = end - start == 86400
@@ -69,9 +73,8 @@ class LocalClock:
             self._load(ts)
         if not self._uniform:
             return datetime.fromtimestamp(ts, self.tz).isoformat(timespec="seconds")
-        hours, rest = divmod(int(ts - self._start), 3600)
-        minutes, seconds = divmod(rest, 60)
-        return f"{self._date_text}T{hours:02d}:{minutes:02d}:{seconds:02d}{self._offset_text}"
+        minute, second = divmod(int(ts - self._start), 60)
+        return f"{self._date_t}{_MINUTE_TEXT[minute]}{_SECOND_TEXT[second]}{self._offset_text}"
 
 
 def in_ranges(minute: float, ranges) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import msgspec
 
 from ..ir import Span
 
@@ -22,9 +22,11 @@ ACTIONS = (
 )
 
 
-@dataclass(slots=True)
-class Decision:
-    """One decision; `line` is the event line that caused it (None for a timer)."""
+class Decision(msgspec.Struct):
+    """One decision; `line` is the event line that caused it (None for a timer).
+
+    A msgspec Struct (built in C, one per decision); `extra` holds the action's own fields.
+    """
 
     ts: float
     action: str
@@ -33,12 +35,12 @@ class Decision:
     agent: str | None
     line: int | None
     rule: Span | None
-    extra: dict = field(default_factory=dict)
+    extra: dict = {}
 
     def to_dict(self, iso) -> dict:
         """The stable JSON shape of a decision; iso(ts) formats the timestamp."""
         rule = self.rule
-        record = {
+        return {
             "ts": iso(self.ts),
             "action": self.action,
             "shop": self.shop,
@@ -46,9 +48,8 @@ class Decision:
             "agent": self.agent,
             "line": self.line,
             "rule": _rule_ref(rule) if rule is not None else None,
+            **self.extra,
         }
-        record.update(self.extra)
-        return record
 
 
 _RULE_REFS: dict[int, tuple[Span, dict]] = {}

@@ -6,22 +6,28 @@ A replay is a loop over this API; a live desk can embed it the same way. Timers
 
 from __future__ import annotations
 
-import heapq
+import bisect
 import math
 import random
-from collections import Counter
-from typing import Iterable
+from collections import Counter, deque
+from datetime import date
+from typing import Callable, Iterable
 
 from .. import ir
-from .assign import cap_of, choose
+from ..events import Event
+from .assign import choose
 from .clock import LocalClock
 from .decisions import Decision
 from .metrics import MetricRow, MetricTracker
-from .replies import AutoReplier, Context
-from .state import AgentState, ConsumerState, QueueEntry, Session, ShopState
+from .replies import AutoReplier
+from .state import DEFAULT_CAP, AgentState, ConsumerState, QueueEntry, Session, ShopState
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_FALLBACK = ("same_group", "queue")
+
+# A pending automatic session end: (due, sequence number, shop, consumer, session, session version).
+Timer = tuple[float, int, str, str, Session, int]
+Out = list[Decision]
 
 
 def platform_policy(platform: ir.Platform) -> ir.Policy:
@@ -42,19 +48,27 @@ class Engine:
         self.rng = random.Random(seed)
         self.automation = automation and bool(shop.name)
         self.replier = AutoReplier(shop.replies if self.automation else [])
+        self.auto_replies = self.replier.any   # whether consumer messages may get an automatic reply
         self.metrics = [MetricTracker(m, LocalClock(tz)) for m in policy.platform.metrics]
+        # the trackers a reply of a kind can change (by kind; filled as kinds are seen)
+        self._reply_trackers: dict[str, tuple[MetricTracker, ...]] = {}
+        self._auto_reply_trackers: dict[str, tuple[MetricTracker, ...]] = {}
         self.default_shop = shop.name
         self.shops: dict[str, ShopState] = {}
-        self.timers: list = []
+        # in (due, sequence) order; as every timer is due a fixed time after it is set, events in
+        # time order set them in due order and a timer is appended (see _set_timer)
+        self.timers: deque[Timer] = deque()
         self._timer_seq = 0
-        self.day_counts: Counter = Counter()
-        self.auto_reply_kinds: Counter = Counter()
+        # counters, as plain dicts (the properties below give Counters): decisions (and answers
+        # compared, agreed) by (shop, local date, action); automatic replies by kind
+        self._day_counts: dict[tuple[str, str, str], int] = {}
+        self._auto_reply_kinds: dict[str, int] = {}
         self.suppressed = 0
-        self._days: set = set()
-        self._shop_day: dict[str, object] = {}
+        self._days: set[tuple[str, date]] = set()
+        self._shop_day: dict[str, date] = {}
         self._configure(settings, shop)
-        self._handlers = {"agent_status": self._agent_status, "transfer": self._transfer,
-                          "session_end": self._session_end}
+        self._handlers: dict[str, Callable[[str, ShopState, Event, Out], None]] = {
+            "agent_status": self._agent_status, "transfer": self._transfer, "session_end": self._session_end}
 
     # ---- configuration -------------------------------------------------------
     def _configure(self, settings: ir.Settings, shop: ir.Shop) -> None:
@@ -107,7 +121,8 @@ class Engine:
         if self.estimate_from:
             shop.handled = type(shop.handled)(maxlen=self.estimate_from)
         for order, (name, (cap, group, im)) in enumerate(self.agent_specs.items()):
-            shop.agents[name] = AgentState(name=name, order=order, cap=cap, group=group, im=im)
+            shop.agents[name] = AgentState(name=name, order=order, cap=DEFAULT_CAP if cap is None else cap,
+                                           group=group, im=im)
         self.shops[sid] = shop
         return shop
 
@@ -118,12 +133,15 @@ class Engine:
         return agent
 
     # ---- the API ---------------------------------------------------------------
-    def feed(self, event) -> list[Decision]:
+    def feed(self, event: Event) -> list[Decision]:
         """Process one event (timers due by its time fire first); returns the decisions made."""
-        out: list[Decision] = []
-        if self.timers and self.timers[0][0] <= event.ts:
+        out: Out = []
+        timers = self.timers
+        if timers and timers[0][0] <= event.ts:
             self._fire(event.ts, out)
-        sid = event.shop if event.shop is not None else self.default_shop
+        sid = event.shop
+        if sid is None:
+            sid = self.default_shop
         shop = self.shops.get(sid) or self._new_shop(sid)
         if event.type == "message":
             if event.sender == "consumer":
@@ -138,14 +156,14 @@ class Engine:
 
     def advance(self, ts: float) -> list[Decision]:
         """Fire the timers due by ts (a live desk calls this on a clock tick)."""
-        out: list[Decision] = []
+        out: Out = []
         self._fire(ts, out)
         self._count(out)
         return out
 
     def finish(self) -> list[Decision]:
         """End of input: fire every remaining timer and settle the metrics."""
-        out: list[Decision] = []
+        out: Out = []
         self._fire(math.inf, out)
         self._count(out)
         for tracker in self.metrics:
@@ -163,18 +181,29 @@ class Engine:
 
     # ---- bookkeeping -----------------------------------------------------------
     @property
+    def day_counts(self) -> Counter:
+        """Decisions made so far by (shop, local date, action); also answers `compared` and `agreed`."""
+        return Counter(self._day_counts)
+
+    @property
     def counts(self) -> Counter:
         """Decisions made so far, by action."""
         totals: Counter = Counter()
-        for (_, _, action), n in self.day_counts.items():
+        for (_, _, action), n in self._day_counts.items():
             if action not in ("compared", "agreed"):
                 totals[action] += n
         return totals
 
-    def _count(self, out: list[Decision]) -> None:
-        day_text = self.clock.day_text
+    @property
+    def auto_reply_kinds(self) -> Counter:
+        """Automatic replies sent so far, by kind."""
+        return Counter(self._auto_reply_kinds)
+
+    def _count(self, out: Out) -> None:
+        day_counts, day_text = self._day_counts, self.clock.day_text
         for d in out:
-            self.day_counts[(d.shop, day_text(d.ts), d.action)] += 1
+            key = (d.shop, day_text(d.ts), d.action)
+            day_counts[key] = day_counts.get(key, 0) + 1
 
     def _see_day(self, sid: str, shop: ShopState, ts: float) -> None:
         day = self.clock.day(ts)
@@ -211,93 +240,102 @@ class Engine:
         shop.fresh, shop.kept = set(), kept
 
     # ---- consumers -------------------------------------------------------------
-    def _consumer_message(self, sid: str, shop: ShopState, ev, out: list[Decision]) -> None:
-        ts, cid = ev.ts, ev.consumer
+    # Event declares every field but line, ts and type optional; the reader guarantees the ones each
+    # type needs (engine/events.py: a message has a sender and a consumer, an agent message an agent,
+    # ...). The handlers bind those as str, with `type: ignore[assignment]` saying so to mypy.
+    def _consumer_message(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
+        ts = ev.ts
+        cid: str = ev.consumer  # type: ignore[assignment]
         if not (shop.day_start <= ts < shop.day_end):
             self._see_day(sid, shop, ts)
         cs = shop.consumers.get(cid) or shop.consumer(cid)
-        new_session = cs.session is None and cs.queued is None
-        if cs.session is not None:
-            cs.session.waiting = True
-            cs.session.version += 1
+        session = cs.session
+        new_session = session is None and cs.queued is None
+        if session is not None:
+            session.waiting = True
+            session.version += 1
         elif new_session:
-            self._route_new(sid, shop, cs, ev, out)
-        agent = cs.session.agent if cs.session else None
-        for tracker in self.metrics:
-            tracker.consumer_message(sid, cid, ts, agent, cs.session is not None)
-        if self.automation:
-            self._auto_reply(sid, shop, cs, ev, new_session, out)
+            self._route_new(sid, shop, cs, cid, ev, out)
+            session = cs.session
+        if session is None:
+            for tracker in self.metrics:
+                tracker.consumer_message(sid, cid, ts, None, False)
+        else:
+            for tracker in self.metrics:
+                tracker.consumer_message(sid, cid, ts, session.agent, True)
+        if self.auto_replies:
+            self._auto_reply(sid, shop, cs, cid, ev, new_session, out)
 
-    def _route_new(self, sid: str, shop: ShopState, cs: ConsumerState, ev, out: list[Decision]) -> None:
-        ts = ev.ts
-        if self.repeat and cs.last_agent and cs.last_end is not None and ts - cs.last_end <= self.repeat.within:
-            if self._repeat_entry(sid, shop, cs, ev, out):
-                return
-        if not shop.present:
-            if self._offline(sid, shop, cs, ev, out):
-                return
+    def _route_new(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, out: Out) -> None:
+        ts, line = ev.ts, ev.line
+        repeat = self.repeat
+        if (repeat is not None and cs.last_agent and cs.last_end is not None and ts - cs.last_end <= repeat.within
+                and self._repeat_entry(sid, shop, cs, cid, repeat, ev, out)):
+            return
+        if not shop.present and self._offline(sid, shop, cs, cid, ev, out):
+            return
         candidates, rule = self._candidates(shop, ev.page)
         pool = self._eligible(shop, candidates)
         if pool:
             agent = choose(pool, self.strategy, self.ties, shop, self.rng)
-            self._assign(sid, shop, cs, ev.consumer, agent, ts, ev.line, rule or self.assign_rule,
-                         "routed" if rule else "new", out)
+            self._assign(sid, cs, cid, agent, ts, line, rule or self.assign_rule, "routed" if rule else "new", out)
             return
         if self._may_queue(candidates):
             reason = self._why_no_agent(shop, candidates)
-            self._enqueue(sid, shop, cs, ev.consumer, candidates, ts, ev.line, self.queue_rule, reason, out)
+            self._enqueue(sid, shop, cs, cid, candidates, ts, line, self.queue_rule, reason, out)
             return
         online = [a for a in shop.agents.values()
                   if (candidates is None or a.name in candidates) and a.status == "online" and a.im]
         if online:
             agent = min(online, key=lambda a: (a.load(), a.order))
-            self._assign(sid, shop, cs, ev.consumer, agent, ts, ev.line, rule or self.assign_rule, "over_cap_no_queue", out)
+            self._assign(sid, cs, cid, agent, ts, line, rule or self.assign_rule, "over_cap_no_queue", out)
         else:
-            self._enqueue(sid, shop, cs, ev.consumer, candidates, ts, ev.line, self.queue_rule, "no_agent", out)
+            self._enqueue(sid, shop, cs, cid, candidates, ts, line, self.queue_rule, "no_agent", out)
 
-    def _repeat_entry(self, sid: str, shop: ShopState, cs: ConsumerState, ev, out: list[Decision]) -> bool:
-        rule = self.repeat.span
-        previous = shop.agents.get(cs.last_agent)
+    def _repeat_entry(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, repeat: ir.RepeatEntry,
+                      ev: Event, out: Out) -> bool:
+        rule = repeat.span
+        previous = shop.agents.get(cs.last_agent) if cs.last_agent is not None else None
         if previous is not None and previous.status != "offline" and previous.im:
-            self._assign(sid, shop, cs, ev.consumer, previous, ev.ts, ev.line, rule, "repeat_entry", out)
+            self._assign(sid, cs, cid, previous, ev.ts, ev.line, rule, "repeat_entry", out)
             return True
         for step in self.fallback:
             if step == "same_group" and previous is not None and previous.group:
                 pool = [a for a in self._eligible(shop, None) if a.group == previous.group]
                 if pool:
                     agent = choose(pool, self.strategy, self.ties, shop, self.rng)
-                    self._assign(sid, shop, cs, ev.consumer, agent, ev.ts, ev.line, rule, "repeat_entry_same_group", out)
+                    self._assign(sid, cs, cid, agent, ev.ts, ev.line, rule, "repeat_entry_same_group", out)
                     return True
             elif step == "any_online":
                 candidates, _ = self._candidates(shop, ev.page)
                 pool = self._eligible(shop, candidates)
                 if pool:
                     agent = choose(pool, self.strategy, self.ties, shop, self.rng)
-                    self._assign(sid, shop, cs, ev.consumer, agent, ev.ts, ev.line, rule, "repeat_entry_any_online", out)
+                    self._assign(sid, cs, cid, agent, ev.ts, ev.line, rule, "repeat_entry_any_online", out)
                     return True
             elif step == "queue":
                 # 重新排队: the consumer joins the queue like any other, so a free agent of its
                 # routing (outside the previous agent's group) takes it at once, in queue order
                 candidates, _ = self._candidates(shop, ev.page)
-                self._enqueue(sid, shop, cs, ev.consumer, candidates, ev.ts, ev.line, rule, "repeat_entry", out)
+                self._enqueue(sid, shop, cs, cid, candidates, ev.ts, ev.line, rule, "repeat_entry", out)
                 self._drain(sid, shop, ev.ts, ev.line, out)
                 return True
         return False
 
-    def _offline(self, sid: str, shop: ShopState, cs: ConsumerState, ev, out: list[Decision]) -> bool:
+    def _offline(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, out: Out) -> bool:
         """Every agent is offline: offline routing, else the offline pool."""
         if self.offline_route is not None:
             target = self._agent(shop, self.offline_route.targets[0].name)
-            self._assign(sid, shop, cs, ev.consumer, target, ev.ts, ev.line, self.offline_route.span,
-                         "all_offline", out, action="offline_route")
+            self._assign(sid, cs, cid, target, ev.ts, ev.line, self.offline_route.span, "all_offline", out,
+                         action="offline_route")
             return True
         if self.pool is not None:
-            self._enqueue(sid, shop, cs, ev.consumer, None, ev.ts, ev.line, self.pool.span, "all_offline", out,
+            self._enqueue(sid, shop, cs, cid, None, ev.ts, ev.line, self.pool.span, "all_offline", out,
                           action="offline_pool")
             return True
         return False
 
-    def _candidates(self, shop: ShopState, page: str | None) -> tuple[frozenset | None, ir.Span | None]:
+    def _candidates(self, shop: ShopState, page: str | None) -> tuple[frozenset[str] | None, ir.Span | None]:
         """The agents a consumer from this page may go to (None: any agent), and the routing rule."""
         route = self.page_routes.get(page) if page else None
         route = route or self.default_route or self.route_scope
@@ -314,12 +352,14 @@ class Engine:
         return frozenset(names), span
 
     @staticmethod
-    def _eligible(shop: ShopState, candidates: frozenset | None) -> list[AgentState]:
+    def _eligible(shop: ShopState, candidates: frozenset[str] | None) -> list[AgentState]:
+        """The agents that may take a consumer now: online, with IM, a free slot, among the candidates."""
+        if candidates is None:
+            return [a for a in shop.agents.values() if a.status == "online" and a.im and len(a.sessions) < a.cap]
         return [a for a in shop.agents.values()
-                if a.status == "online" and a.im and (candidates is None or a.name in candidates)
-                and len(a.sessions) < cap_of(a)]
+                if a.status == "online" and a.im and len(a.sessions) < a.cap and a.name in candidates]
 
-    def _may_queue(self, candidates: frozenset | None) -> bool:
+    def _may_queue(self, candidates: frozenset[str] | None) -> bool:
         if not self.queue_enabled:
             return False
         if self.queue_groups is None:
@@ -330,7 +370,7 @@ class Engine:
         return bool(candidates & members)
 
     @staticmethod
-    def _why_no_agent(shop: ShopState, candidates: frozenset | None) -> str:
+    def _why_no_agent(shop: ShopState, candidates: frozenset[str] | None) -> str:
         if not shop.present:
             return "all_offline"
         present = False
@@ -342,29 +382,38 @@ class Engine:
             present = present or agent.status != "offline"
         return "all_busy" if present else "all_offline"
 
-    def _assign(self, sid, shop, cs, cid, agent, ts, line, rule, reason, out, action="assign", extra=None) -> None:
-        agent.sessions.add(cid)
-        cs.session = Session(consumer=cid, agent=agent.name, start=ts)
+    def _assign(self, sid: str, cs: ConsumerState, cid: str, agent: AgentState, ts: float, line: int | None,
+                rule: ir.Span | None, reason: str, out: Out, action: str = "assign",
+                waited: int | None = None) -> Session:
+        """Give the consumer to the agent; returns the new session."""
+        name = agent.name
+        sessions = agent.sessions
+        sessions.add(cid)
+        cs.session = session = Session(cid, name, ts)
         cs.queued = None
-        record = {"reason": reason, "load": len(agent.sessions), "cap": cap_of(agent)}
-        if extra:
-            record.update(extra)
-        out.append(Decision(ts, action, sid, cid, agent.name, line, rule, record))
+        record: dict[str, object] = {"reason": reason, "load": len(sessions), "cap": agent.cap}
+        if waited is not None:
+            record["waited"] = waited
+        out.append(Decision(ts, action, sid, cid, name, line, rule, record))
         for tracker in self.metrics:
-            tracker.assigned(sid, cid, ts, agent.name)
+            tracker.assigned(sid, cid, ts, name)
+        return session
 
-    def _enqueue(self, sid, shop, cs, cid, candidates, ts, line, rule, reason, out, action="enqueue") -> None:
+    def _enqueue(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, candidates: frozenset[str] | None,
+                 ts: float, line: int | None, rule: ir.Span | None, reason: str, out: Out,
+                 action: str = "enqueue") -> None:
         shop.queue_seq += 1
-        entry = QueueEntry(consumer=cid, since=ts, candidates=candidates, seq=shop.queue_seq, reason=reason)
-        shop.queue.join(entry)
+        entry = QueueEntry(cid, ts, candidates, shop.queue_seq, reason)
+        queue = shop.queue
+        queue.join(entry)
         cs.queued = entry
-        position = 1 if self.lifo else len(shop.queue)
+        position = 1 if self.lifo else queue.size
         out.append(Decision(ts, action, sid, cid, None, line, rule, {
-            "reason": reason, "position": position, "queue_length": len(shop.queue),
-            "estimated_wait": self._estimate_wait(shop, position, candidates),
+            "reason": reason, "position": position, "queue_length": queue.size,
+            "estimated_wait": self._estimate_wait(shop, position, candidates) if self.estimate_from else None,
         }))
 
-    def _estimate_wait(self, shop: ShopState, position: int, candidates: frozenset | None) -> int | None:
+    def _estimate_wait(self, shop: ShopState, position: int, candidates: frozenset[str] | None) -> int | None:
         """预估接待时间: position × average handling time ÷ online agents in the routing."""
         if not self.estimate_from or not shop.handled:
             return None
@@ -373,124 +422,130 @@ class Engine:
         average = sum(shop.handled) / len(shop.handled)
         return round(position * average / max(online, 1))
 
-    def _drain(self, sid: str, shop: ShopState, ts: float, line: int | None, out: list[Decision]) -> None:
+    def _drain(self, sid: str, shop: ShopState, ts: float, line: int | None, out: Out) -> None:
         """Assign queued consumers while agents have free slots, in queue order."""
         queue = shop.queue
         lifo = self.lifo
         while queue.size:
-            best = best_pool = None
-            for candidates, head in queue.heads(lifo):
+            best: QueueEntry | None = None
+            best_pool: list[AgentState] = []
+            for head in queue.heads(lifo):
                 if best is not None and (head.seq < best.seq if lifo else head.seq > best.seq):
                     continue
-                pool = self._eligible(shop, candidates)
+                pool = self._eligible(shop, head.candidates)
                 if pool:
                     best, best_pool = head, pool
             if best is None:
                 return
             queue.leave(best)
             agent = choose(best_pool, self.strategy, self.ties, shop, self.rng)
-            cs = shop.consumer(best.consumer)
-            self._assign(sid, shop, cs, best.consumer, agent, ts, line, self.queue_rule, "dequeue", out,
-                         extra={"waited": round(ts - best.since)})
+            cid = best.consumer
+            self._assign(sid, shop.consumer(cid), cid, agent, ts, line, self.queue_rule, "dequeue", out,
+                         waited=round(ts - best.since))
 
-    def _auto_reply(self, sid: str, shop: ShopState, cs: ConsumerState, ev, new_session: bool, out) -> None:
-        replier = self.replier
-        if not replier.any:
-            return
-        ts = ev.ts
-        chosen = replier.choose(self._context(shop, cs, ev, new_session))
+    def _auto_reply(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, new_session: bool,
+                    out: Out) -> None:
+        chosen = self.replier.choose(ev, cs, shop, new_session)
         if chosen is None:
             return
-        if not chosen.exempt and self.cooldown and cs.last_auto is not None and ts - cs.last_auto < self.cooldown:
-            self.suppressed += 1
-            return
-        today = shop.today
-        welcome = replier.welcome
+        ts = ev.ts
         if not chosen.exempt:
+            if self.cooldown and cs.last_auto is not None and ts - cs.last_auto < self.cooldown:
+                self.suppressed += 1   # the loop guard
+                return
             cs.last_auto = ts
-        if chosen.kind == "welcome":
-            cs.welcome_day = today
-            if welcome.faq:
-                cs.faq_day = today
-        self.auto_reply_kinds[chosen.kind] += 1
-        extra = {"kind": chosen.kind, "text": chosen.text}
+        kind = chosen.kind
+        record: dict[str, object] = {"kind": kind, "text": chosen.text}
         if chosen.trigger is not None:
-            extra["trigger"] = chosen.trigger
-        if chosen.kind == "welcome" and welcome.faq:
-            extra["faq"] = [item.question for item in welcome.faq if item.enabled]
-        out.append(Decision(ts, "auto_reply", sid, ev.consumer, None, ev.line, chosen.node.span, extra))
-        for tracker in self.metrics:
-            tracker.reply(sid, ev.consumer, ts, chosen.kind, automatic=True)
-
-    def _context(self, shop: ShopState, cs: ConsumerState, ev, new_session: bool) -> Context:
-        """What the replier needs to know about this consumer message."""
-        today = shop.today
-        welcome = self.replier.welcome
-        agent = shop.agents.get(cs.session.agent) if cs.session else None
-        return Context(
-            text=ev.text or "", card_kind=ev.card_kind, card_id=ev.card_id, new_session=new_session,
-            # once per day: the consumer's first message of each local day, even in a session left
-            # open since yesterday; otherwise every new session (entering the chat).
-            welcome_due=bool(welcome and (cs.welcome_day != today if welcome.once_per_day else new_session)),
-            faq_shown_today=cs.faq_day == today, all_offline=not shop.present,
-            agent_busy=agent is not None and agent.status == "busy",
-        )
+            record["trigger"] = chosen.trigger
+        if kind == "welcome":
+            faq = chosen.node.faq
+            cs.welcome_day = shop.today
+            if faq:
+                cs.faq_day = shop.today
+                record["faq"] = [item.question for item in faq if item.enabled]
+        kinds = self._auto_reply_kinds
+        kinds[kind] = kinds.get(kind, 0) + 1
+        out.append(Decision(ts, "auto_reply", sid, cid, None, ev.line, chosen.node.span, record))
+        trackers = self._auto_reply_trackers.get(kind)
+        if trackers is None:
+            trackers = self._auto_reply_trackers[kind] = tuple(t for t in self.metrics if t.cares_about(kind, True))
+        for tracker in trackers:
+            tracker.reply(sid, cid, ts, kind, True)
 
     # ---- replies, agents, transfers, ends ---------------------------------------
-    def _reply_message(self, sid: str, shop: ShopState, ev, out: list[Decision]) -> None:
-        cid, ts = ev.consumer, ev.ts
-        if ev.sender == "agent":
-            agent = self._agent(shop, ev.agent)
+    def _reply_message(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
+        ts = ev.ts
+        cid: str = ev.consumer  # type: ignore[assignment]
+        sender: str = ev.sender  # type: ignore[assignment]
+        if sender == "agent":
+            name: str = ev.agent  # type: ignore[assignment]
+            agent = shop.agents.get(name) or self._agent(shop, name)
             cs = shop.consumers.get(cid)
-            if cs is not None and cs.queued is not None:
-                self._taken_from_queue(sid, shop, cs, cid, agent, ev, out)
-            session = cs.session if cs else None
-            if session is not None:
-                session.waiting = False
-                if not session.compared:
-                    session.compared = True
-                    agreed = session.agent == ev.agent
-                    self.day_counts[(sid, self.clock.day_text(ts), "compared")] += 1
-                    self.day_counts[(sid, self.clock.day_text(ts), "agreed")] += int(agreed)
-                    if not agreed:
-                        out.append(Decision(ts, "differs", sid, cid, session.agent, ev.line, None,
-                                            {"actual_agent": ev.agent}))
-                if self.end_after:
-                    session.version += 1
-                    self._timer_seq += 1
-                    # the timer names its session: a stale timer of an ended session must not
-                    # close the consumer's next one (whose version counts from 0 again)
-                    heapq.heappush(self.timers, (ts + self.end_after, self._timer_seq, sid, cid, session,
-                                                 session.version))
-        for tracker in self.metrics:
-            tracker.reply(sid, cid, ts, ev.sender)
+            if cs is not None:
+                if cs.queued is not None:
+                    self._taken_from_queue(sid, shop, cs, cs.queued, cid, agent, ev, out)
+                session = cs.session
+                if session is not None:
+                    session.waiting = False
+                    if not session.compared:
+                        self._compare(sid, session, name, ev, out)
+                    if self.end_after:
+                        session.version += 1
+                        self._timer_seq += 1
+                        # the timer names its session: a stale timer of an ended session must not
+                        # close the consumer's next one (whose version counts from 0 again)
+                        self._set_timer((ts + self.end_after, self._timer_seq, sid, cid, session, session.version))
+        trackers = self._reply_trackers.get(sender)
+        if trackers is None:
+            trackers = self._reply_trackers[sender] = tuple(t for t in self.metrics if t.cares_about(sender, False))
+        for tracker in trackers:
+            tracker.reply(sid, cid, ts, sender)
 
-    def _taken_from_queue(self, sid, shop, cs, cid, agent, ev, out) -> None:
+    def _compare(self, sid: str, session: Session, answered_by: str, ev: Event, out: Out) -> None:
+        """The first answer of a session: did the policy assign the agent who answered in the log?"""
+        session.compared = True
+        agreed = session.agent == answered_by
+        day = self.clock.day_text(ev.ts)
+        counts = self._day_counts
+        counts[(sid, day, "compared")] = counts.get((sid, day, "compared"), 0) + 1
+        counts[(sid, day, "agreed")] = counts.get((sid, day, "agreed"), 0) + int(agreed)
+        if not agreed:
+            out.append(Decision(ev.ts, "differs", sid, ev.consumer, session.agent, ev.line, None,
+                                {"actual_agent": answered_by}))
+
+    def _taken_from_queue(self, sid: str, shop: ShopState, cs: ConsumerState, entry: QueueEntry, cid: str,
+                          agent: AgentState, ev: Event, out: Out) -> None:
         """The log shows an agent answering a consumer the policy still has queued.
 
         People act on the desk (an agent picks a consumer up, as with a transfer):
         the state follows the log, so the consumer leaves the queue with a session
         with that agent. Recorded as `assign` with reason `taken_by_agent`, no rule.
         """
-        shop.queue.leave(cs.queued)
-        waited = round(ev.ts - cs.queued.since)
-        self._assign(sid, shop, cs, cid, agent, ev.ts, ev.line, None, "taken_by_agent", out,
-                     extra={"waited": waited})
-        cs.session.compared = True
+        shop.queue.leave(entry)
+        session = self._assign(sid, cs, cid, agent, ev.ts, ev.line, None, "taken_by_agent", out,
+                               waited=round(ev.ts - entry.since))
+        session.compared = True
 
-    def _fire(self, until: float, out: list[Decision]) -> None:
+    def _set_timer(self, timer: Timer) -> None:
+        timers = self.timers
+        if not timers or timers[-1][0] <= timer[0]:
+            timers.append(timer)  # its sequence number is the highest: it goes last
+        else:
+            bisect.insort(timers, timer)  # events fed out of time order
+
+    def _fire(self, until: float, out: Out) -> None:
         timers = self.timers
         while timers and timers[0][0] <= until:
-            due, _, sid, cid, owner, version = heapq.heappop(timers)
+            due, _, sid, cid, owner, version = timers.popleft()
             shop = self.shops[sid]
             cs = shop.consumers.get(cid)
-            session = cs.session if cs else None
-            if session is not owner or session.version != version or session.waiting:
+            if cs is None or cs.session is not owner or owner.version != version or owner.waiting:
                 continue
-            self._close(sid, shop, cs, cid, due, None, "auto_end", self.end_rule, out)
+            self._close(sid, shop, cs, owner, cid, due, None, "auto_end", self.end_rule, out)
 
-    def _close(self, sid, shop, cs, cid, ts, line, reason, rule, out) -> None:
-        session = cs.session
+    def _close(self, sid: str, shop: ShopState, cs: ConsumerState, session: Session, cid: str, ts: float,
+               line: int | None, reason: str, rule: ir.Span | None, out: Out) -> None:
         agent = shop.agents[session.agent]
         agent.sessions.discard(cid)
         if not agent.sessions:
@@ -503,24 +558,28 @@ class Engine:
                             {"reason": reason, "duration": round(ts - session.start)}))
         self._drain(sid, shop, ts, line, out)
 
-    def _agent_status(self, sid: str, shop: ShopState, ev, out: list[Decision]) -> None:
-        agent = self._agent(shop, ev.agent)
-        spec = self.agent_specs.get(ev.agent)
+    def _agent_status(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
+        name: str = ev.agent  # type: ignore[assignment]
+        status: str = ev.status  # type: ignore[assignment]
+        agent = self._agent(shop, name)
+        spec = self.agent_specs.get(name)
         if ev.max_sessions is not None and (spec is None or spec[0] is None):
             agent.cap = ev.max_sessions
         if ev.group and (spec is None or spec[1] is None):
             agent.group = ev.group
-        if agent.status == "offline" and ev.status != "offline" and not agent.sessions:
+        if agent.status == "offline" and status != "offline" and not agent.sessions:
             agent.idle_since = ev.ts
-        shop.present += (ev.status != "offline") - (agent.status != "offline")
-        agent.status = ev.status
-        if ev.status == "online" or ev.max_sessions is not None:
+        shop.present += (status != "offline") - (agent.status != "offline")
+        agent.status = status
+        if status == "online" or ev.max_sessions is not None:
             self._drain(sid, shop, ev.ts, ev.line, out)
 
-    def _transfer(self, sid: str, shop: ShopState, ev, out: list[Decision]) -> None:
-        cid, ts = ev.consumer, ev.ts
+    def _transfer(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
+        ts = ev.ts
+        cid: str = ev.consumer  # type: ignore[assignment]
+        to_agent: str = ev.to_agent  # type: ignore[assignment]
         cs = shop.consumer(cid)
-        target = self._agent(shop, ev.to_agent)
+        target = self._agent(shop, to_agent)
         previous = None
         if cs.session is not None:
             previous = shop.agents[cs.session.agent]
@@ -532,7 +591,7 @@ class Engine:
             if cs.queued is not None:
                 shop.queue.leave(cs.queued)
                 cs.queued = None
-            cs.session = Session(consumer=cid, agent=target.name, start=ts, compared=True)
+            cs.session = Session(cid, target.name, ts, compared=True)
         target.sessions.add(cid)
         out.append(Decision(ts, "transfer", sid, cid, target.name, ev.line, None,
                             {"reason": "log", "from_agent": ev.agent}))
@@ -541,19 +600,20 @@ class Engine:
         if previous is not None:
             self._drain(sid, shop, ts, ev.line, out)
 
-    def _session_end(self, sid: str, shop: ShopState, ev, out: list[Decision]) -> None:
-        cs = shop.consumers.get(ev.consumer)
+    def _session_end(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
+        cid: str = ev.consumer  # type: ignore[assignment]
+        cs = shop.consumers.get(cid)
         if cs is None:
             return
         if cs.session is not None:
-            self._close(sid, shop, cs, ev.consumer, ev.ts, ev.line, "by_hand", None, out)
+            self._close(sid, shop, cs, cs.session, cid, ev.ts, ev.line, "by_hand", None, out)
         elif cs.queued is not None:
             shop.queue.leave(cs.queued)
             cs.queued = None
-            out.append(Decision(ev.ts, "leave_queue", sid, ev.consumer, None, ev.line, None, {"reason": "by_hand"}))
+            out.append(Decision(ev.ts, "leave_queue", sid, cid, None, ev.line, None, {"reason": "by_hand"}))
 
 
-def run(engine: Engine, events: Iterable) -> Iterable[Decision]:
+def run(engine: Engine, events: Iterable[Event]) -> Iterable[Decision]:
     """Feed every event, then finish; yields decisions in order."""
     for event in events:
         yield from engine.feed(event)

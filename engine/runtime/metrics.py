@@ -8,11 +8,12 @@ the end of the log (an unanswered question is missed).
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import date
+
+import msgspec
 
 from .. import ir
 from .clock import LocalClock, in_ranges
@@ -26,9 +27,12 @@ _OPS = {
 }
 
 
-@dataclass(slots=True)
-class Pending:
-    """A question (or consumer-day) waiting for an effective reply."""
+class Pending(msgspec.Struct, gc=False):
+    """A question (or consumer-day) waiting for an effective reply.
+
+    A msgspec Struct, built in C (one per question); it holds no reference that could
+    form a cycle, so the garbage collector leaves it out (gc=False).
+    """
 
     start: float
     day: date
@@ -74,7 +78,9 @@ class MetricTracker:
         self.metric = metric
         self.clock = clock
         self.unit = metric.unit.name if metric.unit else "question"
+        self.per_consumer_day = self.unit == "consumer_day"
         self.deadline = float(metric.deadline or 0)
+        self.natural_day = bool(metric.natural_day)
         self.effective = {ref.name for ref in metric.effective}
         self.any_auto = "auto_reply" in self.effective
         self.window = metric.window
@@ -88,21 +94,29 @@ class MetricTracker:
         self.transfer_rule = "transfer_without_reply_ineffective" in counts
         self.assistant_rule = "assistant_unanswered_ineffective" in counts
         self.pending: dict[tuple[str, str], Pending] = {}
-        self._due: list = []            # heap of (deadline, seq, key, item): what may become overdue
-        self._seq = 0
-        self._parked: deque = deque()   # (since, key, item): settled or unclocked, to forget later
+        # (deadline, key, item) of clocked questions: what may become overdue (looked at each new day)
+        self._due: list[tuple[float, tuple[str, str], Pending]] = []
+        # (since, key, item) of questions settled or never clocked: to forget after FORGET_AFTER
+        self._parked: deque[tuple[float, tuple[str, str], Pending]] = deque()
         self.totals: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
         self.receptions: dict[tuple[str, date], set] = defaultdict(set)
         self.consumer_days: dict[tuple[str, date], set] = defaultdict(set)
-        self._today: date | None = None
+        self._today = date.min          # the local day of [_day_start, _day_end), none yet
         self._day_start = math.inf
         self._day_end = -math.inf
+        self._day_uniform = True        # the day [_day_start, _day_end) has no DST change
         self._window = tuple((r.start, r.end) for r in metric.window)
+        # a window covering the whole day (00:00-24:00) holds every minute of a day without DST change
+        self._all_day = any(start <= 0 and end >= 1440 for start, end in self._window)
 
     # ---- observations --------------------------------------------------------
     def is_effective(self, kind: str, automatic: bool) -> bool:
         """Whether a reply of this sender kind answers a question for this metric."""
         return kind in self.effective or (automatic and self.any_auto)
+
+    def cares_about(self, kind: str, automatic: bool) -> bool:
+        """Whether a reply of this kind can change this metric (else `reply` does nothing)."""
+        return self.is_effective(kind, automatic) or (kind == "assistant" and self.assistant_rule)
 
     def consumer_message(self, shop: str, consumer: str, ts: float, agent: str | None, assigned: bool) -> None:
         """A consumer wrote; may start a question (or a consumer-day)."""
@@ -112,22 +126,25 @@ class MetricTracker:
         if key in self.pending:
             return
         day = self._today
-        in_window = not self._window
+        in_window = not self._window or (self._all_day and self._day_uniform)
         if not in_window:
-            minute = (ts - self._day_start) / 60.0 if self.clock.uniform(ts) else self.clock.minute(ts)
+            minute = (ts - self._day_start) / 60.0 if self._day_uniform else self.clock.minute(ts)
             for start, end in self._window:
                 if start <= minute < end:
                     in_window = True
                     break
-        if self.unit == "consumer_day":
+        if self.per_consumer_day:
             seen = self.consumer_days[(shop, day)]
             if not in_window or consumer in seen:
                 return
             seen.add(consumer)
         if self.once_per_assignment and key in self.measured:
             in_window = False
-        clock = ts if (assigned or not self.clock_at_assignment) else None
-        self._open(key, Pending(ts, day, in_window, clock, self._deadline(clock), agent))
+        if assigned or not self.clock_at_assignment:
+            deadline = self._deadline(ts) if self.natural_day else ts + self.deadline
+            self._open(key, Pending(ts, day, in_window, ts, deadline, agent))
+        else:  # the session timer starts at the assignment
+            self._open(key, Pending(ts, day, in_window, None, None, agent))
 
     def assigned(self, shop: str, consumer: str, ts: float, agent: str) -> None:
         """A consumer was assigned to a human agent; starts a clock that waits for it."""
@@ -139,25 +156,28 @@ class MetricTracker:
             return
         if item.clock is None:
             item.clock = ts
-            item.deadline = self._deadline(ts)
-            self._watch(key, item)
+            item.deadline = deadline = self._deadline(ts)
+            self._due.append((deadline, key, item))
         if item.agent is None:
             item.agent = agent
 
     def reply(self, shop: str, consumer: str, ts: float, kind: str, automatic: bool = False) -> None:
         """A reply reached the consumer."""
-        key = (shop, consumer)
         if kind == "assistant" and self.assistant_rule:
             self._assistant_reception(shop, consumer, ts)
+        if not (kind in self.effective or (automatic and self.any_auto)):  # is_effective, inlined
+            return
+        key = (shop, consumer)
         item = self.pending.get(key)
-        if item is None or not self.is_effective(kind, automatic) or ts < item.start:
+        if item is None or ts < item.start:
             return
         del self.pending[key]
-        if item.clock is None or item.settled:
+        deadline = item.deadline   # set with the clock
+        if item.clock is None or deadline is None or item.settled:
             return  # never assigned (not measured), or already counted as missed
         if self.once_per_assignment:
             self.measured[key] = ts
-        self._settle(shop, consumer, item, ts <= item.deadline)
+        self._settle(shop, consumer, item, ts <= deadline)
 
     def transferred(self, shop: str, consumer: str, ts: float, from_agent: str | None, to_agent: str) -> None:
         """A transfer: without an effective reply first, the first reception is not effective."""
@@ -169,26 +189,19 @@ class MetricTracker:
         item.agent = item.agent or from_agent
         if not item.settled:
             self._settle(shop, consumer, item, False)
-        clock = ts
-        self._open((shop, consumer), Pending(ts, item.day, item.counted, clock, self._deadline(clock), to_agent))
+        self._open((shop, consumer), Pending(ts, item.day, item.counted, ts, self._deadline(ts), to_agent))
 
     # ---- outcomes ------------------------------------------------------------
     def _open(self, key: tuple[str, str], item: Pending) -> None:
         self.pending[key] = item
         if item.deadline is not None:
-            self._watch(key, item)
+            self._due.append((item.deadline, key, item))   # watched: may become overdue
         else:
-            self._parked.append((item.start, key, item))
+            self._parked.append((item.start, key, item))   # unclocked: forgotten in time
 
-    def _watch(self, key: tuple[str, str], item: Pending) -> None:
-        self._seq += 1
-        heapq.heappush(self._due, (item.deadline, self._seq, key, item))
-
-    def _deadline(self, clock: float | None) -> float | None:
-        if clock is None:
-            return None
+    def _deadline(self, clock: float) -> float:
         due = clock + self.deadline
-        if self.metric.natural_day:
+        if self.natural_day:
             _, midnight = self.clock.day_bounds(clock)
             due = min(due, midnight)
         return due
@@ -224,17 +237,26 @@ class MetricTracker:
         """
         day = self.clock.day(ts)
         self._day_start, self._day_end = self.clock.day_bounds(ts)
+        self._day_uniform = self.clock.uniform(ts)
         if day == self._today:
             return
         self._today = day
         horizon = ts - FORGET_AFTER
-        pending, due, parked = self.pending, self._due, self._parked
-        while due and due[0][0] < ts:
-            _, _, key, item = heapq.heappop(due)
-            if pending.get(key) is item and not item.settled:
+        pending, parked = self.pending, self._parked
+        # Overdue questions are counted missed; the order does not matter (each adds one missed
+        # unit, or none if its reception was counted already). Answered ones are dropped.
+        still_due = []
+        for entry in self._due:
+            deadline, key, item = entry
+            if pending.get(key) is not item or item.settled:
+                continue
+            if deadline < ts:
                 item.settled = True
                 self._settle(key[0], key[1], item, False)
                 parked.append((ts, key, item))
+            else:
+                still_due.append(entry)
+        self._due = still_due
         while parked and parked[0][0] < horizon:
             _, key, item = parked.popleft()
             if pending.get(key) is item and (item.settled or item.clock is None):
@@ -242,8 +264,8 @@ class MetricTracker:
         for key in [k for k, when in self.measured.items() if when < horizon]:
             del self.measured[key]
         for table in (self.receptions, self.consumer_days):
-            for key in [k for k in table if k[1] < day]:
-                del table[key]
+            for old in [k for k in table if k[1] < day]:
+                del table[old]
 
     def finish(self) -> None:
         """End of the log: every question still waiting is missed."""

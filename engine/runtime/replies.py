@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import Any
+
+import msgspec
 
 from .. import ir
+from ..events import Event
 from .keywords import keyword_matcher
+from .state import ConsumerState, ShopState
 
 _TRIM = re.compile(r"[\s\u3000,.!?~，。！？～、…]+")
+_PLAIN_CACHE_MAX = 4096
 
 
 def normalise(text: str) -> str:
@@ -16,33 +21,22 @@ def normalise(text: str) -> str:
     return _TRIM.sub("", text)
 
 
-@dataclass(frozen=True, slots=True)
-class Chosen:
-    """The reply chosen for a message."""
+class Chosen(msgspec.Struct, frozen=True, gc=False):
+    """The reply chosen for a message (a msgspec Struct: built in C; it refers to IR nodes only)."""
 
     kind: str
-    node: object
+    node: Any                # the reply's IR node
     text: str
     trigger: str | None = None
-    exempt: bool = False   # an answer the consumer asked for (FAQ or menu click): no loop guard
-
-
-@dataclass(slots=True)
-class Context:
-    """What the replier needs to know about the moment of a consumer message."""
-
-    text: str
-    card_kind: str | None
-    card_id: str | None
-    new_session: bool
-    welcome_due: bool
-    faq_shown_today: bool
-    all_offline: bool
-    agent_busy: bool
+    exempt: bool = False     # an answer the consumer asked for (FAQ or menu click): no loop guard
 
 
 class AutoReplier:
-    """Indexes a shop's automatic replies and picks the one for a message."""
+    """Indexes a shop's automatic replies and picks the one for a message.
+
+    Every answer that does not depend on the message's own text is built once here
+    (replies are immutable), so choosing one costs a few lookups.
+    """
 
     def __init__(self, replies: list):
         self.welcome = next((r for r in replies if isinstance(r, ir.WelcomeReply)), None)
@@ -60,37 +54,74 @@ class AutoReplier:
         self.menu = {normalise(i.label): (i, r) for r in replies if isinstance(r, ir.MenuReply) for i in r.items}
         self.any = bool(replies)
         self.needs_plain = bool(self.faq or self.menu or self.closing)
+        self._plain: dict[str, str] = {}   # normalise() of recent texts (consumers repeat themselves)
+        # the answers, built once
+        self._faq_answers = {plain: Chosen("faq", item, item.answer, item.question, exempt=True)
+                             for plain, item in self.faq.items()}
+        self._menu_answers = {plain: Chosen("menu", reply, f"[{item.action.name}]", item.label, exempt=True)
+                              for plain, (item, reply) in self.menu.items()}
+        self._product_answers = {name: Chosen("product", reply, reply.text, name) for name, reply in self.products.items()}
+        self._keyword_answers = [Chosen("keyword", reply, reply.text, keyword) for keyword, reply in self.keywords]
+        self._welcome = Chosen("welcome", self.welcome, self.welcome.text) if self.welcome else None
+        self._offline = Chosen("offline", self.offline, self.offline.text) if self.offline else None
+        self._order_card = Chosen("order_card", self.order_card, self.order_card.text) if self.order_card else None
+        self._busy = Chosen("status", self.busy, self.busy.text, "busy") if self.busy else None
+        self._first = Chosen("first_message", self.first, self.first.text) if self.first else None
 
-    def choose(self, ctx: Context) -> Chosen | None:
-        """The reply for this message, in priority order; None when no reply applies."""
+    def plain(self, text: str) -> str:
+        """normalise(text), remembered for the texts seen lately."""
+        plain = self._plain.get(text)
+        if plain is None:
+            if len(self._plain) >= _PLAIN_CACHE_MAX:
+                self._plain.clear()
+            plain = self._plain[text] = normalise(text)
+        return plain
+
+    def choose(self, ev: Event, consumer: ConsumerState, shop: ShopState, new_session: bool) -> Chosen | None:
+        """The reply to a consumer message, in priority order; None when no reply applies.
+
+        ev is the message; consumer and shop are the state after the message was routed
+        (new_session: it opened a session). Each condition is looked at only when its turn comes.
+        """
         if not self.any:
             return None
-        plain = normalise(ctx.text) if ctx.text and self.needs_plain else ""
-        if plain and ctx.faq_shown_today and plain in self.faq:
-            item = self.faq[plain]
-            return Chosen("faq", item, item.answer, item.question, exempt=True)
-        if plain and plain in self.menu:
-            item, reply = self.menu[plain]
-            return Chosen("menu", reply, f"[{item.action.name}]", item.label, exempt=True)
-        if self.welcome and ctx.welcome_due:
-            return Chosen("welcome", self.welcome, self.welcome.text)
-        if self.offline and ctx.all_offline:
-            return Chosen("offline", self.offline, self.offline.text)
-        if ctx.card_kind == "product" and ctx.card_id in self.products:
-            reply = self.products[ctx.card_id]
-            return Chosen("product", reply, reply.text, ctx.card_id)
-        if ctx.card_kind == "order" and self.order_card:
-            return Chosen("order_card", self.order_card, self.order_card.text)
-        if ctx.text:
-            index = self.keyword_matcher.first(ctx.text)
+        text = ev.text or ""
+        plain = self.plain(text) if text and self.needs_plain else ""
+        if plain:
+            if plain in self._faq_answers and consumer.faq_day == shop.today:  # clicked a question sent today
+                return self._faq_answers[plain]
+            if plain in self._menu_answers:
+                return self._menu_answers[plain]
+        welcome = self.welcome
+        # once per day: the consumer's first message of each local day, even in a session left
+        # open since yesterday; otherwise every new session (entering the chat).
+        if welcome is not None and (consumer.welcome_day != shop.today if welcome.once_per_day else new_session):
+            return self._welcome
+        if self._offline is not None and not shop.present:
+            return self._offline
+        card_kind = ev.card_kind
+        if card_kind == "product" and ev.card_id in self._product_answers:
+            return self._product_answers[ev.card_id]
+        if card_kind == "order" and self._order_card is not None:
+            return self._order_card
+        if text:
+            index = self.keyword_matcher.first(text)
             if index is not None:
-                keyword, reply = self.keywords[index]
-                return Chosen("keyword", reply, reply.text, keyword)
+                return self._keyword_answers[index]
             if plain in self.closing:
                 reply = self.closing[plain]
-                return Chosen("closing", reply, reply.text, ctx.text)
-        if self.busy and ctx.agent_busy:
-            return Chosen("status", self.busy, self.busy.text, "busy")
-        if self.first and ctx.new_session:
-            return Chosen("first_message", self.first, self.first.text)
+                return Chosen("closing", reply, reply.text, text)
+        if self._busy is not None and self._agent_busy(consumer, shop):
+            return self._busy
+        if self._first is not None and new_session:
+            return self._first
         return None
+
+    @staticmethod
+    def _agent_busy(consumer: ConsumerState, shop: ShopState) -> bool:
+        """Whether the consumer's agent is busy (忙碌)."""
+        session = consumer.session
+        if session is None:
+            return False
+        agent = shop.agents.get(session.agent)
+        return agent is not None and agent.status == "busy"
