@@ -18,6 +18,7 @@ from ..events import Event
 from .assign import choose
 from .clock import LocalClock
 from .decisions import Decision
+from .hours import WorkingHours
 from .metrics import MetricRow, MetricTracker
 from .replies import AutoReplier
 from .state import DEFAULT_CAP, AgentState, ConsumerState, QueueEntry, Session, ShopState
@@ -47,7 +48,7 @@ class Engine:
         self.clock = LocalClock(tz)
         self.rng = random.Random(seed)
         self.automation = automation and bool(shop.name)
-        self.replier = AutoReplier(shop.replies if self.automation else [])
+        self.replier = AutoReplier(shop.replies if self.automation else [], WorkingHours(shop, LocalClock(tz)))
         self.auto_replies = self.replier.any   # whether consumer messages may get an automatic reply
         self.metrics = [MetricTracker(m, LocalClock(tz)) for m in policy.platform.metrics]
         # the trackers a reply of a kind can change (by kind; filled as kinds are seen)

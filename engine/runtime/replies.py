@@ -9,6 +9,7 @@ import msgspec
 
 from .. import ir
 from ..events import Event
+from .hours import WorkingHours
 from .keywords import keyword_matcher
 from .state import ConsumerState, ShopState
 
@@ -38,7 +39,8 @@ class AutoReplier:
     (replies are immutable), so choosing one costs a few lookups.
     """
 
-    def __init__(self, replies: list):
+    def __init__(self, replies: list, hours: WorkingHours | None = None):
+        self.hours = hours
         self.welcome = next((r for r in replies if isinstance(r, ir.WelcomeReply)), None)
         self.first = next((r for r in replies if isinstance(r, ir.FirstMessageReply)), None)
         self.order_card = next((r for r in replies if isinstance(r, ir.OrderCardReply)), None)
@@ -97,8 +99,8 @@ class AutoReplier:
         # open since yesterday; otherwise every new session (entering the chat).
         if welcome is not None and (consumer.welcome_day != shop.today if welcome.once_per_day else new_session):
             return self._welcome
-        if self._offline is not None and not shop.present:
-            return self._offline
+        if self._offline is not None and (not shop.present or (self.hours is not None and not self.hours.open_at(ev.ts))):
+            return self._offline  # every agent offline, or outside working hours (下班)
         card_kind = ev.card_kind
         if card_kind == "product" and ev.card_id in self._product_answers:
             return self._product_answers[ev.card_id]

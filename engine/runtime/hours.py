@@ -1,0 +1,47 @@
+"""A shop's working hours (hours, split shifts, weekdays, holidays) at a moment."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from .. import ir
+from .clock import LocalClock
+
+
+class WorkingHours:
+    """Answers "is the shop at work at ts?" from its `hours` and `holiday` rules.
+
+    A holiday's own hours replace everything on its dates (none: closed); rules
+    naming weekdays replace the every-day rules on those weekdays; a shop with no
+    `hours` at all is always at work. Each local day's ranges are worked out once.
+    """
+
+    def __init__(self, shop: ir.Shop, clock: LocalClock):
+        self.clock = clock
+        self.every_day = [r for rule in shop.hours if rule.days is None for r in rule.ranges]
+        self.by_weekday: dict[int, list[ir.ClockRange]] = {}
+        for rule in shop.hours:
+            for day in rule.days or ():
+                self.by_weekday.setdefault(day, []).extend(rule.ranges)
+        self.holidays = list(shop.holidays)
+        self.always = not shop.hours and not shop.holidays
+        self._day: date | None = None
+        self._ranges: tuple[tuple[int, int], ...] = ()
+
+    def ranges_on(self, day: date) -> tuple[tuple[int, int], ...]:
+        """The (start, end) minutes the shop works on a local date."""
+        for holiday in self.holidays:
+            if holiday.start <= day <= holiday.end:
+                return tuple((r.start, r.end) for r in holiday.ranges)
+        ranges = self.by_weekday.get(day.weekday(), self.every_day)
+        return tuple((r.start, r.end) for r in ranges)
+
+    def open_at(self, ts: float) -> bool:
+        """Whether ts falls inside the shop's working hours."""
+        if self.always:
+            return True
+        day = self.clock.day(ts)
+        if day != self._day:
+            self._day, self._ranges = day, self.ranges_on(day)
+        minute = self.clock.minute(ts)
+        return any(start <= minute < end for start, end in self._ranges)
