@@ -174,8 +174,8 @@ def _replay_policy(policy: Optional[Path], platform: Optional[str], platform_dir
         if not result.ok:
             _print_diagnostics(result.diagnostics, result.sources, OutputFormat.text, [platform])
             raise typer.Exit(EXIT_ERRORS)
-        from .replay import for_platform
-        return for_platform(result.platform), None
+        from .runtime import platform_policy
+        return platform_policy(result.platform), None
     result = _load_one(policy, platform_dir)
     if result.policy is None:
         diags = result.diagnostics or [error("E030", f"{policy}: not a shop policy", None,

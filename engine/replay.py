@@ -9,7 +9,7 @@ import orjson
 
 from . import ir
 from .events import ReadStats, Rejected, read_events
-from .runtime import Engine, platform_policy
+from .runtime import Engine
 
 REPORT_FORMAT_VERSION = 1
 
@@ -57,11 +57,6 @@ def replay(
         if write is not None:
             write(dumps(decision.to_dict(iso), option=newline))
     return ReplayResult(engine=engine, stats=stats, policy_file=policy_file, seed=seed)
-
-
-def for_platform(platform: ir.Platform) -> ir.Policy:
-    """The policy used by `kefu replay --platform NAME`: measurement rules and defaults only."""
-    return platform_policy(platform)
 
 
 def report_dict(result: ReplayResult) -> dict:

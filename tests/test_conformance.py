@@ -44,7 +44,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from engine.loader import Loader
-from engine.replay import for_platform, replay, report_dict
+from engine.replay import replay, report_dict
+from engine.runtime import platform_policy
 
 CASES = sorted((Path(__file__).parent / "conformance").glob("*.yaml"))
 
@@ -94,7 +95,7 @@ def load_case_policy(case: dict, tmp_path: Path):
     if "platform" in case:
         loader = Loader()
         platform = loader.load_platform_file(loader.available_platforms()[case["platform"]]).platform
-        return for_platform(platform), False
+        return platform_policy(platform), False
     path = tmp_path / "policy.kefu"
     path.write_text(case["policy"], encoding="utf-8")
     result = Loader().load(path, display="policy.kefu")

@@ -60,3 +60,19 @@ def test_without_restart_only_the_first_question_after_assignment_counts(tmp_pat
 def test_with_restart_every_question_counts(tmp_path):
     # The timer restarts with the 09:10 message; answered 09:20 (10 min): missed. 1 of 2.
     assert replay(tmp_path, "clock restarts on consumer message") == (2, 1)
+
+
+def test_advance_fires_due_timers_between_events(tmp_path):
+    # Douyin ends a session 15 min after the agent's last reply. A live desk calls
+    # advance() on its clock: at 09:16 nothing is due, at 09:17 the 09:02 reply's
+    # timer fires, with no event line.
+    shop = tmp_path / "shop.kefu"
+    shop.write_text('shop "s1" on douyin\n', encoding="utf-8")
+    engine = Engine(Loader().load(shop).policy)
+    engine.feed(Event(line=1, ts=ts("09:00:00"), type="agent_status", shop="s1", agent="A", status="online"))
+    engine.feed(Event(line=2, ts=ts("09:01:00"), type="message", shop="s1", sender="consumer", consumer="c1"))
+    engine.feed(Event(line=3, ts=ts("09:02:00"), type="message", shop="s1", sender="agent", agent="A", consumer="c1"))
+    assert engine.advance(ts("09:16:59")) == []
+    (closed,) = engine.advance(ts("09:17:00"))
+    assert (closed.action, closed.consumer, closed.ts, closed.line) == ("close_session", "c1", ts("09:17:00"), None)
+    assert engine.finish() == []

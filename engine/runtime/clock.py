@@ -75,8 +75,3 @@ class LocalClock:
             return datetime.fromtimestamp(ts, self.tz).isoformat(timespec="seconds")
         minute, second = divmod(int(ts - self._start), 60)
         return f"{self._date_t}{_MINUTE_TEXT[minute]}{_SECOND_TEXT[second]}{self._offset_text}"
-
-
-def in_ranges(minute: float, ranges) -> bool:
-    """True when a minute of the day falls in one of the clock ranges (start ≤ m < end)."""
-    return any(r.start <= minute < r.end for r in ranges)

@@ -11,7 +11,7 @@ import math
 import random
 from collections import Counter, deque
 from datetime import date
-from typing import Callable, Iterable
+from typing import Callable
 
 from .. import ir
 from ..events import Event
@@ -278,8 +278,8 @@ class Engine:
         candidates, rule = self._candidates(shop, ev.page)
         pool = self._eligible(shop, candidates)
         if pool:
-            agent = choose(pool, self.strategy, self.ties, shop, self.rng)
-            self._assign(sid, cs, cid, agent, ts, line, rule or self.assign_rule, "routed" if rule else "new", out)
+            self._assign(sid, cs, cid, self._pick(shop, pool), ts, line, rule or self.assign_rule,
+                         "routed" if rule else "new", out)
             return
         if self._may_queue(candidates):
             reason = self._why_no_agent(shop, candidates)
@@ -301,25 +301,16 @@ class Engine:
             self._assign(sid, cs, cid, previous, ev.ts, ev.line, rule, "repeat_entry", out)
             return True
         for step in self.fallback:
-            if step == "same_group" and previous is not None and previous.group:
-                pool = [a for a in self._eligible(shop, None) if a.group == previous.group]
-                if pool:
-                    agent = choose(pool, self.strategy, self.ties, shop, self.rng)
-                    self._assign(sid, cs, cid, agent, ev.ts, ev.line, rule, "repeat_entry_same_group", out)
-                    return True
-            elif step == "any_online":
-                candidates, _ = self._candidates(shop, ev.page)
-                pool = self._eligible(shop, candidates)
-                if pool:
-                    agent = choose(pool, self.strategy, self.ties, shop, self.rng)
-                    self._assign(sid, cs, cid, agent, ev.ts, ev.line, rule, "repeat_entry_any_online", out)
-                    return True
-            elif step == "queue":
+            if step == "queue":
                 # 重新排队: the consumer joins the queue like any other, so a free agent of its
                 # routing (outside the previous agent's group) takes it at once, in queue order
                 candidates, _ = self._candidates(shop, ev.page)
                 self._enqueue(sid, shop, cs, cid, candidates, ev.ts, ev.line, rule, "repeat_entry", out)
                 self._drain(sid, shop, ev.ts, ev.line, out)
+                return True
+            pool = self._fallback_pool(step, shop, previous, ev.page)
+            if pool:
+                self._assign(sid, cs, cid, self._pick(shop, pool), ev.ts, ev.line, rule, f"repeat_entry_{step}", out)
                 return True
         return False
 
@@ -383,6 +374,19 @@ class Engine:
             present = present or agent.status != "offline"
         return "all_busy" if present else "all_offline"
 
+    def _fallback_pool(self, step: str, shop: ShopState, previous: AgentState | None,
+                       page: str | None) -> list[AgentState]:
+        """Eligible agents for a repeat-entry fallback: `same_group` or `any_online`."""
+        if step == "same_group":
+            if previous is None or not previous.group:
+                return []
+            return [a for a in self._eligible(shop, None) if a.group == previous.group]
+        return self._eligible(shop, self._candidates(shop, page)[0])
+
+    def _pick(self, shop: ShopState, pool: list[AgentState]) -> AgentState:
+        """One agent of a non-empty pool, by the assignment strategy and tie-break."""
+        return choose(pool, self.strategy, self.ties, shop, self.rng)
+
     def _assign(self, sid: str, cs: ConsumerState, cid: str, agent: AgentState, ts: float, line: int | None,
                 rule: ir.Span | None, reason: str, out: Out, action: str = "assign",
                 waited: int | None = None) -> Session:
@@ -439,9 +443,8 @@ class Engine:
             if best is None:
                 return
             queue.leave(best)
-            agent = choose(best_pool, self.strategy, self.ties, shop, self.rng)
             cid = best.consumer
-            self._assign(sid, shop.consumer(cid), cid, agent, ts, line, self.queue_rule, "dequeue", out,
+            self._assign(sid, shop.consumer(cid), cid, self._pick(shop, best_pool), ts, line, self.queue_rule, "dequeue", out,
                          waited=round(ts - best.since))
 
     def _auto_reply(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, new_session: bool,
@@ -612,10 +615,3 @@ class Engine:
             shop.queue.leave(cs.queued)
             cs.queued = None
             out.append(Decision(ev.ts, "leave_queue", sid, cid, None, ev.line, None, {"reason": "by_hand"}))
-
-
-def run(engine: Engine, events: Iterable[Event]) -> Iterable[Decision]:
-    """Feed every event, then finish; yields decisions in order."""
-    for event in events:
-        yield from engine.feed(event)
-    yield from engine.finish()

@@ -16,7 +16,7 @@ from datetime import date
 import msgspec
 
 from .. import ir
-from .clock import LocalClock, in_ranges
+from .clock import LocalClock
 
 ASSISTANT_ACCOUNT = "@assistant"
 # A question unanswered this long is forgotten: the consumer's next message starts a new one.
@@ -83,7 +83,6 @@ class MetricTracker:
         self.natural_day = bool(metric.natural_day)
         self.effective = {ref.name for ref in metric.effective}
         self.any_auto = "auto_reply" in self.effective
-        self.window = metric.window
         self.clock_at_assignment = bool(metric.clock_start and metric.clock_start.name == "assignment")
         # A session timer without `clock restarts on consumer message` measures only the first
         # question after each assignment; these consumers had theirs (consumer → when).
@@ -126,13 +125,7 @@ class MetricTracker:
         if key in self.pending:
             return
         day = self._today
-        in_window = not self._window or (self._all_day and self._day_uniform)
-        if not in_window:
-            minute = (ts - self._day_start) / 60.0 if self._day_uniform else self.clock.minute(ts)
-            for start, end in self._window:
-                if start <= minute < end:
-                    in_window = True
-                    break
+        in_window = self._in_window(ts)
         if self.per_consumer_day:
             seen = self.consumer_days[(shop, day)]
             if not in_window or consumer in seen:
@@ -219,8 +212,23 @@ class MetricTracker:
         total[0] += 1
         total[1] += int(met)
 
+    def _in_window(self, ts: float) -> bool:
+        """Whether ts falls in the metric's window (no window: always)."""
+        if not self._window:
+            return True
+        if self._day_uniform and self._day_start <= ts < self._day_end:
+            if self._all_day:
+                return True
+            minute = (ts - self._day_start) / 60.0
+        else:
+            minute = self.clock.minute(ts)
+        for start, end in self._window:
+            if start <= minute < end:
+                return True
+        return False
+
     def _assistant_reception(self, shop: str, consumer: str, ts: float) -> None:
-        if self.window and not in_ranges(self.clock.minute(ts), self.window):
+        if not self._in_window(ts):
             return
         day = self.clock.day(ts)
         seen = self.receptions[(shop, day)]
