@@ -14,7 +14,7 @@ one's peak RSS, to show memory follows live state, not log length.
 With --parts it also times the replay's parts, in µs per event: the reader
 alone (read_events over the log), the engine alone (Engine.feed over events
 read beforehand, the first --parts-events of the log, kept in memory) and the
-encoding of the decisions it made (Decision.to_dict + orjson.dumps + write).
+encoding of the decisions it made (encode_lines + write, a batch at a time, as the replay does).
 Run together the parts cost more than their sum (they share the CPU's caches).
 
     python benchmarks/bench_replay.py                 # 1,000,000 generated events
@@ -38,13 +38,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import orjson  # noqa: E402
 from bench_decode import best_of, make_log, pass_orjson, pass_read_events  # noqa: E402
 
 from engine.events import ReadStats, read_events  # noqa: E402
 from engine.loader import Loader  # noqa: E402
-from engine.replay import replay  # noqa: E402
+from engine.replay import WRITE_BATCH, replay  # noqa: E402
 from engine.runtime import Engine  # noqa: E402
+from engine.runtime.decisions import encode_lines  # noqa: E402
 
 
 class _Null:
@@ -86,16 +86,16 @@ def time_parts(policy_path: Path, path: Path, repeat: int, limit: int) -> list[t
     decisions = [decision for event in events for decision in engine.feed(event)] + engine.finish()
 
     def encode() -> None:
-        iso, write, dumps, newline = engine.clock.iso, _Null().write, orjson.dumps, orjson.OPT_APPEND_NEWLINE
-        for decision in decisions:
-            write(dumps(decision.to_dict(iso), option=newline))
+        write = _Null().write
+        for start in range(0, len(decisions), WRITE_BATCH):
+            write(encode_lines(decisions[start:start + WRITE_BATCH]))
 
     read = pass_read_events(path)  # events in the whole log
     reader = min(_seconds(lambda: pass_read_events(path), repeat)) / read
     feeding = min(_seconds(engine_alone, repeat)) / len(events)
     encoding = min(_seconds(encode, repeat)) / len(events)
     return [("reader: read_events alone", reader), ("engine: Engine.feed over read events", feeding),
-            ("encode: to_dict + orjson.dumps + write", encoding)]
+            ("encode: encode_lines + write, in batches", encoding)]
 
 
 def _seconds(fn, repeat: int) -> list[float]:

@@ -10,8 +10,11 @@ import orjson
 from . import ir
 from .events import ReadStats, Rejected, read_events
 from .runtime import Engine
+from .runtime.decisions import encode_lines
 
 REPORT_FORMAT_VERSION = 1
+WRITE_BATCH = 1024
+"""Decisions encoded and written together (bounded memory, one C call per batch)."""
 
 
 @dataclass
@@ -41,21 +44,22 @@ def replay(
     engine = Engine(policy, seed=seed, automation=automation)
     stats = ReadStats()
     write = decisions_out.write if decisions_out is not None else None
-    iso = engine.clock.iso   # Engine.iso, without the extra call
     feed = engine.feed
-    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    batch: list = []   # decisions not written yet: written a batch at a time, by one encode call
     count = 0
     for event in read_events(stream, stats=stats, on_reject=on_reject, strict=strict):
         decisions = feed(event)
         if decisions and write is not None:
-            for decision in decisions:
-                write(dumps(decision.to_dict(iso), option=newline))
+            batch += decisions
+            if len(batch) >= WRITE_BATCH:
+                write(encode_lines(batch))
+                batch.clear()
         count += 1
         if progress is not None and not count & 0x3FFF:
             progress(count)
-    for decision in engine.finish():
-        if write is not None:
-            write(dumps(decision.to_dict(iso), option=newline))
+    batch += engine.finish()
+    if write is not None and batch:
+        write(encode_lines(batch))
     return ReplayResult(engine=engine, stats=stats, policy_file=policy_file, seed=seed)
 
 

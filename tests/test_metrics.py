@@ -74,5 +74,12 @@ def test_advance_fires_due_timers_between_events(tmp_path):
     engine.feed(Event(line=3, ts=ts("09:02:00"), type="message", shop="s1", sender="agent", agent="A", consumer="c1"))
     assert engine.advance(ts("09:16:59")) == []
     (closed,) = engine.advance(ts("09:17:00"))
-    assert (closed.action, closed.consumer, closed.ts, closed.line) == ("close_session", "c1", ts("09:17:00"), None)
+    # a Decision reads as its JSON record: ts in local time, the rule as {file, line}
+    assert (closed.action, closed.consumer, closed.ts, closed.line) == (
+        "close_session", "c1", "2026-11-11T09:17:00+08:00", None)
+    assert closed.to_dict() == {
+        "ts": "2026-11-11T09:17:00+08:00", "action": "close_session", "shop": "s1", "consumer": "c1", "agent": "A",
+        "line": None, "rule": {"file": closed.rule.file, "line": closed.rule.line}, "reason": "auto_end",
+        "duration": 16 * 60}   # assigned at 09:01 (the first message), closed at 09:17
+    assert closed.rule.file.endswith("douyin.kefu")
     assert engine.finish() == []

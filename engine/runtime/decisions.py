@@ -1,6 +1,16 @@
-"""Decision records: what the policy's automation decided, and which rule decided it."""
+"""Decision records: what the policy's automation decided, and which rule decided it.
+
+A decision is a msgspec Struct whose fields are, in order, exactly the keys of its JSON
+record (docs/replay.md): the common ones on `Decision`, then the action's own on its
+subclass. So a batch of decisions is written by one C call (`encode_lines`) with no
+dict built per decision, and a Decision object reads the same as its JSON line: `ts`
+is the local RFC 3339 text, `rule` a `RuleRef`. Optional fields (`waited`, `trigger`,
+`faq`) are left out of the record when unset (omit_defaults).
+"""
 
 from __future__ import annotations
+
+from typing import Any, Iterable
 
 import msgspec
 
@@ -22,42 +32,102 @@ ACTIONS = (
 )
 
 
-class Decision(msgspec.Struct):
+class RuleRef(msgspec.Struct, frozen=True, gc=False):
+    """The policy or platform line that decided: `{"file", "line"}` in a record."""
+
+    file: str
+    line: int
+
+
+_RULE_REFS: dict[int, tuple[Span, RuleRef]] = {}
+
+
+def rule_ref(span: Span | None) -> RuleRef | None:
+    """The RuleRef of a rule's span, made once per span (spans live as long as their policy)."""
+    if span is None:
+        return None
+    cached = _RULE_REFS.get(id(span))
+    if cached is None or cached[0] is not span:
+        cached = _RULE_REFS[id(span)] = (span, RuleRef(span.file, span.line))
+    return cached[1]
+
+
+class Decision(msgspec.Struct, omit_defaults=True, gc=False):
     """One decision; `line` is the event line that caused it (None for a timer).
 
-    A msgspec Struct (built in C, one per decision); `extra` holds the action's own fields.
+    `ts` is local RFC 3339 text, as in the record; the subclass per action carries
+    the action's own fields.
     """
 
-    ts: float
+    ts: str
     action: str
     shop: str
     consumer: str | None
     agent: str | None
     line: int | None
-    rule: Span | None
-    extra: dict = {}
+    rule: RuleRef | None
 
-    def to_dict(self, iso) -> dict:
-        """The stable JSON shape of a decision; iso(ts) formats the timestamp."""
-        rule = self.rule
-        return {
-            "ts": iso(self.ts),
-            "action": self.action,
-            "shop": self.shop,
-            "consumer": self.consumer,
-            "agent": self.agent,
-            "line": self.line,
-            "rule": _rule_ref(rule) if rule is not None else None,
-            **self.extra,
-        }
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON record of the decision, as a dict."""
+        return msgspec.to_builtins(self)
 
 
-_RULE_REFS: dict[int, tuple[Span, dict]] = {}
+class Assigned(Decision, omit_defaults=True, gc=False):
+    """`assign` or `offline_route`: the agent's load and cap after it; `waited` on a dequeue."""
+
+    reason: str
+    load: int
+    cap: int
+    waited: int | None = None
 
 
-def _rule_ref(span: Span) -> dict:
-    """{"file", "line"} of a rule's span, built once per span (spans live as long as their policy)."""
-    cached = _RULE_REFS.get(id(span))
-    if cached is None or cached[0] is not span:
-        cached = _RULE_REFS[id(span)] = (span, {"file": span.file, "line": span.line})
-    return cached[1]
+class Queued(Decision, omit_defaults=True, gc=False):
+    """`enqueue` or `offline_pool`: the place in the queue and the estimated wait (seconds or None)."""
+
+    reason: str
+    position: int
+    queue_length: int
+    estimated_wait: int | None
+
+
+class AutoReplied(Decision, omit_defaults=True, gc=False):
+    """`auto_reply`: the kind and text; what triggered it; the FAQ questions sent with a welcome."""
+
+    kind: str
+    text: str
+    trigger: str | None = None
+    faq: tuple[str, ...] | None = None
+
+
+class Closed(Decision, omit_defaults=True, gc=False):
+    """`close_session`: why (`by_hand`, `auto_end`) and how long the session lasted (seconds)."""
+
+    reason: str
+    duration: int
+
+
+class Transferred(Decision, omit_defaults=True, gc=False):
+    """`transfer` (from the log): the agent the consumer came from."""
+
+    reason: str
+    from_agent: str | None
+
+
+class LeftQueue(Decision, omit_defaults=True, gc=False):
+    """`leave_queue`: a queued consumer's session ended before assignment."""
+
+    reason: str
+
+
+class Differs(Decision, omit_defaults=True, gc=False):
+    """`differs`: the agent who answered in the log (`agent` is the policy's)."""
+
+    actual_agent: str
+
+
+_encode_lines = msgspec.json.Encoder().encode_lines
+
+
+def encode_lines(decisions: Iterable[Decision]) -> bytes:
+    """Decisions as JSON Lines (each record followed by a newline)."""
+    return _encode_lines(decisions)

@@ -17,7 +17,7 @@ from .. import ir
 from ..events import Event
 from .assign import choose
 from .clock import LocalClock
-from .decisions import Decision
+from .decisions import Assigned, AutoReplied, Closed, Decision, Differs, LeftQueue, Queued, RuleRef, Transferred, rule_ref
 from .hours import WorkingHours
 from .metrics import MetricRow, MetricTracker
 from .replies import AutoReplier
@@ -60,6 +60,8 @@ class Engine:
         # time order set them in due order and a timer is appended (see _set_timer)
         self.timers: deque[Timer] = deque()
         self._timer_seq = 0
+        self._stamp_ts = math.nan   # the last timestamp _stamp formatted, and its text
+        self._stamp_text = ""
         # counters, as plain dicts (the properties below give Counters): decisions (and answers
         # compared, agreed) by (shop, local date, action); automatic replies by kind
         self._day_counts: dict[tuple[str, str, str], int] = {}
@@ -76,23 +78,26 @@ class Engine:
         assign = settings.assign
         self.strategy = assign.strategy.name if assign else "least_loaded"
         self.ties = assign.ties.name if assign and assign.ties else "first"
-        self.assign_rule = assign.span if assign else None
+        self.assign_rule = rule_ref(assign.span) if assign else None
         self.repeat = settings.repeat_entry if settings.repeat_entry and settings.repeat_entry.within > 0 else None
         self.fallback = tuple(r.name for r in self.repeat.fallback) or DEFAULT_FALLBACK if self.repeat else ()
+        self.repeat_rule = rule_ref(self.repeat.span) if self.repeat else None
         queue = settings.queue
         self.queue_enabled = queue is not None
-        self.queue_rule = queue.span if queue else None
+        self.queue_rule = rule_ref(queue.span) if queue else None
         self.lifo = bool(queue and queue.order and queue.order.name == "lifo")
         scope = queue.scope if queue else None
         self.queue_groups = {g.name for g in scope.groups} if scope and scope.kind == "groups" else None
         self.estimate_from = queue.estimate_from if queue else None
         end = settings.session_end
         self.end_after = end.after if end and end.after else None
-        self.end_rule = end.span if end else None
+        self.end_rule = rule_ref(end.span) if end else None
         self.cooldown = settings.cooldown.every if settings.cooldown and self.automation else 0
         self.cooldown_rule = settings.cooldown.span if settings.cooldown else None
         self.pool = settings.offline_pool
         self.offline_route = shop.offline_route
+        self.offline_rule = rule_ref(shop.offline_route.span) if shop.offline_route else None
+        self.pool_rule = rule_ref(self.pool.span) if self.pool else None
         self.group_members: dict[str, list[str]] = {g.name: [r.name for r in g.agents] for g in shop.groups}
         self.agent_specs: dict[str, tuple[int | None, str | None, bool]] = {}
         group_cap = {g.name: g.max_sessions for g in shop.groups}
@@ -105,17 +110,17 @@ class Engine:
         for agent in shop.agents:
             self.agent_specs.setdefault(agent.name, (agent.max_sessions, None, agent.im))
         routing = shop.routing
-        self.page_routes: dict[str, tuple[tuple[str, ...], ir.Span | None]] = {}
+        self.page_routes: dict[str, tuple[tuple[str, ...], RuleRef | None]] = {}
         self.default_route = None
         self.route_scope = None
         if routing:
             for route in routing.pages:
                 for page in route.pages:
-                    self.page_routes.setdefault(page.name, (tuple(t.name for t in route.targets), route.span))
+                    self.page_routes.setdefault(page.name, (tuple(t.name for t in route.targets), rule_ref(route.span)))
             if routing.default:
-                self.default_route = (tuple(t.name for t in routing.default), routing.span)
+                self.default_route = (tuple(t.name for t in routing.default), rule_ref(routing.span))
             if routing.scope and routing.scope.kind == "groups":
-                self.route_scope = (tuple(g.name for g in routing.scope.groups), routing.scope.span)
+                self.route_scope = (tuple(g.name for g in routing.scope.groups), rule_ref(routing.scope.span))
 
     def _new_shop(self, sid: str) -> ShopState:
         shop = ShopState()
@@ -201,10 +206,17 @@ class Engine:
         return Counter(self._auto_reply_kinds)
 
     def _count(self, out: Out) -> None:
-        day_counts, day_text = self._day_counts, self.clock.day_text
+        day_counts = self._day_counts
         for d in out:
-            key = (d.shop, day_text(d.ts), d.action)
+            key = (d.shop, d.ts[:10], d.action)   # ts is local RFC 3339: its first 10 characters, the date
             day_counts[key] = day_counts.get(key, 0) + 1
+
+    def _stamp(self, ts: float) -> str:
+        """ts as a decision's local RFC 3339 text (the last one is remembered: decisions come in bursts)."""
+        if ts != self._stamp_ts:
+            self._stamp_ts = ts
+            self._stamp_text = self.clock.iso(ts)
+        return self._stamp_text
 
     def _see_day(self, sid: str, shop: ShopState, ts: float) -> None:
         day = self.clock.day(ts)
@@ -295,7 +307,7 @@ class Engine:
 
     def _repeat_entry(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, repeat: ir.RepeatEntry,
                       ev: Event, out: Out) -> bool:
-        rule = repeat.span
+        rule = self.repeat_rule
         previous = shop.agents.get(cs.last_agent) if cs.last_agent is not None else None
         if previous is not None and previous.status != "offline" and previous.im:
             self._assign(sid, cs, cid, previous, ev.ts, ev.line, rule, "repeat_entry", out)
@@ -318,16 +330,16 @@ class Engine:
         """Every agent is offline: offline routing, else the offline pool."""
         if self.offline_route is not None:
             target = self._agent(shop, self.offline_route.targets[0].name)
-            self._assign(sid, cs, cid, target, ev.ts, ev.line, self.offline_route.span, "all_offline", out,
+            self._assign(sid, cs, cid, target, ev.ts, ev.line, self.offline_rule, "all_offline", out,
                          action="offline_route")
             return True
         if self.pool is not None:
-            self._enqueue(sid, shop, cs, cid, None, ev.ts, ev.line, self.pool.span, "all_offline", out,
+            self._enqueue(sid, shop, cs, cid, None, ev.ts, ev.line, self.pool_rule, "all_offline", out,
                           action="offline_pool")
             return True
         return False
 
-    def _candidates(self, shop: ShopState, page: str | None) -> tuple[frozenset[str] | None, ir.Span | None]:
+    def _candidates(self, shop: ShopState, page: str | None) -> tuple[frozenset[str] | None, RuleRef | None]:
         """The agents a consumer from this page may go to (None: any agent), and the routing rule."""
         route = self.page_routes.get(page) if page else None
         route = route or self.default_route or self.route_scope
@@ -388,7 +400,7 @@ class Engine:
         return choose(pool, self.strategy, self.ties, shop, self.rng)
 
     def _assign(self, sid: str, cs: ConsumerState, cid: str, agent: AgentState, ts: float, line: int | None,
-                rule: ir.Span | None, reason: str, out: Out, action: str = "assign",
+                rule: RuleRef | None, reason: str, out: Out, action: str = "assign",
                 waited: int | None = None) -> Session:
         """Give the consumer to the agent; returns the new session."""
         name = agent.name
@@ -396,16 +408,14 @@ class Engine:
         sessions.add(cid)
         cs.session = session = Session(cid, name, ts)
         cs.queued = None
-        record: dict[str, object] = {"reason": reason, "load": len(sessions), "cap": agent.cap}
-        if waited is not None:
-            record["waited"] = waited
-        out.append(Decision(ts, action, sid, cid, name, line, rule, record))
+        out.append(Assigned(self._stamp(ts), action, sid, cid, name, line, rule, reason, len(sessions), agent.cap,
+                            waited))
         for tracker in self.metrics:
             tracker.assigned(sid, cid, ts, name)
         return session
 
     def _enqueue(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, candidates: frozenset[str] | None,
-                 ts: float, line: int | None, rule: ir.Span | None, reason: str, out: Out,
+                 ts: float, line: int | None, rule: RuleRef | None, reason: str, out: Out,
                  action: str = "enqueue") -> None:
         shop.queue_seq += 1
         entry = QueueEntry(cid, ts, candidates, shop.queue_seq, reason)
@@ -413,10 +423,8 @@ class Engine:
         queue.join(entry)
         cs.queued = entry
         position = 1 if self.lifo else queue.size
-        out.append(Decision(ts, action, sid, cid, None, line, rule, {
-            "reason": reason, "position": position, "queue_length": queue.size,
-            "estimated_wait": self._estimate_wait(shop, position, candidates) if self.estimate_from else None,
-        }))
+        out.append(Queued(self._stamp(ts), action, sid, cid, None, line, rule, reason, position, queue.size,
+                          self._estimate_wait(shop, position, candidates) if self.estimate_from else None))
 
     def _estimate_wait(self, shop: ShopState, position: int, candidates: frozenset[str] | None) -> int | None:
         """预估接待时间: position × average handling time ÷ online agents in the routing."""
@@ -459,18 +467,16 @@ class Engine:
                 return
             cs.last_auto = ts
         kind = chosen.kind
-        record: dict[str, object] = {"kind": kind, "text": chosen.text}
-        if chosen.trigger is not None:
-            record["trigger"] = chosen.trigger
+        questions = None
         if kind == "welcome":
-            faq = chosen.node.faq
             cs.welcome_day = shop.today
-            if faq:
+            if chosen.node.faq:
                 cs.faq_day = shop.today
-                record["faq"] = [item.question for item in faq if item.enabled]
+                questions = chosen.faq
         kinds = self._auto_reply_kinds
         kinds[kind] = kinds.get(kind, 0) + 1
-        out.append(Decision(ts, "auto_reply", sid, cid, None, ev.line, chosen.node.span, record))
+        out.append(AutoReplied(self._stamp(ts), "auto_reply", sid, cid, None, ev.line, chosen.rule, kind, chosen.text,
+                               chosen.trigger, questions))
         trackers = self._auto_reply_trackers.get(kind)
         if trackers is None:
             trackers = self._auto_reply_trackers[kind] = tuple(t for t in self.metrics if t.cares_about(kind, True))
@@ -515,8 +521,8 @@ class Engine:
         counts[(sid, day, "compared")] = counts.get((sid, day, "compared"), 0) + 1
         counts[(sid, day, "agreed")] = counts.get((sid, day, "agreed"), 0) + int(agreed)
         if not agreed:
-            out.append(Decision(ev.ts, "differs", sid, ev.consumer, session.agent, ev.line, None,
-                                {"actual_agent": answered_by}))
+            out.append(Differs(self._stamp(ev.ts), "differs", sid, ev.consumer, session.agent, ev.line, None,
+                               answered_by))
 
     def _taken_from_queue(self, sid: str, shop: ShopState, cs: ConsumerState, entry: QueueEntry, cid: str,
                           agent: AgentState, ev: Event, out: Out) -> None:
@@ -549,7 +555,7 @@ class Engine:
             self._close(sid, shop, cs, owner, cid, due, None, "auto_end", self.end_rule, out)
 
     def _close(self, sid: str, shop: ShopState, cs: ConsumerState, session: Session, cid: str, ts: float,
-               line: int | None, reason: str, rule: ir.Span | None, out: Out) -> None:
+               line: int | None, reason: str, rule: RuleRef | None, out: Out) -> None:
         agent = shop.agents[session.agent]
         agent.sessions.discard(cid)
         if not agent.sessions:
@@ -558,8 +564,8 @@ class Engine:
         cs.last_agent = session.agent
         cs.last_end = ts
         shop.handled.append(ts - session.start)
-        out.append(Decision(ts, "close_session", sid, cid, session.agent, line, rule,
-                            {"reason": reason, "duration": round(ts - session.start)}))
+        out.append(Closed(self._stamp(ts), "close_session", sid, cid, session.agent, line, rule, reason,
+                          round(ts - session.start)))
         self._drain(sid, shop, ts, line, out)
 
     def _agent_status(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
@@ -597,8 +603,7 @@ class Engine:
                 cs.queued = None
             cs.session = Session(cid, target.name, ts, compared=True)
         target.sessions.add(cid)
-        out.append(Decision(ts, "transfer", sid, cid, target.name, ev.line, None,
-                            {"reason": "log", "from_agent": ev.agent}))
+        out.append(Transferred(self._stamp(ts), "transfer", sid, cid, target.name, ev.line, None, "log", ev.agent))
         for tracker in self.metrics:
             tracker.transferred(sid, cid, ts, ev.agent, target.name)
         if previous is not None:
@@ -614,4 +619,4 @@ class Engine:
         elif cs.queued is not None:
             shop.queue.leave(cs.queued)
             cs.queued = None
-            out.append(Decision(ev.ts, "leave_queue", sid, cid, None, ev.line, None, {"reason": "by_hand"}))
+            out.append(LeftQueue(self._stamp(ev.ts), "leave_queue", sid, cid, None, ev.line, None, "by_hand"))

@@ -9,6 +9,7 @@ import msgspec
 
 from .. import ir
 from ..events import Event
+from .decisions import RuleRef, rule_ref
 from .hours import WorkingHours
 from .keywords import keyword_matcher
 from .state import ConsumerState, ShopState
@@ -30,6 +31,13 @@ class Chosen(msgspec.Struct, frozen=True, gc=False):
     text: str
     trigger: str | None = None
     exempt: bool = False     # an answer the consumer asked for (FAQ or menu click): no loop guard
+    rule: RuleRef | None = None             # the node's line, for the decision (set from node)
+    faq: tuple[str, ...] | None = None      # a welcome's enabled FAQ questions (set from node)
+
+    def __post_init__(self) -> None:
+        msgspec.structs.force_setattr(self, "rule", rule_ref(self.node.span))
+        if self.kind == "welcome" and self.node.faq:
+            msgspec.structs.force_setattr(self, "faq", tuple(i.question for i in self.node.faq if i.enabled))
 
 
 class AutoReplier:
