@@ -347,3 +347,50 @@ def test_open_log_missing_file(tmp_path):
 def test_a_text_stream_is_refused():
     with pytest.raises(TypeError):
         list(read_events(io.StringIO(GOOD.decode()), stats=ReadStats()))
+
+
+# ---- the fast path and the original path agree -----------------------------------------------------------
+
+# Lines a reader could get wrong if it took the log as a stream of JSON values rather than lines: two
+# values on one line, none (blank), one value spread over two lines; an extra field switches the fast
+# path to orjson + convert for the rest of the log.
+TRICKY = b"\n".join([
+    GOOD,
+    GOOD + b" " + GOOD_LATER,                            # 2: two values on one line
+    b"",                                                 # 3: blank
+    b'{"ts": "2026-11-11T09:00:06+08:00", "type":',      # 4: a value begun...
+    b'"message", "sender": "consumer", "consumer": "c2"}',  # 5: ...and ended on the next line
+    b"   \t",                                            # 6: blank
+    msg(T9 + 2, text="x" * 150),                         # 7
+    b'{"ts": "2026-11-11T09:00:07+08:00", "type": "message", "sender": "consumer", "consumer": "c3", "x": 1}',
+    GOOD_LATER,                                          # 9
+    b"[" + GOOD + b"]",                                  # 10: an array, not an object
+    GOOD_LATER,                                          # 11, no final newline
+])
+
+
+def line_by_line(data: bytes) -> tuple[list, list]:
+    """What each line is on its own (parse_line, the reference), blank lines left out."""
+    events, rejected = [], []
+    for number, raw in enumerate(data.split(b"\n"), 1):
+        if raw.strip():
+            got = parse_line(raw, number)
+            (rejected if isinstance(got, Rejected) else events).append(got)
+    return events, rejected
+
+
+def test_reading_a_log_gives_what_each_line_gives_alone():
+    for data in (TRICKY, TRICKY + b"\n", b"\n".join([GOOD] * 50 + [b"oops"] + [GOOD_LATER] * 50)):
+        got, rejected, stats = read(data)
+        want_events, want_rejected = line_by_line(data)
+        assert rejected == want_rejected
+        assert got == sorted(want_events, key=lambda e: (e.ts, e.line))
+        assert stats.read == len(want_events) + len(want_rejected) == stats.accepted + stats.rejected
+
+
+def test_tricky_lines_by_hand():
+    got, rejected, stats = read(TRICKY)
+    assert [r.line for r in rejected] == [2, 4, 5, 10]
+    assert rejected[0].reason.startswith("not JSON")
+    assert [e.line for e in got] == [1, 7, 8, 9, 11]   # line 8's extra field "x" is ignored
+    assert (stats.read, stats.accepted, stats.rejected) == (9, 5, 4)

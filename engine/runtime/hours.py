@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 from .. import ir
@@ -27,6 +28,10 @@ class WorkingHours:
         self.always = not shop.hours and not shop.holidays
         self._day: date | None = None
         self._ranges: tuple[tuple[int, int], ...] = ()
+        # the last answer and the epoch span [_since, _until) it holds for (a log goes forward in time)
+        self._since = math.inf
+        self._until = -math.inf
+        self._open = True
 
     def ranges_on(self, day: date) -> tuple[tuple[int, int], ...]:
         """The (start, end) minutes the shop works on a local date."""
@@ -38,10 +43,18 @@ class WorkingHours:
 
     def open_at(self, ts: float) -> bool:
         """Whether ts falls inside the shop's working hours."""
+        if self._since <= ts < self._until:
+            return self._open
         if self.always:
             return True
         day = self.clock.day(ts)
         if day != self._day:
             self._day, self._ranges = day, self.ranges_on(day)
         minute = self.clock.minute(ts)
-        return any(start <= minute < end for start, end in self._ranges)
+        is_open = any(start <= minute < end for start, end in self._ranges)
+        # the answer holds until the next range starts or ends, or the day ends
+        start_of_day, end_of_day = self.clock.day_bounds(ts)
+        edges = [edge for start, end in self._ranges for edge in (start, end) if edge > minute]
+        until = min(start_of_day + min(edges) * 60, end_of_day) if edges else end_of_day
+        self._since, self._until, self._open = ts, until, is_open
+        return is_open

@@ -65,6 +65,7 @@ class AutoReplier:
         self.any = bool(replies)
         self.needs_plain = bool(self.faq or self.menu or self.closing)
         self._plain: dict[str, str] = {}   # normalise() of recent texts (consumers repeat themselves)
+        self._closings: dict[str, Chosen] = {}   # closing answers by text (the trigger is the text)
         # the answers, built once
         self._faq_answers = {plain: Chosen("faq", item, item.answer, item.question, exempt=True)
                              for plain, item in self.faq.items()}
@@ -119,13 +120,22 @@ class AutoReplier:
             if index is not None:
                 return self._keyword_answers[index]
             if plain in self.closing:
-                reply = self.closing[plain]
-                return Chosen("closing", reply, reply.text, text)
+                return self._closing_answer(plain, text)
         if self._busy is not None and self._agent_busy(consumer, shop):
             return self._busy
         if self._first is not None and new_session:
             return self._first
         return None
+
+    def _closing_answer(self, plain: str, text: str) -> Chosen:
+        """The closing reply to text (its trigger), remembered for the texts seen lately."""
+        chosen = self._closings.get(text)
+        if chosen is None:
+            if len(self._closings) >= _PLAIN_CACHE_MAX:
+                self._closings.clear()
+            reply = self.closing[plain]
+            chosen = self._closings[text] = Chosen("closing", reply, reply.text, text)
+        return chosen
 
     @staticmethod
     def _agent_busy(consumer: ConsumerState, shop: ShopState) -> bool:
