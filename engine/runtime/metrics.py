@@ -104,6 +104,7 @@ class MetricTracker:
         self._day_start = math.inf
         self._day_end = -math.inf
         self._day_uniform = True        # the day [_day_start, _day_end) has no DST change
+        self._whole_day = False         # every moment of the day [_day_start, _day_end) is in the window
         self._window = tuple((r.start, r.end) for r in metric.window)
         # a window covering the whole day (00:00-24:00) holds every minute of a day without DST change
         self._all_day = any(start <= 0 and end >= 1440 for start, end in self._window)
@@ -125,7 +126,7 @@ class MetricTracker:
         if key in self.pending:
             return
         day = self._today
-        in_window = self._in_window(ts)
+        in_window = self._whole_day or self._in_window(ts)   # ts is in today, after the roll above
         if self.per_consumer_day:
             seen = self.consumer_days[(shop, day)]
             if not in_window or consumer in seen:
@@ -135,9 +136,11 @@ class MetricTracker:
             in_window = False
         if assigned or not self.clock_at_assignment:
             deadline = self._deadline(ts) if self.natural_day else ts + self.deadline
-            self._open(key, Pending(ts, day, in_window, ts, deadline, agent))
-        else:  # the session timer starts at the assignment
-            self._open(key, Pending(ts, day, in_window, None, None, agent))
+            self.pending[key] = item = Pending(ts, day, in_window, ts, deadline, agent)
+            self._due.append((deadline, key, item))   # watched: may become overdue
+        else:  # the session timer starts at the assignment: forgotten in time unless assigned
+            self.pending[key] = item = Pending(ts, day, in_window, None, None, agent)
+            self._parked.append((ts, key, item))
 
     def assigned(self, shop: str, consumer: str, ts: float, agent: str) -> None:
         """A consumer was assigned to a human agent; starts a clock that waits for it."""
@@ -149,7 +152,7 @@ class MetricTracker:
             return
         if item.clock is None:
             item.clock = ts
-            item.deadline = deadline = self._deadline(ts)
+            item.deadline = deadline = self._deadline(ts) if self.natural_day else ts + self.deadline
             self._due.append((deadline, key, item))
         if item.agent is None:
             item.agent = agent
@@ -170,7 +173,12 @@ class MetricTracker:
             return  # never assigned (not measured), or already counted as missed
         if self.once_per_assignment:
             self.measured[key] = ts
-        self._settle(shop, consumer, item, ts <= deadline)
+        if item.counted and not self.dedup:  # _settle, inlined for the common case
+            total = self.totals[(shop, item.day)]
+            total[0] += 1
+            total[1] += ts <= deadline
+        else:
+            self._settle(shop, consumer, item, ts <= deadline)
 
     def transferred(self, shop: str, consumer: str, ts: float, from_agent: str | None, to_agent: str) -> None:
         """A transfer: without an effective reply first, the first reception is not effective."""
@@ -246,6 +254,7 @@ class MetricTracker:
         day = self.clock.day(ts)
         self._day_start, self._day_end = self.clock.day_bounds(ts)
         self._day_uniform = self.clock.uniform(ts)
+        self._whole_day = not self._window or (self._all_day and self._day_uniform)
         if day == self._today:
             return
         self._today = day

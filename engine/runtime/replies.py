@@ -97,7 +97,9 @@ class AutoReplier:
         if not self.any:
             return None
         text = ev.text or ""
-        plain = self.plain(text) if text and self.needs_plain else ""
+        plain = ""
+        if text and self.needs_plain:
+            plain = self._plain.get(text) or self.plain(text)
         if plain:
             if plain in self._faq_answers and consumer.faq_day == shop.today:  # clicked a question sent today
                 return self._faq_answers[plain]
