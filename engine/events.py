@@ -51,7 +51,7 @@ import sys
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, BinaryIO, Callable, Iterator, Literal, Union
+from typing import TYPE_CHECKING, Annotated, BinaryIO, Callable, Iterator, Literal, Union
 
 import msgspec
 import orjson
@@ -71,6 +71,9 @@ CARD_KINDS = ("product", "order")
 
 MAX_LINE_BYTES = 1 << 20
 """Longest line accepted (1 MiB); longer lines are rejected and skipped without being stored."""
+
+CHUNK_BYTES = 1 << 18
+"""Bytes read at a time (256 KiB): the whole lines of a chunk are decoded by one call."""
 
 # Value → the interned constant, so consumers of Event may compare with `is` and share memory.
 _TYPE = {t: t for t in TYPES}
@@ -135,11 +138,6 @@ class _StrictCard(_Card, forbid_unknown_fields=True, gc=False):
     pass
 
 
-class _StrictLine(_Line, forbid_unknown_fields=True, gc=False):
-    card: Union[_StrictCard, None] = None
-
-
-_strict_decode = msgspec.json.Decoder(_StrictLine).decode
 
 
 # The fast path's ts cache: minute prefix ``YYYY-MM-DDTHH:MM:`` -> (get, epoch of that minute),
@@ -177,31 +175,41 @@ def _fast_ts(value: str, cache: dict, minutes: dict, offsets: dict) -> float | N
     return ts
 
 
-@dataclass(slots=True)
-class Event:
-    """One accepted line of an event log; fields not used by the event's type are None."""
+class Event(msgspec.Struct, gc=False, forbid_unknown_fields=True,
+            rename={"line": "kefu:line", "card_kind": "kefu:card_kind", "card_id": "kefu:card_id", "wire_card": "card"}):
+    """One accepted line of an event log; fields not used by the event's type are None.
 
-    line: int            # 1-based line number in the log
-    ts: float            # epoch seconds, UTC
-    type: str            # "message" | "agent_status" | "transfer" | "session_end"
-    shop: str | None = None
-    sender: str | None = None      # consumer|agent|robot|system|assistant (message only)
-    consumer: str | None = None
-    agent: str | None = None
-    text: str | None = None
-    page: str | None = None
-    card_kind: str | None = None   # "product" | "order"
-    card_id: str | None = None
-    status: str | None = None      # online|busy|offline (agent_status)
-    max_sessions: int | None = None
-    group: str | None = None
-    to_agent: str | None = None
+    Build one with at least line, ts and type. A msgspec Struct: read_events decodes the log's
+    lines straight into Events (the JSON keys are the field names, but for `card`, read into
+    `wire_card` and then moved to card_kind and card_id) and only sets line and ts after.
+    """
+
+    line: int = 0        # 1-based line number in the log
+    if TYPE_CHECKING:
+        ts: float = 0.0  # epoch seconds, UTC
+        type: str = ""   # "message" | "agent_status" | "transfer" | "session_end"
+    else:  # what a line may hold, as decoded; read_events makes ts a float and declines a missing type
+        ts: Union[str, float, None] = None
+        type: Union[Literal["message", "agent_status", "transfer", "session_end"], None] = None
+    shop: Union[_Id, None] = None
+    sender: Union[Literal["consumer", "agent", "robot", "system", "assistant"], None] = None  # message only
+    consumer: Union[_Id, None] = None
+    agent: Union[_Id, None] = None
+    text: Union[str, None] = None
+    page: Union[Literal["shop_home", "product_detail", "order_detail", "refund_detail", "logistics_complaint"],
+                None] = None
+    card_kind: Union[str, None] = None   # "product" | "order"
+    card_id: Union[str, None] = None
+    status: Union[Literal["online", "busy", "offline"], None] = None   # agent_status
+    # above 2**64 - 1 orjson makes a float of an integer: leave those (and the rest of u64) to it
+    max_sessions: Union[Annotated[int, msgspec.Meta(ge=1, le=(1 << 63) - 1)], None] = None
+    group: Union[_Id, None] = None
+    to_agent: Union[_Id, None] = None
+    wire_card: Union[_StrictCard, None] = None   # the line's card while reading; None in every Event read
 
 
-# read_events builds an Event field by field, without calling Event(): it sets exactly these.
-if Event.__slots__ != ("line", "ts", "type", "shop", "sender", "consumer", "agent", "text", "page", "card_kind",
-                       "card_id", "status", "max_sessions", "group", "to_agent"):
-    raise TypeError("Event's fields changed: update the Event building in read_events")
+_decode_event = msgspec.json.Decoder(Event).decode
+_decode_events = msgspec.json.Decoder(list[Event]).decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,6 +506,55 @@ def _fmt_seconds(value: float) -> str:
 
 # ---- reading ---------------------------------------------------------------------------------
 
+def _blocks(stream: BinaryIO, limit: int) -> Iterator[tuple[bytes, bool]]:
+    """(block, overlong) pairs: a block is whole lines, about CHUNK_BYTES long.
+
+    overlong: the line after the block was longer than `limit` - 1 bytes; it has been read
+    past in bounded pieces, never held whole. A UTF-8 BOM at the start is dropped.
+    """
+    read = getattr(stream, "read1", None) or stream.read
+    readline = stream.readline
+    size = max(1, min(CHUNK_BYTES, limit - 1))  # so a line inside a chunk is never over-long
+    first = True
+    while True:
+        chunk = read(size)
+        if not chunk:
+            return
+        if first:
+            if not isinstance(chunk, bytes):
+                raise TypeError("read_events needs a binary stream (open the log with open_log or mode 'rb')")
+            if chunk.startswith(b"\xef\xbb\xbf"):
+                chunk = chunk[3:]
+            first = False
+        overlong = False
+        if chunk and chunk[-1] != 10:  # finish the last line, reading no further than the limit
+            cut = chunk.rfind(b"\n") + 1
+            line = chunk[cut:]
+            line += readline(limit - len(line))
+            if len(line) == limit and line[-1] != 10:
+                while True:  # skip the rest of the over-long line in bounded pieces
+                    rest = readline(limit)
+                    if not rest or rest[-1] == 10:
+                        break
+                chunk, overlong = chunk[:cut], True
+            else:
+                chunk = chunk[:cut] + line
+        yield chunk, overlong
+
+
+def _decode_block(body: bytes) -> list[Event] | None:
+    """Every line of body (lines without the last newline) decoded as an Event, or None.
+
+    The lines are decoded as one JSON array, so a line holding two values, none (blank) or part
+    of one (a value across lines) makes the decode fail or the count differ: None, then.
+    """
+    try:
+        items = _decode_events(b"[" + body.replace(b"\n", b",") + b"]")
+    except Exception:
+        return None
+    return items if len(items) == body.count(b"\n") + 1 else None
+
+
 def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Rejected], None] | None = None,
                 strict: bool = False, tolerance: float = 60.0) -> Iterator[Event]:
     """Events of a binary JSONL stream in time order; bad lines go to on_reject (see module doc)."""
@@ -509,15 +566,13 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
     minutes: dict = {}
     offsets: dict = {}
     minute_get = minutes.get
-    prefix, sec_get, base = "", {}.get, 0.0  # the last minute seen: ts[:17], its seconds, its epoch
+    prefix, sec_get, base = "", _NO_SECONDS.get, 0.0  # the last minute seen: ts[:17], its seconds, its epoch
     upto_min, from_sec = slice(17), slice(17, None)  # ts[upto_min] is ts[:17] without a new slice object
     max_ts = horizon = -math.inf  # horizon: max_ts - tolerance
     inf = head = math.inf  # head: the ts of buffer[0], inf when the buffer is empty
-    loads = orjson.loads
-    decode, convert, Line = _strict_decode, msgspec.convert, _Line
+    loads, decode, convert, Line = orjson.loads, _decode_event, msgspec.convert, _Line
     extras = False  # set by the first line that only extra fields keep from the strict decoder
     max_epoch = _MAX_EPOCH
-    new = object.__new__
 
     def reject(line: int, reason: str) -> None:
         stats.rejected += 1
@@ -527,155 +582,158 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
         if strict:
             raise StrictError(rejected) from None
 
-    readline = stream.readline
     limit = MAX_LINE_BYTES + 1
     lineno = 0
-    while True:
-        raw = readline(limit)
-        if not raw:
-            break
-        lineno += 1
-        if len(raw) == limit and raw[-1] != 10:  # over-long line: skip the rest in bounded chunks
-            while True:
-                rest = readline(limit)
-                if not rest or rest[-1] == 10:
-                    break
-            stats.read += 1
-            reject(lineno, f"line longer than {MAX_LINE_BYTES} bytes")
-            continue
-        if lineno == 1:
-            if not isinstance(raw, bytes):
-                raise TypeError("read_events needs a binary stream (open the log with open_log or mode 'rb')")
-            if raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-        event = m = None
-        if extras:  # the log has extra fields: orjson judges the JSON, msgspec the fields
-            try:
-                m = convert(loads(raw), Line)
-            except Exception:
-                pass
-        else:
-            try:
-                m = decode(raw)
-            except msgspec.ValidationError:  # a wrong field, or an extra one
-                try:
-                    m = convert(loads(raw), Line)
-                    extras = True  # only extra fields: the log has them, read it so from now on
-                except Exception:
-                    pass
-            except Exception:  # not JSON (or blank), or not UTF-8: the original path decides
-                pass
-        if m is not None:  # the fast path (see _StrictLine): builds the Event of a clean line, or leaves event None
-            ts = m.ts
-            if type(ts) is str:
-                if ts[upto_min] == prefix and (sec := sec_get(ts[from_sec])) is not None:  # same minute as before
-                    ts = base + sec
+    for block, overlong in _blocks(stream, limit):
+        body = block[:-1] if block and block[-1] == 10 else block
+        raws: list[bytes] | None = None
+        items = _decode_block(body) if body and not extras else None
+        if items is None:  # line by line: the strict decoder, else (extra fields) orjson + convert
+            raws = body.split(b"\n") if block else []
+            items = []
+            for raw in raws:
+                m = None
+                if not extras:
+                    try:
+                        m = decode(raw)
+                    except msgspec.ValidationError:  # a wrong field, or an extra one
+                        try:
+                            m = _wire_event(convert(loads(raw), Line))
+                            extras = True  # only extra fields: the log has them, read it so from now on
+                        except Exception:
+                            pass
+                    except Exception:  # not JSON (or blank), or not UTF-8: the original path decides
+                        pass
                 else:
-                    hit = minute_get(ts[upto_min])
-                    if hit is not None and (sec := hit[0](ts[from_sec])) is not None:
-                        prefix = ts[upto_min]
-                        sec_get, base = hit
+                    try:
+                        m = _wire_event(convert(loads(raw), Line))
+                    except Exception:
+                        pass
+                items.append(m)
+        first = lineno + 1
+        for event in items:
+            lineno += 1
+            if event is not None:  # the fast path: a decoded line made the Event `_event` would, or declined
+                ts = event.ts
+                if type(ts) is str:
+                    if ts[upto_min] == prefix and (sec := sec_get(ts[from_sec])) is not None:  # same minute as before
                         ts = base + sec
                     else:
-                        ts = _fast_ts(ts, ts_cache, minutes, offsets)
-            elif not 0.0 <= ts < max_epoch:  # a number: parse_ts's range check
-                ts = None
-            if ts is not None:  # the Event, built as Event(...) would but without the call (see _Line)
-                kind = m.type
-                event = new(Event)
-                event.line = lineno
-                event.ts = ts
-                event.type = kind
-                event.shop = m.shop
-                if kind == "message":
-                    sender = event.sender = m.sender
-                    consumer = event.consumer = m.consumer
-                    event.text = m.text
-                    if sender == "consumer":
-                        event.agent = None
-                        event.page = m.page
-                        card = m.card
-                        if card is None:
-                            event.card_kind = event.card_id = None
+                        hit = minute_get(ts[upto_min])
+                        if hit is not None and (sec := hit[0](ts[from_sec])) is not None:
+                            prefix = ts[upto_min]
+                            sec_get, base = hit
+                            ts = base + sec
                         else:
-                            event.card_kind = card.kind
-                            event.card_id = card.id
-                    else:
-                        event.page = event.card_kind = event.card_id = None
-                        if sender == "agent":
-                            if (agent := m.agent) is None:
-                                consumer = None  # declined
-                            event.agent = agent
-                        else:
-                            event.agent = None
-                            if sender is None:
-                                consumer = None  # declined
-                    event.status = event.max_sessions = event.group = event.to_agent = None
-                    if consumer is None:
-                        event = None  # declined
-                elif kind == "session_end":
-                    event.sender = None
-                    event.consumer = m.consumer
-                    event.agent = m.agent
-                    event.text = event.page = event.card_kind = event.card_id = None
-                    event.status = event.max_sessions = event.group = event.to_agent = None
-                    if m.consumer is None:
-                        event = None
-                elif kind == "transfer":
-                    event.sender = None
-                    event.consumer = m.consumer
-                    event.agent = agent = m.agent
-                    event.text = event.page = event.card_kind = event.card_id = None
-                    event.status = event.max_sessions = event.group = None
-                    event.to_agent = to_agent = m.to_agent
-                    if m.consumer is None or agent is None or to_agent is None or to_agent == agent:
-                        event = None
-                else:  # agent_status
-                    event.sender = event.consumer = None
-                    event.agent = m.agent
-                    event.text = event.page = event.card_kind = event.card_id = None
-                    event.status = m.status
-                    event.max_sessions = m.max_sessions
-                    event.group = m.group
-                    event.to_agent = None
-                    if m.agent is None or m.status is None:
-                        event = None
-        if event is None:  # the original path: every rejection, and the valid lines the fast path declines
-            if not raw or raw.isspace():
-                continue
-            stats.read += 1
-            try:
+                            ts = _fast_ts(ts, ts_cache, minutes, offsets)
+                elif ts is not None and not 0.0 <= ts < max_epoch:  # a number: parse_ts's range check
+                    ts = None
+                if ts is None or not _settle_fields(event):
+                    event = None  # declined
+                else:
+                    event.line = lineno
+                    event.ts = ts
+            if event is None:  # the original path: every rejection, and the valid lines the fast path declines
+                if raws is None:
+                    raws = body.split(b"\n")
+                raw = raws[lineno - first]
+                if not raw or raw.isspace():
+                    continue
+                stats.read += 1
                 try:
-                    obj = loads(raw)
-                except orjson.JSONDecodeError:
-                    obj = _decode(raw)  # raises _Bad with the precise reason
-                if type(obj) is not dict:
-                    raise _Bad(f"not a JSON object: got {_json_type(obj)}")
-                event = _event(obj, lineno, ts_cache)
-            except _Bad as bad:
-                reject(lineno, str(bad))
+                    try:
+                        obj = loads(raw)
+                    except orjson.JSONDecodeError:
+                        obj = _decode(raw)  # raises _Bad with the precise reason
+                    if type(obj) is not dict:
+                        raise _Bad(f"not a JSON object: got {_json_type(obj)}")
+                    event = _event(obj, lineno, ts_cache)
+                except _Bad as bad:
+                    reject(lineno, str(bad))
+                    continue
+                ts = event.ts
+            else:
+                stats.read += 1
+            if ts < horizon:
+                reject(lineno, f"ts goes back {_fmt_seconds(max_ts - ts)} s (tolerance {_fmt_seconds(tolerance)} s)")
                 continue
-            ts = event.ts
-        else:
+            stats.accepted += 1
+            if ts >= max_ts:  # in order (the common case): release what fell out of the window, append
+                if ts > max_ts:
+                    max_ts = ts
+                    horizon = ts - tolerance
+                    while head < horizon:
+                        yield popleft()
+                        head = buffer[0].ts if buffer else inf
+                append(event)
+            else:  # late by at most `tolerance`: insert after every buffered event with ts <= its ts
+                i = len(buffer)
+                while i and buffer[i - 1].ts > ts:
+                    i -= 1
+                buffer.insert(i, event)
+            if ts < head:
+                head = ts
+        if overlong:
+            lineno += 1
             stats.read += 1
-        if ts < horizon:
-            reject(lineno, f"ts goes back {_fmt_seconds(max_ts - ts)} s (tolerance {_fmt_seconds(tolerance)} s)")
-            continue
-        stats.accepted += 1
-        if ts >= max_ts:  # in order (the common case): release what fell out of the window, append
-            if ts > max_ts:
-                max_ts = ts
-                horizon = ts - tolerance
-                while head < horizon:
-                    yield popleft()
-                    head = buffer[0].ts if buffer else inf
-            append(event)
-        else:  # late by at most `tolerance`: insert after every buffered event with ts <= its ts
-            i = len(buffer)
-            while i and buffer[i - 1].ts > ts:
-                i -= 1
-            buffer.insert(i, event)
-        if ts < head:
-            head = ts
+            reject(lineno, f"line longer than {MAX_LINE_BYTES} bytes")
     while buffer:
         yield popleft()
+
+
+_NO_SECONDS: dict[str, int] = {}
+
+
+def _wire_event(m: _Line) -> Event:
+    """The Event of a line read with extra fields (as _Line), before _settle_fields."""
+    card = m.card
+    return Event(0, m.ts, m.type, m.shop, m.sender, m.consumer, m.agent, m.text, m.page, None, None, m.status,
+                 m.max_sessions, m.group, m.to_agent, None if card is None else _StrictCard(card.kind, card.id))
+
+
+def _settle_fields(ev: Event) -> bool:
+    """Clear the fields the event's type ignores and move the card; False: the original path must judge it.
+
+    A decoded line has every field typed and checked already; what is left are the checks across
+    fields (a message needs a sender and a consumer, an agent message an agent, ...), which decline.
+    """
+    kind = ev.type
+    if kind == "message":
+        sender = ev.sender
+        if sender == "consumer":
+            if ev.agent is not None:
+                ev.agent = None
+            card = ev.wire_card
+            if card is not None:
+                ev.card_kind, ev.card_id, ev.wire_card = card.kind, card.id, None
+            elif ev.card_kind is not None or ev.card_id is not None:
+                return False  # "kefu:card_kind" and the like: left to the original path
+        else:
+            if ev.page is not None or ev.wire_card is not None or ev.card_kind is not None or ev.card_id is not None:
+                ev.page = ev.wire_card = ev.card_kind = ev.card_id = None
+            if sender == "agent":
+                if ev.agent is None:
+                    return False
+            elif sender is None:
+                return False
+            elif ev.agent is not None:
+                ev.agent = None
+        if ev.status is not None or ev.max_sessions is not None or ev.group is not None or ev.to_agent is not None:
+            ev.status = ev.max_sessions = ev.group = ev.to_agent = None
+        return ev.consumer is not None
+    if kind is None:
+        return False
+    if (ev.sender is not None or ev.text is not None or ev.page is not None or ev.wire_card is not None
+            or ev.card_kind is not None or ev.card_id is not None):
+        ev.sender = ev.text = ev.page = ev.wire_card = ev.card_kind = ev.card_id = None
+    if kind == "agent_status":
+        if ev.consumer is not None or ev.to_agent is not None:
+            ev.consumer = ev.to_agent = None
+        return ev.agent is not None and ev.status is not None
+    if ev.status is not None or ev.max_sessions is not None or ev.group is not None:
+        ev.status = ev.max_sessions = ev.group = None
+    if kind == "transfer":
+        return ev.consumer is not None and ev.agent is not None and ev.to_agent is not None and ev.to_agent != ev.agent
+    if ev.to_agent is not None:  # session_end
+        ev.to_agent = None
+    return ev.consumer is not None

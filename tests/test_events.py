@@ -229,24 +229,35 @@ def test_negative_tolerance_is_refused():
 
 
 class CountingStream(io.BytesIO):
-    """Counts the lines handed to the reader, to see when events come out."""
+    """Counts the bytes handed to the reader, to see when events come out."""
 
-    lines_read = 0
+    taken = 0
+
+    def read1(self, size=-1):
+        data = super().read1(size)
+        self.taken += len(data)
+        return data
 
     def readline(self, size=-1):
-        self.lines_read += 1
-        return super().readline(size)
+        data = super().readline(size)
+        self.taken += len(data)
+        return data
 
 
-def test_reorder_buffer_releases_events_as_it_goes():
-    stream = CountingStream(b"".join(msg(T9 + i) + b"\n" for i in range(1000)))
+def test_reorder_buffer_releases_events_as_it_goes(monkeypatch):
+    monkeypatch.setattr(events, "CHUNK_BYTES", 1000)   # read 1,000 bytes (about 10 lines) at a time
+    lines = [msg(T9 + i) + b"\n" for i in range(1000)]
+    longest = max(map(len, lines))
+    stream = CountingStream(b"".join(lines))
     seen_at = []
     for event in read_events(stream, stats=ReadStats(), tolerance=10):
-        seen_at.append((event.line, stream.lines_read))
+        seen_at.append((event.line, stream.taken))
     assert [line for line, _ in seen_at] == list(range(1, 1001))
-    # ts T9+i is released once ts T9+i+11 (line i+12) has been read: never more than 12 lines held
-    assert all(read_so_far - line <= 11 for line, read_so_far in seen_at[:-12])
-    assert seen_at[0] == (1, 12)
+    # ts T9+i is released once ts T9+i+11 (line i+12) has been read. Lines come a chunk at a time
+    # (1,000 bytes plus the rest of the line the chunk cuts): never more than 12 lines and a chunk ahead.
+    ahead = [taken - sum(map(len, lines[:line])) for line, taken in seen_at[:-12]]
+    assert max(ahead) <= 11 * longest + 1000 + longest
+    assert seen_at[0][1] < len(b"".join(lines)) // 10   # the first event long before the end
 
 
 # ---- strict and counts --------------------------------------------------------------------------------
@@ -361,7 +372,7 @@ TRICKY = b"\n".join([
     b'{"ts": "2026-11-11T09:00:06+08:00", "type":',      # 4: a value begun...
     b'"message", "sender": "consumer", "consumer": "c2"}',  # 5: ...and ended on the next line
     b"   \t",                                            # 6: blank
-    msg(T9 + 2, text="x" * 150),                         # 7
+    msg(T9 + 2, text="x" * 150),                         # 7: longer than a small chunk
     b'{"ts": "2026-11-11T09:00:07+08:00", "type": "message", "sender": "consumer", "consumer": "c3", "x": 1}',
     GOOD_LATER,                                          # 9
     b"[" + GOOD + b"]",                                  # 10: an array, not an object
@@ -379,7 +390,9 @@ def line_by_line(data: bytes) -> tuple[list, list]:
     return events, rejected
 
 
-def test_reading_a_log_gives_what_each_line_gives_alone():
+@pytest.mark.parametrize("chunk", [1, 7, 64, 100, 1000, 1 << 18])
+def test_reading_a_log_gives_what_each_line_gives_alone(monkeypatch, chunk):
+    monkeypatch.setattr(events, "CHUNK_BYTES", chunk)   # lines are decoded a chunk at a time
     for data in (TRICKY, TRICKY + b"\n", b"\n".join([GOOD] * 50 + [b"oops"] + [GOOD_LATER] * 50)):
         got, rejected, stats = read(data)
         want_events, want_rejected = line_by_line(data)
@@ -394,3 +407,31 @@ def test_tricky_lines_by_hand():
     assert rejected[0].reason.startswith("not JSON")
     assert [e.line for e in got] == [1, 7, 8, 9, 11]   # line 8's extra field "x" is ignored
     assert (stats.read, stats.accepted, stats.rejected) == (9, 5, 4)
+
+
+def test_over_long_line_across_a_chunk_boundary(monkeypatch):
+    monkeypatch.setattr(events, "MAX_LINE_BYTES", 120)
+    monkeypatch.setattr(events, "CHUNK_BYTES", 100)
+    long_line = msg(T9 + 1, text="y" * 500)
+    data = GOOD + b"\n" + long_line + b"\n" + GOOD_LATER + b"\n" + long_line
+    got, rejected, stats = read(data)
+    assert rejected == [Rejected(2, "line longer than 120 bytes"), Rejected(4, "line longer than 120 bytes")]
+    assert [e.line for e in got] == [1, 3]
+
+
+def test_fields_a_type_ignores_are_none_and_the_card_is_moved():
+    line = (b'{"ts": 1794358805, "type": "message", "sender": "agent", "agent": "amy", "consumer": "c1",'
+            b' "page": "shop_home", "card": {"kind": "order", "id": "o1"}, "status": "busy", "group": "g",'
+            b' "max_sessions": 3, "to_agent": "bob"}')
+    consumer = b'{"ts": 1794358806, "type": "message", "sender": "consumer", "consumer": "c1", "agent": "amy",' \
+               b' "card": {"kind": "product", "id": "p7"}}'
+    status = b'{"ts": 1794358807, "type": "agent_status", "agent": "amy", "status": "online", "consumer": "c1",' \
+             b' "text": "hi", "to_agent": "bob", "sender": "agent"}'
+    got, rejected, _ = read(line + b"\n" + consumer + b"\n" + status + b"\n")
+    assert rejected == []
+    assert got == [
+        Event(1, 1794358805.0, "message", sender="agent", consumer="c1", agent="amy"),
+        Event(2, 1794358806.0, "message", sender="consumer", consumer="c1", card_kind="product", card_id="p7"),
+        Event(3, 1794358807.0, "agent_status", agent="amy", status="online"),
+    ]
+    assert all(e.wire_card is None for e in got)
