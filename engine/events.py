@@ -91,16 +91,19 @@ _TS_CACHE_MAX = 4096
 
 # ---- the fast path: typed decoding in C ------------------------------------------------------
 #
-# `read_events` first decodes each line with msgspec into `_StrictLine`, whose typed fields carry
-# the checks of `_event` that C can do (ids non-empty, enums known, optional fields null or valid).
-# It forbids unknown fields, so every byte of a line it accepts has gone through a typed field and
-# msgspec has checked it as strictly as orjson would (UTF-8, escapes, number range). The fast path
-# only ever *accepts*: a line it cannot decode, or one that needs a check it does not make (a
-# missing field, an agent message without agent, a transfer to the same agent, a ts that does not
-# parse, an ignored but invalid field, max_sessions 12.0, ...), goes whole to the original path
-# (orjson + `_event`), which accepts or rejects it with its reason. So every reason, and the Event
-# of every line the fast path declines, is the original's by construction; for the lines it
-# accepts the fast path builds the Event `_event` would.
+# `read_events` reads the log a chunk (CHUNK_BYTES of whole lines) at a time and decodes all its
+# lines with one msgspec call straight into `Event`s (`_decode_block`; a chunk it cannot take as
+# exactly one JSON object per line goes line by line). Event's typed fields carry the checks of
+# `_event` that C can do (ids non-empty, enums known, optional fields null or valid); it forbids
+# unknown fields, so every byte of a line it accepts has gone through a typed field and msgspec
+# has checked it as strictly as orjson would (UTF-8, escapes, number range). `_settle_fields` then
+# makes the checks across fields and clears what the type ignores. The fast path only ever
+# *accepts*: a line it cannot decode, or one that needs a check it does not make (a missing field,
+# an agent message without agent, a transfer to the same agent, a ts that does not parse, an
+# ignored but invalid field, max_sessions 12.0, ...), goes whole to the original path (orjson +
+# `_event`), which accepts or rejects it with its reason. So every reason, and the Event of every
+# line the fast path declines, is the original's by construction; for the lines it accepts the
+# fast path makes the Event `_event` would (tests/test_events.py checks both against parse_line).
 #
 # A log whose lines carry extra fields (which the spec says to ignore) would fail the strict decode
 # on every line. Once a line passes with them ignored -- orjson's dict converted to `_Line`, the
