@@ -39,17 +39,9 @@ class RuleRef(msgspec.Struct, frozen=True, gc=False):
     line: int
 
 
-_RULE_REFS: dict[int, tuple[Span, RuleRef]] = {}
-
-
 def rule_ref(span: Span | None) -> RuleRef | None:
-    """The RuleRef of a rule's span, made once per span (spans live as long as their policy)."""
-    if span is None:
-        return None
-    cached = _RULE_REFS.get(id(span))
-    if cached is None or cached[0] is not span:
-        cached = _RULE_REFS[id(span)] = (span, RuleRef(span.file, span.line))
-    return cached[1]
+    """The RuleRef of a rule's span (the engine makes them once, when it reads the policy)."""
+    return None if span is None else RuleRef(span.file, span.line)
 
 
 class Decision(msgspec.Struct, omit_defaults=True, gc=False):
