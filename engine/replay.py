@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
 import orjson
 
@@ -40,7 +42,29 @@ def replay(
     policy_file: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ReplayResult:
-    """Replay an event stream through a policy; decisions go to decisions_out as JSON Lines."""
+    """Replay an event stream through a policy; decisions go to decisions_out as JSON Lines.
+
+    The cyclic garbage collector is paused while it runs (and restored after): the replay's
+    records make no reference cycles, so a collection would only rescan the live state.
+    """
+    with _collector_paused():
+        return _replay(policy, stream, seed, automation, decisions_out, on_reject, strict, policy_file, progress)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _replay(policy: ir.Policy, stream: BinaryIO, seed: int, automation: bool, decisions_out: BinaryIO | None,
+            on_reject: Callable[[Rejected], None] | None, strict: bool, policy_file: str | None,
+            progress: Callable[[int], None] | None) -> ReplayResult:
     engine = Engine(policy, seed=seed, automation=automation)
     stats = ReadStats()
     write = decisions_out.write if decisions_out is not None else None

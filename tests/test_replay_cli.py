@@ -157,3 +157,25 @@ def test_exported_interface_schemas_are_current(name):
     result = run("schema", name)
     assert result.exit_code == 0
     assert json.loads(shipped.read_text(encoding="utf-8")) == json.loads(result.stdout)
+
+
+def test_replay_pauses_the_collector_and_restores_it(tmp_path):
+    import gc
+    import io
+
+    from engine.loader import Loader
+    from engine.replay import replay
+
+    (tmp_path / "s.kefu").write_text('shop "s" on douyin\n', encoding="utf-8")
+    policy = Loader().load(tmp_path / "s.kefu").policy
+    log = b'{"ts": 1794358805, "type": "message", "sender": "consumer", "consumer": "c1"}\n'
+    during = []   # the collector's state while the replay runs, seen from its reject callback
+    result = replay(policy, io.BytesIO(b"not json\n" + log), on_reject=lambda r: during.append(gc.isenabled()))
+    assert result.stats.accepted == 1 and during == [False]
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        replay(policy, io.BytesIO(log))
+        assert not gc.isenabled()   # left as the caller had it
+    finally:
+        gc.enable()
