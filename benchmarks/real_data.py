@@ -13,9 +13,10 @@ figures against counts made here, without the engine:
      tweet that asked, unanswered ones missed);
   C  the engine's rules recounted from the converted events.
 
-The engine must equal C exactly. Where it does not, C' (C plus the engine's closing of
-overdue questions at each new local day, see recount_taobao) is tried: a difference C'
-explains is printed as explained, any other is listed as a disagreement. B and A differ
+The engine must equal C exactly. Where it does not, C' (C plus the engine's counting of
+overdue questions at each new local day and forgetting them 7 days later, and its reception
+units by the agent its decisions give each question, see recount_taobao) is tried: a
+difference C' explains is printed as explained, any other is listed as a disagreement. B and A differ
 from C for reasons listed call by call (or in counts for the tweets).
 
     python benchmarks/real_data.py                      # every file
@@ -37,6 +38,7 @@ import re
 import sys
 import tempfile
 import time
+from typing import Iterator
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -49,7 +51,9 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 
 from engine.loader import Loader  # noqa: E402
-from engine.replay import for_platform, replay, report_dict  # noqa: E402
+from engine.replay import replay, report_dict  # noqa: E402
+from engine.runtime import platform_policy  # noqa: E402
+from engine.runtime.metrics import FORGET_AFTER  # noqa: E402
 
 FILES = {
     "august": "callcentre_anonbank_august.csv",
@@ -371,7 +375,7 @@ def load_policies() -> dict[str, tuple]:
         result = loader.load_platform_file(files[name])
         if result.platform is None:
             raise SystemExit(f"error: platform file {name} does not load")
-        out[f"--platform {name}"] = (for_platform(result.platform), False, None)
+        out[f"--platform {name}"] = (platform_policy(result.platform), False, None)
     result = Loader().load(EXAMPLE_POLICY)
     if result.policy is None:
         raise SystemExit(f"error: {EXAMPLE_POLICY} has errors")
@@ -419,32 +423,39 @@ def _day_text(day: int) -> str:
     return (date(1970, 1, 1) + timedelta(days=day)).isoformat()
 
 
-def recount_taobao(log: Log, close_at_day_change: bool = False) -> tuple[dict, dict, Counter]:
+def recount_taobao(log: Log, forget_overdue: bool = False, decisions: bytes | None = None,
+                   ) -> tuple[dict, dict, Counter]:
     """Taobao's response_rate_3min recounted from the events: a question starts with a consumer
     message when none is pending for (shop, consumer) (events.md: later consumer messages belong
     to it), ends at the first agent message; it counts when it started 08:00-24:00 local; met when
     answered within 3 min and before local midnight; unanswered at the end: missed. Units are
-    receptions, consumer x assigned agent x day, decided by their first counted question: in these
-    logs a call is its own consumer, and on Twitter nobody is ever assigned, so a unit is a
-    (shop, consumer, day).
+    receptions, consumer x agent x day, decided by their first counted question. Without the
+    engine's decisions the agent is unknown, so a unit is a (shop, consumer, day): right for the
+    call centre, where a call is its own consumer.
 
-    close_at_day_change=True adds what the engine does (engine/runtime/metrics.py, _roll_day): at
-    the first consumer message of a new local day, every pending question whose deadline has
-    passed is settled as missed and dropped, so that consumer's next message starts a new question.
+    forget_overdue=True adds what the engine does (engine/runtime/metrics.py, _roll_day,
+    FORGET_AFTER): at the first consumer message of a new local day, every pending question whose
+    deadline has passed is counted as missed but stays pending (a later message still joins it),
+    and is forgotten at the first new day more than 7 days after that, so that consumer's next
+    message starts a new question. decisions (the engine's) give each question its agent as the
+    engine's reception unit has it: the consumer's session agent when the question starts, else
+    the agent it is next assigned to.
 
     Returns per (shop, date) totals, per unit its verdict, and counts of what happened."""
     totals: dict = defaultdict(lambda: [0, 0])
-    pending: dict = {}
+    pending: dict = {}     # key -> [start, day, counted, deadline, agent]
+    missed_at: dict = {}   # key -> when its pending question was counted missed (forget_overdue)
+    session: dict = {}     # key -> the agent of the consumer's open session (from decisions)
     seen: set = set()
     verdicts: dict = {}
     what: Counter = Counter()
     today = None
 
     def settle(key, item, met):
-        start, day, counted, deadline = item
+        start, day, counted, deadline, agent = item
         if not counted:
             return
-        unit = (key[0], day, key[1])
+        unit = (key[0], day, key[1], agent)
         if unit in seen:
             what["counted questions merged into an earlier unit (dedup_per_agent)"] += 1
             return
@@ -454,19 +465,34 @@ def recount_taobao(log: Log, close_at_day_change: bool = False) -> tuple[dict, d
         t[0] += 1
         t[1] += met
 
-    for ts, _, _, rec in sorted(log.events, key=lambda e: (e[0], e[1], e[2])):
+    for step in in_engine_order(log, decisions):
+        if step[0] == "act":
+            _, ts, action, consumer, shop, agent = step
+            key = (shop, consumer)
+            if action == "close_session":
+                session.pop(key, None)
+                continue
+            session[key] = agent
+            item = pending.get(key)
+            if action != "transfer" and item is not None and item[4] is None:
+                item[4] = agent
+            continue
+        _, ts, rec = step
         if rec["type"] != "message":
             continue
         key = (rec["shop"], rec["consumer"])
         if rec["sender"] == "consumer":
             day, minute = _local(ts)
-            if close_at_day_change and day != today:
+            if forget_overdue and day != today:
                 today = day
-                for k, item in list(pending.items()):
-                    if item[3] < ts:
-                        del pending[k]
-                        what["questions closed as missed at a day change"] += 1
+                for k, item in pending.items():
+                    if k not in missed_at and item[3] < ts:
+                        missed_at[k] = ts
+                        what["questions counted missed at a day change, still open"] += 1
                         settle(k, item, False)
+                for k in [k for k, when in missed_at.items() if when < ts - FORGET_AFTER]:
+                    del pending[k], missed_at[k]
+                    what["questions forgotten 7 days after"] += 1
             if key in pending:
                 what["consumer messages joining a pending question"] += 1
                 continue
@@ -474,15 +500,50 @@ def recount_taobao(log: Log, close_at_day_change: bool = False) -> tuple[dict, d
             what["questions started"] += 1
             what["questions started in the window"] += counted
             midnight = (day + 1) * 86400 - CN_OFFSET
-            pending[key] = (ts, day, counted, min(ts + DEADLINE, midnight))
-        else:
+            pending[key] = [ts, day, counted, min(ts + DEADLINE, midnight), session.get(key)]
+        elif rec["sender"] in ("agent", "robot"):   # Taobao's effective senders
             item = pending.get(key)
             if item is not None and ts >= item[0]:
                 del pending[key]
-                settle(key, item, ts <= item[3])
+                if missed_at.pop(key, None) is None:
+                    settle(key, item, ts <= item[3])
     for key, item in sorted(pending.items(), key=lambda kv: kv[1][0]):
-        settle(key, item, False)
+        if key not in missed_at:
+            settle(key, item, False)
     return dict(totals), verdicts, what
+
+
+def in_engine_order(log: Log, decisions: bytes | None) -> Iterator[tuple]:
+    """The log's events, each as ("event", ts, rec), with the engine's own session decisions
+    (assign, offline_route, close_session, transfer) as ("act", ts, action, consumer, shop,
+    agent) where the engine made them: timers before the event they precede; the routing of a
+    message (a consumer message routed, an agent taking a consumer the policy still queues)
+    before the metric sees it; what an event drains after it."""
+    events = sorted(log.events, key=lambda e: (e[0], e[1], e[2]))
+    acts = []   # (line or None, ts, action, consumer, shop, agent)
+    for raw in (decisions or b"").splitlines():
+        d = orjson.loads(raw)
+        if d["action"] in ("assign", "offline_route", "close_session", "transfer"):
+            ts = datetime.fromisoformat(d["ts"]).timestamp()
+            acts.append((d["line"], ts, d["action"], d["consumer"], d["shop"], d["agent"]))
+    i, n = 0, len(acts)
+    for line, (ts, _, _, rec) in enumerate(events, start=1):
+        while i < n and acts[i][0] is None and acts[i][1] <= ts:   # timers due by this event fire first
+            yield ("act",) + acts[i][1:]
+            i += 1
+        if rec["type"] == "message":
+            while i < n and acts[i][0] == line:
+                yield ("act",) + acts[i][1:]
+                i += 1
+        yield ("event", ts, rec)
+        while i < n and acts[i][0] == line:   # a session end or an agent coming online drains the queue
+            yield ("act",) + acts[i][1:]
+            i += 1
+        if i < n and acts[i][0] is not None and acts[i][0] < line:
+            raise RuntimeError(f"decision for line {acts[i][0]} left behind at line {line}")
+    while i < n:   # timers fired at the end of the log
+        yield ("act",) + acts[i][1:]
+        i += 1
 
 
 def recount_douyin(log: Log, decisions: bytes) -> dict:
@@ -490,13 +551,6 @@ def recount_douyin(log: Log, decisions: bytes) -> dict:
     (the clock starts at assignment to a human agent, so this checks the metric's bookkeeping,
     not the routing): all day, 3 min from the assignment (or from the message when the consumer
     already has a session); a question never assigned is not measured."""
-    events = sorted(log.events, key=lambda e: (e[0], e[1], e[2]))
-    acts = []   # (line or None, ts, action, consumer)
-    for raw in decisions.splitlines():
-        d = orjson.loads(raw)
-        if d["action"] in ("assign", "offline_route", "close_session", "transfer"):
-            ts = datetime.fromisoformat(d["ts"]).timestamp()
-            acts.append((d["line"], ts, d["action"], d["consumer"], d["shop"]))
     totals: dict = defaultdict(lambda: [0, 0])
     pending: dict = {}
     session: set = set()
@@ -507,51 +561,35 @@ def recount_douyin(log: Log, decisions: bytes) -> dict:
         t[0] += 1
         t[1] += met
 
-    def apply(act):
-        _, ts, action, consumer, shop = act
-        key = (shop, consumer)
-        if action == "close_session":
-            session.discard(key)
-            return
-        session.add(key)
-        item = pending.get(key)
-        if action != "transfer" and item is not None and item[2] is None:
-            pending[key] = (item[0], item[1], ts)
-
-    i, n = 0, len(acts)
-    for line, (ts, _, _, rec) in enumerate(events, start=1):
-        # timers due by this event fire first (decisions with no line)
-        while i < n and acts[i][0] is None and acts[i][1] <= ts:
-            apply(acts[i])
-            i += 1
-        consumer = rec["type"] == "message" and rec["sender"] == "consumer"
-        if consumer:   # the routing of a consumer message happens before the metric sees it
-            while i < n and acts[i][0] == line:
-                apply(acts[i])
-                i += 1
-        if rec["type"] == "message":
-            key = (rec["shop"], rec["consumer"])
-            if consumer:
-                if key not in pending:
-                    what["questions started"] += 1
-                    what["questions started with a session open"] += key in session
-                    pending[key] = (ts, _local(ts)[0], ts if key in session else None)
-            else:
-                item = pending.get(key)
-                if item is not None and ts >= item[0]:
-                    del pending[key]
-                    if item[2] is not None:
-                        settle(key, item, ts <= item[2] + DEADLINE)
-                    else:
-                        what["answered before the policy assigned them: not measured"] += 1
-        while i < n and acts[i][0] == line:   # a session end or an agent coming online drains the queue
-            apply(acts[i])
-            i += 1
-        if i < n and acts[i][0] is not None and acts[i][0] < line:
-            raise RuntimeError(f"decision for line {acts[i][0]} left behind at line {line}")
-    while i < n:   # timers fired at the end of the log
-        apply(acts[i])
-        i += 1
+    for step in in_engine_order(log, decisions):
+        if step[0] == "act":
+            _, ts, action, consumer, shop, _ = step
+            key = (shop, consumer)
+            if action == "close_session":
+                session.discard(key)
+                continue
+            session.add(key)
+            item = pending.get(key)
+            if action != "transfer" and item is not None and item[2] is None:
+                pending[key] = (item[0], item[1], ts)
+            continue
+        _, ts, rec = step
+        if rec["type"] != "message":
+            continue
+        key = (rec["shop"], rec["consumer"])
+        if rec["sender"] == "consumer":
+            if key not in pending:
+                what["questions started"] += 1
+                what["questions started with a session open"] += key in session
+                pending[key] = (ts, _local(ts)[0], ts if key in session else None)
+        else:
+            item = pending.get(key)
+            if item is not None and ts >= item[0]:
+                del pending[key]
+                if item[2] is not None:
+                    settle(key, item, ts <= item[2] + DEADLINE)
+                else:
+                    what["answered before the policy assigned them: not measured"] += 1
     for key, item in pending.items():
         if item[2] is not None:
             settle(key, item, False)
@@ -785,7 +823,7 @@ def main(argv: list[str] | None = None) -> int:
             c_pair = (sum(v[0] for v in c_totals.values()), sum(v[1] for v in c_totals.values()))
             day_diffs = compare_days(e_days, c_totals, f"{key} taobao")
             # the same with the engine's day-change closing of overdue questions (see recount_taobao)
-            r_totals, _, r_what = recount_taobao(log, close_at_day_change=True)
+            r_totals, _, r_what = recount_taobao(log, forget_overdue=True, decisions=ds_runs["--platform taobao"].decisions)
             r_pair = (sum(v[0] for v in r_totals.values()), sum(v[1] for v in r_totals.values()))
             r_diffs = compare_days(e_days, r_totals, f"{key} taobao (closing at day change)")
             lines = [f"cross-check · {key} · Taobao response_rate_3min (window 08:00-24:00 China time, 3 min, "
@@ -818,7 +856,7 @@ def main(argv: list[str] | None = None) -> int:
             check["C_counts"] = dict(c_what)
             if day_diffs or (e_elig, e_met) != c_pair:
                 lines += [
-                    f"  C' C, plus closing overdue questions at each new local day, as the engine does     {fig(r_pair)}",
+                    f"  C' C, plus overdue questions counted at a new day and kept 7 days, units by agent {fig(r_pair)}",
                     f"     engine == C': {'yes, on every one of ' + str(len(e_days)) + ' days' if not r_diffs and (e_elig, e_met) == r_pair else 'NO'}",
                     "     C': " + ", ".join(f"{k} {v}" for k, v in sorted(r_what.items())),
                     "     engine vs C per day: " + "; ".join(d.split(": ", 1)[1].replace("engine ", "").replace(", recount ", " vs ")
