@@ -1,0 +1,50 @@
+"""The benchmarks run (on tiny inputs): a benchmark that no longer imports or crashes is caught here.
+
+They print timings, which are never asserted (docs/benchmarks.md holds the measured figures).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+
+    def load(name: str):
+        sys.modules.pop(name, None)
+        return importlib.import_module(name)
+
+    return load
+
+
+def test_bench_replay_prints_the_ratio_parts_and_memory(bench, capsys):
+    assert bench("bench_replay").main(["--count", "3000", "--repeat", "1", "--parts", "--parts-events", "1000"]) == 0
+    out = capsys.readouterr().out
+    assert "replay / floor throughput:" in out and "engine: Engine.feed" in out and "peak RSS:" in out
+
+
+def test_bench_decode_prints_every_pass(bench, capsys):
+    assert bench("bench_decode").main(["--count", "3000", "--repeat", "1"]) == 0
+    assert "(c) read_events" in capsys.readouterr().out
+
+
+def test_bench_check_times_a_generated_policy(bench, capsys):
+    assert bench("bench_check").main(["40"]) == 0
+    assert "exit 0" in capsys.readouterr().out
+
+
+def test_real_data_script_without_its_data_says_so(bench, tmp_path, capsys):
+    assert bench("real_data").main(["--data", str(tmp_path / "absent")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_bench_keywords_imports(bench):
+    assert callable(bench("bench_keywords").main)
