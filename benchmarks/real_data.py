@@ -822,7 +822,7 @@ def main(argv: list[str] | None = None) -> int:
             c_totals, c_verdict, c_what = recount_taobao(log)
             c_pair = (sum(v[0] for v in c_totals.values()), sum(v[1] for v in c_totals.values()))
             day_diffs = compare_days(e_days, c_totals, f"{key} taobao")
-            # the same with the engine's day-change closing of overdue questions (see recount_taobao)
+            # the same with the engine's overdue rule and reception units by agent (see recount_taobao)
             r_totals, _, r_what = recount_taobao(log, forget_overdue=True, decisions=ds_runs["--platform taobao"].decisions)
             r_pair = (sum(v[0] for v in r_totals.values()), sum(v[1] for v in r_totals.values()))
             r_diffs = compare_days(e_days, r_totals, f"{key} taobao (closing at day change)")
@@ -868,9 +868,10 @@ def main(argv: list[str] | None = None) -> int:
                 if r_diffs or (e_elig, e_met) != r_pair:
                     problems += day_diffs
                 else:
-                    surprises.append(f"{key}: the engine closes overdue questions at a day change: "
-                                     f"engine {e_met}/{e_elig} vs {c_pair[1]}/{c_pair[0]} by events.md's question rule; "
-                                     f"equal to the recount that closes them ({r_pair[1]}/{r_pair[0]})")
+                    surprises.append(f"{key}: the engine counts overdue questions as missed at a new day and forgets "
+                                     f"them 7 days on, and its receptions are by agent: engine {e_met}/{e_elig} vs "
+                                     f"{c_pair[1]}/{c_pair[0]} by events.md's question rule; equal to the recount "
+                                     f"with those rules (C', {r_pair[1]}/{r_pair[0]})")
             if key != "twitter":
                 reasons = explain_b_vs_c(calls, cc["B_verdict"], c_verdict)
                 check["B_vs_C"] = dict(reasons)
