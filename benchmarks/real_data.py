@@ -467,15 +467,10 @@ def recount_taobao(log: Log, forget_overdue: bool = False, decisions: bytes | No
 
     for step in in_engine_order(log, decisions):
         if step[0] == "act":
-            _, ts, action, consumer, shop, agent = step
-            key = (shop, consumer)
-            if action == "close_session":
-                session.pop(key, None)
-                continue
-            session[key] = agent
-            item = pending.get(key)
-            if action != "transfer" and item is not None and item[4] is None:
-                item[4] = agent
+            opened = follow_session(step, session)
+            item = pending.get(opened[0]) if opened else None
+            if opened and opened[2] != "transfer" and item is not None and item[4] is None:
+                item[4] = opened[3]
             continue
         _, ts, rec = step
         if rec["type"] != "message":
@@ -546,6 +541,18 @@ def in_engine_order(log: Log, decisions: bytes | None) -> Iterator[tuple]:
         i += 1
 
 
+def follow_session(act: tuple, session: dict) -> tuple | None:
+    """Apply one of in_engine_order's acts to session ((shop, consumer) -> agent of the open
+    session); for an act that gives the consumer an agent, (key, ts, action, agent)."""
+    _, ts, action, consumer, shop, agent = act
+    key = (shop, consumer)
+    if action == "close_session":
+        session.pop(key, None)
+        return None
+    session[key] = agent
+    return key, ts, action, agent
+
+
 def recount_douyin(log: Log, decisions: bytes) -> dict:
     """Douyin's response_rate_3min recounted from the events plus the engine's own assignments
     (the clock starts at assignment to a human agent, so this checks the metric's bookkeeping,
@@ -553,7 +560,7 @@ def recount_douyin(log: Log, decisions: bytes) -> dict:
     already has a session); a question never assigned is not measured."""
     totals: dict = defaultdict(lambda: [0, 0])
     pending: dict = {}
-    session: set = set()
+    session: dict = {}
     what: Counter = Counter()
 
     def settle(key, item, met):
@@ -563,15 +570,10 @@ def recount_douyin(log: Log, decisions: bytes) -> dict:
 
     for step in in_engine_order(log, decisions):
         if step[0] == "act":
-            _, ts, action, consumer, shop, _ = step
-            key = (shop, consumer)
-            if action == "close_session":
-                session.discard(key)
-                continue
-            session.add(key)
-            item = pending.get(key)
-            if action != "transfer" and item is not None and item[2] is None:
-                pending[key] = (item[0], item[1], ts)
+            opened = follow_session(step, session)
+            item = pending.get(opened[0]) if opened else None
+            if opened and opened[2] != "transfer" and item is not None and item[2] is None:
+                pending[opened[0]] = (item[0], item[1], opened[1])   # the clock starts at the assignment
             continue
         _, ts, rec = step
         if rec["type"] != "message":
