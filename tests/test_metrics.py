@@ -83,3 +83,56 @@ def test_advance_fires_due_timers_between_events(tmp_path):
         "duration": 16 * 60}   # assigned at 09:01 (the first message), closed at 09:17
     assert closed.rule.file.endswith("douyin.kefu")
     assert engine.finish() == []
+
+
+PLAIN = """\
+platform plain "replies timed from the question"
+senders agent
+metric reply_3min {
+  unit question
+  deadline 3m
+  effective agent
+}
+allow queue
+default assign by least_loaded
+"""
+
+
+def at(day: int, clock: str) -> float:
+    return datetime.fromisoformat(f"2026-11-{day:02d}T{clock}").replace(tzinfo=CST).timestamp()
+
+
+def overdue_then_asks_again(tmp_path, day: int) -> list[tuple[str, int, int]]:
+    """c3 asks on the 11th and gets no answer; c2 writes on the 12th and on `day`; c3 asks again that day."""
+    (tmp_path / "plain.kefu").write_text(PLAIN, encoding="utf-8")
+    shop = tmp_path / "shop.kefu"
+    shop.write_text('shop "s1" on plain\ntimezone Asia/Shanghai\n', encoding="utf-8")
+    engine = Engine(Loader([tmp_path]).load(shop).policy)
+    lines = [
+        (at(11, "09:00:00"), dict(type="agent_status", agent="A", status="online")),
+        (at(11, "10:00:00"), dict(type="message", sender="consumer", consumer="c3")),
+        (at(12, "10:00:00"), dict(type="message", sender="consumer", consumer="c2")),
+        (at(12, "10:01:00"), dict(type="message", sender="agent", agent="A", consumer="c2")),
+        (at(day, "10:00:01"), dict(type="message", sender="consumer", consumer="c2")),
+        (at(day, "10:00:30"), dict(type="message", sender="agent", agent="A", consumer="c2")),
+        (at(day, "11:00:00"), dict(type="message", sender="consumer", consumer="c3")),
+        (at(day, "11:01:00"), dict(type="message", sender="agent", agent="A", consumer="c3")),
+    ]
+    for line, (when, fields) in enumerate(lines, 1):
+        engine.feed(Event(line=line, ts=when, shop="s1", **fields))
+    engine.finish()
+    return [(row.date, row.eligible, row.met) for row in engine.metric_rows()]
+
+
+def test_an_overdue_question_stays_open_for_seven_days(tmp_path):
+    # c3's question of the 11th is counted missed when the 12th begins (10:00) and stays open:
+    # on the 18th (6 days on) c3's message joins it, and the answer counts for nothing new.
+    assert overdue_then_asks_again(tmp_path, 18) == [
+        ("2026-11-11", 1, 0), ("2026-11-12", 1, 1), ("2026-11-18", 1, 1)]
+
+
+def test_an_overdue_question_is_forgotten_after_seven_days(tmp_path):
+    # On the 19th at 10:00:01, 7 days and 1 s after it was counted, c3's question is forgotten:
+    # c3's 11:00 message is a new question, answered in a minute: met.
+    assert overdue_then_asks_again(tmp_path, 19) == [
+        ("2026-11-11", 1, 0), ("2026-11-12", 1, 1), ("2026-11-19", 2, 2)]

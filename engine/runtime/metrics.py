@@ -9,7 +9,7 @@ the end of the log (an unanswered question is missed).
 from __future__ import annotations
 
 import math
-from collections import defaultdict, deque
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 
@@ -41,6 +41,7 @@ class Pending(msgspec.Struct, gc=False):
     deadline: float | None
     agent: str | None
     settled: bool = False   # counted (missed) already, still waiting for its reply
+    settled_at: float = 0.0  # when it was counted missed (it is forgotten FORGET_AFTER later)
 
 
 @dataclass
@@ -92,11 +93,9 @@ class MetricTracker:
         self.dedup = "dedup_per_agent" in counts
         self.transfer_rule = "transfer_without_reply_ineffective" in counts
         self.assistant_rule = "assistant_unanswered_ineffective" in counts
+        # The questions waiting for an effective reply; nothing else refers to a question, so an
+        # answered one is freed at once (each new day looks here for overdue and old questions).
         self.pending: dict[tuple[str, str], Pending] = {}
-        # (deadline, key, item) of clocked questions: what may become overdue (looked at each new day)
-        self._due: list[tuple[float, tuple[str, str], Pending]] = []
-        # (since, key, item) of questions settled or never clocked: to forget after FORGET_AFTER
-        self._parked: deque[tuple[float, tuple[str, str], Pending]] = deque()
         self.totals: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
         self.receptions: dict[tuple[str, date], set] = defaultdict(set)
         self.consumer_days: dict[tuple[str, date], set] = defaultdict(set)
@@ -136,11 +135,9 @@ class MetricTracker:
             in_window = False
         if assigned or not self.clock_at_assignment:
             deadline = self._deadline(ts) if self.natural_day else ts + self.deadline
-            self.pending[key] = item = Pending(ts, day, in_window, ts, deadline, agent)
-            self._due.append((deadline, key, item))   # watched: may become overdue
+            self.pending[key] = Pending(ts, day, in_window, ts, deadline, agent)
         else:  # the session timer starts at the assignment: forgotten in time unless assigned
-            self.pending[key] = item = Pending(ts, day, in_window, None, None, agent)
-            self._parked.append((ts, key, item))
+            self.pending[key] = Pending(ts, day, in_window, None, None, agent)
 
     def assigned(self, shop: str, consumer: str, ts: float, agent: str) -> None:
         """A consumer was assigned to a human agent; starts a clock that waits for it."""
@@ -152,8 +149,7 @@ class MetricTracker:
             return
         if item.clock is None:
             item.clock = ts
-            item.deadline = deadline = self._deadline(ts) if self.natural_day else ts + self.deadline
-            self._due.append((deadline, key, item))
+            item.deadline = self._deadline(ts) if self.natural_day else ts + self.deadline
         if item.agent is None:
             item.agent = agent
 
@@ -190,16 +186,9 @@ class MetricTracker:
         item.agent = item.agent or from_agent
         if not item.settled:
             self._settle(shop, consumer, item, False)
-        self._open((shop, consumer), Pending(ts, item.day, item.counted, ts, self._deadline(ts), to_agent))
+        self.pending[(shop, consumer)] = Pending(ts, item.day, item.counted, ts, self._deadline(ts), to_agent)
 
     # ---- outcomes ------------------------------------------------------------
-    def _open(self, key: tuple[str, str], item: Pending) -> None:
-        self.pending[key] = item
-        if item.deadline is not None:
-            self._due.append((item.deadline, key, item))   # watched: may become overdue
-        else:
-            self._parked.append((item.start, key, item))   # unclocked: forgotten in time
-
     def _deadline(self, clock: float) -> float:
         due = clock + self.deadline
         if self.natural_day:
@@ -259,25 +248,25 @@ class MetricTracker:
             return
         self._today = day
         horizon = ts - FORGET_AFTER
-        pending, parked = self.pending, self._parked
-        # Overdue questions are counted missed; the order does not matter (each adds one missed
-        # unit, or none if its reception was counted already). Answered ones are dropped.
-        still_due = []
-        for entry in self._due:
-            deadline, key, item = entry
-            if pending.get(key) is not item or item.settled:
-                continue
-            if deadline < ts:
+        pending = self.pending
+        # Overdue questions are counted missed; the order does not matter (a consumer has one
+        # question at a time, so each adds one missed unit, or none if its reception was counted
+        # already). Counted or never clocked, a question is forgotten FORGET_AFTER later.
+        forget = []
+        for key, item in pending.items():
+            deadline = item.deadline
+            if deadline is None:
+                if item.start < horizon:
+                    forget.append(key)
+            elif item.settled:
+                if item.settled_at < horizon:
+                    forget.append(key)
+            elif deadline < ts:
                 item.settled = True
+                item.settled_at = ts
                 self._settle(key[0], key[1], item, False)
-                parked.append((ts, key, item))
-            else:
-                still_due.append(entry)
-        self._due = still_due
-        while parked and parked[0][0] < horizon:
-            _, key, item = parked.popleft()
-            if pending.get(key) is item and (item.settled or item.clock is None):
-                del pending[key]
+        for key in forget:
+            del pending[key]
         for key in [k for k, when in self.measured.items() if when < horizon]:
             del self.measured[key]
         for table in (self.receptions, self.consumer_days):
@@ -290,8 +279,6 @@ class MetricTracker:
             if item.clock is not None and not item.settled:
                 self._settle(shop, consumer, item, False)
         self.pending.clear()
-        self._due.clear()
-        self._parked.clear()
 
     def mark_day(self, shop: str, day: date) -> None:
         """Make sure a day the shop was active appears in the report, even with nothing counted."""
