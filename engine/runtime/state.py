@@ -77,7 +77,10 @@ class WaitingLine:
 
     def join(self, entry: QueueEntry) -> None:
         """Add an entry at the back of its group."""
-        self.groups.setdefault(entry.candidates, {})[entry.consumer] = entry
+        group = self.groups.get(entry.candidates)
+        if group is None:
+            group = self.groups[entry.candidates] = {}
+        group[entry.consumer] = entry
         self.size += 1
 
     def leave(self, entry: QueueEntry) -> None:
