@@ -461,9 +461,7 @@ def recount_taobao(log: Log, forget_overdue: bool = False, decisions: bytes | No
             return
         seen.add(unit)
         verdicts[unit] = met
-        t = totals[(key[0], _day_text(day))]
-        t[0] += 1
-        t[1] += met
+        tally(totals, key[0], day, met)
 
     for step in in_engine_order(log, decisions):
         if step[0] == "act":
@@ -541,6 +539,13 @@ def in_engine_order(log: Log, decisions: bytes | None) -> Iterator[tuple]:
         i += 1
 
 
+def tally(totals: dict, shop: str, day: int, met: bool) -> None:
+    """One more eligible unit (and met, if met) for the shop on its local day."""
+    t = totals[(shop, _day_text(day))]
+    t[0] += 1
+    t[1] += met
+
+
 def follow_session(act: tuple, session: dict) -> tuple | None:
     """Apply one of in_engine_order's acts to session ((shop, consumer) -> agent of the open
     session); for an act that gives the consumer an agent, (key, ts, action, agent)."""
@@ -564,9 +569,7 @@ def recount_douyin(log: Log, decisions: bytes) -> dict:
     what: Counter = Counter()
 
     def settle(key, item, met):
-        t = totals[(key[0], _day_text(item[1]))]
-        t[0] += 1
-        t[1] += met
+        tally(totals, key[0], item[1], met)
 
     for step in in_engine_order(log, decisions):
         if step[0] == "act":
