@@ -435,3 +435,13 @@ def test_fields_a_type_ignores_are_none_and_the_card_is_moved():
         Event(3, 1794358807.0, "agent_status", agent="amy", status="online"),
     ]
     assert all(e.wire_card is None for e in got)
+
+
+def test_keys_named_like_the_reader_own_fields_are_ignored_like_any_other():
+    # Event renames its line and card fields to "kefu:..." keys for decoding; a log that happens
+    # to use those keys gets them ignored, as every unknown key is (the original path judges it).
+    line = (b'{"ts": 1794358805, "type": "message", "sender": "consumer", "consumer": "c1",'
+            b' "kefu:line": 99, "kefu:card_kind": "product", "kefu:card_id": "p1"}')
+    got, rejected, _ = read(line + b"\n")
+    assert rejected == [] and got == [Event(1, 1794358805.0, "message", sender="consumer", consumer="c1")]
+    assert got == [parse_line(line, 1)]
