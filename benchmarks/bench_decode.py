@@ -88,13 +88,19 @@ def make_log(path: Path, count: int, policy_path: Path, seed: int) -> float:
     return time.perf_counter() - start
 
 
-def pass_orjson(path: Path) -> int:
-    loads, cache, n = orjson.loads, {}, 0
+def _pass_decode(path: Path, loads) -> int:
+    """Decode every line with loads and parse its ts as the reader does; returns the lines read."""
+    cache: dict = {}
+    n = 0
     with open(path, "rb") as f:
         for raw in f:
             parse_ts(loads(raw)["ts"], cache)
             n += 1
     return n
+
+
+def pass_orjson(path: Path) -> int:
+    return _pass_decode(path, orjson.loads)
 
 
 def pass_orjson_fromisoformat(path: Path) -> int:
@@ -108,12 +114,7 @@ def pass_orjson_fromisoformat(path: Path) -> int:
 
 
 def pass_json(path: Path) -> int:
-    loads, cache, n = json.loads, {}, 0
-    with open(path, "rb") as f:
-        for raw in f:
-            parse_ts(loads(raw)["ts"], cache)
-            n += 1
-    return n
+    return _pass_decode(path, json.loads)
 
 
 def pass_read_events(path: Path) -> int:
@@ -136,21 +137,32 @@ def best_of(passes: list, path: Path, repeat: int) -> list[tuple[float, int]]:
     return list(zip(best, counts))
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_log_options(ap: argparse.ArgumentParser) -> None:
+    """The options that choose the log a benchmark reads (and how often it times each pass)."""
     ap.add_argument("--events", type=Path, help="an existing event log (JSONL) instead of a generated one")
     ap.add_argument("--count", type=int, default=1_000_000, help="events to generate (default 1,000,000)")
     ap.add_argument("--policy", type=Path, default=ROOT / "rulesets/examples/douyin-flagship.kefu")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1, help="seed of the generated log")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per pass; the best is kept")
+
+
+def log_to_read(args: argparse.Namespace, tmp: Path) -> Path:
+    """--events, or a log of --count events generated into tmp from --policy."""
+    if args.events is not None:
+        return args.events
+    path = tmp / "events.jsonl"
+    took = make_log(path, args.count, args.policy, args.seed)
+    print(f"generated {args.count:,} events with engine.synth in {took:.1f} s")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_log_options(ap)
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = args.events
-        if path is None:
-            path = Path(tmp) / "events.jsonl"
-            took = make_log(path, args.count, args.policy, args.seed)
-            print(f"generated {args.count:,} events with engine.synth in {took:.1f} s")
+        path = log_to_read(args, Path(tmp))
         size = os.path.getsize(path)
         pass_orjson(path)  # warm the page cache
         passes = [("(a) orjson.loads + parse_ts", pass_orjson),

@@ -40,7 +40,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_decode import best_of, make_log, pass_orjson, pass_orjson_fromisoformat, pass_read_events  # noqa: E402
+from bench_decode import (  # noqa: E402
+    add_log_options, best_of, log_to_read, pass_orjson, pass_orjson_fromisoformat, pass_read_events,
+)
 
 from engine.events import ReadStats, read_events  # noqa: E402
 from engine.loader import Loader  # noqa: E402
@@ -141,20 +143,13 @@ _PEAK_KIB = (
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=Path)
-    ap.add_argument("--count", type=int, default=1_000_000)
-    ap.add_argument("--policy", type=Path, default=ROOT / "rulesets/examples/douyin-flagship.kefu")
-    ap.add_argument("--repeat", type=int, default=3)
+    add_log_options(ap)
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     ap.add_argument("--parts", action="store_true", help="also time the reader, the engine and the encoding apart")
     ap.add_argument("--parts-events", type=int, default=200_000, help="events kept in memory for --parts")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        path = args.events
-        if path is None:
-            path = Path(tmp) / "events.jsonl"
-            took = make_log(path, args.count, args.policy, 1)
-            print(f"generated {args.count:,} events in {took:.1f} s")
+        path = log_to_read(args, Path(tmp))
         size = os.path.getsize(path)
         pass_orjson(path)
         (floor_s, n), (plain_s, _), (replay_s, accepted) = best_of(

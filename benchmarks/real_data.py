@@ -465,14 +465,11 @@ def recount_taobao(log: Log, forget_overdue: bool = False, decisions: bytes | No
 
     for step in in_engine_order(log, decisions):
         if step[0] == "act":
-            opened = follow_session(step, session)
-            item = pending.get(opened[0]) if opened else None
-            if opened and opened[2] != "transfer" and item is not None and item[4] is None:
-                item[4] = opened[3]
+            assigned = follow_session(step, session, pending)
+            if assigned and assigned[1][4] is None:
+                assigned[1][4] = assigned[3]   # the question's agent: the first it is assigned to
             continue
         _, ts, rec = step
-        if rec["type"] != "message":
-            continue
         key = (rec["shop"], rec["consumer"])
         if rec["sender"] == "consumer":
             day, minute = _local(ts)
@@ -507,7 +504,7 @@ def recount_taobao(log: Log, forget_overdue: bool = False, decisions: bytes | No
 
 
 def in_engine_order(log: Log, decisions: bytes | None) -> Iterator[tuple]:
-    """The log's events, each as ("event", ts, rec), with the engine's own session decisions
+    """The log's messages, each as ("event", ts, rec), with the engine's own session decisions
     (assign, offline_route, close_session, transfer) as ("act", ts, action, consumer, shop,
     agent) where the engine made them: timers before the event they precede; the routing of a
     message (a consumer message routed, an agent taking a consumer the policy still queues)
@@ -528,7 +525,8 @@ def in_engine_order(log: Log, decisions: bytes | None) -> Iterator[tuple]:
             while i < n and acts[i][0] == line:
                 yield ("act",) + acts[i][1:]
                 i += 1
-        yield ("event", ts, rec)
+        if rec["type"] == "message":   # the recounts look at messages only
+            yield ("event", ts, rec)
         while i < n and acts[i][0] == line:   # a session end or an agent coming online drains the queue
             yield ("act",) + acts[i][1:]
             i += 1
@@ -546,16 +544,19 @@ def tally(totals: dict, shop: str, day: int, met: bool) -> None:
     t[1] += met
 
 
-def follow_session(act: tuple, session: dict) -> tuple | None:
+def follow_session(act: tuple, session: dict, pending: dict) -> tuple | None:
     """Apply one of in_engine_order's acts to session ((shop, consumer) -> agent of the open
-    session); for an act that gives the consumer an agent, (key, ts, action, agent)."""
+    session); when it assigns a consumer whose question waits in pending, (key, question, ts, agent)."""
     _, ts, action, consumer, shop, agent = act
     key = (shop, consumer)
     if action == "close_session":
         session.pop(key, None)
         return None
     session[key] = agent
-    return key, ts, action, agent
+    item = pending.get(key)
+    if action == "transfer" or item is None:
+        return None
+    return key, item, ts, agent
 
 
 def recount_douyin(log: Log, decisions: bytes) -> dict:
@@ -573,14 +574,12 @@ def recount_douyin(log: Log, decisions: bytes) -> dict:
 
     for step in in_engine_order(log, decisions):
         if step[0] == "act":
-            opened = follow_session(step, session)
-            item = pending.get(opened[0]) if opened else None
-            if opened and opened[2] != "transfer" and item is not None and item[2] is None:
-                pending[opened[0]] = (item[0], item[1], opened[1])   # the clock starts at the assignment
+            assigned = follow_session(step, session, pending)
+            if assigned and assigned[1][2] is None:
+                key, item, ts, _ = assigned
+                pending[key] = (item[0], item[1], ts)   # the clock starts at the assignment
             continue
         _, ts, rec = step
-        if rec["type"] != "message":
-            continue
         key = (rec["shop"], rec["consumer"])
         if rec["sender"] == "consumer":
             if key not in pending:
