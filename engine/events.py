@@ -114,27 +114,33 @@ _TS_CACHE_MAX = 4096
 # original path, against 1.75x for the strict decoder).
 
 _Id = Annotated[str, msgspec.Meta(min_length=1)]
+# The enums as the decoder checks them (Literal of a tuple is the Literal of its items).
+_Type = Literal[TYPES]  # type: ignore[valid-type]
+_Sender = Literal[SENDERS]  # type: ignore[valid-type]
+_Status = Literal[STATUSES]  # type: ignore[valid-type]
+_Page = Literal[PAGES]  # type: ignore[valid-type]
+_CardKind = Literal[CARD_KINDS]  # type: ignore[valid-type]
+# above 2**64 - 1 orjson makes a float of an integer: leave those (and the rest of u64) to it
+_Cap = Annotated[int, msgspec.Meta(ge=1, le=(1 << 63) - 1)]
 
 
 class _Card(msgspec.Struct, gc=False):
-    kind: Literal["product", "order"]
+    kind: _CardKind
     id: _Id
 
 
 class _Line(msgspec.Struct, gc=False):
     ts: Union[str, float]  # an int ts is decoded as a float: what parse_ts makes of it
-    type: Literal["message", "agent_status", "transfer", "session_end"]
+    type: _Type
     shop: Union[_Id, None] = None
-    sender: Union[Literal["consumer", "agent", "robot", "system", "assistant"], None] = None
+    sender: Union[_Sender, None] = None
     consumer: Union[_Id, None] = None
     agent: Union[_Id, None] = None
     text: Union[str, None] = None
-    page: Union[Literal["shop_home", "product_detail", "order_detail", "refund_detail", "logistics_complaint"],
-                None] = None
+    page: Union[_Page, None] = None
     card: Union[_Card, None] = None
-    status: Union[Literal["online", "busy", "offline"], None] = None
-    # above 2**64 - 1 orjson makes a float of an integer: leave those (and the rest of u64) to it
-    max_sessions: Union[Annotated[int, msgspec.Meta(ge=1, le=(1 << 63) - 1)], None] = None
+    status: Union[_Status, None] = None
+    max_sessions: Union[_Cap, None] = None
     group: Union[_Id, None] = None
     to_agent: Union[_Id, None] = None
 
@@ -195,19 +201,17 @@ class Event(msgspec.Struct, gc=False, forbid_unknown_fields=True,
         type: str = ""   # "message" | "agent_status" | "transfer" | "session_end"
     else:  # what a line may hold, as decoded; read_events makes ts a float and declines a missing type
         ts: Union[str, float, None] = None
-        type: Union[Literal["message", "agent_status", "transfer", "session_end"], None] = None
+        type: Union[_Type, None] = None
     shop: Union[_Id, None] = None
-    sender: Union[Literal["consumer", "agent", "robot", "system", "assistant"], None] = None  # message only
+    sender: Union[_Sender, None] = None  # message only
     consumer: Union[_Id, None] = None
     agent: Union[_Id, None] = None
     text: Union[str, None] = None
-    page: Union[Literal["shop_home", "product_detail", "order_detail", "refund_detail", "logistics_complaint"],
-                None] = None
+    page: Union[_Page, None] = None
     card_kind: Union[str, None] = None   # "product" | "order"
     card_id: Union[str, None] = None
-    status: Union[Literal["online", "busy", "offline"], None] = None   # agent_status
-    # above 2**64 - 1 orjson makes a float of an integer: leave those (and the rest of u64) to it
-    max_sessions: Union[Annotated[int, msgspec.Meta(ge=1, le=(1 << 63) - 1)], None] = None
+    status: Union[_Status, None] = None   # agent_status
+    max_sessions: Union[_Cap, None] = None
     group: Union[_Id, None] = None
     to_agent: Union[_Id, None] = None
     wire_card: Union[_StrictCard, None] = None   # the line's card while reading; None in every Event read
@@ -646,13 +650,7 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
                     continue
                 stats.read += 1
                 try:
-                    try:
-                        obj = loads(raw)
-                    except orjson.JSONDecodeError:
-                        obj = _decode(raw)  # raises _Bad with the precise reason
-                    if type(obj) is not dict:
-                        raise _Bad(f"not a JSON object: got {_json_type(obj)}")
-                    event = _event(obj, lineno, ts_cache)
+                    event = _event(_decode(raw), lineno, ts_cache)
                 except _Bad as bad:
                     reject(lineno, str(bad))
                     continue

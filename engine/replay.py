@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO, Callable, Iterator
 
 import orjson
@@ -27,7 +27,6 @@ class ReplayResult:
     stats: ReadStats
     policy_file: str | None
     seed: int
-    rejected: list[Rejected] = field(default_factory=list)
 
 
 def replay(
@@ -92,12 +91,15 @@ def report_dict(result: ReplayResult) -> dict:
     engine, stats = result.engine, result.stats
     policy = engine.policy
     days: dict[tuple[str, str], dict] = {}
+
+    def day_entry(shop: str, day: str) -> dict:
+        return days.setdefault((shop, day), {"shop": shop, "date": day, "decisions": {}, "compared": 0, "agreed": 0})
+
     for (shop, day, action), n in sorted(engine.day_counts.items()):
-        entry = days.setdefault((shop, day), {"shop": shop, "date": day, "decisions": {}, "compared": 0, "agreed": 0})
-        if action in ("compared", "agreed"):
-            entry[action] = n
-        else:
-            entry["decisions"][action] = n
+        day_entry(shop, day)["decisions"][action] = n
+    for (shop, day), (compared, agreed) in engine.agreement.items():
+        entry = day_entry(shop, day)
+        entry["compared"], entry["agreed"] = compared, agreed
     compared = sum(d["compared"] for d in days.values())
     agreed = sum(d["agreed"] for d in days.values())
     return {

@@ -50,6 +50,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 
 from . import ir
+from .runtime.clock import DEFAULT_TIMEZONE, policy_timezone
+from .runtime.state import DEFAULT_CAP
 
 __all__ = ["generate_log", "generate_command", "write_samples", "SAMPLES", "HOURLY_ARRIVALS"]
 
@@ -97,7 +99,6 @@ SAMPLES = (
 ROBOT_RATE = {"pinduoduo": 0.25, "taobao": 0.18, "douyin": 0.06}
 ASSISTANT_RATE = {"taobao": 0.05}
 HAND_END_RATE = {"douyin": 0.6, "pinduoduo": 0.2, "taobao": 0.15}
-DEFAULT_CAP = 10
 FIXED_ZONES = {"Asia/Shanghai": 8, "Asia/Hong_Kong": 8, "Asia/Taipei": 8, "Asia/Macau": 8, "UTC": 0, "Etc/UTC": 0}
 
 
@@ -544,7 +545,7 @@ class _Generator:
 
 
 def generate_log(policy: ir.Policy, *, day: date, days: int = 1, consumers: int, seed: int, out: BinaryIO,
-                 tz: str = "Asia/Shanghai") -> int:
+                 tz: str = DEFAULT_TIMEZONE) -> int:
     """Write a synthetic event log for `policy` to `out` (binary); returns the number of events.
 
     `day` is the first local day, `days` how many days, `consumers` the distinct consumers per
@@ -596,7 +597,7 @@ def generate_command(policy_path: str | Path, out: str | Path, day: date | str, 
         else:
             sys.stderr.write(f"error: {path}: not a shop policy\n")
         return 1
-    tz = result.policy.effective.timezone.name if result.policy.effective.timezone else "Asia/Shanghai"
+    tz = policy_timezone(result.policy)
     try:
         if str(out) == "-":
             n = generate_log(result.policy, day=first, days=days, consumers=consumers, seed=seed,

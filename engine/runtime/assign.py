@@ -8,12 +8,7 @@ from typing import Callable
 
 from .state import DEFAULT_CAP, AgentState, ShopState
 
-__all__ = ["DEFAULT_CAP", "SCORES", "break_tie", "cap_of", "choose", "idle_rate"]
-
-
-def cap_of(agent: AgentState) -> int:
-    """The agent's reception cap (接待上限)."""
-    return agent.cap
+__all__ = ["DEFAULT_CAP", "SCORES", "break_tie", "choose", "idle_rate"]
 
 
 def idle_rate(agent: AgentState) -> float:
@@ -22,13 +17,12 @@ def idle_rate(agent: AgentState) -> float:
     return (cap - len(agent.sessions)) / cap
 
 
-# Each strategy scores agents; the highest score wins, ties go to the tie-break.
+# Each scoring strategy scores agents; the highest score wins, ties go to the tie-break.
+# (round_robin and random pick without scores: see choose.)
 SCORES: dict[str, Callable[[AgentState], float]] = {
     "idle_rate": idle_rate,
     "least_loaded": lambda a: -len(a.sessions),
     "longest_idle": lambda a: -a.idle_since,
-    "round_robin": lambda a: 0.0,
-    "random": lambda a: 0.0,
 }
 
 

@@ -5,9 +5,20 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from .. import ir
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+"""The time zone of a policy that names none (the platforms are Chinese)."""
+
 # "HH:MM:" of every minute of a day and "SS" of every second: iso() joins precomputed text.
 _MINUTE_TEXT = tuple(f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60))
 _SECOND_TEXT = tuple(f"{s:02d}" for s in range(60))
+
+
+def policy_timezone(policy: ir.Policy) -> str:
+    """The IANA name of the policy's time zone (its `timezone`, else DEFAULT_TIMEZONE)."""
+    zone = policy.effective.timezone
+    return zone.name if zone else DEFAULT_TIMEZONE
 
 
 class LocalClock:

@@ -16,8 +16,6 @@ import msgspec
 
 from ..ir import Span
 
-DECISION_FORMAT_VERSION = 1
-
 # Every action a decision can carry (documented in docs/replay.md).
 ACTIONS = (
     "assign",          # a consumer is given to an agent

@@ -16,14 +16,13 @@ from typing import Callable
 from .. import ir
 from ..events import Event
 from .assign import choose
-from .clock import LocalClock
+from .clock import LocalClock, policy_timezone
 from .decisions import Assigned, AutoReplied, Closed, Decision, Differs, LeftQueue, Queued, RuleRef, Transferred, rule_ref
 from .hours import WorkingHours
 from .metrics import MetricRow, MetricTracker
 from .replies import AutoReplier
 from .state import DEFAULT_CAP, AgentState, ConsumerState, QueueEntry, Session, ShopState
 
-DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_FALLBACK = ("same_group", "queue")
 
 # A pending automatic session end: (due, sequence number, shop, consumer, session, session version).
@@ -44,7 +43,7 @@ class Engine:
         self.policy = policy
         settings = policy.effective
         shop = policy.shop
-        tz = settings.timezone.name if settings.timezone else DEFAULT_TIMEZONE
+        tz = policy_timezone(policy)
         self.clock = LocalClock(tz)
         self.rng = random.Random(seed)
         self.automation = automation and bool(shop.name)
@@ -62,13 +61,13 @@ class Engine:
         self._timer_seq = 0
         self._stamp_ts = math.nan   # the last timestamp _stamp formatted, and its text
         self._stamp_text = ""
-        # counters, as plain dicts (the properties below give Counters): decisions (and answers
-        # compared, agreed) by (shop, local date, action); automatic replies by kind
+        # counters, as plain dicts (the properties below give copies): decisions by (shop, local
+        # date, action); first answers [compared, agreed] by (shop, local date); replies by kind
         self._day_counts: dict[tuple[str, str, str], int] = {}
+        self._agreement: dict[tuple[str, str], list[int]] = {}
         self._auto_reply_kinds: dict[str, int] = {}
         self.suppressed = 0
         self._days: set[tuple[str, date]] = set()
-        self._shop_day: dict[str, date] = {}
         self._configure(settings, shop)
         self._handlers: dict[str, Callable[[str, ShopState, Event, Out], None]] = {
             "agent_status": self._agent_status, "transfer": self._transfer, "session_end": self._session_end}
@@ -93,7 +92,6 @@ class Engine:
         self.end_after = end.after if end and end.after else None
         self.end_rule = rule_ref(end.span) if end else None
         self.cooldown = settings.cooldown.every if settings.cooldown and self.automation else 0
-        self.cooldown_rule = settings.cooldown.span if settings.cooldown else None
         self.pool = settings.offline_pool
         self.offline_route = shop.offline_route
         self.offline_rule = rule_ref(shop.offline_route.span) if shop.offline_route else None
@@ -181,14 +179,10 @@ class Engine:
         rows = [row for tracker in self.metrics for row in tracker.rows()]
         return sorted(rows, key=lambda r: (r.shop, r.date, r.metric))
 
-    def iso(self, ts: float) -> str:
-        """A timestamp as local RFC 3339 text."""
-        return self.clock.iso(ts)
-
     # ---- bookkeeping -----------------------------------------------------------
     @property
     def day_counts(self) -> Counter:
-        """Decisions made so far by (shop, local date, action); also answers `compared` and `agreed`."""
+        """Decisions made so far by (shop, local date, action)."""
         return Counter(self._day_counts)
 
     @property
@@ -196,9 +190,14 @@ class Engine:
         """Decisions made so far, by action."""
         totals: Counter = Counter()
         for (_, _, action), n in self._day_counts.items():
-            if action not in ("compared", "agreed"):
-                totals[action] += n
+            totals[action] += n
         return totals
+
+    @property
+    def agreement(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """By (shop, local date): sessions whose first answer was compared, and how many of those
+        the agent the policy assigned answered."""
+        return {key: (compared, agreed) for key, (compared, agreed) in self._agreement.items()}
 
     @property
     def auto_reply_kinds(self) -> Counter:
@@ -220,6 +219,7 @@ class Engine:
 
     def _see_day(self, sid: str, shop: ShopState, ts: float) -> None:
         day = self.clock.day(ts)
+        earlier = shop.today
         shop.today = day
         shop.day_start, shop.day_end = self.clock.day_bounds(ts)
         if (sid, day) in self._days:
@@ -227,17 +227,15 @@ class Engine:
         self._days.add((sid, day))
         for tracker in self.metrics:
             tracker.mark_day(sid, day)
-        if self._shop_day.get(sid) is not None:
-            self._forget_idle_consumers(shop, ts)
-        self._shop_day[sid] = day
+        if earlier is not None:   # a new day of a shop already seen: sweep its consumers
+            self._forget_idle_consumers(shop, ts, day)
 
-    def _forget_idle_consumers(self, shop: ShopState, ts: float) -> None:
+    def _forget_idle_consumers(self, shop: ShopState, ts: float, today: date) -> None:
         """Drop consumers with nothing live, so memory follows live state, not log length.
 
         Only consumers created since the last sweep or kept by it are looked at.
         """
         keep_for = max(self.repeat.within if self.repeat else 0, self.cooldown)
-        today = self.clock.day(ts)
         consumers = shop.consumers
         kept = set()
         for cid in shop.fresh | shop.kept:
@@ -283,7 +281,7 @@ class Engine:
         ts, line = ev.ts, ev.line
         repeat = self.repeat
         if (repeat is not None and cs.last_agent and cs.last_end is not None and ts - cs.last_end <= repeat.within
-                and self._repeat_entry(sid, shop, cs, cid, repeat, ev, out)):
+                and self._repeat_entry(sid, shop, cs, cid, ev, out)):
             return
         if not shop.present and self._offline(sid, shop, cs, cid, ev, out):
             return
@@ -305,8 +303,7 @@ class Engine:
         else:
             self._enqueue(sid, shop, cs, cid, candidates, ts, line, self.queue_rule, "no_agent", out)
 
-    def _repeat_entry(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, repeat: ir.RepeatEntry,
-                      ev: Event, out: Out) -> bool:
+    def _repeat_entry(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, out: Out) -> bool:
         rule = self.repeat_rule
         previous = shop.agents.get(cs.last_agent) if cs.last_agent is not None else None
         if previous is not None and previous.status != "offline" and previous.im:
@@ -517,9 +514,11 @@ class Engine:
         session.compared = True
         agreed = session.agent == answered_by
         day = self.clock.day_text(ev.ts)
-        counts = self._day_counts
-        counts[(sid, day, "compared")] = counts.get((sid, day, "compared"), 0) + 1
-        counts[(sid, day, "agreed")] = counts.get((sid, day, "agreed"), 0) + int(agreed)
+        tally = self._agreement.get((sid, day))
+        if tally is None:
+            tally = self._agreement[(sid, day)] = [0, 0]
+        tally[0] += 1
+        tally[1] += agreed
         if not agreed:
             out.append(Differs(self._stamp(ev.ts), "differs", sid, ev.consumer, session.agent, ev.line, None,
                                answered_by))
