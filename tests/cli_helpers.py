@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from typer.testing import CliRunner
 
 from engine.cli import app
@@ -15,3 +17,7 @@ def kefu(*args, input=None):
     assert "Traceback" not in result.output, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     return result
+
+
+# A diagnostic code where the engine makes a diagnostic (error(...), warning(...), SourceError(...), ...).
+EMITTED_CODE = re.compile(r'(?:error|warning|SourceError|_unknown|_bad)\(\s*"([EW]\d{3})"')

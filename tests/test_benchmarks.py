@@ -6,6 +6,7 @@ They print timings, which are never asserted (docs/benchmarks.md holds the measu
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from pathlib import Path
 
@@ -25,10 +26,19 @@ def bench(monkeypatch):
     return load
 
 
+def events_per_s(out: str, label: str) -> int:
+    line = next(line for line in out.splitlines() if line.startswith(label))
+    return int(line[44:56].replace(",", ""))
+
+
 def test_bench_replay_prints_the_ratio_parts_and_memory(bench, capsys):
     assert bench("bench_replay").main(["--count", "3000", "--repeat", "1", "--parts", "--parts-events", "1000"]) == 0
     out = capsys.readouterr().out
-    assert "replay / floor throughput:" in out and "engine: Engine.feed" in out and "peak RSS:" in out
+    assert "engine: Engine.feed" in out and "peak RSS:" in out
+    # the ratio printed is replay's throughput over the floor's, both printed above it
+    ratio = float(re.search(r"replay / floor throughput: ([0-9.]+)", out).group(1))
+    expected = events_per_s(out, "replay:") / events_per_s(out, "floor:")
+    assert 0 < ratio < 1 and abs(ratio - expected) <= 0.006
 
 
 def test_bench_decode_prints_every_pass(bench, capsys):
@@ -46,5 +56,7 @@ def test_real_data_script_without_its_data_says_so(bench, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_bench_keywords_imports(bench):
-    assert callable(bench("bench_keywords").main)
+def test_bench_keywords_prints_a_row_per_size(bench, capsys):
+    bench("bench_keywords").main()   # it also checks that both matchers agree on every message
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert [int(row[0]) for row in rows] == [5, 20, 100, 1000, 10000]

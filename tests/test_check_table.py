@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_helpers import EMITTED_CODE
 from ruamel.yaml import YAML
 
 CASES = YAML(typ="safe").load((Path(__file__).parent / "cases" / "broken_policies.yaml").read_text(encoding="utf-8"))
@@ -25,6 +26,6 @@ def test_every_emitted_code_is_documented():
     root = Path(__file__).resolve().parent.parent
     emitted = set()
     for path in (root / "engine").rglob("*.py"):
-        emitted |= set(re.findall(r'(?:error|warning|SourceError|_unknown)\(\s*"([EW]\d{3})"', path.read_text(encoding="utf-8")))
+        emitted |= set(EMITTED_CODE.findall(path.read_text(encoding="utf-8")))
     documented = set(re.findall(r"^## ([EW]\d{3}) ", (root / "docs" / "diagnostics.md").read_text(encoding="utf-8"), re.M))
     assert emitted and not emitted - documented, f"undocumented codes: {sorted(emitted - documented)}"

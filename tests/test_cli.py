@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
-from cli_helpers import kefu
+from cli_helpers import EMITTED_CODE, kefu
 from engine.loader import Loader
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -520,7 +519,7 @@ def test_every_code_the_engine_emits_is_tested():
     emitted = set()
     for source in (ROOT / "engine").rglob("*.py"):
         text = source.read_text(encoding="utf-8")
-        emitted |= set(re.findall(r'(?:error|warning|SourceError|_unknown|_bad)\(\s*"([EW]\d{3})"', text))
+        emitted |= set(EMITTED_CODE.findall(text))
     in_table = {code for case in CASES for code, *_ in case["expect"]}
     tests = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").glob("test_*.py"))
     in_tests = {code for code in emitted if f'"{code}"' in tests or f"[{code}]" in tests}

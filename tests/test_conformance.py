@@ -104,8 +104,16 @@ def load_case_policy(case: dict, tmp_path: Path):
 
 
 def matches(expected: dict, actual: dict) -> bool:
-    return all(str(actual.get(k)) == str(v) if not isinstance(v, (int, float, bool, type(None))) else actual.get(k) == v
-               for k, v in expected.items())
+    """Every expected key is in actual with that value (a dict value: the keys it names, recursively)."""
+    return all(k in actual and _same(v, actual[k]) for k, v in expected.items())
+
+
+def _same(want, got) -> bool:
+    if isinstance(want, dict):
+        return isinstance(got, dict) and matches(want, got)
+    if isinstance(want, (int, float, bool, type(None))):
+        return got == want
+    return str(got) == str(want)
 
 
 @pytest.mark.parametrize("path", CASES, ids=lambda p: p.stem)

@@ -39,9 +39,16 @@ def test_each_action_record_and_to_dict_agree():
         LeftQueue(TS, "leave_queue", "s1", "c1", None, 9, None, "by_hand"),
         Differs(TS, "differs", "s1", "c1", "amy", 9, None, "bob"),
     ]
+    common = {"ts": TS, "shop": "s1", "consumer": "c1"}
+    records = [   # docs/replay.md: the common fields, then the action's own
+        {**common, "action": "close_session", "agent": "amy", "line": None,
+         "rule": {"file": "shop.kefu", "line": 12}, "reason": "auto_end", "duration": 960},
+        {**common, "action": "transfer", "agent": "bob", "line": 9, "rule": None, "reason": "log", "from_agent": "amy"},
+        {**common, "action": "leave_queue", "agent": None, "line": 9, "rule": None, "reason": "by_hand"},
+        {**common, "action": "differs", "agent": "amy", "line": 9, "rule": None, "actual_agent": "bob"},
+    ]
     lines = encode_lines(decisions).splitlines()
     assert len(lines) == 4 and encode_lines(decisions).endswith(b"\n")
-    for decision, line in zip(decisions, lines):
-        assert orjson.loads(line) == decision.to_dict()
-    assert decisions[0].to_dict()["rule"] == {"file": "shop.kefu", "line": 12}
+    assert [orjson.loads(line) for line in lines] == records
+    assert [decision.to_dict() for decision in decisions] == records
     assert keys(decisions[1])[7:] == ["reason", "from_agent"]

@@ -79,9 +79,10 @@ def test_advance_fires_due_timers_between_events(tmp_path):
         "close_session", "c1", "2026-11-11T09:17:00+08:00", None)
     assert closed.to_dict() == {
         "ts": "2026-11-11T09:17:00+08:00", "action": "close_session", "shop": "s1", "consumer": "c1", "agent": "A",
-        "line": None, "rule": {"file": closed.rule.file, "line": closed.rule.line}, "reason": "auto_end",
+        "line": None, "rule": {"file": closed.rule.file, "line": 41}, "reason": "auto_end",
         "duration": 16 * 60}   # assigned at 09:01 (the first message), closed at 09:17
-    assert closed.rule.file.endswith("douyin.kefu")
+    # the rule: douyin.kefu line 41, `default end session after 15m, not while consumer waiting`
+    assert closed.rule.file.endswith("platforms/douyin.kefu")
     assert engine.finish() == []
 
 
