@@ -35,6 +35,7 @@ import argparse
 import csv
 import io
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -708,12 +709,20 @@ def print_runs(runs: list[Run]) -> None:
         names = sorted({m["metric"] for m in r.report["metrics"]})
         for name in names:
             rows = [m for m in r.report["metrics"] if m["metric"] == name]
-            elig, met, _ = metric_totals(r.report, name)
+            elig, met, days = metric_totals(r.report, name)
             print(f"{r.dataset:<9} {r.label:<40} {name:<20} {len(rows):>5} {elig:>8} {met:>7} {pct(met, elig):>7}")
+            rates = sorted((m / e, day) for day, (e, m) in days.items() if e)
+            if len(rates) > 2:
+                median = statistics.median(rate for rate, _ in rates)
+                print(f"{'':<9} {'':<40} per day: {rates[0][0]:.1%} ({rates[0][1]}) to {rates[-1][0]:.1%} "
+                      f"({rates[-1][1]}), median {median:.1%}")
     print()
     for r in runs:
         dec = ", ".join(f"{k} {v}" for k, v in r.report["decisions"].items()) or "none"
         print(f"{r.dataset:<9} {r.label}: decisions {dec}")
+        taken = r.decisions.count(b'"reason":"taken_by_agent"')
+        if taken:
+            print(f"{'':<9} assignments the log's agents made (taken_by_agent): {taken}")
         if r.report["auto_replies"]:
             print(f"{'':<9} auto replies {dict(r.report['auto_replies'])}, "
                   f"suppressed {r.report['suppressed_auto_replies']}")
