@@ -51,6 +51,7 @@ import orjson
 
 from . import ir
 from .runtime.clock import DEFAULT_TIMEZONE, policy_timezone
+from .runtime.hours import WorkingHours
 from .runtime.state import DEFAULT_CAP
 
 __all__ = ["generate_log", "generate_command", "write_samples", "SAMPLES", "HOURLY_ARRIVALS"]
@@ -149,6 +150,7 @@ class _Generator:
         shop = policy.shop
         self.shop = shop.name
         self.platform = policy.platform.name
+        self.hours = WorkingHours(shop)
         self.events: list[tuple[int, int, dict]] = []
         self.seq = 0
         self.agents = self._agents()
@@ -271,16 +273,10 @@ class _Generator:
 
     # ---- agents' day -------------------------------------------------------------------------
     def open_ranges(self, day: date) -> list[tuple[int, int]]:
-        shop = self.policy.shop
-        for h in shop.holidays:
-            if h.start <= day <= h.end:
-                return sorted((r.start, r.end) for r in h.ranges)
-        if not shop.hours:
+        """The shop's working hours that day; a shop that names none is staffed 08:00-23:00."""
+        if not self.policy.shop.hours and self.hours.holiday(day) is None:
             return [(8 * 60, 23 * 60)]
-        wd = day.weekday()
-        specific = [h for h in shop.hours if h.days and wd in h.days]
-        rules = specific or [h for h in shop.hours if not h.days]
-        return sorted((r.start, r.end) for h in rules for r in h.ranges)
+        return sorted(self.hours.ranges_on(day))
 
     def plan_day(self, day: date, index: int, midnight: int) -> None:
         """Status changes of every agent for one day (appended to the agents and emitted)."""

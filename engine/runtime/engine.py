@@ -97,6 +97,9 @@ class Engine:
         self.offline_rule = rule_ref(shop.offline_route.span) if shop.offline_route else None
         self.pool_rule = rule_ref(self.pool.span) if self.pool else None
         self.group_members: dict[str, list[str]] = {g.name: [r.name for r in g.agents] for g in shop.groups}
+        # the agents of the groups the queue is scoped to (None: the queue takes every consumer)
+        self.queue_members = (None if self.queue_groups is None else
+                              frozenset(m for g in self.queue_groups for m in self.group_members.get(g, ())))
         self.agent_specs: dict[str, tuple[int | None, str | None, bool]] = {}
         group_cap = {g.name: g.max_sessions for g in shop.groups}
         declared = {a.name: a for a in shop.agents}
@@ -363,12 +366,12 @@ class Engine:
     def _may_queue(self, candidates: frozenset[str] | None) -> bool:
         if not self.queue_enabled:
             return False
-        if self.queue_groups is None:
+        members = self.queue_members
+        if members is None:
             return True
-        members = {m for g in self.queue_groups for m in self.group_members.get(g, ())}
         if candidates is None:  # routed to every agent, so to the queued groups' agents too
             return bool(members)
-        return bool(candidates & members)
+        return not members.isdisjoint(candidates)
 
     @staticmethod
     def _why_no_agent(shop: ShopState, candidates: frozenset[str] | None) -> str:

@@ -17,7 +17,8 @@ class WorkingHours:
     `hours` at all is always at work. Each local day's ranges are worked out once.
     """
 
-    def __init__(self, shop: ir.Shop, clock: LocalClock):
+    def __init__(self, shop: ir.Shop, clock: LocalClock | None = None):
+        """clock: the shop's local time, which open_at needs (ranges_on does not)."""
         self.clock = clock
         self.every_day = [r for rule in shop.hours if rule.days is None for r in rule.ranges]
         self.by_weekday: dict[int, list[ir.ClockRange]] = {}
@@ -33,11 +34,15 @@ class WorkingHours:
         self._until = -math.inf
         self._open = True
 
+    def holiday(self, day: date) -> ir.Holiday | None:
+        """The holiday rule covering a local date, if any."""
+        return next((h for h in self.holidays if h.start <= day <= h.end), None)
+
     def ranges_on(self, day: date) -> tuple[tuple[int, int], ...]:
         """The (start, end) minutes the shop works on a local date."""
-        for holiday in self.holidays:
-            if holiday.start <= day <= holiday.end:
-                return tuple((r.start, r.end) for r in holiday.ranges)
+        holiday = self.holiday(day)
+        if holiday is not None:
+            return tuple((r.start, r.end) for r in holiday.ranges)
         ranges = self.by_weekday.get(day.weekday(), self.every_day)
         return tuple((r.start, r.end) for r in ranges)
 
@@ -47,6 +52,7 @@ class WorkingHours:
             return self._open
         if self.always:
             return True
+        assert self.clock is not None, "open_at needs the shop's clock"
         day = self.clock.day(ts)
         if day != self._day:
             self._day, self._ranges = day, self.ranges_on(day)
