@@ -1,6 +1,6 @@
 """Working hours: the answer for any moment, asked in order (cached) or out of order."""
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from engine.loader import Loader
@@ -50,3 +50,13 @@ def test_asked_in_order_same_as_asked_afresh(tmp_path):
     for step in range(0, 5 * 24 * 60, 7):   # every 7 minutes over five days (weekday, holiday, weekend)
         ts = (start + timedelta(minutes=step, seconds=step % 60)).timestamp()
         assert hours.open_at(ts) == hours_of(shop).open_at(ts), datetime.fromtimestamp(ts, CST)
+
+
+def test_a_shop_with_holidays_but_no_hours_works_every_other_day(tmp_path):
+    # docs/language.md: "a shop with no `hours` is always at work"; a holiday closes its own dates.
+    path = tmp_path / "h.kefu"
+    path.write_text('shop "s" on douyin\nholiday 2026-10-01..2026-10-03 closed\n', encoding="utf-8")
+    hours = hours_of(Loader().load(path).policy.shop)
+    assert hours.open_at(at("2026-10-02T12:00:00")) is False
+    assert hours.open_at(at("2026-10-05T03:00:00")) is True
+    assert hours.ranges_on(date(2026, 10, 5)) == ((0, 1440),)

@@ -26,6 +26,7 @@ class WorkingHours:
             for day in rule.days or ():
                 self.by_weekday.setdefault(day, []).extend(rule.ranges)
         self.holidays = list(shop.holidays)
+        self.any_hours = bool(shop.hours)
         self.always = not shop.hours and not shop.holidays
         self._day: date | None = None
         self._ranges: tuple[tuple[int, int], ...] = ()
@@ -43,6 +44,8 @@ class WorkingHours:
         holiday = self.holiday(day)
         if holiday is not None:
             return tuple((r.start, r.end) for r in holiday.ranges)
+        if not self.any_hours:   # no `hours` at all: at work all day, but for its holidays
+            return ((0, 1440),)
         ranges = self.by_weekday.get(day.weekday(), self.every_day)
         return tuple((r.start, r.end) for r in ranges)
 
