@@ -18,7 +18,8 @@ Decisions this module makes (the spec leaves them open):
   ``line 17: missing field "consumer"``). Values quoted in a reason are cut to 40 characters.
 - **ts**: an RFC 3339 string *with* an offset (``2026-11-11T09:00:05+08:00``, ``…Z``, fractional
   seconds allowed, ``T``/``t``/space as separator) or epoch seconds as a JSON number (not a
-  boolean) between 0 and the year 9999. A string without an offset is rejected — the reader never
+  boolean) from 1970 up to (not including) 9990-01-01 UTC, so that a policy's timers (at most
+  `transform.MAX_DURATION` later) still fall on a calendar date. A string without an offset is rejected — the reader never
   guesses a time zone. ``Event.ts`` is epoch seconds (UTC) as a float.
 - **Nulls**: an optional field set to ``null`` counts as absent; a required one set to ``null`` is
   a wrong type.
@@ -84,7 +85,7 @@ _STATUS = {s: s for s in STATUSES}
 _PAGE = {p: p for p in PAGES}
 _CARD_KIND = {k: k for k in CARD_KINDS}
 
-_MAX_EPOCH = 253402300800.0  # 10000-01-01T00:00:00Z
+_MAX_EPOCH = 253086768000.0  # 9990-01-01T00:00:00Z: + MAX_DURATION (10 years) and a day is still before 9999-12-31
 _SEC = {f"{i:02d}": i for i in range(60)}
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
 _NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
@@ -346,7 +347,7 @@ def parse_ts(value, cache: dict | None = None) -> float:
         ts = float(value)
         if 0.0 <= ts < _MAX_EPOCH:
             return ts
-        hint = " (milliseconds? ts is in seconds)" if _MAX_EPOCH <= ts < _MAX_EPOCH * 1000 else ""
+        hint = " (milliseconds? ts is in seconds)" if 1e12 <= ts < _MAX_EPOCH * 1000 else ""
         raise ValueError(f"ts {_show(value)} is out of range{hint}")
     raise ValueError(f"field \"ts\" must be an RFC 3339 string or epoch seconds, got {_json_type(value)}")
 

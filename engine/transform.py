@@ -15,6 +15,7 @@ from .parser import fast_parser, parse_source
 from .source import SourceFile
 
 MAX_DIGITS = 15  # longest number a policy may write (and far below int()'s 4,300-digit limit)
+MAX_DURATION = 3650 * 86400  # longest duration a policy may write (10 years): timers stay on the calendar
 DAY_NAMES = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
@@ -171,8 +172,12 @@ class ToIR(Transformer):
 
     def _duration(self, tok: Token) -> int:
         if self._too_long(tok):
-            return 10**MAX_DIGITS  # already reported; a long, valid placeholder
-        return parse_duration(str(tok))
+            return MAX_DURATION  # already reported; a long, valid placeholder
+        seconds = parse_duration(str(tok))
+        if seconds > MAX_DURATION:
+            self._bad("E014", f"{tok} is longer than 10 years", tok, "durations go up to 3650d")
+            return MAX_DURATION
+        return seconds
 
     def _int(self, tok: Token) -> int | None:
         """The value of an INT token; None (reported) when it is too large."""

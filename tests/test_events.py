@@ -445,3 +445,13 @@ def test_keys_named_like_the_reader_own_fields_are_ignored_like_any_other():
     got, rejected, _ = read(line + b"\n")
     assert rejected == [] and got == [Event(1, 1794358805.0, "message", sender="consumer", consumer="c1")]
     assert got == [parse_line(line, 1)]
+
+
+def test_the_last_accepted_moment_leaves_room_for_ten_years_of_timers():
+    # 9990-01-01T00:00:00Z and later are out of range (a policy's timers run up to 3650 days on);
+    # a number just past it is not taken for milliseconds.
+    got, rejected, _ = read(msg("9989-12-31T23:59:59Z") + b"\n" + msg("9990-01-01T00:00:00Z") + b"\n"
+                            + msg(253402271999) + b"\n")
+    assert [e.line for e in got] == [1]
+    assert rejected == [Rejected(2, 'ts "9990-01-01T00:00:00Z" is out of range'),
+                        Rejected(3, "ts 253402271999 is out of range")]

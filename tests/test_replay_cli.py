@@ -185,3 +185,18 @@ def test_replay_pauses_the_collector_and_restores_it(tmp_path):
         assert not gc.isenabled()   # left as the caller had it
     finally:
         gc.enable()
+
+
+def test_a_ten_year_timer_on_the_last_day_accepted_still_falls_on_a_date(tmp_path):
+    # Taobao lets a shop set its session end; the longest is 3650d. Answered on 9989-12-31 12:00
+    # (+08:00), the session ends 3650 days later: 9999-12-29 12:00.
+    policy, log, decisions = tmp_path / "late.kefu", tmp_path / "late.jsonl", tmp_path / "d.jsonl"
+    policy.write_text('shop "s" on taobao\nagent A { max_sessions 5 }\nend session after 3650d\n', encoding="utf-8")
+    ts = "9989-12-31T12:00:00+08:00"
+    log.write_text(
+        f'{{"ts": "{ts}", "type": "agent_status", "agent": "A", "status": "online"}}\n'
+        f'{{"ts": "{ts}", "type": "message", "sender": "consumer", "consumer": "c1"}}\n'
+        f'{{"ts": "{ts}", "type": "message", "sender": "agent", "agent": "A", "consumer": "c1"}}\n', encoding="utf-8")
+    assert run("replay", policy, "--events", log, "--decisions", decisions, "--report", tmp_path / "r.txt").exit_code == 0
+    closed = [json.loads(line) for line in decisions.read_text(encoding="utf-8").splitlines()][-1]
+    assert (closed["action"], closed["ts"]) == ("close_session", "9999-12-29T12:00:00+08:00")
