@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import zlib
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
@@ -13,7 +15,7 @@ import typer
 from . import ir
 from .diagnostics import Diagnostic, error, render_github, render_json, render_text
 from .loader import POLICY_SUFFIX, LoadResult, Loader
-from .source import SourceFile
+from .source import SourceFile, path_kind
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 IO_CODES = {"E001"}
@@ -37,14 +39,15 @@ def _policy_files(paths: list[Path]) -> tuple[list[Path], list[Diagnostic]]:
     files: list[Path] = []
     problems: list[Diagnostic] = []
     for path in paths:
-        if path.is_dir():
-            found = sorted(p for p in path.rglob(f"*{POLICY_SUFFIX}") if p.is_file())
+        kind = path_kind(path)
+        if kind == "dir":
+            found = sorted(p for p in path.rglob(f"*{POLICY_SUFFIX}") if path_kind(p) == "other")
             if not found:
                 problems.append(error("E006", f"{path}: no policy files (*{POLICY_SUFFIX}) in this directory", None,
                                       f"policy files end in {POLICY_SUFFIX}"))
             files.extend(found)
-        elif path.exists():
-            files.append(path)
+        elif kind == "other":
+            files.append(path)   # reading it reports what is wrong with it, if anything
         else:
             problems.append(error("E001", f"{path}: no such file or directory", None, "check the path"))
     return files, problems
@@ -116,8 +119,9 @@ def check(
 def _loader(platform_dir: list[Path]) -> Loader:
     """A loader searching these platform directories; a directory that does not exist is a usage error (exit 2)."""
     for directory in platform_dir:
-        if not directory.is_dir():
-            what = "not a directory" if directory.exists() else "no such directory"
+        kind = path_kind(directory)
+        if kind != "dir":
+            what = "no such directory" if kind == "missing" else "not a directory"
             typer.echo(f"error: --platform-dir {directory}: {what}", err=True)
             raise typer.Exit(EXIT_USAGE)
     return Loader(platform_dir)
@@ -125,9 +129,10 @@ def _loader(platform_dir: list[Path]) -> Loader:
 
 def _load_one(path: Path, platform_dir: list[Path]) -> LoadResult:
     loader = _loader(platform_dir)
-    if not path.exists() or path.is_dir():
+    kind = path_kind(path)
+    if kind != "other":
         result = LoadResult()
-        what = "is a directory" if path.is_dir() else "no such file"
+        what = "is a directory" if kind == "dir" else "no such file"
         result.diagnostics.append(error("E001", f"{path}: {what}", None, "pass one .kefu policy file"))
         return result
     return loader.load(path)
@@ -173,7 +178,7 @@ def _replay_policy(policy: Optional[Path], platform: Optional[str], platform_dir
         result = loader.load_platform_file(files[platform], platform)
         if not result.ok:
             _print_diagnostics(result.diagnostics, result.sources, OutputFormat.text, [platform])
-            raise typer.Exit(EXIT_ERRORS)
+            raise typer.Exit(_exit_code(result.diagnostics, False) or EXIT_ERRORS)
         from .runtime import platform_policy
         return platform_policy(result.platform), None
     result = _load_one(policy, platform_dir)
@@ -190,7 +195,7 @@ def replay(
     policy: Optional[Path] = typer.Argument(None, help="Shop policy to replay (omit with --platform)."),
     platform: Optional[str] = typer.Option(None, "--platform", help="Replay the platform file alone: its metrics and defaults, no shop automation."),
     events: str = typer.Option(..., "--events", "-e", help="Event log: JSON Lines file, .gz, or - for stdin."),
-    decisions: Optional[Path] = typer.Option(None, "--decisions", help="Write every decision as JSON Lines here."),
+    decisions: Optional[Path] = typer.Option(None, "--decisions", help="Write every decision as JSON Lines here (- for standard output, with --report FILE)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the report here instead of stdout."),
     format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Report format: text or json."),
     seed: int = typer.Option(0, "--seed", help="Seed for random tie-breaks (same seed, same output)."),
@@ -202,7 +207,7 @@ def replay(
     Exit codes: 0 replayed, 1 policy errors or a bad line with --strict, 2 usage or I/O error.
     Bad event lines are reported on stderr with their line number, counted, and skipped.
     """
-    from .events import StrictError, open_log
+    from .events import StrictError, open_log, standard_stream
     from .replay import render_text, replay as run_replay, report_dict, report_json
 
     resolved, policy_file = _replay_policy(policy, platform, platform_dir)
@@ -214,13 +219,21 @@ def replay(
         if shown["n"] <= MAX_REJECTS_SHOWN:
             typer.echo(f"{label}:{rejected.line}: rejected: {rejected.reason}", err=True)
 
+    to_stdout = decisions is not None and str(decisions) == "-"
+    if to_stdout and report is None:
+        typer.echo("error: --decisions - writes the decisions to standard output: give the report a file with --report",
+                   err=True)
+        raise typer.Exit(EXIT_USAGE)
+    if decisions is not None and not to_stdout and events != "-" and _same_file(Path(events), decisions):
+        typer.echo(f"error: --decisions {decisions} is the event log itself: writing it would erase the log", err=True)
+        raise typer.Exit(EXIT_USAGE)
     try:
         stream = open_log(events)
     except OSError as err:
         typer.echo(f"error: cannot read events {events}: {err.strerror or err}", err=True)
         raise typer.Exit(EXIT_USAGE)
     try:
-        decisions_out = decisions.open("wb") if decisions else None
+        decisions_out = _Decisions(standard_stream("stdout") if to_stdout else decisions.open("wb")) if decisions else None
     except OSError as err:
         typer.echo(f"error: cannot write decisions {decisions}: {err.strerror or err}", err=True)
         raise typer.Exit(EXIT_USAGE)
@@ -228,15 +241,21 @@ def replay(
         with stream, _progress(events) as tick:
             result = run_replay(resolved, stream, seed=seed, automation=platform is None, decisions_out=decisions_out,
                                 on_reject=on_reject, strict=strict, policy_file=policy_file, progress=tick)
+        if decisions_out is not None:
+            decisions_out.finish(close=not to_stdout)
     except StrictError as err:
         typer.echo(f"stopped at the first bad line (--strict): {label}:{err.rejected.line}: {err.rejected.reason}", err=True)
         raise typer.Exit(EXIT_ERRORS)
-    except (OSError, EOFError) as err:
+    except _WriteError as err:
+        typer.echo(f"error: cannot write decisions {decisions}: {err.reason}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    except (OSError, EOFError, zlib.error) as err:   # a corrupt or cut .gz log among them
         typer.echo(f"error: cannot read events {events}: {err}", err=True)
         raise typer.Exit(EXIT_USAGE)
     finally:
-        if decisions_out is not None:
-            decisions_out.close()
+        if decisions_out is not None and not to_stdout:
+            with contextlib.suppress(OSError):   # after an error, already reported
+                decisions_out.out.close()
     if shown["n"] > MAX_REJECTS_SHOWN:
         typer.echo(f"{label}: {shown['n'] - MAX_REJECTS_SHOWN} more rejected lines not shown", err=True)
     data = report_dict(result)
@@ -248,8 +267,47 @@ def replay(
             typer.echo(f"error: cannot write report {report}: {err.strerror or err}", err=True)
             raise typer.Exit(EXIT_USAGE)
     else:
-        sys.stdout.buffer.write(body)
-        sys.stdout.flush()
+        stdout = standard_stream("stdout")
+        stdout.write(body)
+        stdout.flush()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one existing file."""
+    try:
+        return a.samefile(b)
+    except (OSError, ValueError):
+        return False
+
+
+class _WriteError(Exception):
+    """Writing the decisions failed (a full disk, say); reason is the OS's."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Decisions:
+    """The decisions file, telling its write errors apart from the log's read errors."""
+
+    def __init__(self, out):
+        self.out = out
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.out.write(data)
+        except OSError as err:
+            raise _WriteError(err.strerror or str(err)) from None
+
+    def finish(self, close: bool) -> None:
+        """Flush what is buffered (and close the file)."""
+        try:
+            self.out.flush()
+            if close:
+                self.out.close()
+        except OSError as err:
+            raise _WriteError(err.strerror or str(err)) from None
 
 
 class _progress:
@@ -312,8 +370,14 @@ def schema(
 
 
 def main() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point. An I/O error no command handled itself (standard output full or closed,
+    say) is a plain message and exit 2, not a traceback."""
+    try:
+        app()
+    except OSError as err:
+        where = f"{err.filename}: " if err.filename else ""
+        sys.stderr.write(f"error: {where}{err.strerror or err}\n")
+        raise SystemExit(EXIT_USAGE) from None
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ Decisions this module makes (the spec leaves them open):
 
 from __future__ import annotations
 
+import errno
 import gzip
 import math
 import re
@@ -256,13 +257,21 @@ class _Bad(Exception):
 
 # ---- opening ---------------------------------------------------------------------------------
 
+def standard_stream(name: str) -> BinaryIO:
+    """The binary side of sys.stdin or sys.stdout; OSError when the process was started with it closed."""
+    stream = getattr(sys, name)
+    if stream is None:
+        raise OSError(errno.EBADF, f"standard {'input' if name == 'stdin' else 'output'} is closed")
+    return stream.buffer
+
+
 def open_log(path: str) -> BinaryIO:
     """Open an event log for binary reading: "-" is stdin, a name ending in .gz is gunzipped.
 
     Missing or unreadable files raise FileNotFoundError / OSError as open() does.
     """
     if path == "-":
-        return sys.stdin.buffer
+        return standard_stream("stdin")
     if str(path).endswith(".gz"):
         return gzip.open(path, "rb")  # type: ignore[return-value]
     return open(path, "rb")

@@ -10,7 +10,7 @@ from . import ir
 from .diagnostics import Diagnostic, error
 from .names import did_you_mean
 from .resources import platforms_dir
-from .source import SourceError, SourceFile, read_policy
+from .source import SourceError, SourceFile, path_kind, read_policy
 from .transform import Allow, Declared, Default, Editor, Fix, Header, Include, QueueBlock, RepeatedCap, Timezone, parse_statements
 
 POLICY_SUFFIX = ".kefu"
@@ -234,11 +234,16 @@ class Loader:
 
     # ---- files -------------------------------------------------------------
     def read(self, path: Path, display: str, result: LoadResult, at: ir.Span | None = None) -> SourceFile | None:
+        """The decoded file, or None with its diagnostic; at: where a file that cannot be read at all
+        (E001) is reported, such as the include that names it (other problems are located in the file)."""
         try:
             src = read_policy(path, display)
         except SourceError as err:
-            span = at or ir.Span(file=display, line=err.line, column=err.column, end_line=err.line, end_column=err.column + 1)
-            result.diagnostics.append(error(err.code, err.message if not at else f"{display}: {err.message}", span, err.hint))
+            if at is not None and err.code == "E001":
+                result.diagnostics.append(error(err.code, f"{display}: {err.message}", at, err.hint))
+                return None
+            span = ir.Span(file=display, line=err.line, column=err.column, end_line=err.line, end_column=err.column + 1)
+            result.diagnostics.append(error(err.code, err.message, span, err.hint))
             return None
         result.sources[display] = src
         return src
@@ -331,8 +336,14 @@ class Loader:
                  depth: int) -> list:
         """The statements of an included file; root is the policy's directory (resolved, and as shown)."""
         real_here = stack[-1]
-        target = (real_here.parent / inc.path).resolve()
         display = os.path.normpath(os.path.join(os.path.dirname(here), inc.path))
+        try:
+            target = (real_here.parent / inc.path).resolve()
+        except (OSError, ValueError, RuntimeError) as err:   # a NUL in the path, a symlink loop, ...
+            result.diagnostics.append(error("E020", f"included file {inc.path!r} cannot be opened: "
+                                            f"{getattr(err, 'strerror', None) or err}", inc.span,
+                                            "paths are relative to the including file"))
+            return []
         if os.path.isabs(inc.path) or not target.is_relative_to(root[0]):
             result.diagnostics.append(error("E021", f"include {inc.path!r} is outside the policy's directory", inc.span,
                                             f"includes must stay under the policy's directory ({root[1]}); "
@@ -346,11 +357,11 @@ class Loader:
             result.diagnostics.append(error("E023", f"includes nest deeper than {MAX_INCLUDE_DEPTH}", inc.span,
                                             "flatten the chain of includes"))
             return []
-        if not target.is_file():
+        if path_kind(target) != "other":
             result.diagnostics.append(error("E020", f"included file {inc.path!r} not found", inc.span,
                                             "paths are relative to the including file"))
             return []
-        src = self.read(target, display, result, at=None)
+        src = self.read(target, display, result, at=inc.span)
         if src is None:
             return []
         doc, diags = parse_document(src)

@@ -83,6 +83,19 @@ def decode_policy(path: str, data: bytes) -> SourceFile:
     return SourceFile(path=path, text=text)
 
 
+def path_kind(path: Path) -> str:
+    """"dir", "missing", or "other" (a file, or a path the OS will not even look at: reading it says why).
+
+    Path.is_dir and .exists raise for a name too long or a directory that cannot be searched.
+    """
+    try:
+        if path.is_dir():
+            return "dir"
+        return "other" if path.exists() else "missing"
+    except (OSError, ValueError):
+        return "other"
+
+
 def read_policy(path: Path, display: str | None = None) -> SourceFile:
     """Read and decode a policy file; raises SourceError with a code on failure."""
     shown = display or str(path)

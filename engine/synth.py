@@ -50,14 +50,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 
 from . import ir
+from .events import standard_stream
 from .runtime.clock import DEFAULT_TIMEZONE, policy_timezone
 from .runtime.hours import WorkingHours
+from .source import path_kind
 from .runtime.state import DEFAULT_CAP
 
 __all__ = ["generate_log", "generate_command", "write_samples", "SAMPLES", "HOURLY_ARRIVALS"]
 
 HOUR = 3600
 DAY = 86400
+FIRST_DAY, LAST_DAY = date(1970, 1, 2), date(9989, 12, 30)   # the days a log may cover: event times' range
 
 # Relative consumer arrivals per local hour (0–23): quiet night, morning peak ~10:00,
 # lunch dip, evening peak 20:00–22:00.
@@ -581,9 +584,14 @@ def generate_command(policy_path: str | Path, out: str | Path, day: date | str, 
     if days < 1 or consumers < 0:
         sys.stderr.write("error: --days must be >= 1 and --consumers >= 0\n")
         return 2
+    if first < FIRST_DAY or days > (LAST_DAY - first).days + 1:
+        sys.stderr.write(f"error: --day {first} and --days {days}: a log covers {FIRST_DAY} to {LAST_DAY} at most "
+                         "(event times are from 1970 to 9990-01-01)\n")
+        return 2
     path = Path(policy_path)
-    if not path.is_file():
-        sys.stderr.write(f"error: {path}: no such file\n")
+    kind = path_kind(path)
+    if kind != "other":
+        sys.stderr.write(f"error: {path}: {'is a directory' if kind == 'dir' else 'no such file'}\n")
         return 2
     result = Loader().load(path)
     if result.policy is None:
@@ -592,12 +600,12 @@ def generate_command(policy_path: str | Path, out: str | Path, day: date | str, 
             sys.stderr.write(render_text(diags, lambda f, n: result.sources[f].line_text(n) if f in result.sources else None))
         else:
             sys.stderr.write(f"error: {path}: not a shop policy\n")
-        return 1
+        return 2 if any(d.code == "E001" for d in diags) else 1
     tz = policy_timezone(result.policy)
     try:
         if str(out) == "-":
             n = generate_log(result.policy, day=first, days=days, consumers=consumers, seed=seed,
-                             out=sys.stdout.buffer, tz=tz)
+                             out=standard_stream("stdout"), tz=tz)
         else:
             with open(out, "wb") as raw:
                 if str(out).endswith(".gz"):

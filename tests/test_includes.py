@@ -201,3 +201,18 @@ def test_snippet_that_is_not_utf8(tree):
 def test_an_empty_snippet_is_fine(tree):
     tree(**{"shop.kefu": SHOP + 'include "a.kefu"\n', "a.kefu": "# nothing yet\n"})
     assert check("shop.kefu") == (0, [])
+
+
+def test_an_include_path_the_os_refuses_is_located_at_the_include(tree):
+    # a name too long for the file system (it cannot be read: E001, exit 2) and an escaped NUL (no
+    # such file can exist: E020): neither may end in a traceback
+    tree(**{"shop.kefu": SHOP + f'include "{"x" * 300}.kefu"\n'})
+    assert check("shop.kefu") == (2, [("E001", "shop.kefu", 2, 1)])
+    tree(**{"shop.kefu": SHOP + 'include "a\\u0000b.kefu"\n'})
+    assert check("shop.kefu") == (1, [("E020", "shop.kefu", 2, 1)])
+
+
+def test_an_included_fifo_is_reported_at_the_include(tree, tmp_path):
+    tree(**{"shop.kefu": SHOP + 'include "pipe.kefu"\n'})
+    os.mkfifo(tmp_path / "pipe.kefu")
+    assert check("shop.kefu") == (2, [("E001", "shop.kefu", 2, 1)])

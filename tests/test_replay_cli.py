@@ -200,3 +200,26 @@ def test_a_ten_year_timer_on_the_last_day_accepted_still_falls_on_a_date(tmp_pat
     assert run("replay", policy, "--events", log, "--decisions", decisions, "--report", tmp_path / "r.txt").exit_code == 0
     closed = [json.loads(line) for line in decisions.read_text(encoding="utf-8").splitlines()][-1]
     assert (closed["action"], closed["ts"]) == ("close_session", "9999-12-29T12:00:00+08:00")
+
+
+def test_decisions_to_standard_output_need_a_report_file(files, tmp_path):
+    policy, log = files
+    assert run("replay", policy, "--events", log, "--decisions", "-").exit_code == 2
+    result = run("replay", policy, "--events", log, "--decisions", "-", "--report", tmp_path / "r.txt")
+    assert result.exit_code == 0
+    assert [json.loads(line)["action"] for line in result.stdout.splitlines()][:1] == ["assign"]
+
+
+def test_decisions_may_not_overwrite_the_log(files):
+    policy, log = files
+    before = log.read_bytes()
+    result = run("replay", policy, "--events", log, "--decisions", log)
+    assert result.exit_code == 2 and "would erase the log" in result.stderr
+    assert log.read_bytes() == before
+
+
+def test_a_decisions_file_that_cannot_be_written_is_named(files, tmp_path):
+    policy, log = files
+    result = run("replay", policy, "--events", log, "--decisions", "/dev/full")
+    assert result.exit_code == 2
+    assert "error: cannot write decisions /dev/full: No space left on device" in result.stderr

@@ -217,3 +217,14 @@ def test_generate_command_errors(tmp_path, capsys):
     broken.write_text('shop "x" on taobao\nassign by idle_rat\n', encoding="utf-8")
     assert generate_command(broken, tmp_path / "o.jsonl", "2026-11-11", 1, 10, 1) == 1
     assert "error" in capsys.readouterr().err
+
+
+def test_generate_keeps_to_the_days_event_times_can_have(tmp_path, capsys):
+    policy, out = EXAMPLES / "douyin-flagship.kefu", tmp_path / "o.jsonl"
+    assert generate_command(policy, out, "9999-12-31", 1, 10, 1) == 2        # past 9990-01-01
+    assert generate_command(policy, out, "2026-11-11", 3_000_000, 10, 1) == 2
+    assert generate_command(policy, out, "0001-01-01", 1, 10, 1) == 2        # before 1970
+    assert capsys.readouterr().err.count("a log covers 1970-01-02 to 9989-12-30 at most") == 3
+    assert generate_command(policy, out, "9989-12-30", 1, 10, 1) == 0
+    assert generate_command(tmp_path, out, "2026-11-11", 1, 10, 1) == 2      # a directory
+    assert "is a directory" in capsys.readouterr().err
