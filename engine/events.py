@@ -377,6 +377,8 @@ def _parse_ts_slow(value: str, cache: dict | None) -> float:
     try:
         ts = datetime.fromisoformat(value.upper() if value[-1] == "z" or value[10] == "t" else value).timestamp()
     except ValueError as err:  # e.g. month must be in 1..12
+        if value[-1] not in "Zz" and (int(value[-5:-3]) > 23 or int(value[-2:]) > 59):
+            raise ValueError(f"ts {_show(value)}: UTC offset out of range (up to ±23:59)") from None
         raise ValueError(f"ts {_show(value)}: {err}") from None
     if not 0.0 <= ts < _MAX_EPOCH:
         raise ValueError(f"ts {_show(value)} is out of range")

@@ -118,6 +118,8 @@ BAD_LINES = [
      'ts "20261111T090005+0800" is not RFC 3339'),
     (b'{"ts": "2026-13-11T09:00:05+08:00", "type": "session_end", "consumer": "c1"}',
      'ts "2026-13-11T09:00:05+08:00": month must be in 1..12'),
+    (b'{"ts": "2026-11-11T09:00:05+99:99", "type": "session_end", "consumer": "c1"}',
+     'ts "2026-11-11T09:00:05+99:99": UTC offset out of range (up to ±23:59)'),
     (b'{"ts": true, "type": "session_end", "consumer": "c1"}',
      'field "ts" must be an RFC 3339 string or epoch seconds, got boolean'),
     (b'{"ts": -5, "type": "session_end", "consumer": "c1"}', "ts -5 is out of range"),
