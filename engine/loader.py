@@ -15,6 +15,7 @@ from .transform import Allow, Declared, Default, Editor, Fix, Header, Include, Q
 
 POLICY_SUFFIX = ".kefu"
 MAX_INCLUDE_DEPTH = 16
+MAX_INCLUDES = 256  # includes read for one policy, counting a file each time it is included
 # Errors after which the shop's statements are incomplete (a file or snippet that
 # could not be read or parsed): checking the rest would only report their absence.
 INCOMPLETE_CODES = frozenset({"E001", "E002", "E003", "E004", "E005", "E010", "E011", "E012", "E013",
@@ -57,6 +58,7 @@ class LoadResult:
     policy: ir.Policy | None = None
     platform: ir.Platform | None = None
     shop: ir.Shop | None = None
+    includes: int = 0   # include statements followed so far (bounded by MAX_INCLUDES)
 
     @property
     def ok(self) -> bool:
@@ -356,6 +358,12 @@ class Loader:
         if depth >= MAX_INCLUDE_DEPTH:
             result.diagnostics.append(error("E023", f"includes nest deeper than {MAX_INCLUDE_DEPTH}", inc.span,
                                             "flatten the chain of includes"))
+            return []
+        result.includes += 1
+        if result.includes > MAX_INCLUDES:   # files including the next one twice grow as 2^depth
+            if result.includes == MAX_INCLUDES + 1:
+                result.diagnostics.append(error("E023", f"more than {MAX_INCLUDES} includes in one policy", inc.span,
+                                                "include each snippet once"))
             return []
         if path_kind(target) != "other":
             result.diagnostics.append(error("E020", f"included file {inc.path!r} not found", inc.span,

@@ -216,3 +216,14 @@ def test_an_included_fifo_is_reported_at_the_include(tree, tmp_path):
     tree(**{"shop.kefu": SHOP + 'include "pipe.kefu"\n'})
     os.mkfifo(tmp_path / "pipe.kefu")
     assert check("shop.kefu") == (2, [("E001", "shop.kefu", 2, 1)])
+
+
+def test_includes_that_double_at_each_level_stop_at_256(tree):
+    # f0 includes f1 twice, f1 includes f2 twice, ...: 2 + 4 + ... includes; the 257th is reported
+    files = {"shop.kefu": SHOP + 'include "f0.kefu"\n'}
+    for i in range(12):
+        files[f"f{i}.kefu"] = f'include "f{i + 1}.kefu"\ninclude "f{i + 1}.kefu"\n'
+    files["f12.kefu"] = "hours 08:00-20:00\n"
+    tree(**files)
+    code, found = check("shop.kefu")
+    assert code == 1 and [d[0] for d in found].count("E023") == 1
