@@ -37,16 +37,32 @@ Decisions this module makes (the spec leaves them open):
   sorted by ``(ts, line)``. An event older than ``max ts seen − tolerance`` cannot be placed any
   more and is rejected (``ts goes back 312 s (tolerance 60 s)``). Memory is bounded by the events
   inside the tolerance window, never by the length of the log.
+- **Jumps ahead**: a log may have gaps (a shop closed for a week), but one line with a mistyped
+  year would otherwise make every later line "go back". So a line more than `MAX_JUMP` (a day)
+  ahead of the largest ts seen so far is held back until the next line that is not rejected on
+  its own (bad lines, and lines going back beyond the tolerance of the ts before the jump, are
+  rejected as usual meanwhile). If that line would be rejected as going back after the held one
+  (``ts < held ts − tolerance``), the held line is the bad one: it is rejected with its own line
+  number (``ts jumps 1461 days ahead of the lines around it``) and the read goes on from the ts
+  before the jump (the deciding line may itself be a jump, held in turn). Otherwise the jump is
+  real and the held line is accepted; so is a held line at the end of input. The first line of a
+  log is never held. Held lines count as accepted until rejected, so the rejection of a held line
+  reaches `on_reject` after those of the lines read past it.
+- **gzip**: a stream that starts with the gzip magic bytes (`GZIP_MAGIC`) and is not a
+  ``gzip.GzipFile`` already (`open_log` gunzips files named ``.gz``) is decompressed as it is read,
+  so a gzipped log on stdin or under any name reads as the plain one.
 - **strict**: the first bad line is counted, passed to `on_reject`, then raised as `StrictError`;
-  events still in the reorder buffer are not yielded.
-- I/O errors of the stream (a corrupt or truncated ``.gz`` raises ``OSError``/``EOFError``) are not
-  bad lines: they propagate to the caller.
+  events still in the reorder buffer are not yielded. A held jump line found bad stops the read at
+  it: the line that showed it is left out of ``read``.
+- I/O errors of the stream (a corrupt or truncated gzip stream raises ``OSError``/``EOFError``/
+  ``zlib.error``) are not bad lines: they propagate to the caller.
 """
 
 from __future__ import annotations
 
 import errno
 import gzip
+import io
 import math
 import re
 import sys
@@ -62,7 +78,7 @@ from .names import closest
 
 __all__ = [
     "Event", "Rejected", "ReadStats", "StrictError", "open_log", "read_events", "parse_line", "parse_ts",
-    "TYPES", "SENDERS", "STATUSES", "PAGES", "CARD_KINDS", "MAX_LINE_BYTES",
+    "TYPES", "SENDERS", "STATUSES", "PAGES", "CARD_KINDS", "MAX_LINE_BYTES", "MAX_JUMP", "GZIP_MAGIC",
 ]
 
 TYPES = ("message", "agent_status", "transfer", "session_end")
@@ -73,6 +89,13 @@ CARD_KINDS = ("product", "order")
 
 MAX_LINE_BYTES = 1 << 20
 """Longest line accepted (1 MiB); longer lines are rejected and skipped without being stored."""
+
+GZIP_MAGIC = b"\x1f\x8b"
+"""The first two bytes of a gzip stream: a log that starts with them is decompressed as it is read."""
+
+MAX_JUMP = 24 * 3600.0
+"""Seconds a line may jump ahead of every line before it (a day) without being checked against the
+next line: a longer jump is held back and rejected if the next line comes back before it."""
 
 CHUNK_BYTES = 1 << 15
 """Bytes read at a time (32 KiB): the whole lines of a chunk are decoded by one call. Small enough
@@ -519,6 +542,11 @@ def parse_line(raw: bytes, line: int, ts_cache: dict | None = None) -> Event | R
         return Rejected(line, str(bad))
 
 
+def _fmt_days(seconds: float) -> str:
+    days = f"{seconds / 86400:.1f}".removesuffix(".0")
+    return f"{days} day" if days == "1" else f"{days} days"
+
+
 def _fmt_seconds(value: float) -> str:
     if value == int(value):
         return str(int(value))
@@ -531,7 +559,8 @@ def _blocks(stream: BinaryIO, limit: int) -> Iterator[tuple[bytes, bool]]:
     """(block, overlong) pairs: a block is whole lines, about CHUNK_BYTES long.
 
     overlong: the line after the block was longer than `limit` - 1 bytes; it has been read
-    past in bounded pieces, never held whole. A UTF-8 BOM at the start is dropped.
+    past in bounded pieces, never held whole. A UTF-8 BOM at the start is dropped; a stream
+    that starts with GZIP_MAGIC (and is not a GzipFile already) is read through gzip.
     """
     read = getattr(stream, "read1", None) or stream.read
     readline = stream.readline
@@ -544,6 +573,13 @@ def _blocks(stream: BinaryIO, limit: int) -> Iterator[tuple[bytes, bool]]:
         if first:
             if not isinstance(chunk, bytes):
                 raise TypeError("read_events needs a binary stream (open the log with open_log or mode 'rb')")
+            if chunk == GZIP_MAGIC[:1]:  # a pipe may hand over a single byte first
+                chunk += stream.read(1)
+            if chunk.startswith(GZIP_MAGIC) and not isinstance(stream, gzip.GzipFile):
+                gunzipped = _gunzip(chunk, stream)
+                read, readline = gunzipped.read1, gunzipped.readline
+                stream = gunzipped  # type: ignore[assignment]  # a GzipFile is a binary stream
+                continue
             if chunk.startswith(b"\xef\xbb\xbf"):
                 chunk = chunk[3:]
             first = False
@@ -561,6 +597,31 @@ def _blocks(stream: BinaryIO, limit: int) -> Iterator[tuple[bytes, bool]]:
             else:
                 chunk = chunk[:cut] + line
         yield chunk, overlong
+
+
+class _Prefixed:
+    """A stream read so far only as far as `head`: gives head back, then the rest of stream."""
+
+    def __init__(self, head: bytes, stream: BinaryIO):
+        self.head, self.stream = head, stream
+
+    def read(self, size: int = -1) -> bytes:
+        head = self.head
+        if not head:
+            return self.stream.read(size)
+        if 0 <= size <= len(head):
+            self.head = head[size:]
+            return head[:size]
+        self.head = b""
+        return head + self.stream.read(size - len(head) if size > 0 else -1)
+
+    def seek(self, offset: int) -> int:
+        raise io.UnsupportedOperation("a log read from a stream cannot be rewound")
+
+
+def _gunzip(head: bytes, stream: BinaryIO) -> gzip.GzipFile:
+    """The decompressed side of a gzip stream whose first bytes, head, have been read already."""
+    return gzip.GzipFile(fileobj=_Prefixed(head, stream), mode="rb")
 
 
 def _decode_block(body: bytes) -> list[Event] | None:
@@ -589,8 +650,13 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
     minute_get = minutes.get
     prefix, sec_get, base = "", _NO_SECONDS.get, 0.0  # the last minute seen: ts[:17], its seconds, its epoch
     upto_min, from_sec = slice(17), slice(17, None)  # ts[upto_min] is ts[:17] without a new slice object
-    max_ts = horizon = -math.inf  # horizon: max_ts - tolerance
+    max_ts = horizon = -math.inf  # horizon: max_ts - tolerance (inf while a jump is held)
     inf = head = math.inf  # head: the ts of buffer[0], inf when the buffer is empty
+    # A line more than max_jump ahead of max_ts is held until the next line (see module doc). ceiling
+    # is max_ts + max_jump as of the last time a line passed it: never above the exact bound, so
+    # only a line past it is checked exactly, about once per day of log.
+    max_jump, ceiling, neg_inf = MAX_JUMP, -math.inf, -math.inf
+    held: Event | None = None
     loads, decode, convert, Line = orjson.loads, _decode_event, msgspec.convert, _Line
     extras = False  # set by the first line that only extra fields keep from the strict decoder
     max_epoch = _MAX_EPOCH
@@ -669,17 +735,36 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
                 ts = event.ts
             else:
                 stats.read += 1
-            if ts < horizon:
-                reject(lineno, f"ts goes back {_fmt_seconds(max_ts - ts)} s (tolerance {_fmt_seconds(tolerance)} s)")
-                continue
-            stats.accepted += 1
-            if ts >= max_ts:  # in order (the common case): release what fell out of the window, append
-                if ts > max_ts:
-                    max_ts = ts
-                    horizon = ts - tolerance
+            if ts < horizon:  # goes back; or, while a jump is held (horizon inf), the line that settles it
+                if held is None or ts < max_ts - tolerance:
+                    reject(lineno, f"ts goes back {_fmt_seconds(max_ts - ts)} s (tolerance {_fmt_seconds(tolerance)} s)")
+                    continue
+                jump, held, horizon = held, None, max_ts - tolerance
+                if ts < jump.ts - tolerance:  # this line fits only before the jump: the jump line is the bad one
+                    stats.accepted -= 1
+                    if strict:
+                        stats.read -= 1  # the read stops at the jump line; this one is left unjudged
+                    reject(jump.line, f"ts jumps {_fmt_days(jump.ts - max_ts)} ahead of the lines around it")
+                else:  # a real gap in the log: the jump line goes in as any line ahead
+                    max_ts, horizon, ceiling = jump.ts, jump.ts - tolerance, jump.ts + max_jump
                     while head < horizon:
                         yield popleft()
                         head = buffer[0].ts if buffer else inf
+                    append(jump)
+                    if jump.ts < head:
+                        head = jump.ts
+            stats.accepted += 1
+            if ts >= max_ts:  # in order (the common case): release what fell out of the window, append
+                if ts > ceiling:  # rare: a day past the last check, or a jump to hold back
+                    if ts > max_ts + max_jump and max_ts != neg_inf:
+                        held, horizon = event, inf  # until the next line says whether the jump is real
+                        continue
+                    ceiling = ts + max_jump
+                max_ts = ts  # unchanged for an equal ts: cheaper than testing ts > max_ts
+                horizon = ts - tolerance
+                while head < horizon:
+                    yield popleft()
+                    head = buffer[0].ts if buffer else inf
                 append(event)
             else:  # late by at most `tolerance`: insert after every buffered event with ts <= its ts
                 i = len(buffer)
@@ -694,6 +779,8 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
             reject(lineno, f"line longer than {MAX_LINE_BYTES} bytes")
     while buffer:
         yield popleft()
+    if held is not None:  # nothing after it says otherwise
+        yield held
 
 
 _NO_SECONDS: dict[str, int] = {}

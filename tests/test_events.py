@@ -457,3 +457,253 @@ def test_the_last_accepted_moment_leaves_room_for_ten_years_of_timers():
     assert [e.line for e in got] == [1]
     assert rejected == [Rejected(2, 'ts "9990-01-01T00:00:00Z" is out of range'),
                         Rejected(3, "ts 253402271999 is out of range")]
+
+
+# ---- jumps ahead: a mistyped year against a real gap ---------------------------------------------------
+
+DAY = 86400
+YEARS_4 = 1461 * DAY   # 2026-11-11 to 2030-11-11: 365 + 366 (2028-02-29) + 365 + 365 days
+
+
+def log_of(offsets, style="fast") -> bytes:
+    """Lines at T9 + each offset, in a form each path of the reader takes (see the fast path's notes).
+
+    fast: plain lines, decoded a chunk at a time; extras: an extra field, so orjson + convert;
+    original: max_sessions 12.0, which msgspec declines, so the original path (orjson + _event).
+    """
+    lines = []
+    for offset in offsets:
+        if style == "fast":
+            lines.append(msg(T9 + offset))
+        elif style == "extras":
+            lines.append(msg(T9 + offset, vip=True))
+        else:
+            lines.append(b'{"ts": %r, "type": "agent_status", "agent": "amy", "status": "online", "max_sessions": 12.0}'
+                         % (T9 + offset))
+    return b"\n".join(lines) + b"\n"
+
+
+@pytest.fixture(params=[("fast", 1 << 15), ("fast", 1), ("extras", 1 << 15), ("original", 1 << 15)],
+                ids=["fast", "fast-line-per-chunk", "extras", "original"])
+def style(request, monkeypatch):
+    """Each jump test runs on every path of the reader, and with one line per chunk (the held line crosses chunks)."""
+    name, chunk = request.param
+    monkeypatch.setattr(events, "CHUNK_BYTES", chunk)
+    return name
+
+
+def test_jump_constant_is_a_day():
+    assert events.MAX_JUMP == 24 * 3600
+
+
+def test_mistyped_year_in_the_middle_is_rejected_and_the_rest_accepted(style):
+    # line 3 is 2030 instead of 2026; the lines after it come back to 09:00
+    got, rejected, stats = read(log_of([0, 10, YEARS_4 + 20, 30, 60, 90], style))
+    assert rejected == [Rejected(3, "ts jumps 1461 days ahead of the lines around it")]   # 1461 days + 10 s
+    assert [e.line for e in got] == [1, 2, 4, 5, 6]
+    assert [e.ts - T9 for e in got] == [0, 10, 30, 60, 90]
+    assert (stats.read, stats.accepted, stats.rejected) == (6, 5, 1)
+
+
+def test_mistyped_year_as_rfc3339_text():
+    lines = [b'{"ts": "%s", "type": "session_end", "consumer": "c1"}' % ts.encode() for ts in (
+        "2026-11-11T09:00:05+08:00", "2026-11-11T09:00:10+08:00", "2030-11-11T09:00:20+08:00",
+        "2026-11-11T09:00:30+08:00", "2026-11-11T09:01:00+08:00")]
+    got, rejected, stats = read(b"\n".join(lines))
+    assert rejected == [Rejected(3, "ts jumps 1461 days ahead of the lines around it")]
+    assert [e.line for e in got] == [1, 2, 4, 5]
+    assert (stats.read, stats.accepted, stats.rejected) == (5, 4, 1)
+
+
+def test_a_real_gap_of_days_is_accepted_and_kept_in_order(style):
+    # a shop closed three days: line 3 opens the gap, line 4 is 30 s before it (inside the tolerance)
+    got, rejected, stats = read(log_of([0, 10, 3 * DAY + 40, 3 * DAY + 10, 3 * DAY + 60, 3 * DAY + 120], style))
+    assert rejected == []
+    assert [e.line for e in got] == [1, 2, 4, 3, 5, 6]
+    assert [e.ts - T9 for e in got] == [0, 10, 3 * DAY + 10, 3 * DAY + 40, 3 * DAY + 60, 3 * DAY + 120]
+    assert (stats.read, stats.accepted, stats.rejected) == (6, 6, 0)
+
+
+def test_a_jump_on_the_last_line_is_accepted(style):
+    got, rejected, stats = read(log_of([0, 10, YEARS_4], style))
+    assert rejected == []
+    assert [e.line for e in got] == [1, 2, 3]
+    assert (stats.read, stats.accepted, stats.rejected) == (3, 3, 0)
+
+
+def test_two_far_future_lines_in_a_row_are_a_real_jump(style):
+    # lines 3 and 4 agree, so the log did move on; line 5, back at 09:00, is then the one that goes back
+    got, rejected, stats = read(log_of([0, 10, YEARS_4, YEARS_4 + 5, 20], style))
+    assert rejected == [Rejected(5, "ts goes back 126230385 s (tolerance 60 s)")]   # 1461 * 86400 + 5 - 20
+    assert [e.line for e in got] == [1, 2, 3, 4]
+    assert (stats.read, stats.accepted, stats.rejected) == (5, 4, 1)
+
+
+def test_a_jump_is_settled_by_the_next_line_that_stands_on_its_own(style):
+    # line 4 is not JSON and line 5 goes an hour back: both rejected as usual, line 3 still held;
+    # line 6 comes back to 09:00, so line 3 is rejected last, after the lines read past it
+    data = log_of([0, 10, YEARS_4], style) + b"not json\n" + log_of([-3600, 20, 30], style)
+    got, rejected, stats = read(data)
+    assert [r.line for r in rejected] == [4, 5, 3]
+    assert rejected[1] == Rejected(5, "ts goes back 3610 s (tolerance 60 s)")
+    assert rejected[2] == Rejected(3, "ts jumps 1461 days ahead of the lines around it")
+    assert [e.line for e in got] == [1, 2, 6, 7]
+    assert (stats.read, stats.accepted, stats.rejected) == (7, 4, 3)
+
+
+def test_a_mistyped_year_just_before_a_real_gap(style):
+    # line 3 (2030) is followed by line 4, two days on: line 3 is rejected, line 4 is a jump of its own,
+    # held in turn and accepted when line 5 agrees with it
+    got, rejected, stats = read(log_of([0, 10, YEARS_4, 2 * DAY, 2 * DAY + 10], style))
+    assert rejected == [Rejected(3, "ts jumps 1461 days ahead of the lines around it")]
+    assert [e.line for e in got] == [1, 2, 4, 5]
+    assert (stats.read, stats.accepted, stats.rejected) == (5, 4, 1)
+
+
+def test_jump_threshold_is_measured_from_the_newest_line(style):
+    # exactly a day ahead is no jump: line 2 is accepted and line 3 goes back
+    got, rejected, _ = read(log_of([0, DAY, 30], style))
+    assert rejected == [Rejected(3, "ts goes back 86370 s (tolerance 60 s)")]
+    assert [e.line for e in got] == [1, 2]
+    # a second more is a jump; line 3 comes back, so line 2 is the bad one
+    got, rejected, _ = read(log_of([0, DAY + 1, 30], style))
+    assert rejected == [Rejected(2, "ts jumps 1 day ahead of the lines around it")]
+    assert [e.line for e in got] == [1, 3]
+    # 23 h, then 48 h: 25 h ahead of the newest line (not of the first), a jump; 46 h would not be
+    got, rejected, _ = read(log_of([0, 23 * 3600, 48 * 3600, 23 * 3600 + 10], style))
+    assert rejected == [Rejected(3, "ts jumps 1 day ahead of the lines around it")]   # 25 h = 1.04 days
+    assert [e.line for e in got] == [1, 2, 4]
+    got, rejected, _ = read(log_of([0, 23 * 3600, 46 * 3600, 46 * 3600 + 10], style))
+    assert rejected == [] and [e.line for e in got] == [1, 2, 3, 4]
+
+
+def test_a_log_going_forward_an_hour_a_line_has_no_jumps(style):
+    got, rejected, stats = read(log_of([i * 3600 for i in range(100)], style))
+    assert rejected == [] and [e.line for e in got] == list(range(1, 101))
+    assert (stats.read, stats.accepted, stats.rejected) == (100, 100, 0)
+
+
+def test_jump_of_days_and_a_half_shows_the_fraction():
+    _, rejected, _ = read(log_of([0, 3.5 * DAY, 10]))
+    assert rejected == [Rejected(2, "ts jumps 3.5 days ahead of the lines around it")]
+
+
+def test_the_first_line_is_never_held():
+    # nothing is before it to compare with: a mistyped first line still makes the rest go back
+    got, rejected, stats = read(log_of([YEARS_4, 0, 10]))
+    assert [r.line for r in rejected] == [2, 3]
+    assert [e.line for e in got] == [1]
+    assert (stats.read, stats.accepted, stats.rejected) == (3, 1, 2)
+
+
+def test_strict_stops_at_a_mistyped_year(style):
+    stats, seen = ReadStats(), []
+    with pytest.raises(StrictError) as info:
+        list(read_events(io.BytesIO(log_of([0, 10, YEARS_4 + 20, 30, 60], style)), stats=stats,
+                         on_reject=seen.append, strict=True))
+    assert info.value.rejected == Rejected(3, "ts jumps 1461 days ahead of the lines around it")
+    assert seen == [info.value.rejected]
+    # lines 1 and 2 accepted, line 3 rejected; line 4, which showed it, is left out
+    assert (stats.read, stats.accepted, stats.rejected) == (3, 2, 1)
+
+
+def test_strict_passes_a_real_gap(style):
+    got, rejected, stats = read(log_of([0, 10, 7 * DAY, 7 * DAY + 10], style), strict=True)
+    assert rejected == [] and [e.line for e in got] == [1, 2, 3, 4]
+    assert (stats.read, stats.accepted, stats.rejected) == (4, 4, 0)
+
+
+def test_strict_with_another_bad_line_while_a_jump_is_held():
+    # line 4 stops the read while line 3 is held: line 3 counts as accepted, as a buffered event does
+    stats = ReadStats()
+    with pytest.raises(StrictError) as info:
+        list(read_events(io.BytesIO(log_of([0, 10, YEARS_4]) + b"not json\n"), stats=stats, strict=True))
+    assert info.value.rejected.line == 4
+    assert (stats.read, stats.accepted, stats.rejected) == (4, 3, 1)
+
+
+def test_held_line_is_released_after_the_reorder_buffer():
+    # tolerance 60: lines 1 and 2 are still buffered when line 3 is held; line 4 (a day on, near line 3)
+    # accepts it; everything comes out sorted by (ts, line)
+    got, rejected, _ = read(log_of([0, 10, 2 * DAY, 2 * DAY - 50, 2 * DAY]))
+    assert rejected == []
+    assert [e.line for e in got] == [1, 2, 4, 3, 5]
+
+
+# ---- gzip-compressed streams ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("chunk", [1, 2, 64, 1 << 15])
+def test_a_gzip_stream_is_decompressed(monkeypatch, chunk):
+    # chunk 1: the first read gives the magic's first byte alone
+    monkeypatch.setattr(events, "CHUNK_BYTES", chunk)
+    got, rejected, stats = read(gzip.compress(SPEC_EXAMPLE))
+    plain, _, _ = read(SPEC_EXAMPLE)
+    assert rejected == [] and got == plain
+    assert (stats.read, stats.accepted, stats.rejected) == (5, 5, 0)
+
+
+def test_a_gzip_stream_with_a_bom_bad_lines_and_two_members():
+    data = gzip.compress(b"\xef\xbb\xbf" + GOOD + b"\nnot json\n") + gzip.compress(GOOD_LATER + b"\n")
+    got, rejected, stats = read(data)
+    assert [e.line for e in got] == [1, 3]
+    assert [r.line for r in rejected] == [2]
+    assert (stats.read, stats.accepted, stats.rejected) == (3, 2, 1)
+
+
+def test_a_gzip_stream_on_stdin_is_decompressed(monkeypatch):
+    class FakeStdin:
+        buffer = io.BufferedReader(io.BytesIO(gzip.compress(SPEC_EXAMPLE)))
+
+    monkeypatch.setattr(sys, "stdin", FakeStdin())
+    stats = ReadStats()
+    assert [e.line for e in read_events(open_log("-"), stats=stats)] == [1, 2, 3, 4, 5]
+    assert (stats.read, stats.accepted, stats.rejected) == (5, 5, 0)
+
+
+def test_a_gz_file_is_decompressed_once(tmp_path):
+    # open_log gunzips a .gz file; what is inside is read as it is, even if it looks like gzip again
+    path = tmp_path / "log.jsonl.gz"
+    path.write_bytes(gzip.compress(gzip.compress(GOOD + b"\n")))
+    stats, rejected = ReadStats(), []
+    with open_log(str(path)) as stream:
+        assert list(read_events(stream, stats=stats, on_reject=rejected.append)) == []
+    assert rejected and rejected[0].line == 1 and rejected[0].reason.startswith("not UTF-8")
+
+
+def test_a_gzipped_file_with_another_name_is_decompressed(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(gzip.compress(SPEC_EXAMPLE))
+    with open_log(str(path)) as stream:
+        assert [e.line for e in read_events(stream, stats=ReadStats())] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("data", [
+    gzip.compress(SPEC_EXAMPLE)[:40],               # cut short
+    b"\x1f\x8b" + b"\x00" * 30,                      # the magic, then no gzip header
+    gzip.compress(SPEC_EXAMPLE)[:12] + b"\xff" * 60,  # a header, then data that does not inflate
+], ids=["truncated", "bad-header", "bad-data"])
+def test_a_corrupt_gzip_stream_is_an_io_error(data):
+    import zlib
+    with pytest.raises((OSError, EOFError, zlib.error)):
+        read(data)
+
+
+def test_replay_of_a_gzipped_log_on_stdin(tmp_path):
+    from cli_helpers import kefu
+    policy = tmp_path / "shop.kefu"
+    policy.write_text('shop "s1" on pinduoduo\ngroup presale { agents amy, bob }\n', encoding="utf-8")
+    plain = kefu("replay", policy, "--events", "-", "--format", "json", input=SPEC_EXAMPLE)
+    packed = kefu("replay", policy, "--events", "-", "--format", "json", input=gzip.compress(SPEC_EXAMPLE))
+    assert plain.exit_code == 0 and packed.exit_code == 0, packed.output
+    assert packed.stdout == plain.stdout
+    assert '"read": 5' in packed.stdout and "rejected: not UTF-8" not in packed.output
+
+
+def test_replay_of_a_corrupt_gzip_on_stdin_ends_in_a_plain_message(tmp_path):
+    from cli_helpers import kefu   # kefu() itself fails on a traceback
+    policy = tmp_path / "shop.kefu"
+    policy.write_text('shop "s1" on pinduoduo\ngroup presale { agents amy, bob }\n', encoding="utf-8")
+    result = kefu("replay", policy, "--events", "-", input=gzip.compress(SPEC_EXAMPLE)[:40])
+    assert result.exit_code == 2
+    assert "error: cannot read events -: " in result.output
+    assert "rejected" not in result.output
