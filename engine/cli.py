@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import zlib
 from enum import Enum
@@ -34,6 +35,24 @@ class OutputFormat(str, Enum):
     github = "github"
 
 
+def _walk_policies(directory: Path) -> tuple[list[Path], list[Diagnostic]]:
+    """Every *.kefu file under a directory, and an E001 for each directory under it that cannot be read.
+
+    Path.rglob skips such directories silently; their policies would go unchecked without a word.
+    """
+    found: list[Path] = []
+    unreadable: list[Diagnostic] = []
+
+    def refused(err: OSError) -> None:
+        where = Path(err.filename) if err.filename else directory
+        unreadable.append(error("E001", f"{where.as_posix()}: cannot read directory: {err.strerror or err}", None,
+                                "check its permissions; the policies in it were not checked"))
+
+    for folder, _, names in os.walk(directory, onerror=refused):
+        found.extend(Path(folder, name) for name in names if name.endswith(POLICY_SUFFIX))
+    return sorted(p for p in found if path_kind(p) == "other"), unreadable
+
+
 def _policy_files(paths: list[Path]) -> tuple[list[Path], list[Diagnostic]]:
     """Expand paths to policy files; a directory contributes every *.kefu under it."""
     files: list[Path] = []
@@ -41,8 +60,9 @@ def _policy_files(paths: list[Path]) -> tuple[list[Path], list[Diagnostic]]:
     for path in paths:
         kind = path_kind(path)
         if kind == "dir":
-            found = sorted(p for p in path.rglob(f"*{POLICY_SUFFIX}") if path_kind(p) == "other")
-            if not found:
+            found, unreadable = _walk_policies(path)
+            problems.extend(unreadable)
+            if not found and not unreadable:
                 problems.append(error("E006", f"{path}: no policy files (*{POLICY_SUFFIX}) in this directory", None,
                                       f"policy files end in {POLICY_SUFFIX}"))
             files.extend(found)
@@ -345,7 +365,7 @@ def generate(
 ) -> None:
     """Write a realistic synthetic event log for a shop policy (peaks, breaks, cards, transfers).
 
-    Exit codes: 0 written, 1 policy errors, 2 usage or I/O error.
+    Exit codes: 0 written, 1 policy errors or no agent who can chat, 2 usage or I/O error.
     """
     from .synth import generate_command
 

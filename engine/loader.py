@@ -84,8 +84,18 @@ def _statement_word(stmt) -> str:
     return names.get(type(stmt), "reply")
 
 
-def parse_document(src: SourceFile) -> tuple[Document | None, list[Diagnostic]]:
-    """Parse one file into a Document; headers must come first and at most once."""
+def _empty_file_hint(platform: str | None = None) -> str:
+    """How to start an empty file: a shop policy, or the platform file of this name."""
+    if platform is not None:
+        return f"start a platform file with `platform {platform}`"
+    return 'start a shop policy with `shop "name" on taobao|pinduoduo|douyin`'
+
+
+def parse_document(src: SourceFile, platform: str | None = None) -> tuple[Document | None, list[Diagnostic]]:
+    """Parse one file into a Document; headers must come first and at most once.
+
+    platform: the platform this file is meant to define, when it is read as a platform file.
+    """
     statements, diags = parse_statements(src)
     if statements is None:
         return None, diags
@@ -101,8 +111,7 @@ def parse_document(src: SourceFile) -> tuple[Document | None, list[Diagnostic]]:
         diags.append(error("E031", f"the `{header.kind}` header must be the first statement", header.span,
                            "move this line to the top of the file"))
     if not statements:
-        diags.append(error("E004", "empty policy file", src.span(1, 1),
-                           'start a shop policy with `shop "name" on taobao|pinduoduo|douyin`'))
+        diags.append(error("E004", "empty policy file", src.span(1, 1), _empty_file_hint(platform)))
     kind = header.kind if header else "fragment"
     return Document(src, kind, header, body), diags
 
@@ -259,6 +268,15 @@ class Loader:
                     found[file.stem] = file
         return found
 
+    def _in_platform_dir(self, path: Path) -> bool:
+        """Whether a file sits in a platform directory: a --platform-dir, the shipped one, or one named `platforms`
+        (as rulesets/platforms/ in a checkout, checked with an installed kefu)."""
+        try:
+            parent = path.resolve().parent
+            return parent.name == "platforms" or any(parent == directory.resolve() for directory in self.platform_dirs)
+        except (OSError, ValueError, RuntimeError):   # a path the OS refuses: reading it says why
+            return False
+
     @staticmethod
     def display_of(path: Path) -> str:
         """How a path is shown in diagnostics: as the user gave it, in POSIX form."""
@@ -271,12 +289,15 @@ class Loader:
             return f"rulesets/platforms/{resolved.relative_to(builtin).as_posix()}"
         return self.display_of(path)
 
-    def _read_document(self, path: Path, display: str, result: LoadResult) -> Document | None:
-        """Read and parse one file, adding its diagnostics to result; None if it cannot be used."""
+    def _read_document(self, path: Path, display: str, result: LoadResult, platform: str | None = None) -> Document | None:
+        """Read and parse one file, adding its diagnostics to result; None if it cannot be used.
+
+        platform: the platform the file is meant to define, if it is read as a platform file.
+        """
         src = self.read(path, display, result)
         if src is None:
             return None
-        doc, diags = parse_document(src)
+        doc, diags = parse_document(src, platform)
         result.diagnostics.extend(diags)
         return doc
 
@@ -284,13 +305,14 @@ class Loader:
     def load_platform_file(self, path: Path, name: str | None = None) -> LoadResult:
         """Load a platform file by path; name: the platform it was found for (its file name, `NAME.kefu`)."""
         result = LoadResult(kind="platform")
-        doc = self._read_document(path, self._platform_display(path), result)
+        doc = self._read_document(path, self._platform_display(path), result, name or path.stem)
         if doc is None:
             return result
         src = doc.source
         if doc.kind != "platform":
-            result.diagnostics.append(error("E030", "not a platform file: it must start with `platform NAME`", src.span(1, 1),
-                                            f"start the file with `platform {name or path.stem}`"))
+            if doc.header is not None or doc.statements:   # an empty file is E004, with the same hint
+                result.diagnostics.append(error("E030", "not a platform file: it must start with `platform NAME`",
+                                                src.span(1, 1), f"start the file with `platform {name or path.stem}`"))
             return result
         if name is not None and doc.header.name != name:
             result.diagnostics.append(error(
@@ -390,7 +412,7 @@ class Loader:
         """
         result = LoadResult()
         display = display or self.display_of(path)
-        doc = self._read_document(path, display, result)
+        doc = self._read_document(path, display, result, path.stem if self._in_platform_dir(path) else None)
         if doc is None:
             return result
         result.kind = doc.kind

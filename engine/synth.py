@@ -115,6 +115,18 @@ def _zone(name: str) -> tzinfo:
         raise ValueError(f"unknown time zone {name!r}") from None
 
 
+def _no_chatting_agent(shop: ir.Shop) -> tuple[str, str] | None:
+    """Why no agent of the shop can take a consumer, as (message, hint); None when one can."""
+    names = {ref.name for g in shop.groups for ref in g.agents} | {a.name for a in shop.agents}
+    if not names:
+        return (f"shop {shop.name!r} has no agents, so none can take a consumer",
+                "declare an agent: `agent NAME`, or list agents in a group: `group NAME { agents NAME, … }`")
+    if names <= {a.name for a in shop.agents if not a.im}:
+        return (f"every agent of shop {shop.name!r} has IM off (`im off`), so none can take a consumer",
+                "give at least one agent IM permission: remove its `im off` (`im on` is the default)")
+    return None
+
+
 @dataclass(eq=False)
 class _Agent:
     name: str
@@ -208,7 +220,7 @@ class _Generator:
             ranks[key] = rank + 1
             agents.append(_Agent(name, group.name if group else None, cap, rank))
         if not agents:
-            raise ValueError(f"shop {self.policy.shop.name!r} has no agents to generate a log for")
+            raise ValueError(_no_chatting_agent(shop)[0])
         return agents
 
     def _products(self) -> tuple[list[str], list[str]]:
@@ -568,7 +580,8 @@ def generate_log(policy: ir.Policy, *, day: date, days: int = 1, consumers: int,
 
 def generate_command(policy_path: str | Path, out: str | Path, day: date | str, days: int = 1, consumers: int = 300,
                      seed: int = 1) -> int:
-    """Body of `kefu generate POLICY --out FILE`: returns the exit code (0 ok, 1 policy errors, 2 usage/I/O).
+    """Body of `kefu generate POLICY --out FILE`: returns the exit code (0 ok, 1 policy errors or no agent who
+    can chat, 2 usage/I/O).
 
     `out` "-" writes to stdout; a name ending in .gz is gzip-compressed (with a fixed header, so the
     bytes stay reproducible). A summary goes to stderr.
@@ -601,6 +614,10 @@ def generate_command(policy_path: str | Path, out: str | Path, day: date | str, 
         else:
             sys.stderr.write(f"error: {path}: not a shop policy\n")
         return 2 if any(d.code == "E001" for d in diags) else 1
+    unstaffed = _no_chatting_agent(result.policy.shop)
+    if unstaffed is not None:   # before --out is opened: an existing log there stays as it was
+        sys.stderr.write(f"error: {path}: {unstaffed[0]}\n  = hint: {unstaffed[1]}\n")
+        return 1
     tz = policy_timezone(result.policy)
     try:
         if str(out) == "-":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -173,6 +175,79 @@ def test_directory_is_walked_for_policies(write):
     assert located(result) == [["E103", 2, 11]]
 
 
+def refuse(monkeypatch, what: str, name: str) -> None:
+    """Make the OS refuse to list (what="dir") or open (what="file") the path `name`, even for root.
+
+    Tests run as root in CI, where chmod 000 does not keep anything out.
+    """
+    denied = PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+    if what == "dir":
+        real_scandir = os.scandir
+
+        def scandir(path="."):
+            if Path(path) == Path(name):
+                raise denied
+            return real_scandir(path)
+        monkeypatch.setattr(os, "scandir", scandir)
+    else:
+        real_open = Path.open
+
+        def open_(self, *args, **kwargs):
+            if self == Path(name):
+                raise denied
+            return real_open(self, *args, **kwargs)
+        monkeypatch.setattr(Path, "open", open_)
+
+
+def test_unreadable_subdirectory_is_an_error_and_the_rest_is_checked(write, monkeypatch):
+    write('shop "s" on douyin\n', name="shops/a.kefu")
+    write('shop "t" on douyin\nassign by idle_rat\n', name="shops/open/b.kefu")
+    write('shop "u" on douyin\nassign by idle_rat\n', name="shops/locked/c.kefu")
+    refuse(monkeypatch, "dir", "shops/locked")
+    result = kefu("check", "shops")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error[E001]: shops/locked: cannot read directory: Permission denied",
+        "  = hint: check its permissions; the policies in it were not checked",
+        "shops/open/b.kefu:2:11: error[E103]: unknown assignment strategy 'idle_rat'",
+        "  | assign by idle_rat",
+        "  |           ^^^^^^^^",
+        "  = hint: did you mean 'idle_rate'?",
+        "checked 2 files: 2 errors, 0 warnings — failed",
+    ]
+    data = json.loads(kefu("check", "-f", "json", "shops").stdout)
+    assert data["files"] == ["shops/a.kefu", "shops/open/b.kefu"]
+    assert data["summary"] == {"files": 2, "errors": 2, "warnings": 0}
+
+
+def test_unreadable_directory_given_is_an_error_not_an_empty_one(write, monkeypatch):
+    write('shop "s" on douyin\n', name="shops/a.kefu")
+    refuse(monkeypatch, "dir", "shops")
+    result = kefu("check", "shops")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error[E001]: shops: cannot read directory: Permission denied",
+        "  = hint: check its permissions; the policies in it were not checked",
+        "checked 0 files: 1 error, 0 warnings — failed",   # no E006: the directory may well hold policies
+    ]
+
+
+def test_unreadable_policy_file_in_a_directory_is_an_error_and_the_rest_is_checked(write, monkeypatch):
+    write('shop "s" on douyin\nassign by idle_rat\n', name="shops/a.kefu")
+    write('shop "t" on douyin\n', name="shops/secret.kefu")
+    refuse(monkeypatch, "file", "shops/secret.kefu")
+    result = kefu("check", "shops")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "shops/a.kefu:2:11: error[E103]: unknown assignment strategy 'idle_rat'",
+        "  | assign by idle_rat",
+        "  |           ^^^^^^^^",
+        "  = hint: did you mean 'idle_rate'?",
+        "shops/secret.kefu:1:1: error[E001]: cannot read file: Permission denied",
+        "  = hint: check the path and its permissions",
+        "checked 2 files: 2 errors, 0 warnings — failed",
+    ]
+
 @pytest.mark.parametrize("args", [
     ["check", "--bogus", "shop.kefu"],
     ["check", "--format", "xml", "shop.kefu"],
@@ -322,6 +397,49 @@ def test_platform_dir_file_that_is_not_a_platform(write):
     assert "error[E" not in result.stderr.split("\n", 1)[1]  # nothing else
     assert "  = hint: start the file with `platform acme`" in result.stderr.splitlines()
 
+
+EMPTY_PLATFORM = [
+    "plats/acme.kefu:1:1: error[E004]: empty policy file",
+    "  | ",
+    "  | ^",
+    "  = hint: start a platform file with `platform acme`",
+]
+
+
+def test_empty_platform_file_found_for_a_shop_has_a_platform_hint(write):
+    write("", name="plats/acme.kefu")
+    write('shop "s" on acme\n')
+    result = kefu("check", "--platform-dir", "plats", "shop.kefu")
+    assert result.exit_code == 1
+    # Not E030 as well: it would say the same again.
+    assert result.stderr.splitlines() == EMPTY_PLATFORM + ["checked 1 file: 1 error, 0 warnings — failed"]
+    replay = kefu("replay", "--platform-dir", "plats", "--platform", "acme", "--events", "none.jsonl")
+    assert replay.exit_code == 1
+    assert replay.stderr.splitlines() == EMPTY_PLATFORM
+
+
+@pytest.mark.parametrize("args, file", [
+    (["--platform-dir", "plats"], "plats/acme.kefu"),   # a file in a --platform-dir
+    ([], "rulesets/platforms/acme.kefu"),              # in a directory named platforms, as the shipped ones
+])
+def test_empty_file_checked_in_a_platform_directory_has_a_platform_hint(write, args, file):
+    write("# nothing here yet\n", name=file)
+    result = kefu("check", *args, file)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"{file}:1:1: error[E004]: empty policy file",
+        "  | # nothing here yet",
+        "  | ^",
+        "  = hint: start a platform file with `platform acme`",
+        "checked 1 file: 1 error, 0 warnings — failed",
+    ]
+
+
+def test_empty_file_elsewhere_has_the_shop_hint(write):
+    write("", name="plats/acme.kefu")
+    result = kefu("check", "plats/acme.kefu")   # nothing says plats/ holds platforms
+    assert result.exit_code == 1
+    assert '  = hint: start a shop policy with `shop "name" on taobao|pinduoduo|douyin`' in result.stderr.splitlines()
 
 def test_platform_file_whose_header_names_another_platform(write):
     write('platform foo "Foo"\nallow keyword_reply\n', name="plats/acme.kefu")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from cli_helpers import kefu
 
 from engine.events import ReadStats, read_events
 from engine.loader import Loader
@@ -228,3 +230,32 @@ def test_generate_keeps_to_the_days_event_times_can_have(tmp_path, capsys):
     assert generate_command(policy, out, "9989-12-30", 1, 10, 1) == 0
     assert generate_command(tmp_path, out, "2026-11-11", 1, 10, 1) == 2      # a directory
     assert "is a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("policy, message, hint", [
+    ('shop "s" on douyin\ngroup presale { agents amy, bob }\nagent amy im off\nagent bob { im off }\n',
+     "every agent of shop 's' has IM off (`im off`), so none can take a consumer",
+     "give at least one agent IM permission: remove its `im off` (`im on` is the default)"),
+    ('shop "s" on douyin\n',
+     "shop 's' has no agents, so none can take a consumer",
+     "declare an agent: `agent NAME`, or list agents in a group: `group NAME { agents NAME, … }`"),
+], ids=["all im off", "no agents"])
+def test_generate_refuses_a_shop_where_no_agent_can_chat(tmp_path, capsys, policy, message, hint):
+    path, out = tmp_path / "shop.kefu", tmp_path / "o.jsonl"
+    path.write_text(policy, encoding="utf-8")
+    out.write_bytes(b"an earlier log\n")
+    assert generate_command(path, out, "2026-11-11", 1, 10, 1) == 1
+    assert capsys.readouterr().err == f"error: {path}: {message}\n  = hint: {hint}\n"
+    assert out.read_bytes() == b"an earlier log\n"   # refused before --out is opened
+    cli = kefu("generate", path, "--out", out)
+    assert (cli.exit_code, cli.stderr) == (1, f"error: {path}: {message}\n  = hint: {hint}\n")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        generate_log(Loader().load(path).policy, day=DAY, consumers=10, seed=1, out=io.BytesIO())
+
+
+def test_one_agent_with_im_on_is_enough(tmp_path, capsys):
+    path = tmp_path / "shop.kefu"
+    path.write_text('shop "s" on douyin\ngroup presale { agents amy, bob }\nagent amy im off\n', encoding="utf-8")
+    assert generate_command(path, tmp_path / "o.jsonl", "2026-11-11", 1, 10, 1) == 0
+    got, _, _ = read_all((tmp_path / "o.jsonl").read_bytes())
+    assert {e.agent for e in got if e.agent} == {"bob"}
