@@ -18,6 +18,10 @@ alone (read_events over the log), the engine alone (Engine.feed over events
 read beforehand, the first --parts-events of the log, kept in memory) and the
 encoding of the decisions it made (encode_lines + write, a batch at a time, as the replay does).
 Run together the parts cost more than their sum (they share the CPU's caches).
+It also counts the Python work the engine does per event (lines executed and calls made,
+with sys.settrace over the first --work-events events), and from the measured engine time
+the cost of one line, and so how many lines an event may cost for the replay to meet the
+target with the reader and the encoding as they are.
 
     python benchmarks/bench_replay.py                 # 1,000,000 generated events
     python benchmarks/bench_replay.py --count 200000  # quicker
@@ -102,6 +106,28 @@ def time_parts(policy_path: Path, path: Path, repeat: int, limit: int) -> list[t
             ("encode: encode_lines + write, in batches", encoding)]
 
 
+def engine_work(policy_path: Path, path: Path, limit: int) -> tuple[float, float]:
+    """(Python lines executed, Python calls made) per event by Engine.feed, over the first `limit` events."""
+    policy = Loader().load(policy_path).policy
+    with open(path, "rb") as stream:
+        events = list(islice(read_events(stream, stats=ReadStats()), limit))
+    engine = Engine(policy, seed=0)
+    counts = {"line": 0, "call": 0}
+
+    def trace(frame, event, arg):
+        if event in counts:
+            counts[event] += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        for event in events:
+            engine.feed(event)
+    finally:
+        sys.settrace(None)
+    return counts["line"] / len(events), counts["call"] / len(events)
+
+
 def _seconds(fn, repeat: int) -> list[float]:
     times = []
     for _ in range(repeat):
@@ -147,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory runs")
     ap.add_argument("--parts", action="store_true", help="also time the reader, the engine and the encoding apart")
     ap.add_argument("--parts-events", type=int, default=200_000, help="events kept in memory for --parts")
+    ap.add_argument("--work-events", type=int, default=50_000, help="events traced for the work count of --parts")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         path = log_to_read(args, Path(tmp))
@@ -164,9 +191,17 @@ def main(argv: list[str] | None = None) -> int:
               f"against the plain decode: {plain_s / replay_s:.2f}")
         if args.parts:
             print(f"{'part (best of ' + str(args.repeat) + ')':<44}{'µs/event':>12}")
-            for label, seconds in time_parts(args.policy, path, args.repeat, args.parts_events):
+            parts = time_parts(args.policy, path, args.repeat, args.parts_events)
+            for label, seconds in parts:
                 print(f"{label:<44}{seconds * 1e6:>12.2f}")
             print(f"{'replay (above)':<44}{replay_s / accepted * 1e6:>12.2f}")
+            lines, calls = engine_work(args.policy, path, args.work_events)
+            (_, reader), (_, feeding), (_, encoding) = parts
+            per_line = feeding / lines
+            budget = 3 * floor_s / n - reader - encoding   # engine time per event that would meet the target
+            print(f"engine work: {lines:.1f} Python lines and {calls:.1f} calls per event, "
+                  f"{per_line * 1e9:.0f} ns per line; the target leaves the engine {budget * 1e6:.2f} µs/event, "
+                  f"{budget / per_line:.0f} lines at that cost")
         if not args.no_memory:
             quarter = peak_rss_mb(args.policy, path, n // 4, Path(tmp))
             whole = peak_rss_mb(args.policy, path, None, Path(tmp))

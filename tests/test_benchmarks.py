@@ -32,9 +32,10 @@ def events_per_s(out: str, label: str) -> int:
 
 
 def test_bench_replay_prints_the_ratio_parts_and_memory(bench, capsys):
-    assert bench("bench_replay").main(["--count", "3000", "--repeat", "1", "--parts", "--parts-events", "1000"]) == 0
+    assert bench("bench_replay").main(["--count", "3000", "--repeat", "1", "--parts", "--parts-events", "1000",
+                                       "--work-events", "500"]) == 0
     out = capsys.readouterr().out
-    assert "engine: Engine.feed" in out and "peak RSS:" in out
+    assert "engine: Engine.feed" in out and "peak RSS:" in out and "Python lines and" in out
     # the ratio printed is replay's throughput over the floor's, both printed above it
     ratio = float(re.search(r"replay / floor throughput: ([0-9.]+)", out).group(1))
     expected = events_per_s(out, "replay:") / events_per_s(out, "floor:")
