@@ -292,7 +292,7 @@ def stage_limits(policy: ir.Policy) -> Iterator[Diagnostic]:
             yield error("E206", f"reply lists {len(reply.products)} products; {pname} allows at most {per_reply}",
                         reply.products[per_reply].span, "split the products over several replies")
     if shop.offline_route:
-        yield from _offline_target_limits(policy)
+        yield from _offline_target_limits(policy, shop.offline_route)
 
 
 def _caps(platform: ir.Platform, owners: list) -> Iterator[Diagnostic]:
@@ -340,9 +340,9 @@ def _faq_limits(platform: ir.Platform, reply: ir.WelcomeReply) -> Iterator[Diagn
                     enabled[limit].span, "mark the extra questions `disabled`")
 
 
-def _offline_target_limits(policy: ir.Policy) -> Iterator[Diagnostic]:
+def _offline_target_limits(policy: ir.Policy, route: ir.OfflineRoute) -> Iterator[Diagnostic]:
     shop, platform = policy.shop, policy.platform
-    targets = shop.offline_route.targets
+    targets = route.targets
     _, most, _ = _limit_range(platform, "offline_targets")
     if most is not None and len(targets) > most:
         yield error("E207", f"{len(targets)} offline targets; {platform.name} allows {most}", targets[most].span,
@@ -352,8 +352,8 @@ def _offline_target_limits(policy: ir.Policy) -> Iterator[Diagnostic]:
         return
     allowed = {r.name for r in roles_limit.values}
     declared: dict[str, ir.Agent] = {}
-    for agent in shop.agents:
-        declared.setdefault(agent.name, agent)  # a second declaration is reported as E110
+    for a in shop.agents:
+        declared.setdefault(a.name, a)  # a second declaration is reported as E110
     known = _all_agents(shop)
     for ref in targets:
         if ref.name not in known:
@@ -486,7 +486,7 @@ def stage_editor(policy: ir.Policy) -> Iterator[Diagnostic]:
     shop, platform = policy.shop, policy.platform
     if not platform.restrictions:
         return
-    used = {}
+    used: dict[str, ir.Span | None] = {}
     for feature, span in features_used(shop):
         used.setdefault(feature, span)
     declared = {a.name: a for a in shop.agents}

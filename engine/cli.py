@@ -171,6 +171,7 @@ def ir_command(
         _print_diagnostics(diags, result.sources, OutputFormat.text, [str(path)])
         raise typer.Exit(_exit_code(diags, False) or EXIT_ERRORS)
     model = result.policy if result.policy is not None else result.platform
+    assert model is not None  # both None exits above
     typer.echo(model.model_dump_json(indent=2))
 
 
@@ -200,7 +201,9 @@ def _replay_policy(policy: Optional[Path], platform: Optional[str], platform_dir
             _print_diagnostics(result.diagnostics, result.sources, OutputFormat.text, [platform])
             raise typer.Exit(_exit_code(result.diagnostics, False) or EXIT_ERRORS)
         from .runtime import platform_policy
+        assert result.platform is not None  # ok: the file was read as a platform file (load_platform_file)
         return platform_policy(result.platform), None
+    assert policy is not None  # exactly one of policy and platform is given (checked above)
     result = _load_one(policy, platform_dir)
     if result.policy is None:
         diags = result.diagnostics or [error("E030", f"{policy}: not a shop policy", None,

@@ -69,7 +69,7 @@ import sys
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, BinaryIO, Callable, Iterator, Literal, Union
+from typing import TYPE_CHECKING, Annotated, BinaryIO, Callable, Iterator, Literal, Sequence, Union
 
 import msgspec
 import orjson
@@ -674,7 +674,7 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
     for block, overlong in _blocks(stream, limit):
         body = block[:-1] if block and block[-1] == 10 else block
         raws: list[bytes] | None = None
-        items = _decode_block(body) if body and not extras else None
+        items: Sequence[Event | None] | None = _decode_block(body) if body and not extras else None  # item None: not decoded
         if items is None:  # line by line: the strict decoder, else (extra fields) orjson + convert
             raws = body.split(b"\n") if block else []
             items = []
@@ -714,7 +714,7 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
                         else:
                             ts = _fast_ts(ts, ts_cache, minutes, offsets)
                 elif ts is not None and not 0.0 <= ts < max_epoch:  # a number: parse_ts's range check
-                    ts = None
+                    ts = None  # type: ignore[assignment]  # ts is typed as Event.ts (float); declined: the original path sets it
                 if ts is None or not _settle_fields(event):
                     event = None  # declined
                 else:
@@ -789,7 +789,8 @@ _NO_SECONDS: dict[str, int] = {}
 def _wire_event(m: _Line) -> Event:
     """The Event of a line read with extra fields (as _Line), before _settle_fields."""
     card = m.card
-    return Event(0, m.ts, m.type, m.shop, m.sender, m.consumer, m.agent, m.text, m.page, None, None, m.status,
+    # ignore[arg-type]: Event.ts is typed float for its readers; it holds the raw ts (str or float) until read_events settles it
+    return Event(0, m.ts, m.type, m.shop, m.sender, m.consumer, m.agent, m.text, m.page, None, None, m.status,  # type: ignore[arg-type]
                  m.max_sessions, m.group, m.to_agent, None if card is None else _StrictCard(card.kind, card.id))
 
 

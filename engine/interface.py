@@ -117,4 +117,4 @@ class DecisionRecord(_Open):
     rule: Optional[RuleRef]
 
 
-SCHEMAS = {"report": Report, "decision": DecisionRecord}
+SCHEMAS: dict[str, type[BaseModel]] = {"report": Report, "decision": DecisionRecord}

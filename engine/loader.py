@@ -21,7 +21,7 @@ MAX_INCLUDES = 256  # includes read for one policy, counting a file each time it
 INCOMPLETE_CODES = frozenset({"E001", "E002", "E003", "E004", "E005", "E010", "E011", "E012", "E013",
                               "E020", "E021", "E022", "E023"})
 
-SETTING_OF = {
+SETTING_OF: dict[type, str] = {
     ir.Assign: "assign", ir.RepeatEntry: "repeat_entry", ir.SessionEnd: "session_end",
     ir.History: "history", ir.OfflinePool: "offline_pool", ir.Cooldown: "cooldown",
 }
@@ -106,7 +106,7 @@ def parse_document(src: SourceFile, platform: str | None = None) -> tuple[Docume
     for extra in headers[1:]:
         diags.append(error("E031", f"a file may have one header; this one repeats `{extra.kind}`", extra.span,
                            "keep one `shop … on …` or `platform …` line at the top of the file",
-                           notes=(("first header here", header.span),)))
+                           notes=(("first header here", headers[0].span),)))
     if header and statements and statements[0] is not header:
         diags.append(error("E031", f"the `{header.kind}` header must be the first statement", header.span,
                            "move this line to the top of the file"))
@@ -190,6 +190,7 @@ def build_platform(doc: Document) -> tuple[ir.Platform, list[Diagnostic]]:
         elif isinstance(stmt, Declared):
             fields[stmt.kind].extend(stmt.items)
     header = doc.header
+    assert header is not None  # a platform document's kind comes from its header (parse_document)
     platform = ir.Platform(name=header.name, label=header.label, span=header.span, defaults=defaults.build(), **fields)
     return platform, diags
 
@@ -314,6 +315,7 @@ class Loader:
                 result.diagnostics.append(error("E030", "not a platform file: it must start with `platform NAME`",
                                                 src.span(1, 1), f"start the file with `platform {name or path.stem}`"))
             return result
+        assert doc.header is not None  # the kind "platform" comes from the header (parse_document)
         if name is not None and doc.header.name != name:
             result.diagnostics.append(error(
                 "E033", f"platform file {path.name!r} declares platform {doc.header.name!r}", doc.header.name_span,
@@ -338,7 +340,7 @@ class Loader:
         if ref.name not in files:
             hint = did_you_mean(ref.name, files) or f"known platforms: {', '.join(sorted(files))}"
             diag = error("E040", f"unknown platform {ref.name!r}", ref.span, hint)
-            entry = (None, [diag], {})
+            entry: tuple[ir.Platform | None, list[Diagnostic], dict[str, SourceFile]] = (None, [diag], {})
         else:
             loaded = self.load_platform_file(files[ref.name], ref.name)
             entry = (loaded.platform if loaded.ok else None, loaded.diagnostics, loaded.sources)
@@ -424,6 +426,7 @@ class Loader:
         statements = self._expand(doc, root, result, [real], 0)
         if doc.kind == "fragment":
             return result
+        assert doc.header is not None  # the kind "shop" comes from the header (parse_document)
         shop, diags = build_shop(doc.header, statements)
         result.diagnostics.extend(diags)
         result.shop = shop

@@ -5,9 +5,10 @@ from __future__ import annotations
 import difflib
 import re
 from functools import lru_cache
-from typing import Iterator
+from typing import Any, Callable, Iterator, cast
 
 from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.grammar import Terminal
 from lark.lexer import Lexer, PatternStr
 from lark.parsers.lalr_analysis import Shift
 
@@ -111,6 +112,13 @@ class _Meta:
     """Positions of a reduced rule, as Lark's propagated `meta` gives them."""
 
     __slots__ = ("line", "column", "end_line", "end_column", "start_pos", "end_pos", "empty")
+    empty: bool
+    line: int | None  # Token's types: set from the first and last tokens of the rule
+    column: int | None
+    start_pos: int | None
+    end_line: int | None
+    end_column: int | None
+    end_pos: int | None
 
 
 class FastParser:
@@ -135,14 +143,14 @@ class FastParser:
         for rule in lark.rules:
             name = str(rule.alias or rule.origin.name)
             keep = tuple((i, not sym.is_term and sym.name.startswith("_")) for i, sym in enumerate(rule.expansion)
-                         if not (sym.is_term and sym.filter_out))
+                         if not (isinstance(sym, Terminal) and sym.filter_out))
             size = len(rule.expansion)
             plain = [i for i, expand in keep if not expand] == list(range(size))  # children = all values
             self.rules[rule] = (name, size, None if plain else keep, rule.options.expand1, name.startswith("_"))
 
     def handlers(self, transformer) -> dict:
         """Rule name → (callable, wants_meta) for the transformer's methods (None: build nothing)."""
-        out = {}
+        out: dict[str, tuple[Callable[..., Any], bool]] = {}
         for name, *_ in self.rules.values():
             if transformer is None:
                 out[name] = (lambda children: None, False)
@@ -170,6 +178,9 @@ class FastParser:
         With transformer None, a text that parses gives [] (nothing is built).
         """
         states, keywords, rules, handlers = self.states, self.lexing.keywords, self.rules, self.handlers(transformer)
+        value_stack: list[Any]  # tokens and the transformer's values
+        first_stack: list[Token | None]  # the first and last token of each value; None for an empty match
+        last_stack: list[Token | None]
         state_stack, value_stack, first_stack, last_stack = [self.start_state], [], [], []
 
         def reduce(rule) -> None:
@@ -207,6 +218,7 @@ class FastParser:
                     meta = _Meta()
                     meta.empty = first is None
                     if first is not None:
+                        assert last is not None  # a value's first and last token are None together (no tokens)
                         meta.line, meta.column, meta.start_pos = first.line, first.column, first.start_pos
                         meta.end_line, meta.end_column, meta.end_pos = last.end_line, last.end_column, last.end_pos
                     value = call(meta, children)
@@ -317,7 +329,8 @@ def syntax_diagnostic(src: SourceFile, exc: UnexpectedInput) -> Diagnostic:
     """Turn a Lark parse exception into a located diagnostic with a hint."""
     line, column = exc.line, exc.column
     if isinstance(exc, UnexpectedCharacters):
-        char = src.text[exc.pos_in_stream] if exc.pos_in_stream < len(src.text) else ""
+        pos = cast(int, exc.pos_in_stream)  # always set here, to the lexer's position (Lark's base class declares None)
+        char = src.text[pos] if pos < len(src.text) else ""
         span = src.span(line, column)
         if char == '"':
             end = len(src.line_text(line)) + 1

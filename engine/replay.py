@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterator, Protocol
 
 import orjson
 
@@ -17,6 +17,12 @@ from .runtime.decisions import encode_lines
 REPORT_FORMAT_VERSION = 1
 WRITE_BATCH = 1024
 """Decisions encoded and written together (bounded memory, one C call per batch)."""
+
+
+class BytesWriter(Protocol):
+    """Where decisions go: a binary file, or anything else with its write(bytes)."""
+
+    def write(self, data: bytes, /) -> int: ...
 
 
 @dataclass
@@ -35,7 +41,7 @@ def replay(
     *,
     seed: int = 0,
     automation: bool = True,
-    decisions_out: BinaryIO | None = None,
+    decisions_out: BytesWriter | None = None,
     on_reject: Callable[[Rejected], None] | None = None,
     strict: bool = False,
     policy_file: str | None = None,
@@ -61,7 +67,7 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _replay(policy: ir.Policy, stream: BinaryIO, seed: int, automation: bool, decisions_out: BinaryIO | None,
+def _replay(policy: ir.Policy, stream: BinaryIO, seed: int, automation: bool, decisions_out: BytesWriter | None,
             on_reject: Callable[[Rejected], None] | None, strict: bool, policy_file: str | None,
             progress: Callable[[int], None] | None) -> ReplayResult:
     engine = Engine(policy, seed=seed, automation=automation)

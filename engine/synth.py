@@ -205,7 +205,8 @@ class _Generator:
         for a in shop.agents:
             if a.name not in order:
                 order.append(a.name)
-        agents, ranks = [], {}
+        agents: list[_Agent] = []
+        ranks: dict[str | None, int] = {}
         for name in order:
             spec = declared.get(name)
             if spec is not None and not spec.im:
@@ -220,7 +221,9 @@ class _Generator:
             ranks[key] = rank + 1
             agents.append(_Agent(name, group.name if group else None, cap, rank))
         if not agents:
-            raise ValueError(_no_chatting_agent(shop)[0])
+            reason = _no_chatting_agent(shop)
+            assert reason is not None  # no agent made it: the shop has none, or every one is `im off`
+            raise ValueError(reason[0])
         return agents
 
     def _products(self) -> tuple[list[str], list[str]]:
@@ -262,8 +265,8 @@ class _Generator:
                 routes[None] = self._members(routing.default)
         elif len(self.groups) >= 2:
             pre, post = self._members([ir.Ref(name=self.groups[0].name)]), self._members([ir.Ref(name=self.groups[1].name)])
-            for page in self.pages:
-                routes[page] = pre if page in PRESALE_PAGES else post
+            for name in self.pages:
+                routes[name] = pre if name in PRESALE_PAGES else post
             routes[None] = pre
         return routes
 
@@ -462,7 +465,7 @@ class _Generator:
                 agent = self.pick_agent(back + 1, page)
                 if agent is None:
                     break
-                reply_at = back + rng.randint(60, 1500)
+                reply_at: int | None = back + rng.randint(60, 1500)
             else:
                 reply_at = self.reply_time(agent, t)
             if reply_at is None:  # never answered: the consumer writes what is left and gives up
@@ -503,6 +506,7 @@ class _Generator:
         # The consumer wrote last (a closing phrase nobody answered, say): the session would hold a
         # cap slot for ever (Douyin never auto-ends it), so agents end such sessions by hand.
         if served and (last_from_consumer or rng.random() < self.hand_end_rate):
+            assert agent is not None  # served holds the agents who took the consumer; agent never goes back to None
             last += rng.randint(20, 360)
             self.emit(last, {"ts": 0, "type": "session_end", "shop": self.shop, "consumer": consumer, "agent": agent.name})
         elif not served and rng.random() < 0.9:

@@ -156,6 +156,7 @@ class ToIR(Transformer):
     def _string(self, tok: Token) -> str:
         text = str(tok)
         if "\\" in text:
+            assert tok.column is not None  # the parser's tokens carry their positions
             for offset, escape in bad_escapes(text):  # strings are one line: the column is the token's plus the offset
                 column = tok.column + offset
                 self._bad("E014", f"unknown escape {escape} in string",
