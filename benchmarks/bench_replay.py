@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from itertools import islice
 from pathlib import Path
 
@@ -106,17 +107,22 @@ def time_parts(policy_path: Path, path: Path, repeat: int, limit: int) -> list[t
             ("encode: encode_lines + write, in batches", encoding)]
 
 
-def engine_work(policy_path: Path, path: Path, limit: int) -> tuple[float, float]:
-    """(Python lines executed, Python calls made) per event by Engine.feed, over the first `limit` events."""
+def engine_work(policy_path: Path, path: Path, limit: int) -> tuple[float, float, list[tuple[str, float]]]:
+    """Python lines executed and calls made per event by Engine.feed over the first `limit` events,
+    and the functions that run the most lines (name, lines per event), most first."""
     policy = Loader().load(policy_path).policy
     with open(path, "rb") as stream:
         events = list(islice(read_events(stream, stats=ReadStats()), limit))
     engine = Engine(policy, seed=0)
-    counts = {"line": 0, "call": 0}
+    lines: Counter[str] = Counter()
+    calls = 0
 
     def trace(frame, event, arg):
-        if event in counts:
-            counts[event] += 1
+        nonlocal calls
+        if event == "line":
+            lines[frame.f_code.co_qualname] += 1
+        elif event == "call":
+            calls += 1
         return trace
 
     sys.settrace(trace)
@@ -125,7 +131,8 @@ def engine_work(policy_path: Path, path: Path, limit: int) -> tuple[float, float
             engine.feed(event)
     finally:
         sys.settrace(None)
-    return counts["line"] / len(events), counts["call"] / len(events)
+    n = len(events)
+    return lines.total() / n, calls / n, [(name, count / n) for name, count in lines.most_common(5)]
 
 
 def _seconds(fn, repeat: int) -> list[float]:
@@ -195,13 +202,15 @@ def main(argv: list[str] | None = None) -> int:
             for label, seconds in parts:
                 print(f"{label:<44}{seconds * 1e6:>12.2f}")
             print(f"{'replay (above)':<44}{replay_s / accepted * 1e6:>12.2f}")
-            lines, calls = engine_work(args.policy, path, args.work_events)
+            lines, calls, busiest = engine_work(args.policy, path, args.work_events)
             (_, reader), (_, feeding), (_, encoding) = parts
             per_line = feeding / lines
             budget = 3 * floor_s / n - reader - encoding   # engine time per event that would meet the target
             print(f"engine work: {lines:.1f} Python lines and {calls:.1f} calls per event, "
                   f"{per_line * 1e9:.0f} ns per line; the target leaves the engine {budget * 1e6:.2f} µs/event, "
                   f"{budget / per_line:.0f} lines at that cost")
+            print("lines per event by function: " + ", ".join(
+                f"{name} {count:.1f} ({count / lines:.0%})" for name, count in busiest))
         if not args.no_memory:
             quarter = peak_rss_mb(args.policy, path, n // 4, Path(tmp))
             whole = peak_rss_mb(args.policy, path, None, Path(tmp))
