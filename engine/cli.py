@@ -181,6 +181,8 @@ class ReportFormat(str, Enum):
 
 
 MAX_REJECTS_SHOWN = 100
+SEED_MIN, SEED_MAX = -(1 << 63), (1 << 64) - 1
+"""The seeds a replay takes: the report carries the seed, and JSON numbers are written up to 64 bits."""
 
 
 def _replay_policy(policy: Optional[Path], platform: Optional[str], platform_dir: list[Path]):
@@ -221,7 +223,8 @@ def replay(
     decisions: Optional[Path] = typer.Option(None, "--decisions", help="Write every decision as JSON Lines here (- for standard output, with --report FILE)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the report here instead of stdout."),
     format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Report format: text or json."),
-    seed: int = typer.Option(0, "--seed", help="Seed for random tie-breaks (same seed, same output)."),
+    seed: int = typer.Option(0, "--seed", min=SEED_MIN, max=SEED_MAX,
+                             help="Seed for random tie-breaks (same seed, same output); it must fit in 64 bits."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad event line (exit 1)."),
     platform_dir: List[Path] = typer.Option([], "--platform-dir", help="Extra directory of platform files."),
 ) -> None:

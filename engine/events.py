@@ -93,6 +93,8 @@ MAX_LINE_BYTES = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 """The first two bytes of a gzip stream: a log that starts with them is decompressed as it is read."""
 
+_BOM = b"\xef\xbb\xbf"
+
 MAX_JUMP = 24 * 3600.0
 """Seconds a line may jump ahead of every line before it (a day) without being checked against the
 next line: a longer jump is held back and rejected if the next line comes back before it."""
@@ -111,8 +113,9 @@ _CARD_KIND = {k: k for k in CARD_KINDS}
 
 _MAX_EPOCH = 253086768000.0  # 9990-01-01T00:00:00Z: + MAX_DURATION (10 years) and a day is still before 9999-12-31
 _SEC = {f"{i:02d}": i for i in range(60)}
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
-_NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?")
+# re.ASCII: \d is 0-9 only (not ٠-٩, ０-９, ...), as RFC 3339 says
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})", re.ASCII)
+_NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?", re.ASCII)
 _TS_CACHE_MAX = 4096
 
 
@@ -203,9 +206,11 @@ def _fast_ts(value: str, cache: dict, minutes: dict, offsets: dict) -> float | N
             if len(offsets) >= _OFFSETS_MAX:
                 offsets.clear()
             get = offsets[offset] = {s + offset: n for s, n in _SEC.items()}.get
+        hour, base = value[:14], ts - sec - minute * 60
+        if not _hour_in_range(base):
+            return ts
         if len(minutes) >= _MINUTES_MAX:
             minutes.clear()
-        hour, base = value[:14], ts - sec - minute * 60
         for i, key in enumerate(_MINUTE_KEYS):
             minutes[hour + key] = (get, base + i * 60)
     return ts
@@ -243,7 +248,7 @@ class Event(msgspec.Struct, gc=False, forbid_unknown_fields=True,
 
 
 _decode_event = msgspec.json.Decoder(Event).decode
-_decode_events = msgspec.json.Decoder(list[Event]).decode
+_decode_events = msgspec.json.Decoder(list[Union[Event, None]]).decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,7 +323,13 @@ def _json_type(value) -> str:
 
 def _show(value) -> str:
     """A value as JSON, cut to 40 characters, for a reason."""
-    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = orjson.dumps(value).decode()
+        except TypeError:  # nested deeper than orjson writes (it reads deeper): name its type
+            text = _json_type(value)
     if len(text) > 40:
         text = text[:39] + "…"
     return orjson.dumps(text).decode() if isinstance(value, str) else text
@@ -402,16 +413,29 @@ def _parse_ts_slow(value: str, cache: dict | None) -> float:
     except ValueError as err:  # e.g. month must be in 1..12
         if value[-1] not in "Zz" and (int(value[-5:-3]) > 23 or int(value[-2:]) > 59):
             raise ValueError(f"ts {_show(value)}: UTC offset out of range (up to ±23:59)") from None
+        if value in str(err):  # "Invalid isoformat string: '…'": never the whole value in a reason
+            raise ValueError(f"ts {_show(value)} is not RFC 3339") from None
         raise ValueError(f"ts {_show(value)}: {err}") from None
     if not 0.0 <= ts < _MAX_EPOCH:
         raise ValueError(f"ts {_show(value)} is out of range")
     if cache is not None and (len(value) == 25 or len(value) == 20) and value[19] != ".":
-        if len(cache) >= _TS_CACHE_MAX:
-            cache.clear()
         sec = _SEC[value[17:19]]
-        cache[value[:17]] = (value[19:], ts - sec)
-        cache[value[:14]] = (value[19:], ts - sec - _SEC[value[14:16]] * 60)
+        hour = ts - sec - _SEC[value[14:16]] * 60
+        if _hour_in_range(hour):
+            if len(cache) >= _TS_CACHE_MAX:
+                cache.clear()
+            cache[value[:17]] = (value[19:], ts - sec)
+            cache[value[:14]] = (value[19:], hour)
     return ts
+
+
+def _hour_in_range(start: float) -> bool:
+    """Whether every second of the hour from start is in range: only such an hour is cached.
+
+    A cache hit skips the range check, so an hour that crosses 1970 or 9990 (at an offset that is
+    not whole hours, or with the offset pushing the hour's ts across) is parsed anew every time.
+    """
+    return 0.0 <= start and start + 3600.0 <= _MAX_EPOCH
 
 
 # ---- lines -----------------------------------------------------------------------------------
@@ -573,14 +597,17 @@ def _blocks(stream: BinaryIO, limit: int) -> Iterator[tuple[bytes, bool]]:
         if first:
             if not isinstance(chunk, bytes):
                 raise TypeError("read_events needs a binary stream (open the log with open_log or mode 'rb')")
-            if chunk == GZIP_MAGIC[:1]:  # a pipe may hand over a single byte first
-                chunk += stream.read(1)
+            while len(chunk) < 3 and (GZIP_MAGIC.startswith(chunk) or _BOM.startswith(chunk)):
+                more = stream.read(3 - len(chunk))  # a pipe may hand over a byte or two first
+                if not more:
+                    break
+                chunk += more
             if chunk.startswith(GZIP_MAGIC) and not isinstance(stream, gzip.GzipFile):
                 gunzipped = _gunzip(chunk, stream)
                 read, readline = gunzipped.read1, gunzipped.readline
                 stream = gunzipped  # type: ignore[assignment]  # a GzipFile is a binary stream
                 continue
-            if chunk.startswith(b"\xef\xbb\xbf"):
+            if chunk.startswith(_BOM):
                 chunk = chunk[3:]
             first = False
         overlong = False
@@ -624,17 +651,30 @@ def _gunzip(head: bytes, stream: BinaryIO) -> gzip.GzipFile:
     return gzip.GzipFile(fileobj=_Prefixed(head, stream), mode="rb")
 
 
-def _decode_block(body: bytes) -> list[Event] | None:
-    """Every line of body (lines without the last newline) decoded as an Event, or None.
+_SEPARATOR = b"\n,null,"
+"""What joins the lines of a block into one JSON array: see _decode_block."""
+_GROWTH = len(_SEPARATOR) - 1
 
-    The lines are decoded as one JSON array, so a line holding two values, none (blank) or part
-    of one (a value across lines) makes the decode fail or the count differ: None, then.
+
+def _decode_block(body: bytes) -> list[Event | None] | None:
+    """Every line of body (lines without the last newline) decoded as an Event (None: ``null``), or None.
+
+    The lines are decoded as one JSON array, ``[line1\\n,null,line2\\n,null,...,lineN]``, and
+    taken only if it has 2N - 1 items. The newline cannot be inside a string (JSON strings hold no
+    raw control characters), so each separator's comma is outside strings; nor inside an object (an
+    Event or its card: a key would have to follow the comma, not null; an Event holds no arrays). So
+    every separator stands between items of the outer array, each line holds at least one item (an
+    empty line would make two commas in a row), and 2N - 1 items means exactly one per line. (With
+    a bare comma for separator, a line ending inside a string and a line of two values made up the
+    count between them, and both lines were taken for others' Events.)
     """
+    joined = body.replace(b"\n", _SEPARATOR)
     try:
-        items = _decode_events(b"[" + body.replace(b"\n", b",") + b"]")
+        items = _decode_events(b"[" + joined + b"]")
     except Exception:
         return None
-    return items if len(items) == body.count(b"\n") + 1 else None
+    # (len(joined) - len(body)) / _GROWTH is the number of newlines, counted without a scan
+    return items[::2] if len(items) == (len(joined) - len(body)) // _GROWTH * 2 + 1 else None
 
 
 def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Rejected], None] | None = None,

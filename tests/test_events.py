@@ -198,6 +198,37 @@ def test_ts_cache_gives_the_same_answer_as_a_full_parse():
     assert rejected == [Rejected(5, 'ts "2026-11-11T09:00:60+08:00": second must be in 0..59')]
 
 
+@pytest.mark.parametrize("first, second", [
+    # 00:30 at +00:30 is 0 s, the first second in range; 00:29:30 is 30 s before 1970
+    ("1970-01-01T00:30:00+00:30", "1970-01-01T00:29:30+00:30"),
+    # 23:00 at -00:30 is 9989-12-31T23:30Z, in range; 23:45 is 9990-01-01T00:15Z, past the last accepted moment
+    ("9989-12-31T23:00:00-00:30", "9989-12-31T23:45:00-00:30"),
+])
+def test_a_cached_hour_does_not_let_a_ts_out_of_range_through(first, second):
+    # the ts cache keeps the epoch of an hour once one ts of it is parsed, and a hit skips the range
+    # check: an hour that crosses a limit used to give the second ts without it (accepted: -30 s, 9990)
+    want = Rejected(2, f'ts "{second}" is out of range')
+    # the fast path's minute cache; and parse_ts's, on the original path (max_sessions 12.0 takes it)
+    for extra in ({}, {"type": "agent_status", "agent": "amy", "status": "online", "max_sessions": 12.0}):
+        got, rejected, _ = read(msg(first, **extra) + b"\n" + msg(second, **extra) + b"\n")
+        assert rejected == [want] and [e.line for e in got] == [1]
+    cache: dict = {}
+    assert isinstance(parse_line(msg(first), 1, cache), Event)
+    assert parse_line(msg(second), 2, cache) == want
+
+
+@pytest.mark.parametrize("ts", [
+    "2026-11-11T09:00:05+0٨:00",                # Arabic-Indic digits matched \d: a Python error message
+    "2026-11-11T09:00:05+0٨:6٠",                # ... or "UTC offset out of range"
+    "２０２６-１１-１１T09:00:05+08:00",           # full-width digits
+    "2026-11-11T09:00:05." + "٥" * 5000 + "Z",  # the error quoted all 5,000 of them
+])
+def test_digits_other_than_ascii_are_not_rfc3339_and_the_reason_stays_short(ts):
+    [rejected] = read(msg(ts) + b"\n")[1]
+    assert rejected.reason == f'ts {events._show(ts)} is not RFC 3339'
+    assert len(rejected.reason) < 80
+
+
 # ---- order -------------------------------------------------------------------------------------------
 
 def test_small_disorder_is_put_back_in_time_order():
@@ -409,6 +440,65 @@ def test_tricky_lines_by_hand():
     assert rejected[0].reason.startswith("not JSON")
     assert [e.line for e in got] == [1, 7, 8, 9, 11]   # line 8's extra field "x" is ignored
     assert (stats.read, stats.accepted, stats.rejected) == (9, 5, 4)
+
+
+# A line cut inside a string and a line of two values: joined with a bare comma into one JSON array,
+# the chunk decoded to two Events for two lines -- line 1's with text "a,b", line 2's the second value.
+CUT_IN_A_STRING = (b'{"ts": 1794358805, "type": "message", "sender": "consumer", "consumer": "c1", "text": "a\n'
+                   b'b"},{"ts": 1794358806, "type": "message", "sender": "consumer", "consumer": "c2"}\n')
+# The same with an object cut between two fields.
+CUT_BETWEEN_FIELDS = (b'{"ts": 1794358805, "type": "message"\n'
+                      b'"sender": "consumer", "consumer": "c1"},{"ts": 1794358806, "type": "message", '
+                      b'"sender": "consumer", "consumer": "c2"}\n')
+
+
+@pytest.mark.parametrize("data", [CUT_IN_A_STRING, CUT_BETWEEN_FIELDS], ids=["in-a-string", "between-fields"])
+def test_a_value_cut_across_lines_is_not_made_whole_by_a_line_of_two_values(data):
+    got, rejected, stats = read(data)
+    assert got == []
+    assert [r.line for r in rejected] == [1, 2] and all(r.reason.startswith("not JSON") for r in rejected)
+    assert rejected == line_by_line(data)[1]
+    assert (stats.read, stats.accepted, stats.rejected) == (2, 0, 2)
+    # between good lines, in a block of the fast path
+    got, rejected, _ = read(GOOD + b"\n" + data + GOOD_LATER + b"\n")
+    assert [e.line for e in got] == [1, 4] and [r.line for r in rejected] == [2, 3]
+
+
+def test_a_line_of_null_in_a_block_is_rejected_as_a_line():
+    # a chunk's lines are joined with null items between them: a line that is null is still its own
+    got, rejected, _ = read(GOOD + b"\nnull\n" + GOOD_LATER + b"\nnull,null\n" + GOOD_LATER)
+    assert rejected == [Rejected(2, "not a JSON object: got null"), Rejected(4, rejected[1].reason)]
+    assert rejected[1].reason.startswith("not JSON")
+    assert [e.line for e in got] == [1, 3, 5]
+
+
+@pytest.mark.parametrize("depth", [300, 1000])
+def test_a_deeply_nested_value_is_named_by_its_type(depth):
+    # orjson reads 1,023 levels but writes 254: the reason that quotes the value used to raise TypeError
+    line = (b'{"ts": 1794358805, "type": "agent_status", "agent": "amy", "status": "online", "max_sessions": '
+            + b"[" * depth + b"]" * depth + b"}")
+    got, rejected, stats = read(line + b"\n" + GOOD + b"\n")
+    assert rejected == [Rejected(1, 'field "max_sessions" must be a positive integer, got array')]
+    assert [e.line for e in got] == [2] and (stats.read, stats.accepted, stats.rejected) == (2, 1, 1)
+
+
+class OneByteAtATime(io.BytesIO):
+    """A pipe whose writer is slow: every read gives one byte."""
+
+    def read1(self, size=-1):
+        return super().read1(1)
+
+    def read(self, size=-1):
+        return super().read(1 if size is None or size < 0 else min(size, 1))
+
+
+@pytest.mark.parametrize("data", [b"\xef\xbb\xbf" + SPEC_EXAMPLE, gzip.compress(b"\xef\xbb\xbf" + SPEC_EXAMPLE)],
+                         ids=["bom", "gzip-bom"])
+def test_a_bom_handed_over_a_byte_at_a_time_is_still_skipped(data):
+    stats, rejected = ReadStats(), []
+    got = list(read_events(OneByteAtATime(data), stats=stats, on_reject=rejected.append))
+    assert rejected == [] and got == read(SPEC_EXAMPLE)[0]
+    assert (stats.read, stats.accepted, stats.rejected) == (5, 5, 0)
 
 
 def test_over_long_line_across_a_chunk_boundary(monkeypatch):

@@ -223,3 +223,19 @@ def test_a_decisions_file_that_cannot_be_written_is_named(files, tmp_path):
     result = run("replay", policy, "--events", log, "--decisions", "/dev/full")
     assert result.exit_code == 2
     assert "error: cannot write decisions /dev/full: No space left on device" in result.stderr
+
+
+@pytest.mark.parametrize("seed, code", [
+    ("100000000000000000000000", 2),     # used to end in a traceback: orjson writes integers up to 64 bits
+    ("-9223372036854775809", 2),
+    ("18446744073709551615", 0),
+    ("-9223372036854775808", 0),
+])
+def test_a_seed_that_does_not_fit_the_report_is_a_usage_error(files, seed, code):
+    policy, log = files
+    result = run("replay", policy, "--events", log, "--format", "json", "--seed", seed)
+    assert result.exit_code == code, result.output
+    if code == 0:
+        assert json.loads(result.stdout)["seed"] == int(seed)
+    else:
+        assert "--seed" in result.output
