@@ -27,7 +27,8 @@ Decisions this module makes (the spec leaves them open):
   ``message`` needs ``sender`` and ``consumer``, plus ``agent`` when the sender is ``agent``; it may
   carry ``text``, and a consumer message may carry ``page`` and ``card`` (on other senders those
   two, and ``agent`` on non-agent senders, are ignored and left ``None``). ``agent_status`` needs
-  ``agent`` and ``status`` and may carry ``max_sessions`` (a positive integer) and ``group``.
+  ``agent`` and ``status`` and may carry ``max_sessions`` (a positive integer, at most MAX_CAP =
+  2**63 - 1) and ``group``.
   ``transfer`` needs ``consumer``, ``agent`` and ``to_agent`` (a different agent). ``session_end``
   needs ``consumer`` and may carry ``agent``. Id fields must be non-empty strings.
 - **Order**: events within `tolerance` seconds of disorder are put back in time order by a
@@ -149,7 +150,9 @@ _Status = Literal[STATUSES]  # type: ignore[valid-type]
 _Page = Literal[PAGES]  # type: ignore[valid-type]
 _CardKind = Literal[CARD_KINDS]  # type: ignore[valid-type]
 # above 2**64 - 1 orjson makes a float of an integer: leave those (and the rest of u64) to it
-_Cap = Annotated[int, msgspec.Meta(ge=1, le=(1 << 63) - 1)]
+MAX_CAP = (1 << 63) - 1
+"""Largest max_sessions a line may give: a 64-bit integer, as JSON readers of the decisions expect."""
+_Cap = Annotated[int, msgspec.Meta(ge=1, le=MAX_CAP)]
 
 
 class _Card(msgspec.Struct, gc=False):
@@ -535,11 +538,13 @@ def _event(obj: dict, line: int, ts_cache: dict | None) -> Event:
         if status is None:
             raise _enum_error(obj, "status", STATUSES)
         cap = get("max_sessions")
-        if cap is not None and (type(cap) is not int or cap < 1):
+        if cap is not None and (type(cap) is not int or not 1 <= cap <= MAX_CAP):
             if type(cap) is float and cap.is_integer() and cap >= 1:
                 cap = int(cap)
-            else:
+            elif type(cap) is not int or cap < 1:
                 raise _Bad(f'field "max_sessions" must be a positive integer, got {_show(cap)}')
+            if cap > MAX_CAP:   # 1e20, or an integer orjson could only read as a float
+                raise _Bad(f'field "max_sessions" is more than {MAX_CAP}, got {float(cap):g}')
         group = get("group")
         if group is not None and (type(group) is not str or not group):
             group = _optional_id(obj, "group")

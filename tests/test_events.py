@@ -93,6 +93,12 @@ BAD_LINES = [
      'field "max_sessions" must be a positive integer, got "10"'),
     (b'{"ts": 1794358805, "type": "agent_status", "agent": "amy", "status": "online", "max_sessions": true}',
      'field "max_sessions" must be a positive integer, got true'),
+    # a cap past 64 bits (orjson reads 2**64 as a float): decisions carry the cap, and readers expect int64
+    (b'{"ts": 1794358805, "type": "agent_status", "agent": "amy", "status": "online", "max_sessions": 1e20}',
+     'field "max_sessions" is more than 9223372036854775807, got 1e+20'),
+    (b'{"ts": 1794358805, "type": "agent_status", "agent": "amy", "status": "online", '
+     b'"max_sessions": 18446744073709551616}',
+     'field "max_sessions" is more than 9223372036854775807, got 1.84467e+19'),
     (b'{"ts": 1794358805, "type": "transfer", "consumer": "c1", "agent": "amy", "to_agent": "amy"}',
      'transfer to the same agent "amy"'),
     (b'{"ts": 1794358805, "type": 7}', 'field "type" must be a string, got number'),
