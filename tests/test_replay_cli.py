@@ -239,3 +239,15 @@ def test_a_seed_that_does_not_fit_the_report_is_a_usage_error(files, seed, code)
         assert json.loads(result.stdout)["seed"] == int(seed)
     else:
         assert "--seed" in result.output
+
+
+def test_text_report_escapes_control_characters_of_a_shop_id(tmp_path):
+    log = tmp_path / "events.jsonl"
+    log.write_bytes(b'{"ts":"2026-11-11T09:00:00+08:00","type":"message","sender":"consumer","consumer":"c1",'
+                    b'"shop":"evil\\u001b[2J\\nshop\\u0000\xe5\xba\x97"}\n')
+    result = kefu("replay", "--platform", "douyin", "--events", str(log))
+    assert result.exit_code == 0
+    assert "== evil\\x1b[2J\\nshop\\x00店 · 2026-11-11 ==" in result.stdout   # CJK kept, controls escaped
+    assert "\x1b" not in result.stdout and "\x00" not in result.stdout
+    as_json = kefu("replay", "--platform", "douyin", "--events", str(log), "--format", "json")
+    assert json.loads(as_json.stdout)["metrics"][0]["shop"] == "evil\x1b[2J\nshop\x00店"   # JSON keeps the id
