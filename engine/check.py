@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -19,18 +22,74 @@ class Stage:
     run: Callable[[ir.Policy], Iterable[Diagnostic]]
 
 
+# Characters a set of known names may spend on "did you mean" suggestions in one check (each lookup
+# costs the length of every known name plus, per name, the unknown one's). Past it, the hint lists
+# known names instead: a policy naming thousands of unknown agents among thousands of known ones
+# would otherwise compare each with each, for minutes.
+SUGGESTION_BUDGET = 200_000
+
+
+class _Known:
+    """The known names of one kind, for `unknown …` diagnostics: a hint for each, within a budget."""
+
+    def __init__(self, what: str, known: Iterable[str]):
+        self.what = what
+        self.names = list(known)
+        self.size = sum(map(len, self.names))
+        self.budget = SUGGESTION_BUDGET
+        self._listing: str | None = None
+
+    def listing(self) -> str:
+        """The first known names, sorted (worked out once)."""
+        if self._listing is None:
+            self._listing = ", ".join(heapq.nsmallest(12, self.names))
+        return self._listing
+
+    def unknown(self, code: str, ref: ir.Ref, listing: bool = True) -> Diagnostic:
+        """The diagnostic for a name that is not among these, with a suggestion or the known names as hint."""
+        hint = None
+        cost = self.size + len(self.names) * len(ref.name)
+        if cost <= self.budget:
+            self.budget -= cost
+            hint = did_you_mean(ref.name, self.names)
+        if hint is None and listing and self.names:
+            hint = f"known {plural(self.what)}: {self.listing()}"
+        return error(code, f"unknown {self.what} {ref.name!r}", ref.span, hint)
+
+
+# The known names of each kind (by `what`) while check_policy or check_platform runs: one budget per kind and check.
+_KNOWN: ContextVar[dict[str, _Known] | None] = ContextVar("_KNOWN", default=None)
+
+
 def _unknown(code: str, what: str, ref: ir.Ref, known: Iterable[str], listing: bool = True) -> Diagnostic:
-    known = list(known)
-    hint = did_you_mean(ref.name, known)
-    if hint is None and listing and known:
-        hint = f"known {plural(what)}: {', '.join(sorted(known)[:12])}"
-    return error(code, f"unknown {what} {ref.name!r}", ref.span, hint)
+    """`unknown WHAT 'name'`, with a hint; within one check, names of a kind share one _Known (and its budget)."""
+    cache = _KNOWN.get()
+    if cache is None:
+        return _Known(what, known).unknown(code, ref, listing)
+    if what not in cache:
+        cache[what] = _Known(what, known)
+    return cache[what].unknown(code, ref, listing)
+
+
+@contextmanager
+def _names_known() -> Iterator[None]:
+    """Within this block, the suggestions of each kind of name share a budget (see SUGGESTION_BUDGET)."""
+    token = _KNOWN.set({})
+    try:
+        yield
+    finally:
+        _KNOWN.reset(token)
 
 
 # ---- platform files ----------------------------------------------------------
 
 def check_platform(platform: ir.Platform) -> list[Diagnostic]:
     """Checks of a platform file on its own."""
+    with _names_known():
+        return _check_platform(platform)
+
+
+def _check_platform(platform: ir.Platform) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
     diags += _duplicates("metric", [(m.name, m.span) for m in platform.metrics])
     diags += _duplicates("limit", [(lim.name.name, lim.name.span) for lim in platform.limits])
@@ -431,18 +490,25 @@ def _overlapping_hours(shop: ir.Shop) -> Iterator[Diagnostic]:
 
     Linear in the number of ranges: each day keeps, per minute, the first range
     that covers it, and each minute is claimed once (`free` skips claimed ones).
+    The first range of each block of _BLOCK minutes is kept too, so that finding
+    the first range under a long range looks at a few dozen entries, not 1,440.
     Empty or inverted ranges (already reported) overlap nothing.
     """
     seen: list[ir.ClockRange] = []
     unclaimed = 1 << 62
-    days: dict[object, tuple[list[int], list[int]]] = {}
+    days: dict[object, tuple[list[int], list[int], list[int]]] = {}
     for rule in shop.hours:
         for day in (rule.days if rule.days is not None else ["all"]):
             for rng in rule.ranges:
                 if not 0 <= rng.start < rng.end <= 1440:
                     continue
-                owner, free = days.get(day) or days.setdefault(day, ([unclaimed] * 1440, list(range(1441))))
-                first = min(owner[rng.start:rng.end])
+                owner, free, blocks = days.get(day) or days.setdefault(
+                    day, ([unclaimed] * 1440, list(range(1441)), [unclaimed] * (1440 // _BLOCK)))
+                lo, hi = -(-rng.start // _BLOCK), rng.end // _BLOCK   # the whole blocks in the range
+                if lo < hi:
+                    first = min(owner[rng.start:lo * _BLOCK] + blocks[lo:hi] + owner[hi * _BLOCK:rng.end])
+                else:
+                    first = min(owner[rng.start:rng.end])
                 if first != unclaimed:
                     other = seen[first].span
                     yield warning("W402", "working hours overlap", rng.span, "merge the two ranges",
@@ -450,9 +516,14 @@ def _overlapping_hours(shop: ir.Shop) -> Iterator[Diagnostic]:
                 minute = _next_free(free, rng.start)
                 while minute < rng.end:
                     owner[minute] = len(seen)
+                    if blocks[minute // _BLOCK] == unclaimed:   # ranges come in order: the first claim is the least
+                        blocks[minute // _BLOCK] = len(seen)
                     free[minute] = minute + 1
                     minute = _next_free(free, minute + 1)
                 seen.append(rng)
+
+
+_BLOCK = 40   # minutes: a day is 36 blocks
 
 
 def _next_free(free: list[int], minute: int) -> int:
@@ -523,6 +594,7 @@ CHECK_STAGES: list[Stage] = [
 def check_policy(policy: ir.Policy, stages: list[Stage] | None = None) -> list[Diagnostic]:
     """Run every check stage on a resolved policy and collect all diagnostics."""
     diags: list[Diagnostic] = []
-    for stage in stages or CHECK_STAGES:
-        diags.extend(stage.run(policy))
+    with _names_known():
+        for stage in stages or CHECK_STAGES:
+            diags.extend(stage.run(policy))
     return diags

@@ -42,6 +42,19 @@ def warning(code: str, message: str, span: Span | None, hint: str | None = None,
 
 MAX_SHOWN_CHARS = 120  # a longer source line is shown as a window around the span
 
+# Characters a terminal would act on rather than show, each shown as a visible stand-in of one cell, so that
+# a policy can neither garble its diagnostics (a CR mid-line, backspaces, bidi overrides) nor send escape
+# sequences to the terminal: C0 controls but tab as ␀…␟, DEL as ␡; C1 controls, the line and paragraph
+# separators and the bidi controls as �.
+_VISIBLE = str.maketrans({**{c: 0x2400 + c for c in range(0x20) if c != 0x09}, 0x7F: 0x2421,
+                          **{c: 0xFFFD for c in [*range(0x80, 0xA0), 0x2028, 0x2029, 0x200E, 0x200F, 0x061C,
+                                                 *range(0x202A, 0x202F), *range(0x2066, 0x206A)]}})
+
+
+def visible(text: str) -> str:
+    """text with the characters a terminal would act on replaced by visible stand-ins (same length)."""
+    return text.translate(_VISIBLE)
+
 
 def caret_lines(span: Span, line_text: str) -> list[str]:
     """The source line and a caret line under the span (one line's worth)."""
@@ -53,10 +66,11 @@ def caret_lines(span: Span, line_text: str) -> list[str]:
         hi = lo + MAX_SHOWN_CHARS
     head = "…" if lo > 0 else ""
     tail = "…" if hi < len(line_text) else ""
+    shown = visible(line_text[lo:hi])
     # CJK characters take two terminal cells; pad so the caret stays under them.
-    prefix = _pad(head + line_text[lo:start])
-    marked = line_text[start : min(start + width, hi)]
-    return [f"  | {head}{line_text[lo:hi]}{tail}", f"  | {prefix}{'^' * max(1, _cells(marked) or 1)}"]
+    prefix = _pad(head + shown[:start - lo])
+    marked = shown[start - lo : min(start + width, hi) - lo]
+    return [f"  | {head}{shown}{tail}", f"  | {prefix}{'^' * max(1, _cells(marked) or 1)}"]
 
 
 def _is_wide(ch: str) -> bool:
@@ -76,15 +90,15 @@ def render_text(diags: Iterable[Diagnostic], line_of) -> str:
     out: list[str] = []
     for d in diags:
         where = f"{d.span.file}:{d.span.line}:{d.span.column}: " if d.span else ""
-        out.append(f"{where}{d.severity}[{d.code}]: {d.message}")
+        out.append(visible(f"{where}{d.severity}[{d.code}]: {d.message}"))
         if d.span:
             text = line_of(d.span.file, d.span.line)
             if text is not None:
                 out.extend(caret_lines(d.span, text))
         for note, span in d.notes:
-            out.append(f"  = note: {note} ({span.file}:{span.line}:{span.column})")
+            out.append(visible(f"  = note: {note} ({span.file}:{span.line}:{span.column})"))
         if d.hint:
-            out.append(f"  = hint: {d.hint}")
+            out.append(visible(f"  = hint: {d.hint}"))
     return "\n".join(out) + ("\n" if out else "")
 
 
@@ -135,5 +149,5 @@ def render_github(diags: Iterable[Diagnostic]) -> str:
             ]
         props.append(f"title={_gh_escape(d.code, True)}")
         msg = d.message + (f" (hint: {d.hint})" if d.hint else "")
-        out.append(f"::{d.severity} {','.join(props)}::{_gh_escape(msg)}")
+        out.append(visible(f"::{d.severity} {','.join(props)}::{_gh_escape(msg)}"))
     return "\n".join(out) + ("\n" if out else "")

@@ -10,12 +10,15 @@ from . import ir
 from .diagnostics import Diagnostic, error
 from .names import did_you_mean
 from .resources import platforms_dir
-from .source import SourceError, SourceFile, path_kind, read_policy
+from .source import MAX_POLICY_BYTES, SourceError, SourceFile, path_kind, read_policy
 from .transform import Allow, Declared, Default, Editor, Fix, Header, Include, QueueBlock, RepeatedCap, Timezone, parse_statements
 
 POLICY_SUFFIX = ".kefu"
 MAX_INCLUDE_DEPTH = 16
 MAX_INCLUDES = 256  # includes read for one policy, counting a file each time it is included
+# Bytes of text the includes of one policy may add, counting a file each time it is included: 256 includes of a
+# 4 MiB snippet would otherwise be a gigabyte of statements to check.
+MAX_INCLUDED_BYTES = 4 * MAX_POLICY_BYTES
 # Errors after which the shop's statements are incomplete (a file or snippet that
 # could not be read or parsed): checking the rest would only report their absence.
 INCOMPLETE_CODES = frozenset({"E001", "E002", "E003", "E004", "E005", "E010", "E011", "E012", "E013",
@@ -59,6 +62,11 @@ class LoadResult:
     platform: ir.Platform | None = None
     shop: ir.Shop | None = None
     includes: int = 0   # include statements followed so far (bounded by MAX_INCLUDES)
+    included_bytes: int = 0   # bytes of text they added (bounded by MAX_INCLUDED_BYTES)
+    # each included file read (by real path and as shown): its text, size in bytes and parse, read and parsed once
+    # however often it is included
+    included: dict[tuple[Path, str], tuple[SourceFile, int, tuple[Document | None, list[Diagnostic]] | None]] = \
+        field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -393,10 +401,24 @@ class Loader:
             result.diagnostics.append(error("E020", f"included file {inc.path!r} not found", inc.span,
                                             "paths are relative to the including file"))
             return []
-        src = self.read(target, display, result, at=inc.span)
-        if src is None:
+        known = result.included.get((target, display))
+        if known is None:
+            src = self.read(target, display, result, at=inc.span)
+            if src is None:
+                return []
+            known = result.included[(target, display)] = (src, len(src.text.encode("utf-8")), None)
+        src, size, parsed = known
+        result.included_bytes += size
+        if result.included_bytes > MAX_INCLUDED_BYTES:
+            if result.included_bytes - size <= MAX_INCLUDED_BYTES:   # the first include over the limit
+                result.diagnostics.append(error(
+                    "E023", f"includes add more than {MAX_INCLUDED_BYTES:,} bytes to one policy", inc.span,
+                    f"include each snippet once; the includes of a policy may add at most {MAX_INCLUDED_BYTES >> 20} MiB"))
             return []
-        doc, diags = parse_document(src)
+        if parsed is None:
+            parsed = parse_document(src)
+            result.included[(target, display)] = (src, size, parsed)
+        doc, diags = parsed
         result.diagnostics.extend(d for d in diags if d.code != "E004")
         if doc is None:
             return []

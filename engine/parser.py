@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import re
 from functools import lru_cache
@@ -139,6 +140,9 @@ class FastParser:
         self.start_state = table.start_states["start"]
         self.end_state = table.end_states["start"]
         self.lexing = _Lexing(lark.terminals, lark.ignore_tokens)
+        # Top level: before any statement, and after whole statements (`start: (statement | ";")*`).
+        self.top_states = frozenset({self.start_state} | {action[1] for symbol, action in self.states[self.start_state].items()
+                                                          if symbol.startswith("__start_star")})
         self.rules = {}
         for rule in lark.rules:
             name = str(rule.alias or rule.origin.name)
@@ -147,6 +151,57 @@ class FastParser:
             size = len(rule.expansion)
             plain = [i for i, expand in keep if not expand] == list(range(size))  # children = all values
             self.rules[rule] = (name, size, None if plain else keep, rule.options.expand1, name.startswith("_"))
+
+    def scan(self, text: str, restarts: list[int]) -> bool:
+        """Parse text from offset restarts[-1] (nothing is built); True when it does not parse.
+
+        restarts[-1] must be a restart point: an offset where the text before it is whole statements
+        (0, or a point this method found). Appends, in order, each further restart point it passes:
+        the start of a token the parser took at the top level, after the statements before it. A
+        parse from a restart point, with the text before it left out, accepts and rejects the rest
+        exactly as a parse from the start does (the states after a statement and before the first
+        one accept the same tokens and go to the same states), so recovery (parse_source) parses
+        again from the last restart point before a broken statement, not from the start.
+        """
+        states, keywords, rules, top = self.states, self.lexing.keywords, self.rules, self.top_states
+        match, pos = self.lexing.token.match, restarts[-1]
+        state_stack = [self.start_state]
+
+        def reduce(rule) -> None:
+            name, size = rules[rule][:2]
+            if size:
+                del state_stack[-size:]
+            state_stack.append(states[state_stack[-1]][name][1])
+
+        while True:
+            m = match(text, pos)
+            if m is None:
+                break
+            kind = m.lastgroup
+            start, end = m.span(kind)
+            if kind == "NAME" and m.group(kind) in keywords:
+                accepts = states[state_stack[-1]]
+                if keywords[m.group(kind)] in accepts or "NAME" not in accepts:
+                    kind = keywords[m.group(kind)]
+            while True:
+                action = states[state_stack[-1]].get(kind)
+                if action is None:
+                    return True
+                if action[0] is Shift:
+                    if len(state_stack) <= 2 and state_stack[-1] in top and start > restarts[-1]:
+                        restarts.append(start)
+                    state_stack.append(action[1])
+                    break
+                reduce(action[1])
+            pos = end
+        if self.lexing.skip.match(text, pos).end() < len(text):
+            return True
+        while state_stack[-1] != self.end_state:
+            action = states[state_stack[-1]].get("$END")
+            if action is None or action[0] is Shift:
+                return True
+            reduce(action[1])
+        return False
 
     def handlers(self, transformer) -> dict:
         """Rule name → (callable, wants_meta) for the transformer's methods (None: build nothing)."""
@@ -325,11 +380,15 @@ def _acceptable(exc: UnexpectedInput) -> set[str]:
     return set(getattr(exc, "expected", None) or ())
 
 
-def syntax_diagnostic(src: SourceFile, exc: UnexpectedInput) -> Diagnostic:
-    """Turn a Lark parse exception into a located diagnostic with a hint."""
+def syntax_diagnostic(src: SourceFile, exc: UnexpectedInput, shift: int = 0) -> Diagnostic:
+    """Turn a Lark parse exception into a located diagnostic with a hint.
+
+    shift: what to add to an offset in the text parsed to get the offset in src (the text parsed
+    may leave out whole statements before the error, keeping every line and column).
+    """
     line, column = exc.line, exc.column
     if isinstance(exc, UnexpectedCharacters):
-        pos = cast(int, exc.pos_in_stream)  # always set here, to the lexer's position (Lark's base class declares None)
+        pos = cast(int, exc.pos_in_stream) + shift  # always set here, to the lexer's position (Lark's base class declares None)
         char = src.text[pos] if pos < len(src.text) else ""
         span = src.span(line, column)
         if char == '"':
@@ -400,8 +459,109 @@ def _blank_statement(text: str, error_line: int, error_column: int) -> str:
     return "\n".join(lines)
 
 
+class _Recovery:
+    """Where top-level statements start (as _statement_starts says), kept up to date as broken statements are
+    blanked (as _blank_statement blanks them) without going over the whole text again for each error."""
+
+    def __init__(self, text: str):
+        self.lines = text.split("\n")
+        self.offsets = [0] * len(self.lines)   # of each line's first character in the text
+        offset = 0
+        for i, line in enumerate(self.lines):
+            self.offsets[i] = offset
+            offset += len(line) + 1
+        self.keywords = statement_keywords()
+        self.depth_in = [0] * (len(self.lines) + 1)   # brace depth before each line
+        self.is_start = [False] * len(self.lines)
+        self._update(0, len(self.lines) - 1)
+        self.starts = [i + 1 for i, start in enumerate(self.is_start) if start]
+
+    def _update(self, first: int, last: int) -> int:
+        """Work out lines from index first on, after lines first..last changed; the index where it stopped."""
+        depth, i = self.depth_in[first], first
+        keywords, lines, depth_in, is_start = self.keywords, self.lines, self.depth_in, self.is_start
+        while i < len(lines):
+            if i > last and depth == depth_in[i]:
+                return i   # from here on, every line is what it was
+            depth_in[i] = depth
+            line = lines[i]
+            match = _LEADING_WORD.match(line)
+            word = match.group() if match else ""
+            is_start[i] = word in keywords and (depth == 0 or word not in _BLOCK_WORDS)
+            if is_start[i]:
+                depth = 0
+            if "{" in line or "}" in line:
+                bare = _NOT_BRACES.sub("", line)
+                depth = max(0, depth + bare.count("{") - bare.count("}"))
+            i += 1
+        depth_in[i] = depth
+        return i
+
+    def blank(self, error_line: int, error_column: int) -> tuple[int, str, int] | None:
+        """Blank the broken statement around an error (see _blank_statement): (start, spaces, end) to put in the
+        text in place of text[start:end], or None when it is blank already."""
+        starts = self.starts
+        at = bisect.bisect_right(starts, error_line)
+        if error_column == 1 and 0 < error_line <= len(self.lines) and self.is_start[error_line - 1] and starts[0] < error_line:
+            first, last = starts[at - 2], error_line - 1
+        else:
+            first = starts[at - 1] if at else 1
+            last = starts[at] - 1 if at < len(starts) else len(self.lines)
+        lines = self.lines[first - 1:last]
+        if not any(line.strip(" ") for line in lines):
+            return None
+        blank = [" " * len(line) for line in lines]
+        self.lines[first - 1:last] = blank
+        stop = self._update(first - 1, last - 1)
+        lo, hi = bisect.bisect_left(starts, first), bisect.bisect_left(starts, stop + 1)
+        starts[lo:hi] = [i + 1 for i in range(first - 1, stop) if self.is_start[i]]
+        start = self.offsets[first - 1]
+        return start, "\n".join(blank), start + sum(map(len, blank)) + len(blank) - 1
+
+
 def parse_source(src: SourceFile) -> tuple[Tree | None, list[Diagnostic]]:
-    """Parse a source file; on syntax errors, report each broken statement once."""
+    """Parse a source file; on syntax errors, report each broken statement once.
+
+    After an error, the broken statement is blanked (_blank_statement) and the text parsed again
+    for the next error. Each parse starts at the last restart point (FastParser.scan) before the
+    error, with the statements before it left out: recovering from N errors costs N parses of a
+    statement or so, not N parses of the whole file, and reports what parsing the whole file
+    would.
+    """
+    fast = fast_parser()
+    if fast is None:  # pragma: no cover - another Lark layout
+        return _parse_source_whole(src)
+    text = src.text
+    restarts = [0]
+    if not fast.scan(text, restarts):
+        return policy_parser().parse(text), []
+    diags: list[Diagnostic] = []
+    recovery = _Recovery(text)
+    while True:
+        start = restarts[-1]
+        line_start = text.rfind("\n", 0, start) + 1
+        head = "\n" * text.count("\n", 0, start) + " " * (start - line_start)   # the same lines and columns
+        try:
+            policy_parser().parse(head + text[start:])
+        except UnexpectedInput as exc:
+            diag = syntax_diagnostic(src, exc, start - len(head))
+        else:  # pragma: no cover - Lark takes what the fast parser does not: let Lark alone decide
+            return _parse_source_whole(src)
+        diags.append(diag)
+        if len(diags) >= MAX_SYNTAX_ERRORS or diag.code == "E013" or diag.span is None:
+            return None, diags
+        blanked = recovery.blank(diag.span.line, diag.span.column)
+        if blanked is None:
+            return None, diags
+        begin, spaces, end = blanked
+        text = text[:begin] + spaces + text[end:]
+        del restarts[max(1, bisect.bisect_left(restarts, begin)):]   # 0 always holds
+        if not fast.scan(text, restarts):   # the rest is sound
+            return None, diags
+
+
+def _parse_source_whole(src: SourceFile) -> tuple[Tree | None, list[Diagnostic]]:
+    """parse_source without the fast parser: each parse from the start of the file."""
     parser = policy_parser()
     text = src.text
     diags: list[Diagnostic] = []

@@ -12,6 +12,7 @@ import orjson
 from . import ir
 from .events import ReadStats, Rejected, read_events
 from .runtime import Engine
+from .diagnostics import visible
 from .runtime.decisions import encode_lines
 
 REPORT_FORMAT_VERSION = 1
@@ -140,14 +141,6 @@ def _verdict(passed: bool | None) -> str:
     return {True: "pass", False: "FAIL", None: "—"}[passed]
 
 
-def _printable(text: str) -> str:
-    """text with control and other unprintable characters escaped (a shop id comes from the log:
-    it must not move the terminal's cursor or end a line of the table)."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
-
-
 def render_text(report: dict) -> str:
     """A readable report: a table per shop and day."""
     lines = []
@@ -164,7 +157,7 @@ def render_text(report: dict) -> str:
     day_info = {(d["shop"], d["date"]): d for d in report["days"]}
     for key in sorted(set(by_day) | set(day_info)):
         shop, day = key
-        lines.append(f"== {_printable(shop) if shop else '(no shop id)'} · {day} ==")
+        lines.append(f"== {shop or '(no shop id)'} · {day} ==")
         rows = by_day.get(key, [])
         if rows:
             header = f"  {'metric':<22} {'eligible':>8} {'met':>6} {'rate':>7} {'threshold':>10} {'result':>6} {'penalty':>8}"
@@ -189,7 +182,8 @@ def render_text(report: dict) -> str:
     penalties = sum(r["penalty"] for r in report["metrics"])
     if penalties:
         lines.append(f"penalties: {penalties} in total")
-    return "\n".join(lines) + "\n"
+    # ids come from the log, names from the policy: a control character in one must not drive the terminal
+    return "\n".join(map(visible, lines)) + "\n"
 
 
 def report_json(report: dict) -> bytes:

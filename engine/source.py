@@ -33,9 +33,9 @@ class SourceFile:
 
     def line_text(self, line: int) -> str:
         """The text of a 1-based line, without its newline."""
-        if self._lines is None:
-            self._lines = self.text.split("\n")
-        return self._lines[line - 1].rstrip("\r") if 0 < line <= len(self._lines) else ""
+        if self._lines is None:   # split once, without the CR of CRLF line ends: a line is asked for once per diagnostic
+            self._lines = [text.rstrip("\r") for text in self.text.split("\n")]
+        return self._lines[line - 1] if 0 < line <= len(self._lines) else ""
 
     def span(self, line: int, column: int, end_line: int | None = None, end_column: int | None = None) -> Span:
         """A span in this file."""

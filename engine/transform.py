@@ -334,7 +334,7 @@ class ToIR(Transformer):
         first: dict[str, ir.Span] = {}
         for key, value, span in (c for c in children if isinstance(c, tuple)):
             if key == "agents":
-                fields["agents"] = fields.get("agents", []) + value
+                fields.setdefault("agents", []).extend(value)   # in place: a block may repeat `agents` many times
                 continue
             if key in first:
                 self.diagnostics.append(error("E111", f"`{key}` is set twice in {what} {name.name!r}", span,
@@ -507,7 +507,7 @@ class ToIR(Transformer):
     def phrase_stmt(self, meta, children):
         links: dict = {"keywords": [], "products": []}
         for key, values in children[2:]:
-            links[key] = links[key] + values
+            links[key].extend(values)   # in place: a phrase may have many links
         return ir.QuickPhrase(trigger=self._string(children[0]), text=self._string(children[1]), span=self._span(meta), **links)
 
     # ---- platform files ----------------------------------------------------

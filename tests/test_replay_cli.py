@@ -247,7 +247,7 @@ def test_text_report_escapes_control_characters_of_a_shop_id(tmp_path):
                     b'"shop":"evil\\u001b[2J\\nshop\\u0000\xe5\xba\x97"}\n')
     result = kefu("replay", "--platform", "douyin", "--events", str(log))
     assert result.exit_code == 0
-    assert "== evil\\x1b[2J\\nshop\\x00店 · 2026-11-11 ==" in result.stdout   # CJK kept, controls escaped
+    assert "== evil␛[2J␊shop␀店 · 2026-11-11 ==" in result.stdout   # CJK kept, controls shown as in diagnostics
     assert "\x1b" not in result.stdout and "\x00" not in result.stdout
     as_json = kefu("replay", "--platform", "douyin", "--events", str(log), "--format", "json")
     assert json.loads(as_json.stdout)["metrics"][0]["shop"] == "evil\x1b[2J\nshop\x00店"   # JSON keeps the id
