@@ -19,6 +19,12 @@ MAX_DURATION = 3650 * 86400  # longest duration a policy may write (10 years): t
 DAY_NAMES = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+# How E111 names a setting of a route, queue or metric block: the words a policy writes for it.
+BLOCK_SETTING_WORDS = {
+    "default": "default ->", "order": "order", "estimate": "estimate wait", "session_end": "end session",
+    "natural_day": "natural day", "clock_start": "clock starts at", "clock_restart": "clock restarts on consumer message",
+    "counts": "count", "evaluated_on": "evaluated on",
+}
 
 
 @dataclass(frozen=True)
@@ -179,6 +185,23 @@ class ToIR(Transformer):
             self._bad("E014", f"{tok} is longer than 10 years", tok, "durations go up to 3650d")
             return MAX_DURATION
         return seconds
+
+    def _once(self, where: str, settings) -> dict:
+        """The (key, value, span) settings of a route, queue or metric block, by key: each may be written once.
+
+        A repeat is E111 (its note points at the first) and the first value is kept.
+        """
+        values: dict = {}
+        first: dict[str, ir.Span] = {}
+        for key, value, span in settings:
+            if key in first:
+                self.diagnostics.append(error("E111", f"`{BLOCK_SETTING_WORDS.get(key, key)}` is set twice in {where}",
+                                              span, "remove one of the two settings",
+                                              notes=(("first set here", first[key]),)))
+                continue
+            first[key] = span
+            values[key] = value
+        return values
 
     def _int(self, tok: Token) -> int | None:
         """The value of an INT token; None (reported) when it is too large."""
@@ -363,8 +386,9 @@ class ToIR(Transformer):
     def route_page(self, meta, children):
         return ir.PageRoute(pages=children[0], targets=children[1], span=self._span(meta))
 
-    def route_default(self, children):
-        return ("default", children[0])
+    @v_args(meta=True)
+    def route_default(self, meta, children):
+        return ("default", children[0], self._span(meta))
 
     @v_args(meta=True)
     def scope_attr(self, meta, children):
@@ -375,9 +399,9 @@ class ToIR(Transformer):
     @v_args(meta=True)
     def route_stmt(self, meta, children):
         pages = [c for c in children if isinstance(c, ir.PageRoute)]
-        default = next((c[1] for c in children if isinstance(c, tuple)), None)
-        scope = next((c for c in children if isinstance(c, ir.Scope)), None)
-        return ir.Routing(pages=pages, default=default, scope=scope, span=self._span(meta))
+        fields = self._once("the route block", [("scope", c, c.span) if isinstance(c, ir.Scope) else c
+                                                for c in children if isinstance(c, (tuple, ir.Scope))])
+        return ir.Routing(pages=pages, span=self._span(meta), **fields)
 
     @v_args(meta=True)
     def assign_stmt(self, meta, children):
@@ -400,20 +424,22 @@ class ToIR(Transformer):
         return ir.OfflinePool(keep=self._duration(children[0]), span=self._span(meta))
 
     # ---- queue and sessions ------------------------------------------------
-    def order_attr(self, children):
-        return ("order", children[0])
+    @v_args(meta=True)
+    def order_attr(self, meta, children):
+        return ("order", children[0], self._span(meta))
 
-    def estimate_attr(self, children):
-        return ("estimate", self._int(children[0]))
+    @v_args(meta=True)
+    def estimate_attr(self, meta, children):
+        return ("estimate", self._int(children[0]), self._span(meta))
 
     @v_args(meta=True)
     def queue_stmt(self, meta, children):
-        scope = next((c for c in children if isinstance(c, ir.Scope)), None)
-        order = next((c[1] for c in children if isinstance(c, tuple) and c[0] == "order"), None)
-        estimate = next((c[1] for c in children if isinstance(c, tuple) and c[0] == "estimate"), None)
-        end = next((c for c in children if isinstance(c, ir.SessionEnd)), None)
-        queue = ir.Queue(scope=scope, order=order, estimate_from=estimate, span=self._span(meta))
-        return QueueBlock(queue, end)
+        fields = self._once("the queue block", [
+            c if isinstance(c, tuple) else ("scope" if isinstance(c, ir.Scope) else "session_end", c, c.span)
+            for c in children if isinstance(c, (tuple, ir.Scope, ir.SessionEnd))])
+        queue = ir.Queue(scope=fields.get("scope"), order=fields.get("order"), estimate_from=fields.get("estimate"),
+                         span=self._span(meta))
+        return QueueBlock(queue, fields.get("session_end"))
 
     def end_after(self, children):
         seconds = self._duration(children[0])
@@ -511,16 +537,33 @@ class ToIR(Transformer):
         return ir.QuickPhrase(trigger=self._string(children[0]), text=self._string(children[1]), span=self._span(meta), **links)
 
     # ---- platform files ----------------------------------------------------
-    def m_unit(self, c): return ("unit", c[0])
-    def m_window(self, c): return ("window", c[0])
-    def m_deadline(self, c): return ("deadline", self._duration(c[0]))
-    def m_effective(self, c): return ("effective", c[0])
-    def m_natural_day(self, c): return ("natural_day", True)
-    def m_clock_start(self, c): return ("clock_start", c[0])
-    def m_clock_restart(self, c): return ("clock_restart", True)
-    def m_feeds(self, c): return ("feeds", [s for s, _ in c[0]])
-    def m_count(self, c): return ("counts", c[0])
-    def m_evaluated(self, c): return ("evaluated_on", c[0])
+    # Each metric item is (field, value, span); metric_stmt reports an item written twice (E111).
+    @v_args(meta=True)
+    def m_unit(self, meta, c): return ("unit", c[0], self._span(meta))
+    @v_args(meta=True)
+    def m_window(self, meta, c): return ("window", c[0], self._span(meta))
+    @v_args(meta=True)
+    def m_effective(self, meta, c): return ("effective", c[0], self._span(meta))
+    @v_args(meta=True)
+    def m_natural_day(self, meta, c): return ("natural_day", True, self._span(meta))
+    @v_args(meta=True)
+    def m_clock_start(self, meta, c): return ("clock_start", c[0], self._span(meta))
+    @v_args(meta=True)
+    def m_clock_restart(self, meta, c): return ("clock_restart", True, self._span(meta))
+    @v_args(meta=True)
+    def m_feeds(self, meta, c): return ("feeds", [s for s, _ in c[0]], self._span(meta))
+    @v_args(meta=True)
+    def m_count(self, meta, c): return ("counts", c[0], self._span(meta))
+    @v_args(meta=True)
+    def m_evaluated(self, meta, c): return ("evaluated_on", c[0], self._span(meta))
+
+    @v_args(meta=True)
+    def m_deadline(self, meta, c):
+        seconds = self._duration(c[0])
+        if seconds == 0:
+            self._bad("E014", "a metric's deadline cannot be 0", c[0],
+                      "use a positive duration, such as `deadline 3m`: with 0, no reply is ever in time")
+        return ("deadline", seconds, self._span(meta))
 
     def _percent(self, tok: Token) -> float:
         return 0.0 if self._too_long(tok) else float(str(tok).rstrip("%")) / 100
@@ -532,7 +575,8 @@ class ToIR(Transformer):
 
     @v_args(meta=True)
     def m_threshold(self, meta, c):
-        return ("threshold", ir.Threshold(op=str(c[0]), value=self._percent(c[1]), span=self._span(meta)))
+        span = self._span(meta)
+        return ("threshold", ir.Threshold(op=str(c[0]), value=self._percent(c[1]), span=span), span)
 
     @v_args(meta=True)
     def condition(self, meta, c):
@@ -540,29 +584,37 @@ class ToIR(Transformer):
 
     @v_args(meta=True)
     def m_penalty(self, meta, c):
-        return ("penalty", ir.Penalty(amount=self._int(c[0]) or 0, currency=c[1].name, when=list(c[2:]), span=self._span(meta)))
+        span = self._span(meta)
+        return ("penalty", ir.Penalty(amount=self._int(c[0]) or 0, currency=c[1].name, when=list(c[2:]), span=span), span)
 
     @v_args(meta=True)
     def metric_stmt(self, meta, children):
         name = children[0]
         label = children[1] if len(children) > 1 and isinstance(children[1], str) else None
-        fields: dict = {}
-        for key, value in (c for c in children if isinstance(c, tuple)):
-            fields[key] = value
+        fields = self._once(f"metric {name.name!r}", [c for c in children if isinstance(c, tuple)])
         return ir.Metric(name=name.name, label=label, span=self._span(meta), **fields)
 
-    def int_range(self, c):
-        return ("range", self._int(c[0]), self._int(c[1]))
+    @v_args(meta=True)
+    def int_range(self, meta, c):
+        return ("range", self._int(c[0]), self._int(c[1]), self._span(meta))
+
+    def _no_maximum(self, name: ir.Ref, maximum: int | None, at: ir.Span) -> None:
+        """E014 for a limit whose maximum is below 1: every limit bounds a count, so it would allow nothing."""
+        if maximum is not None and maximum < 1:
+            self._bad("E014", f"limit {name.name!r} allows at most {maximum}; a maximum must be at least 1", at,
+                      "a limit bounds a count: write a maximum of 1 or more (`<= 1`, `1..50`)")
 
     @v_args(meta=True)
     def limit_stmt(self, meta, children):
         name, value = children[0], children[1:]
         span = self._span(meta)
         if value and isinstance(value[0], tuple):
-            _, lo, hi = value[0]
+            _, lo, hi, at = value[0]
             if lo is not None and hi is not None and lo > hi:
                 self._bad("E403", f"limit range {lo}..{hi} is empty", span,
                           f"write the smaller bound first: {hi}..{lo} (both bounds are included)")
+            else:
+                self._no_maximum(name, hi, at)
             return ir.Limit(name=name, minimum=lo, maximum=hi, span=span)
         if value and isinstance(value[0], list):
             return ir.Limit(name=name, values=value[0], span=span)
@@ -571,6 +623,9 @@ class ToIR(Transformer):
             return ir.Limit(name=name, span=span)
         bounds = {"<=": {"maximum": number}, "<": {"maximum": number - 1}, ">=": {"minimum": number},
                   ">": {"minimum": number + 1}, "==": {"minimum": number, "maximum": number}}[op]
+        at = ir.Span(file=self.path, line=value[0].line, column=value[0].column,
+                     end_line=value[1].end_line, end_column=value[1].end_column)   # `< 0`: the comparison and its number
+        self._no_maximum(name, bounds.get("maximum"), at)
         return ir.Limit(name=name, span=span, **bounds)
 
     @v_args(meta=True)

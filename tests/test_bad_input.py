@@ -323,3 +323,103 @@ def test_control_characters_are_shown_not_sent_to_the_terminal(here):
         shown = kefu("check", "-f", fmt, "shop.kefu")
         assert "did you mean '␛[2Jg'?" in shown.output
         assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", shown.output)
+
+
+# ---- settings repeated inside a block, zero deadlines, empty limits (found by fuzzing: silently ignored) ------
+
+def located(result) -> list[tuple]:
+    """(code, line, column, message, notes as (message, line, column)) of each JSON diagnostic."""
+    return [(d["code"], d["span"]["line"], d["span"]["column"], d["message"],
+             [(n["message"], n["span"]["line"], n["span"]["column"]) for n in d["notes"]])
+            for d in json.loads(result.stdout)["diagnostics"]]
+
+
+@pytest.mark.parametrize("block, message, column, first", [
+    ("route { default -> g; default -> h }", "`default ->` is set twice in the route block", 23, 9),
+    ("route { default -> g; scope shop; scope groups h }", "`scope` is set twice in the route block", 35, 23),
+    ("queue { scope shop; scope groups g }", "`scope` is set twice in the queue block", 21, 9),
+    ("queue { order fifo; order lifo }", "`order` is set twice in the queue block", 21, 9),
+    ("queue { end session after 5m; end session by hand }", "`end session` is set twice in the queue block", 31, 9),
+    ("queue { estimate wait from last 20 handled; estimate wait from last 5 handled }",
+     "`estimate wait` is set twice in the queue block", 45, 9),
+])
+def test_setting_repeated_in_a_route_or_queue_block_is_e111(here, block, message, column, first):
+    # A shop on a made-up platform that allows every feature: only the repeat is reported.
+    (here / "platforms").mkdir()
+    (here / "platforms" / "open.kefu").write_text(
+        "platform open\nallow page_routing, group_routing, queue, queue_order, estimate_wait, session_end\n",
+        encoding="utf-8")
+    (here / "shop.kefu").write_text(f'shop "s" on open\ngroup g {{ agents amy }}\ngroup h {{ agents bob }}\n{block}\n',
+                                    encoding="utf-8")
+    result = kefu("check", "-f", "json", "--platform-dir", "platforms", "shop.kefu")
+    assert result.exit_code == 1
+    assert located(result) == [("E111", 4, column, message, [("first set here", 4, first)])]
+
+
+def test_first_value_of_a_repeated_block_setting_is_kept(here):
+    from engine.loader import Loader
+
+    (here / "shop.kefu").write_text('shop "s" on douyin\ngroup g { agents amy }\ngroup h { agents bob }\n'
+                                    "route { default -> g; default -> h }\n"
+                                    "queue { order lifo; order fifo; end session after 5m; end session after 9m }\n",
+                                    encoding="utf-8")
+    shop = Loader().load(Path("shop.kefu")).shop
+    assert [r.name for r in shop.routing.default] == ["g"]
+    assert shop.settings.queue.order.name == "lifo"
+    assert shop.settings.session_end.after == 300
+
+
+METRIC = "platform acme\nsenders agent, robot\nmetric m {\n  unit question; deadline 3m; effective agent\n  ITEM\n  ITEM\n}\n"
+
+
+@pytest.mark.parametrize("item, word", [
+    ("unit consumer_day", "unit"), ("window 08:00-23:00", "window"), ("deadline 5m", "deadline"),
+    ("effective robot", "effective"), ("natural day", "natural day"), ("clock starts at question", "clock starts at"),
+    ("clock restarts on consumer message", "clock restarts on consumer message"), ("threshold >= 80%", "threshold"),
+    ("penalty 5 yuan when missed > 1", "penalty"), ('feeds "rating"', "feeds"), ("count dedup_per_agent", "count"),
+    ("evaluated on same_day", "evaluated on"),
+])
+def test_item_repeated_in_a_metric_is_e111(here, item, word):
+    # the second of two identical lines (or, for unit, deadline and effective, of the line 4 setting) is reported
+    (here / "acme.kefu").write_text(METRIC.replace("ITEM", item), encoding="utf-8")
+    result = kefu("check", "-f", "json", "acme.kefu")
+    assert result.exit_code == 1
+    lines = {"unit": (5, 3, 4, 3), "deadline": (5, 3, 4, 18), "effective": (5, 3, 4, 31)}
+    expected = [("E111", 6, 3, f"`{word}` is set twice in metric 'm'", [("first set here", 5, 3)])]
+    if word in lines:
+        line, column, first_line, first_column = lines[word]
+        expected = [("E111", line, column, f"`{word}` is set twice in metric 'm'", [("first set here", first_line, first_column)]),
+                    ("E111", 6, 3, f"`{word}` is set twice in metric 'm'", [("first set here", first_line, first_column)])]
+    assert located(result) == expected
+
+
+def test_zero_metric_deadline_is_e014(here):
+    (here / "acme.kefu").write_text("platform acme\nsenders agent\n"
+                                    "metric m { unit question; deadline 0s; effective agent }\n", encoding="utf-8")
+    result = kefu("check", "-f", "json", "acme.kefu")
+    assert result.exit_code == 1
+    assert located(result) == [("E014", 3, 36, "a metric's deadline cannot be 0", [])]
+    assert json.loads(result.stdout)["diagnostics"][0]["span"]["end_column"] == 38
+
+
+@pytest.mark.parametrize("bound, maximum, column, end_column", [
+    ("< 0", -1, 19, 22), ("<= 0", 0, 19, 23), ("< 1", 0, 19, 22), ("== 0", 0, 19, 23), ("0..0", 0, 19, 23),
+])
+def test_limit_with_a_maximum_below_1_is_e014(here, bound, maximum, column, end_column):
+    (here / "acme.kefu").write_text(f"platform acme\nlimit reply_chars {bound}\n", encoding="utf-8")
+    result = kefu("check", "-f", "json", "acme.kefu")
+    assert result.exit_code == 1
+    assert located(result) == [
+        ("E014", 2, column, f"limit 'reply_chars' allows at most {maximum}; a maximum must be at least 1", [])]
+    assert json.loads(result.stdout)["diagnostics"][0]["span"]["end_column"] == end_column
+
+
+@pytest.mark.parametrize("bound", ["< 2", "<= 1", "== 1", "1..1", "0..5", ">= 0", "> 0"])
+def test_limit_with_a_maximum_of_1_or_none_is_fine(here, bound):
+    (here / "acme.kefu").write_text(f"platform acme\nlimit reply_chars {bound}\n", encoding="utf-8")
+    assert kefu("check", "--strict", "acme.kefu").exit_code == 0
+
+
+def test_empty_limit_range_is_only_e403(here):
+    (here / "acme.kefu").write_text("platform acme\nlimit reply_chars 5..0\n", encoding="utf-8")
+    assert [d[:3] for d in located(kefu("check", "-f", "json", "acme.kefu"))] == [("E403", 2, 1)]
