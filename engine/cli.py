@@ -219,7 +219,7 @@ def _replay_policy(policy: Optional[Path], platform: Optional[str], platform_dir
 def replay(
     policy: Optional[Path] = typer.Argument(None, help="Shop policy to replay (omit with --platform)."),
     platform: Optional[str] = typer.Option(None, "--platform", help="Replay the platform file alone: its metrics and defaults, no shop automation."),
-    events: str = typer.Option(..., "--events", "-e", help="Event log: JSON Lines file, .gz, or - for stdin."),
+    events: str = typer.Option(..., "--events", "-e", help="Event log: JSON Lines file, or - for stdin; gzip is read by its first bytes (.gz, or piped)."),
     decisions: Optional[Path] = typer.Option(None, "--decisions", help="Write every decision as JSON Lines here (- for standard output, with --report FILE)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the report here instead of stdout."),
     format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Report format: text or json."),
