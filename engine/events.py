@@ -47,8 +47,10 @@ Decisions this module makes (the spec leaves them open):
   number (``ts jumps 1461 days ahead of the lines around it``) and the read goes on from the ts
   before the jump (the deciding line may itself be a jump, held in turn). Otherwise the jump is
   real and the held line is accepted; so is a held line at the end of input. The first line of a
-  log is never held. Held lines count as accepted until rejected, so the rejection of a held line
-  reaches `on_reject` after those of the lines read past it.
+  log is held too, having nothing before it: the next line condemns it only by coming back more
+  than MAX_JUMP before it (``ts jumps 1461 days ahead of the line after it``); a line less far
+  back goes back from a first line that stands. Held lines count as accepted until rejected, so
+  the rejection of a held line reaches `on_reject` after those of the lines read past it.
 - **gzip**: a stream that starts with the gzip magic bytes (`GZIP_MAGIC`) and is not a
   ``gzip.GzipFile`` already (`open_log` gunzips files named ``.gz``) is decompressed as it is read,
   so a gzipped log on stdin or under any name reads as the plain one.
@@ -785,12 +787,14 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
                     reject(lineno, f"ts goes back {_fmt_seconds(max_ts - ts)} s (tolerance {_fmt_seconds(tolerance)} s)")
                     continue
                 jump, held, horizon = held, None, max_ts - tolerance
-                if ts < jump.ts - tolerance:  # this line fits only before the jump: the jump line is the bad one
+                opening = max_ts == neg_inf  # the held line is the log's first: only a day back condemns it
+                if ts < jump.ts - (max_jump if opening else tolerance):  # this line fits only before the held one
                     stats.accepted -= 1
                     if strict:
-                        stats.read -= 1  # the read stops at the jump line; this one is left unjudged
-                    reject(jump.line, f"ts jumps {_fmt_days(jump.ts - max_ts)} ahead of the lines around it")
-                else:  # a real gap in the log: the jump line goes in as any line ahead
+                        stats.read -= 1  # the read stops at the held line; this one is left unjudged
+                    reject(jump.line, f"ts jumps {_fmt_days(jump.ts - ts)} ahead of the line after it" if opening
+                           else f"ts jumps {_fmt_days(jump.ts - max_ts)} ahead of the lines around it")
+                else:  # a real gap in the log (or a first line that stands): it goes in as any line ahead
                     max_ts, horizon, ceiling = jump.ts, jump.ts - tolerance, jump.ts + max_jump
                     while head < horizon:
                         yield popleft()
@@ -798,10 +802,13 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
                     append(jump)
                     if jump.ts < head:
                         head = jump.ts
+                    if ts < horizon:  # after a first line it stands against: this one goes back
+                        reject(lineno, f"ts goes back {_fmt_seconds(max_ts - ts)} s (tolerance {_fmt_seconds(tolerance)} s)")
+                        continue
             stats.accepted += 1
             if ts >= max_ts:  # in order (the common case): release what fell out of the window, append
                 if ts > ceiling:  # rare: a day past the last check, or a jump to hold back
-                    if ts > max_ts + max_jump and max_ts != neg_inf:
+                    if ts > max_ts + max_jump:  # (the first line too: max_ts is -inf)
                         held, horizon = event, inf  # until the next line says whether the jump is real
                         continue
                     ceiling = ts + max_jump

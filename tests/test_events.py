@@ -684,12 +684,37 @@ def test_jump_of_days_and_a_half_shows_the_fraction():
     assert rejected == [Rejected(2, "ts jumps 3.5 days ahead of the lines around it")]
 
 
-def test_the_first_line_is_never_held():
-    # nothing is before it to compare with: a mistyped first line still makes the rest go back
+def test_a_mistyped_first_line_is_rejected_alone():
+    # nothing comes before it: the line after it judges it, and only a day or more back condemns it
     got, rejected, stats = read(log_of([YEARS_4, 0, 10]))
-    assert [r.line for r in rejected] == [2, 3]
-    assert [e.line for e in got] == [1]
-    assert (stats.read, stats.accepted, stats.rejected) == (3, 1, 2)
+    assert rejected == [Rejected(1, "ts jumps 1461 days ahead of the line after it")]
+    assert [e.line for e in got] == [2, 3]
+    assert (stats.read, stats.accepted, stats.rejected) == (3, 2, 1)
+
+
+def test_a_first_line_less_than_a_day_ahead_stands_and_the_next_goes_back():
+    got, rejected, stats = read(log_of([7200, 0, 7210]))
+    assert rejected == [Rejected(2, "ts goes back 7200 s (tolerance 60 s)")]
+    assert [e.line for e in got] == [1, 3]
+    assert (stats.read, stats.accepted, stats.rejected) == (3, 2, 1)
+
+
+def test_a_first_line_a_little_late_is_put_in_order():
+    got, rejected, _ = read(log_of([30, 0, 40]))
+    assert rejected == [] and [e.line for e in got] == [2, 1, 3]
+
+
+def test_a_log_of_one_line_is_read():
+    got, rejected, stats = read(log_of([0]))
+    assert [e.line for e in got] == [1] and rejected == [] and stats.accepted == 1
+
+
+def test_strict_stops_at_a_mistyped_first_line():
+    stats = ReadStats()
+    with pytest.raises(StrictError) as info:
+        list(read_events(io.BytesIO(log_of([YEARS_4, 0, 10])), stats=stats, strict=True))
+    assert info.value.rejected == Rejected(1, "ts jumps 1461 days ahead of the line after it")
+    assert (stats.read, stats.accepted, stats.rejected) == (1, 0, 1)   # line 2, which showed it, is left out
 
 
 def test_strict_stops_at_a_mistyped_year(style):

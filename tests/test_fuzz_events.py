@@ -520,7 +520,13 @@ def expected(data: bytes, tolerance: float = TOLERANCE) -> tuple[list[Event], li
                 rejected.append(Rejected(number, _goes_back(max_ts - ts, tolerance)))
                 continue
             jump, held = held, None
-            if ts < jump.ts - tolerance:
+            if max_ts == -math.inf:   # the log's first line: a line more than a day before it condemns it
+                if ts < jump.ts - MAX_JUMP:
+                    rejected.append(Rejected(jump.line, f"ts jumps {events._fmt_days(jump.ts - ts)} ahead of the line after it"))
+                else:
+                    accepted.append(jump)
+                    max_ts = jump.ts
+            elif ts < jump.ts - tolerance:
                 days = events._fmt_days(jump.ts - max_ts)
                 rejected.append(Rejected(jump.line, f"ts jumps {days} ahead of the lines around it"))
             else:
@@ -528,7 +534,7 @@ def expected(data: bytes, tolerance: float = TOLERANCE) -> tuple[list[Event], li
                 max_ts = jump.ts
         if ts < max_ts - tolerance:
             rejected.append(Rejected(number, _goes_back(max_ts - ts, tolerance)))
-        elif max_ts != -math.inf and ts > max_ts + MAX_JUMP:
+        elif ts > max_ts + MAX_JUMP:   # the first line too (max_ts is -inf)
             held = ev
         else:
             accepted.append(ev)
