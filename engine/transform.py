@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, Callable
 
 from lark import Token, Transformer, Tree, v_args
 
@@ -186,22 +187,29 @@ class ToIR(Transformer):
             return MAX_DURATION
         return seconds
 
-    def _once(self, where: str, settings) -> dict:
-        """The (key, value, span) settings of a route, queue or metric block, by key: each may be written once.
+    def _once(self, where: str, settings, joined: frozenset[str] = frozenset(),
+              on_repeat: Callable[[str, Any, ir.Span], None] | None = None) -> tuple[dict, dict[str, ir.Span]]:
+        """The (key, value, span) settings of a block by key, and where each was first set.
 
-        A repeat is E111 (its note points at the first) and the first value is kept.
+        Each may be written once: a repeat is E111 (its note points at the first), the first value
+        is kept and on_repeat sees the repeat. The lists of `joined` keys are joined instead.
         """
         values: dict = {}
         first: dict[str, ir.Span] = {}
         for key, value, span in settings:
+            if key in joined:
+                values.setdefault(key, []).extend(value)   # in place: a block may repeat it many times
+                continue
             if key in first:
                 self.diagnostics.append(error("E111", f"`{BLOCK_SETTING_WORDS.get(key, key)}` is set twice in {where}",
                                               span, "remove one of the two settings",
                                               notes=(("first set here", first[key]),)))
+                if on_repeat is not None:
+                    on_repeat(key, value, span)
                 continue
             first[key] = span
             values[key] = value
-        return values
+        return values, first
 
     def _int(self, tok: Token) -> int | None:
         """The value of an INT token; None (reported) when it is too large."""
@@ -353,22 +361,15 @@ class ToIR(Transformer):
         """
         name = next(c for c in children if isinstance(c, ir.Ref))
         label = next((c for c in children if isinstance(c, str)), None)
-        fields: dict = {}
-        first: dict[str, ir.Span] = {}
-        for key, value, span in (c for c in children if isinstance(c, tuple)):
-            if key == "agents":
-                fields.setdefault("agents", []).extend(value)   # in place: a block may repeat `agents` many times
-                continue
-            if key in first:
-                self.diagnostics.append(error("E111", f"`{key}` is set twice in {what} {name.name!r}", span,
-                                              "remove one of the two settings", notes=(("first set here", first[key]),)))
-                if key == "max_sessions":
-                    self.repeated_caps.append(RepeatedCap(value, span))
-                continue
-            first[key] = span
-            fields[key] = value
+
+        def repeated(key: str, value, span: ir.Span) -> None:
             if key == "max_sessions":
-                fields["max_sessions_span"] = span
+                self.repeated_caps.append(RepeatedCap(value, span))
+
+        fields, first = self._once(f"{what} {name.name!r}", (c for c in children if isinstance(c, tuple)),
+                                   joined=frozenset({"agents"}), on_repeat=repeated)
+        if "max_sessions" in first:
+            fields["max_sessions_span"] = first["max_sessions"]
         return name, label, fields
 
     @v_args(meta=True)
@@ -399,7 +400,7 @@ class ToIR(Transformer):
     @v_args(meta=True)
     def route_stmt(self, meta, children):
         pages = [c for c in children if isinstance(c, ir.PageRoute)]
-        fields = self._once("the route block", [("scope", c, c.span) if isinstance(c, ir.Scope) else c
+        fields, _ = self._once("the route block", [("scope", c, c.span) if isinstance(c, ir.Scope) else c
                                                 for c in children if isinstance(c, (tuple, ir.Scope))])
         return ir.Routing(pages=pages, span=self._span(meta), **fields)
 
@@ -434,7 +435,7 @@ class ToIR(Transformer):
 
     @v_args(meta=True)
     def queue_stmt(self, meta, children):
-        fields = self._once("the queue block", [
+        fields, _ = self._once("the queue block", [
             c if isinstance(c, tuple) else ("scope" if isinstance(c, ir.Scope) else "session_end", c, c.span)
             for c in children if isinstance(c, (tuple, ir.Scope, ir.SessionEnd))])
         queue = ir.Queue(scope=fields.get("scope"), order=fields.get("order"), estimate_from=fields.get("estimate"),
@@ -591,7 +592,7 @@ class ToIR(Transformer):
     def metric_stmt(self, meta, children):
         name = children[0]
         label = children[1] if len(children) > 1 and isinstance(children[1], str) else None
-        fields = self._once(f"metric {name.name!r}", [c for c in children if isinstance(c, tuple)])
+        fields, _ = self._once(f"metric {name.name!r}", [c for c in children if isinstance(c, tuple)])
         return ir.Metric(name=name.name, label=label, span=self._span(meta), **fields)
 
     @v_args(meta=True)
