@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -57,39 +55,16 @@ class _Known:
         return error(code, f"unknown {self.what} {ref.name!r}", ref.span, hint)
 
 
-# The known names of each kind (by `what`) while check_policy or check_platform runs: one budget per kind and check.
-_KNOWN: ContextVar[dict[str, _Known] | None] = ContextVar("_KNOWN", default=None)
-
-
 def _unknown(code: str, what: str, ref: ir.Ref, known: Iterable[str], listing: bool = True) -> Diagnostic:
-    """`unknown WHAT 'name'`, with a hint; within one check, names of a kind share one _Known (and its budget)."""
-    cache = _KNOWN.get()
-    if cache is None:
-        return _Known(what, known).unknown(code, ref, listing)
-    if what not in cache:
-        cache[what] = _Known(what, known)
-    return cache[what].unknown(code, ref, listing)
-
-
-@contextmanager
-def _names_known() -> Iterator[None]:
-    """Within this block, the suggestions of each kind of name share a budget (see SUGGESTION_BUDGET)."""
-    token = _KNOWN.set({})
-    try:
-        yield
-    finally:
-        _KNOWN.reset(token)
+    """`unknown WHAT 'name'`, with a suggestion or the known names as hint (for a set of names written
+    once; the shop's own names, which may be thousands, go through one _Known per check)."""
+    return _Known(what, known).unknown(code, ref, listing)
 
 
 # ---- platform files ----------------------------------------------------------
 
 def check_platform(platform: ir.Platform) -> list[Diagnostic]:
     """Checks of a platform file on its own."""
-    with _names_known():
-        return _check_platform(platform)
-
-
-def _check_platform(platform: ir.Platform) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
     diags += _duplicates("metric", [(m.name, m.span) for m in platform.metrics])
     diags += _duplicates("limit", [(lim.name.name, lim.name.span) for lim in platform.limits])
@@ -210,27 +185,30 @@ def stage_names(policy: ir.Policy) -> Iterator[Diagnostic]:
                             notes=(("first listed here", seen_in[ref.name][1]),) if seen_in[ref.name][1] else ())
             seen_in.setdefault(ref.name, (group.name, ref.span))
     targets = agents | groups
+    # the shop's names may be thousands: one _Known each, so their suggestions share one budget
+    known_pages, known_targets = _Known("page", pages), _Known("agent or group", targets)
+    known_groups, known_agents = _Known("group", groups), _Known("agent", agents)
     if shop.routing:
         for route in shop.routing.pages:
             for ref in route.pages:
                 if ref.name not in pages:
-                    yield _unknown("E102", "page", ref, pages)
+                    yield known_pages.unknown("E102", ref)
             for ref in route.targets:
                 if ref.name not in targets:
-                    yield _unknown("E100", "agent or group", ref, targets)
+                    yield known_targets.unknown("E100", ref)
         for ref in shop.routing.default or []:
             if ref.name not in targets:
-                yield _unknown("E100", "agent or group", ref, targets)
+                yield known_targets.unknown("E100", ref)
     for scope in _scopes(policy):
         for ref in scope.groups:
             if ref.name not in groups:
-                yield _unknown("E101", "group", ref, groups)
+                yield known_groups.unknown("E101", ref)
     if shop.offline_route:
         for ref in shop.offline_route.targets:
             if ref.name not in agents:
-                yield _unknown("E100", "agent", ref, agents)
+                yield known_agents.unknown("E100", ref)
     if shop.editor and shop.editor.name not in agents:
-        yield _unknown("E100", "agent", shop.editor, agents)
+        yield known_agents.unknown("E100", shop.editor)
     for reply in shop.replies:
         if isinstance(reply, ir.StatusReply) and reply.status.name not in registry.REPLY_STATUSES:
             yield _status_reply(reply.status)
@@ -485,6 +463,9 @@ def _repeated_triggers(shop: ir.Shop) -> Iterator[Diagnostic]:
                 first.setdefault(key, ref.span)
 
 
+_BLOCK = 40   # minutes: a day is 36 blocks
+
+
 def _overlapping_hours(shop: ir.Shop) -> Iterator[Diagnostic]:
     """W402 for a range that overlaps an earlier range of the same day (noting the first such).
 
@@ -521,9 +502,6 @@ def _overlapping_hours(shop: ir.Shop) -> Iterator[Diagnostic]:
                     free[minute] = minute + 1
                     minute = _next_free(free, minute + 1)
                 seen.append(rng)
-
-
-_BLOCK = 40   # minutes: a day is 36 blocks
 
 
 def _next_free(free: list[int], minute: int) -> int:
@@ -594,7 +572,6 @@ CHECK_STAGES: list[Stage] = [
 def check_policy(policy: ir.Policy, stages: list[Stage] | None = None) -> list[Diagnostic]:
     """Run every check stage on a resolved policy and collect all diagnostics."""
     diags: list[Diagnostic] = []
-    with _names_known():
-        for stage in stages or CHECK_STAGES:
-            diags.extend(stage.run(policy))
+    for stage in stages or CHECK_STAGES:
+        diags.extend(stage.run(policy))
     return diags

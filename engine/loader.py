@@ -65,7 +65,7 @@ class LoadResult:
     included_bytes: int = 0   # bytes of text they added (bounded by MAX_INCLUDED_BYTES)
     # each included file read (by real path and as shown): its text, size in bytes and parse, read and parsed once
     # however often it is included
-    included: dict[tuple[Path, str], tuple[SourceFile, int, tuple[Document | None, list[Diagnostic]] | None]] = \
+    included: dict[tuple[Path, str], tuple[SourceFile, int, tuple[Document | None, list[Diagnostic]]]] = \
         field(default_factory=dict, repr=False)
 
     @property
@@ -406,8 +406,8 @@ class Loader:
             src = self.read(target, display, result, at=inc.span)
             if src is None:
                 return []
-            known = result.included[(target, display)] = (src, len(src.text.encode("utf-8")), None)
-        src, size, parsed = known
+            known = result.included[(target, display)] = (src, len(src.text.encode("utf-8")), parse_document(src))
+        src, size, (doc, diags) = known
         result.included_bytes += size
         if result.included_bytes > MAX_INCLUDED_BYTES:
             if result.included_bytes - size <= MAX_INCLUDED_BYTES:   # the first include over the limit
@@ -415,10 +415,6 @@ class Loader:
                     "E023", f"includes add more than {MAX_INCLUDED_BYTES:,} bytes to one policy", inc.span,
                     f"include each snippet once; the includes of a policy may add at most {MAX_INCLUDED_BYTES >> 20} MiB"))
             return []
-        if parsed is None:
-            parsed = parse_document(src)
-            result.included[(target, display)] = (src, size, parsed)
-        doc, diags = parsed
         result.diagnostics.extend(d for d in diags if d.code != "E004")
         if doc is None:
             return []

@@ -204,12 +204,9 @@ class FastParser:
         return False
 
     def handlers(self, transformer) -> dict:
-        """Rule name → (callable, wants_meta) for the transformer's methods (None: build nothing)."""
+        """Rule name → (callable, wants_meta) for the transformer's methods."""
         out: dict[str, tuple[Callable[..., Any], bool]] = {}
         for name, *_ in self.rules.values():
-            if transformer is None:
-                out[name] = (lambda children: None, False)
-                continue
             method = getattr(transformer, name, None)
             if method is None:
                 out[name] = (lambda meta, children, name=name: transformer.__default__(name, children, meta), True)
@@ -225,13 +222,10 @@ class FastParser:
 
     def parses(self, text: str) -> bool:
         """True when the text parses (nothing is built)."""
-        return self.parse(text, None) is not None
+        return not self.scan(text, [0])
 
     def parse(self, text: str, transformer):
-        """The transformer's result for the whole text, or None when the text does not parse.
-
-        With transformer None, a text that parses gives [] (nothing is built).
-        """
+        """The transformer's result for the whole text, or None when the text does not parse."""
         states, keywords, rules, handlers = self.states, self.lexing.keywords, self.rules, self.handlers(transformer)
         value_stack: list[Any]  # tokens and the transformer's values
         first_stack: list[Token | None]  # the first and last token of each value; None for an empty match
@@ -320,7 +314,7 @@ class FastParser:
             if action is None or action[0] is Shift:
                 return None
             reduce(action[1])
-        return value_stack[-1] if transformer is not None else []
+        return value_stack[-1]
 
 
 @lru_cache(maxsize=1)
