@@ -16,7 +16,7 @@ import typer
 from . import ir
 from .diagnostics import Diagnostic, error, render_github, render_json, render_text
 from .loader import POLICY_SUFFIX, LoadResult, Loader
-from .source import SourceFile, path_kind
+from .source import SourceFile, overwritten_input, path_kind
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 IO_CODES = {"E001"}
@@ -250,8 +250,14 @@ def replay(
         typer.echo("error: --decisions - writes the decisions to standard output: give the report a file with --report",
                    err=True)
         raise typer.Exit(EXIT_USAGE)
-    if decisions is not None and not to_stdout and events != "-" and _same_file(Path(events), decisions):
-        typer.echo(f"error: --decisions {decisions} is the event log itself: writing it would erase the log", err=True)
+    clash = overwritten_input({"--decisions": None if to_stdout else decisions, "--report": report},
+                              {"the log": None if events == "-" else Path(events), "the policy": policy})
+    if clash is not None:
+        output, path, other = clash
+        if other.startswith("--"):   # two outputs
+            typer.echo(f"error: {output} {path} is {other} too: give each its own file", err=True)
+        else:
+            typer.echo(f"error: {output} {path} is {other}: writing it would erase {other}", err=True)
         raise typer.Exit(EXIT_USAGE)
     try:
         stream = open_log(events)
@@ -296,14 +302,6 @@ def replay(
         stdout = standard_stream("stdout")
         stdout.write(body)
         stdout.flush()
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name one existing file."""
-    try:
-        return a.samefile(b)
-    except (OSError, ValueError):
-        return False
 
 
 class _WriteError(Exception):

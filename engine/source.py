@@ -96,6 +96,27 @@ def path_kind(path: Path) -> str:
         return "other"
 
 
+def overwritten_input(outputs: dict[str, Path | None],
+                      inputs: dict[str, Path | None]) -> tuple[str, Path, str] | None:
+    """The first output that names an input or an earlier output, as (its label, its path, the other's
+    label); None when none does.
+
+    Writing an output opens it for writing first, which would erase the file it names.
+    """
+    named = [(label, path) for label, path in inputs.items() if path is not None]
+    for label, path in outputs.items():
+        if path is None:
+            continue
+        for other, that in named:
+            try:
+                if path.resolve() == that.resolve() or (path.exists() and that.exists() and path.samefile(that)):
+                    return label, path, other
+            except (OSError, ValueError, RuntimeError):   # a path the OS refuses: opening it says why
+                continue
+        named.append((label, path))
+    return None
+
+
 def read_policy(path: Path, display: str | None = None) -> SourceFile:
     """Read and decode a policy file; raises SourceError with a code on failure."""
     shown = display or str(path)

@@ -53,7 +53,7 @@ from . import ir
 from .events import standard_stream
 from .runtime.clock import DEFAULT_TIMEZONE, policy_timezone
 from .runtime.hours import WorkingHours
-from .source import path_kind
+from .source import overwritten_input, path_kind
 from .runtime.state import DEFAULT_CAP
 
 __all__ = ["generate_log", "generate_command", "write_samples", "SAMPLES", "HOURLY_ARRIVALS"]
@@ -91,6 +91,9 @@ TRANSFER_GREETINGS = ("亲,我是售后客服,已经看到您的问题了", "亲
 ROBOT_TEXTS = ("您好,我是智能客服,请问有什么可以帮您?", "亲,常见问题请点击下方菜单哦", "亲,物流信息可以在订单详情查看")
 SYSTEM_TEXTS = ("当前咨询人数较多,请耐心等待", "客服已收到您的消息,正在赶来")
 ASSISTANT_TEXTS = ("亲,您可以点击下方卡片查看物流信息", "抱歉,这个问题我暂时无法回答,已为您转人工")
+
+MAX_CONSUMERS = 10_000_000
+"""Most distinct consumers a day `generate` makes (a busy shop has thousands)."""
 
 # The shipped sample logs: (file under samples/, example policy, first day, consumers a day, seed).
 # Regenerate them with `python -m engine.synth` after changing the generator or the examples.
@@ -598,14 +601,17 @@ def generate_command(policy_path: str | Path, out: str | Path, day: date | str, 
     except ValueError:
         sys.stderr.write(f"error: --day {day!r} is not a date (YYYY-MM-DD)\n")
         return 2
-    if days < 1 or consumers < 0:
-        sys.stderr.write("error: --days must be >= 1 and --consumers >= 0\n")
+    if days < 1 or not 0 <= consumers <= MAX_CONSUMERS:
+        sys.stderr.write(f"error: --days must be >= 1 and --consumers from 0 to {MAX_CONSUMERS:,}\n")
         return 2
     if first < FIRST_DAY or days > (LAST_DAY - first).days + 1:
         sys.stderr.write(f"error: --day {first} and --days {days}: a log covers {FIRST_DAY} to {LAST_DAY} at most "
                          "(event times are from 1970 to 9990-01-01)\n")
         return 2
     path = Path(policy_path)
+    if str(out) != "-" and overwritten_input({"--out": Path(out)}, {"the policy": path}) is not None:
+        sys.stderr.write(f"error: --out {out} is the policy: writing it would erase the policy\n")
+        return 2
     kind = path_kind(path)
     if kind != "other":
         sys.stderr.write(f"error: {path}: {'is a directory' if kind == 'dir' else 'no such file'}\n")

@@ -251,3 +251,19 @@ def test_text_report_escapes_control_characters_of_a_shop_id(tmp_path):
     assert "\x1b" not in result.stdout and "\x00" not in result.stdout
     as_json = kefu("replay", "--platform", "douyin", "--events", str(log), "--format", "json")
     assert json.loads(as_json.stdout)["metrics"][0]["shop"] == "evil\x1b[2J\nshop\x00店"   # JSON keeps the id
+
+
+def test_no_output_may_overwrite_an_input_or_another_output(files, tmp_path):
+    policy, log = files
+    kept = {path: path.read_bytes() for path in (policy, log)}
+    for args, message in [
+        (("--report", log), f"error: --report {log} is the log: writing it would erase the log"),
+        (("--decisions", policy, "--report", tmp_path / "r.txt"),
+         f"error: --decisions {policy} is the policy: writing it would erase the policy"),
+        (("--decisions", tmp_path / "same", "--report", tmp_path / "same"),
+         f"error: --report {tmp_path / 'same'} is --decisions too: give each its own file"),
+    ]:
+        result = run("replay", policy, "--events", log, *args)
+        assert (result.exit_code, result.stderr.strip()) == (2, message)
+    assert {path: path.read_bytes() for path in kept} == kept
+    assert not (tmp_path / "same").exists()

@@ -259,3 +259,16 @@ def test_one_agent_with_im_on_is_enough(tmp_path, capsys):
     assert generate_command(path, tmp_path / "o.jsonl", "2026-11-11", 1, 10, 1) == 0
     got, _, _ = read_all((tmp_path / "o.jsonl").read_bytes())
     assert {e.agent for e in got if e.agent} == {"bob"}
+
+
+def test_generate_refuses_to_overwrite_its_policy_and_absurd_consumer_counts(tmp_path):
+    from cli_helpers import kefu
+
+    policy = tmp_path / "shop.kefu"
+    policy.write_text('shop "s" on douyin\nagent amy\n', encoding="utf-8")
+    result = kefu("generate", policy, "--out", policy)
+    assert result.exit_code == 2 and policy.read_text(encoding="utf-8") == 'shop "s" on douyin\nagent amy\n'
+    assert result.stderr == f"error: --out {policy} is the policy: writing it would erase the policy\n"
+    result = kefu("generate", policy, "--out", tmp_path / "log.jsonl", "--consumers", "10" * 12)
+    assert result.exit_code == 2 and "--consumers from 0 to 10,000,000" in result.stderr
+    assert not (tmp_path / "log.jsonl").exists()
