@@ -170,7 +170,7 @@ def stage_names(policy: ir.Policy) -> Iterator[Diagnostic]:
     shop, platform = policy.shop, policy.platform
     yield from _duplicates("agent", [(a.name, a.span) for a in shop.agents])
     yield from _duplicates("group", [(g.name, g.span) for g in shop.groups])
-    agents = _all_agents(shop)
+    agents = shop.agent_names()
     groups = {g.name for g in shop.groups}
     pages = {p.name for p in platform.pages}
     for agent in shop.agents:
@@ -229,10 +229,6 @@ def _status_reply(ref: ir.Ref) -> Diagnostic:
         return error("E105", f"agent status {ref.name!r} has no status auto reply", ref.span, STATUS_REPLY_HINT)
     return error("E105", f"unknown agent status {ref.name!r}", ref.span,
                  did_you_mean(ref.name, registry.REPLY_STATUSES) or STATUS_REPLY_HINT)
-
-
-def _all_agents(shop: ir.Shop) -> set[str]:
-    return {a.name for a in shop.agents} | {r.name for g in shop.groups for r in g.agents}
 
 
 def _scopes(policy: ir.Policy) -> list[ir.Scope]:
@@ -391,7 +387,7 @@ def _offline_target_limits(policy: ir.Policy, route: ir.OfflineRoute) -> Iterato
     declared: dict[str, ir.Agent] = {}
     for a in shop.agents:
         declared.setdefault(a.name, a)  # a second declaration is reported as E110
-    known = _all_agents(shop)
+    known = shop.agent_names()
     for ref in targets:
         if ref.name not in known:
             continue  # already reported as an unknown agent
@@ -539,7 +535,7 @@ def stage_editor(policy: ir.Policy) -> Iterator[Diagnostic]:
     for feature, span in features_used(shop):
         used.setdefault(feature, span)
     declared = {a.name: a for a in shop.agents}
-    known = _all_agents(shop)
+    known = shop.agent_names()
     for rule in platform.restrictions:
         features = [f.name for f in rule.features if f.name in used]
         if not features:

@@ -391,6 +391,10 @@ class Shop(Node):
     replies: list[Reply] = []
     phrases: list[QuickPhrase] = []
 
+    def agent_names(self) -> set[str]:
+        """Every agent the shop names: declared with `agent`, or listed in a group."""
+        return {a.name for a in self.agents} | {r.name for g in self.groups for r in g.agents}
+
 
 class Policy(Frozen):
     """A resolved shop policy: the shop, its platform, and the settings in force."""

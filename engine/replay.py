@@ -54,7 +54,26 @@ def replay(
     records make no reference cycles, so a collection would only rescan the live state.
     """
     with _collector_paused():
-        return _replay(policy, stream, seed, automation, decisions_out, on_reject, strict, policy_file, progress)
+        engine = Engine(policy, seed=seed, automation=automation)
+        stats = ReadStats()
+        write = decisions_out.write if decisions_out is not None else None
+        feed = engine.feed
+        batch: list = []   # decisions not written yet: written a batch at a time, by one encode call
+        count = 0
+        for event in read_events(stream, stats=stats, on_reject=on_reject, strict=strict):
+            decisions = feed(event)
+            if decisions and write is not None:
+                batch += decisions
+                if len(batch) >= WRITE_BATCH:
+                    write(encode_lines(batch))
+                    batch.clear()
+            count += 1
+            if progress is not None and not count & 0x3FFF:
+                progress(count)
+        batch += engine.finish()
+        if write is not None and batch:
+            write(encode_lines(batch))
+        return ReplayResult(engine=engine, stats=stats, policy_file=policy_file, seed=seed)
 
 
 @contextmanager
@@ -66,31 +85,6 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _replay(policy: ir.Policy, stream: BinaryIO, seed: int, automation: bool, decisions_out: BytesWriter | None,
-            on_reject: Callable[[Rejected], None] | None, strict: bool, policy_file: str | None,
-            progress: Callable[[int], None] | None) -> ReplayResult:
-    engine = Engine(policy, seed=seed, automation=automation)
-    stats = ReadStats()
-    write = decisions_out.write if decisions_out is not None else None
-    feed = engine.feed
-    batch: list = []   # decisions not written yet: written a batch at a time, by one encode call
-    count = 0
-    for event in read_events(stream, stats=stats, on_reject=on_reject, strict=strict):
-        decisions = feed(event)
-        if decisions and write is not None:
-            batch += decisions
-            if len(batch) >= WRITE_BATCH:
-                write(encode_lines(batch))
-                batch.clear()
-        count += 1
-        if progress is not None and not count & 0x3FFF:
-            progress(count)
-    batch += engine.finish()
-    if write is not None and batch:
-        write(encode_lines(batch))
-    return ReplayResult(engine=engine, stats=stats, policy_file=policy_file, seed=seed)
 
 
 def report_dict(result: ReplayResult) -> dict:

@@ -120,7 +120,7 @@ def _zone(name: str) -> tzinfo:
 
 def _no_chatting_agent(shop: ir.Shop) -> tuple[str, str] | None:
     """Why no agent of the shop can take a consumer, as (message, hint); None when one can."""
-    names = {ref.name for g in shop.groups for ref in g.agents} | {a.name for a in shop.agents}
+    names = shop.agent_names()
     if not names:
         return (f"shop {shop.name!r} has no agents, so none can take a consumer",
                 "declare an agent: `agent NAME`, or list agents in a group: `group NAME { agents NAME, … }`")
