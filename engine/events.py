@@ -578,6 +578,10 @@ def _fmt_days(seconds: float) -> str:
     return f"{days} day" if days == "1" else f"{days} days"
 
 
+def _goes_back(seconds: float, tolerance: float) -> str:
+    return f"ts goes back {_fmt_seconds(seconds)} s (tolerance {_fmt_seconds(tolerance)} s)"
+
+
 def _fmt_seconds(value: float) -> str:
     if value == int(value):
         return str(int(value))
@@ -650,6 +654,7 @@ class _Prefixed:
         return head + self.stream.read(size - len(head) if size > 0 else -1)
 
     def seek(self, offset: int) -> int:
+        """Never called (the reader does not rewind); gzip.GzipFile's fileobj type asks for it."""
         raise io.UnsupportedOperation("a log read from a stream cannot be rewound")
 
 
@@ -784,7 +789,7 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
                 stats.read += 1
             if ts < horizon:  # goes back; or, while a jump is held (horizon inf), the line that settles it
                 if held is None or ts < max_ts - tolerance:
-                    reject(lineno, f"ts goes back {_fmt_seconds(max_ts - ts)} s (tolerance {_fmt_seconds(tolerance)} s)")
+                    reject(lineno, _goes_back(max_ts - ts, tolerance))
                     continue
                 jump, held, horizon = held, None, max_ts - tolerance
                 opening = max_ts == neg_inf  # the held line is the log's first: only a day back condemns it
@@ -803,7 +808,7 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
                     if jump.ts < head:
                         head = jump.ts
                     if ts < horizon:  # after a first line it stands against: this one goes back
-                        reject(lineno, f"ts goes back {_fmt_seconds(max_ts - ts)} s (tolerance {_fmt_seconds(tolerance)} s)")
+                        reject(lineno, _goes_back(max_ts - ts, tolerance))
                         continue
             stats.accepted += 1
             if ts >= max_ts:  # in order (the common case): release what fell out of the window, append
@@ -842,8 +847,10 @@ def _wire_event(m: _Line) -> Event:
     """The Event of a line read with extra fields (as _Line), before _settle_fields."""
     card = m.card
     # ignore[arg-type]: Event.ts is typed float for its readers; it holds the raw ts (str or float) until read_events settles it
-    return Event(0, m.ts, m.type, m.shop, m.sender, m.consumer, m.agent, m.text, m.page, None, None, m.status,  # type: ignore[arg-type]
-                 m.max_sessions, m.group, m.to_agent, None if card is None else _StrictCard(card.kind, card.id))
+    # by keyword: a field added to Event (or moved) cannot land in another's place
+    return Event(ts=m.ts, type=m.type, shop=m.shop, sender=m.sender, consumer=m.consumer,  # type: ignore[arg-type]
+                 agent=m.agent, text=m.text, page=m.page, status=m.status, max_sessions=m.max_sessions,
+                 group=m.group, to_agent=m.to_agent, wire_card=None if card is None else _StrictCard(card.kind, card.id))
 
 
 def _settle_fields(ev: Event) -> bool:
