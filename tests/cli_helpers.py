@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import re
 
+from pathlib import Path
+
 from typer.testing import CliRunner
 
+from engine import ir
 from engine.cli import app
+from engine.loader import Loader
+from engine.runtime import platform_policy
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "rulesets" / "examples").glob("*.kefu"))
 
 runner = CliRunner()
 
@@ -20,4 +27,19 @@ def kefu(*args, input=None):
 
 
 # A diagnostic code where the engine makes a diagnostic (error(...), warning(...), SourceError(...), ...).
-EMITTED_CODE = re.compile(r'(?:error|warning|SourceError|_unknown|_bad)\(\s*"([EW]\d{3})"')
+EMITTED_CODE = re.compile(r'(?:error|warning|SourceError|unknown|_bad)\(\s*"([EW]\d{3})"')
+
+
+def shipped_policies() -> list[tuple[str, ir.Policy, bool]]:
+    """Each example policy, and each platform alone (no automation): (name, policy, automation)."""
+    loader = Loader()
+    policies = []
+    for path in EXAMPLES:
+        result = loader.load(path)
+        assert result.policy is not None, path
+        policies.append((path.name, result.policy, True))
+    for name in ("taobao", "pinduoduo", "douyin"):
+        platform, diags, _ = loader.platform(ir.Ref(name=name))
+        assert platform is not None, diags
+        policies.append((name, platform_policy(platform), False))
+    return policies

@@ -17,16 +17,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from engine import ir
 from engine.events import Event
 from engine.interface import DecisionRecord
 from engine.loader import Loader
 from engine.replay import replay, report_dict
-from engine.runtime import Engine, platform_policy
+from engine.runtime import Engine
 from engine.runtime.decisions import encode_lines
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted((ROOT / "rulesets" / "examples").glob("*.kefu"))
+from cli_helpers import shipped_policies
+
 START = 1_794_355_200.0   # 2026-11-11T00:00:00+08:00
 
 # Shop policies that reach the paths the examples don't: offline routing, round robin,
@@ -69,20 +68,13 @@ PAGES = [None, "shop_home", "product_detail", "order_detail", "refund_detail"]
 
 def load_policies(tmp_path: Path) -> list[tuple[str, object]]:
     """Every example policy, the extra ones above and each platform alone."""
-    loader = Loader()
-    policies = []
-    for path in EXAMPLES:
-        policies.append((path.name, loader.load(path).policy))
+    policies = [(name, policy) for name, policy, _ in shipped_policies()]
     for name, text in EXTRA_POLICIES.items():
         path = tmp_path / name
         path.write_text(text, encoding="utf-8")
-        result = loader.load(path)
+        result = Loader().load(path)
         assert result.ok, [d.message for d in result.diagnostics]
         policies.append((name, result.policy))
-    for name in ("taobao", "pinduoduo", "douyin"):
-        platform, diags, _ = loader.platform(ir.Ref(name=name))
-        assert platform is not None, diags
-        policies.append((name, platform_policy(platform)))
     return policies
 
 

@@ -37,15 +37,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from engine import events, ir
+from engine import events
 from engine.events import MAX_JUMP, MAX_LINE_BYTES, Event, ReadStats, Rejected, StrictError, parse_line, read_events
-from engine.loader import Loader
 from engine.replay import render_text, replay, report_dict, report_json
-from engine.runtime import platform_policy
+
+from cli_helpers import EXAMPLES, shipped_policies
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "samples").glob("*.jsonl"))
-EXAMPLES = sorted((ROOT / "rulesets" / "examples").glob("*.kefu"))
 IO_ERRORS = (OSError, EOFError, zlib.error)
 TOLERANCE = 60.0
 
@@ -605,21 +604,6 @@ def check_read(data: bytes, plain: bytes, what: str) -> tuple[list[Event], list[
     return got, rejected
 
 
-def load_policies() -> list[tuple[str, ir.Policy, bool]]:
-    """Each example policy, and each platform alone (no automation): (name, policy, automation)."""
-    loader = Loader()
-    policies = []
-    for path in EXAMPLES:
-        result = loader.load(path)
-        assert result.policy is not None, path
-        policies.append((path.name, result.policy, True))
-    for name in ("taobao", "pinduoduo", "douyin"):
-        platform, diags, _ = loader.platform(ir.Ref(name=name))
-        assert platform is not None, diags
-        policies.append((name, platform_policy(platform), False))
-    return policies
-
-
 def check_replay(data: bytes, n_lines: int, policies, what: str) -> None:
     """Replay data through each policy twice: consistent counts, JSON out, the same bytes both times."""
     for name, policy, automation in policies:
@@ -665,7 +649,7 @@ def run_gzip_mutant(packed: bytes, plain: bytes, valid: bool, what: str) -> None
 
 @pytest.fixture(scope="module")
 def policies():
-    return load_policies()
+    return shipped_policies()
 
 
 N_MUTANTS = 150
