@@ -194,14 +194,20 @@ class FastParser:
                     break
                 reduce(action[1])
             pos = end
+        return not self._ends(text, pos, state_stack, reduce)
+
+    def _ends(self, text: str, pos: int, state_stack: list, reduce: Callable[[Any], None]) -> bool:
+        """Whether the text may end at pos: only skipped text after it, and the end of input accepted
+        (reducing what is left with reduce)."""
         if self.lexing.skip.match(text, pos).end() < len(text):
-            return True
+            return False
+        states = self.states
         while state_stack[-1] != self.end_state:
             action = states[state_stack[-1]].get("$END")
             if action is None or action[0] is Shift:
-                return True
+                return False
             reduce(action[1])
-        return False
+        return True
 
     def handlers(self, transformer) -> dict:
         """Rule name → (callable, wants_meta) for the transformer's methods."""
@@ -307,14 +313,7 @@ class FastParser:
                     break
                 reduce(action[1])
             pos = end
-        if self.lexing.skip.match(text, pos).end() < len(text):
-            return None
-        while state_stack[-1] != self.end_state:
-            action = states[state_stack[-1]].get("$END")
-            if action is None or action[0] is Shift:
-                return None
-            reduce(action[1])
-        return value_stack[-1]
+        return value_stack[-1] if self._ends(text, pos, state_stack, reduce) else None
 
 
 @lru_cache(maxsize=1)
