@@ -180,6 +180,11 @@ class ReportFormat(str, Enum):
     json = "json"
 
 
+class BreakdownKind(str, Enum):
+    agent = "agent"
+    hour = "hour"
+
+
 MAX_REJECTS_SHOWN = 100
 SEED_MIN, SEED_MAX = -(1 << 63), (1 << 64) - 1
 """The seeds a replay takes: the report carries the seed, and JSON numbers are written up to 64 bits."""
@@ -227,6 +232,7 @@ def replay(
                              help="Seed for random tie-breaks (same seed, same output); it must fit in 64 bits."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad event line (exit 1)."),
     platform_dir: List[Path] = typer.Option([], "--platform-dir", help="Extra directory of platform files."),
+    by: List[BreakdownKind] = typer.Option([], "--by", help="Add a breakdown table to the report: agent, hour (repeatable)."),
 ) -> None:
     """Replay an event log through a policy: decisions and a compliance report.
 
@@ -272,7 +278,8 @@ def replay(
     try:
         with stream, _progress(events) as tick:
             result = run_replay(resolved, stream, seed=seed, automation=platform is None, decisions_out=decisions_out,
-                                on_reject=on_reject, strict=strict, policy_file=policy_file, progress=tick)
+                                on_reject=on_reject, strict=strict, policy_file=policy_file, progress=tick,
+                                by=[kind.value for kind in by])
         if decisions_out is not None:
             decisions_out.finish(close=not to_stdout)
     except StrictError as err:

@@ -82,6 +82,37 @@ class DaySummary(_Closed):
     agreed: int
 
 
+class UnitFigures(_Closed):
+    """One metric's units in a breakdown row: eligible, met, rate (None when none is eligible)."""
+
+    eligible: int
+    met: int
+    rate: Optional[float]
+
+
+class AgentRow(_Closed):
+    """`--by agent`: one agent of one shop over the whole log."""
+
+    shop: str
+    agent: str
+    assigned: int
+    transfers_in: int
+    peak_load: int
+    cap: Optional[int]
+    metrics: dict[str, UnitFigures]
+
+
+class HourRow(_Closed):
+    """`--by hour`: one local hour of the day (0-23) of one shop, summed over the log's days."""
+
+    shop: str
+    hour: int
+    assigned: int
+    queued: int
+    peak_queue: int
+    metrics: dict[str, UnitFigures]
+
+
 class Report(_Closed):
     """The replay report (`--report FILE --format json`)."""
 
@@ -96,6 +127,8 @@ class Report(_Closed):
     suppressed_auto_replies: int
     assignment: Assignment
     days: list[DaySummary]
+    by_agent: Optional[list[AgentRow]] = None
+    by_hour: Optional[list[HourRow]] = None
 
 
 class RuleRef(_Closed):

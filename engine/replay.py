@@ -5,11 +5,13 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterator, Protocol
+from typing import BinaryIO, Callable, Iterable, Iterator, Protocol
 
 import orjson
+from rich.cells import cell_len
 
 from . import ir
+from .breakdown import Breakdown
 from .events import ReadStats, Rejected, read_events
 from .runtime import Engine
 from .diagnostics import visible
@@ -34,6 +36,7 @@ class ReplayResult:
     stats: ReadStats
     policy_file: str | None
     seed: int
+    breakdown: Breakdown | None = None
 
 
 def replay(
@@ -47,14 +50,20 @@ def replay(
     strict: bool = False,
     policy_file: str | None = None,
     progress: Callable[[int], None] | None = None,
+    by: Iterable[str] = (),
 ) -> ReplayResult:
     """Replay an event stream through a policy; decisions go to decisions_out as JSON Lines.
+
+    by: the breakdowns the report gets (`agent`, `hour`; see engine.breakdown).
 
     The cyclic garbage collector is paused while it runs (and restored after): the replay's
     records make no reference cycles, so a collection would only rescan the live state.
     """
     with _collector_paused():
         engine = Engine(policy, seed=seed, automation=automation)
+        by = tuple(by)
+        breakdown = Breakdown(engine, by) if by else None
+        observe = breakdown.observe if breakdown is not None else None
         stats = ReadStats()
         write = decisions_out.write if decisions_out is not None else None
         feed = engine.feed
@@ -62,18 +71,24 @@ def replay(
         count = 0
         for event in read_events(stream, stats=stats, on_reject=on_reject, strict=strict):
             decisions = feed(event)
-            if decisions and write is not None:
-                batch += decisions
-                if len(batch) >= WRITE_BATCH:
-                    write(encode_lines(batch))
-                    batch.clear()
+            if decisions:
+                if observe is not None:
+                    observe(decisions)
+                if write is not None:
+                    batch += decisions
+                    if len(batch) >= WRITE_BATCH:
+                        write(encode_lines(batch))
+                        batch.clear()
             count += 1
             if progress is not None and not count & 0x3FFF:
                 progress(count)
-        batch += engine.finish()
+        last = engine.finish()
+        if observe is not None:
+            observe(last)
+        batch += last
         if write is not None and batch:
             write(encode_lines(batch))
-        return ReplayResult(engine=engine, stats=stats, policy_file=policy_file, seed=seed)
+        return ReplayResult(engine=engine, stats=stats, policy_file=policy_file, seed=seed, breakdown=breakdown)
 
 
 @contextmanager
@@ -120,6 +135,7 @@ def report_dict(result: ReplayResult) -> dict:
             "agreement": round(agreed / compared, 6) if compared else None,
         },
         "days": [days[key] for key in sorted(days)],
+        **(result.breakdown.to_dict() if result.breakdown is not None else {}),
     }
 
 
@@ -135,8 +151,67 @@ def _verdict(passed: bool | None) -> str:
     return {True: "pass", False: "FAIL", None: "—"}[passed]
 
 
+def _table(header: list[str], rows: list[list[str]], left: int = 1) -> list[str]:
+    """Rows as aligned lines: the first `left` columns flush left, the others right.
+
+    Widths are terminal cells (a CJK character takes two), so Chinese labels line up.
+    """
+    widths = [max(cell_len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        padded = [cell + " " * (w - cell_len(cell)) if i < left else " " * (w - cell_len(cell)) + cell
+                  for i, (cell, w) in enumerate(zip(cells, widths))]
+        return ("  " + "  ".join(padded)).rstrip()
+
+    return [line(header), *map(line, rows)]
+
+
+def _metric_name(row: dict) -> str:
+    return f"{row['metric']}  {row['label']}" if row.get("label") else row["metric"]
+
+
+def _metric_table(rows: list[dict]) -> list[str]:
+    body = [[_metric_name(r), str(r["eligible"]), str(r["met"]), _pct(r["rate"]), _threshold(r["threshold"]),
+             _verdict(r["passed"]), f"{r['penalty']} {r['currency']}" if r["penalty"] else "0"] for r in rows]
+    return _table(["metric", "eligible", "met", "rate", "threshold", "result", "penalty"], body)
+
+
+def _decision_counts(counts: dict[str, int]) -> str:
+    """Decision counts, without `differs` (an agreement figure, shown on its own line)."""
+    return ", ".join(f"{k} {v}" for k, v in counts.items() if k != "differs") or "none"
+
+
+def _rate_cell(figures: dict) -> str:
+    if not figures["eligible"]:
+        return "—"
+    return f"{_pct(figures['rate'])} ({figures['met']}/{figures['eligible']})"
+
+
+def _by_agent(rows: list[dict], metrics: list[str]) -> list[str]:
+    lines: list[str] = []
+    for shop in dict.fromkeys(r["shop"] for r in rows):
+        body = [[r["agent"], str(r["assigned"]), str(r["transfers_in"]),
+                 f"{r['peak_load']}/{r['cap']}" if r["cap"] is not None else "—",
+                 *(_rate_cell(r["metrics"][m]) for m in metrics)] for r in rows if r["shop"] == shop]
+        lines.append(f"== by agent · {shop or '(no shop id)'} ==")
+        lines += _table(["agent", "assigned", "transfers_in", "peak/cap", *metrics], body)
+        lines.append("")
+    return lines
+
+
+def _by_hour(rows: list[dict], metrics: list[str]) -> list[str]:
+    lines: list[str] = []
+    for shop in dict.fromkeys(r["shop"] for r in rows):
+        body = [[f"{r['hour']:02d}:00", str(r["assigned"]), str(r["queued"]), str(r["peak_queue"]),
+                 *(_rate_cell(r["metrics"][m]) for m in metrics)] for r in rows if r["shop"] == shop]
+        lines.append(f"== by hour · {shop or '(no shop id)'} ==")
+        lines += _table(["hour", "assigned", "queued", "peak_queue", *metrics], body)
+        lines.append("")
+    return lines
+
+
 def render_text(report: dict) -> str:
-    """A readable report: a table per shop and day."""
+    """A readable report: a table per shop and day, then the breakdowns asked for, then totals."""
     lines = []
     title = f"kefu replay · platform {report['platform']}"
     if report["policy"]:
@@ -154,25 +229,25 @@ def render_text(report: dict) -> str:
         lines.append(f"== {shop or '(no shop id)'} · {day} ==")
         rows = by_day.get(key, [])
         if rows:
-            header = f"  {'metric':<22} {'eligible':>8} {'met':>6} {'rate':>7} {'threshold':>10} {'result':>6} {'penalty':>8}"
-            lines.append(header)
-            for r in rows:
-                penalty = f"{r['penalty']} {r['currency']}" if r["penalty"] else "0"
-                lines.append(f"  {r['metric']:<22} {r['eligible']:>8} {r['met']:>6} {_pct(r['rate']):>7} "
-                             f"{_threshold(r['threshold']):>10} {_verdict(r['passed']):>6} {penalty:>8}")
+            lines += _metric_table(rows)
         info = day_info.get(key)
         if info:
-            counts = ", ".join(f"{k} {v}" for k, v in info["decisions"].items()) or "none"
-            lines.append(f"  decisions: {counts}")
+            lines.append(f"  decisions: {_decision_counts(info['decisions'])}")
             if info["compared"]:
                 differs = info["compared"] - info["agreed"]
                 lines.append(f"  assignment vs log: {info['agreed']}/{info['compared']} agree, {differs} differ "
                              f"({_pct(info['agreed'] / info['compared'])} agreement)")
         lines.append("")
+    metrics = list(dict.fromkeys(r["metric"] for r in report["metrics"]))
+    if report.get("by_agent"):
+        lines += _by_agent(report["by_agent"], metrics)
+    if report.get("by_hour"):
+        lines += _by_hour(report["by_hour"], metrics)
     total = report["assignment"]
-    lines.append("totals: " + (", ".join(f"{k} {v}" for k, v in report["decisions"].items()) or "no decisions"))
+    lines.append("totals: " + (_decision_counts(report["decisions"]) if report["decisions"] else "no decisions"))
     if total["compared"]:
-        lines.append(f"assignment agreement: {total['agreed']}/{total['compared']} ({_pct(total['agreement'])})")
+        lines.append(f"assignment agreement: {total['agreed']}/{total['compared']} agree, {total['differs']} differ "
+                     f"({_pct(total['agreement'])})")
     penalties = sum(r["penalty"] for r in report["metrics"])
     if penalties:
         lines.append(f"penalties: {penalties} in total")

@@ -25,3 +25,40 @@ def test_replay_md_report_example_is_the_pinduoduo_sample_report():
         report = report_dict(replay(policy, log, policy_file=policy_file))
     report["metrics"], report["days"] = report["metrics"][:1], report["days"][:1]   # "first metric row and day shown"
     assert shown == report
+
+
+def _block_after(text: str, intro: str) -> str:
+    block = re.search(re.escape(intro) + r".*?```\n(.*?)\n```", text, re.S)
+    assert block, f"the example after {intro!r} is gone"
+    return block.group(1)
+
+
+def _text_report(*args: str) -> str:
+    from cli_helpers import kefu
+
+    import os
+    cwd = os.getcwd()
+    os.chdir(ROOT)   # the report names the policy file as given
+    try:
+        result = kefu("replay", *args)
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_replay_md_text_report_example_is_the_pinduoduo_sample_report():
+    shown = _block_after((ROOT / "docs" / "replay.md").read_text(encoding="utf-8"),
+                         "From `kefu replay rulesets/examples/pinduoduo-fruit.kefu --events samples/pinduoduo-fruit.jsonl` (first day")
+    report = _text_report("rulesets/examples/pinduoduo-fruit.kefu", "--events", "samples/pinduoduo-fruit.jsonl")
+    first_day = report.split("\n\n")[:3]   # the title, the event counts, the first day
+    assert shown == "\n\n".join(first_day)
+
+
+def test_replay_md_by_agent_example_is_the_taobao_sample_table():
+    shown = _block_after((ROOT / "docs" / "replay.md").read_text(encoding="utf-8"),
+                         "From `kefu replay rulesets/examples/taobao-apparel.kefu --events samples/taobao-apparel.jsonl --by agent`")
+    report = _text_report("rulesets/examples/taobao-apparel.kefu", "--events", "samples/taobao-apparel.jsonl",
+                          "--by", "agent")
+    (table,) = [part for part in report.split("\n\n") if part.startswith("== by agent")]
+    assert shown == table

@@ -12,6 +12,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from typing import Callable
 
 import msgspec
 
@@ -107,6 +108,8 @@ class MetricTracker:
         self._window = tuple((r.start, r.end) for r in metric.window)
         # a window covering the whole day (00:00-24:00) holds every minute of a day without DST change
         self._all_day = any(start <= 0 and end >= 1440 for start, end in self._window)
+        # told every unit counted: (shop, agent, start, met); set by a report breakdown, else None
+        self.on_outcome: Callable[[str, str | None, float, bool], None] | None = None
 
     # ---- observations --------------------------------------------------------
     def is_effective(self, kind: str, automatic: bool) -> bool:
@@ -173,6 +176,8 @@ class MetricTracker:
             total = self.totals[(shop, item.day)]
             total[0] += 1
             total[1] += ts <= deadline
+            if self.on_outcome is not None:
+                self.on_outcome(shop, item.agent, item.start, ts <= deadline)
         else:
             self._settle(shop, consumer, item, ts <= deadline)
 
@@ -208,6 +213,8 @@ class MetricTracker:
         total = self.totals[(shop, item.day)]
         total[0] += 1
         total[1] += int(met)
+        if self.on_outcome is not None:
+            self.on_outcome(shop, item.agent, item.start, met)
 
     def _in_window(self, ts: float) -> bool:
         """Whether ts falls in the metric's window (no window: always)."""
@@ -232,6 +239,8 @@ class MetricTracker:
         if (consumer, ASSISTANT_ACCOUNT) not in seen:
             seen.add((consumer, ASSISTANT_ACCOUNT))
             self.totals[(shop, day)][0] += 1
+            if self.on_outcome is not None:
+                self.on_outcome(shop, ASSISTANT_ACCOUNT, ts, False)
 
     def _roll_day(self, ts: float) -> None:
         """On a new local day: count overdue questions as missed, forget old state.
