@@ -400,6 +400,57 @@ def schema(
     typer.echo(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
 
 
+@app.command("test")
+def test_command(
+    paths: List[Path] = typer.Argument(None, help="Scenario files, or directories to search for *.yaml scenario files (default: .)."),
+    run: Optional[str] = typer.Option(None, "--run", help="Only the cases whose name matches this regular expression."),
+    format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Output format: text or json."),
+    junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML here (for CI)."),
+    update: bool = typer.Option(False, "--update", help="Rewrite the expectations of failing cases from the replay, keeping comments and layout."),
+    coverage: bool = typer.Option(False, "--coverage", help="List the policies' rules that no case exercised."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", min=0, max=100, help="Fail when less than this percent of the rules is exercised (implies --coverage)."),
+    platform_dir: List[Path] = typer.Option([], "--platform-dir", help="Extra directory of platform files."),
+) -> None:
+    """Run scenario files: a policy, events, and what the replay must decide.
+
+    Exit codes: 0 every case passed, 1 a case failed, a scenario file is broken or coverage is
+    below --threshold, 2 usage or I/O error (no scenario file found, a bad --run pattern).
+    """
+    import re
+
+    from .diagnostics import visible
+    from .events import standard_stream
+    from .testrun import render_json as render_test_json, render_junit, render_text as render_test_text, run_paths
+
+    try:
+        pattern = re.compile(run) if run is not None else None
+    except re.error as err:
+        typer.echo(f"error: --run {visible(run or '')!r} is not a regular expression: {err}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    coverage = coverage or threshold is not None
+    outcome = run_paths(list(paths or [Path(".")]), pattern=pattern, loader=_loader(platform_dir), update=update)
+    body = render_test_json(outcome, coverage=coverage) if format is ReportFormat.json else \
+        render_test_text(outcome, coverage=coverage).encode("utf-8")
+    stdout = standard_stream("stdout")
+    stdout.write(body)
+    stdout.flush()
+    if junit is not None:
+        try:
+            junit.write_bytes(render_junit(outcome))
+        except OSError as err:
+            typer.echo(f"error: cannot write {junit}: {err.strerror or err}", err=True)
+            raise typer.Exit(EXIT_USAGE)
+    if outcome.missing or (not outcome.results and not outcome.errors):
+        if not outcome.missing:
+            typer.echo("error: no scenario files found (YAML files with `cases` or `expect`)", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    below = threshold is not None and outcome.coverage.percent() < threshold
+    if below:
+        typer.echo(f"coverage {outcome.coverage.percent():g}% is below --threshold {threshold:g}%", err=True)
+    failed = outcome.failed or outcome.errors or below
+    raise typer.Exit(EXIT_ERRORS if failed else EXIT_OK)
+
+
 def main() -> None:
     """Console entry point. An I/O error no command handled itself (standard output full or closed,
     say) is a plain message and exit 2, not a traceback."""
