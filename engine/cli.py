@@ -400,6 +400,55 @@ def schema(
     typer.echo(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
 
 
+@app.command("init")
+def init_command(
+    platform: str = typer.Option(..., "--platform", help="The shop's platform (a platform file's name: taobao, pinduoduo, douyin …)."),
+    shop: str = typer.Option("my-shop", "--shop", help="The shop's id; also the files' name."),
+    directory: Path = typer.Option(Path("."), "--dir", help="Where to write SHOP.kefu and SHOP.test.yaml."),
+    platform_dir: List[Path] = typer.Option([], "--platform-dir", help="Extra directory of platform files."),
+) -> None:
+    """Write a commented starter policy for a platform, and a scenario file it passes.
+
+    Exit codes: 0 written, 2 usage or I/O error (unknown platform, a bad shop id, a file that
+    exists already: init never overwrites).
+    """
+    from .diagnostics import visible
+    from .names import did_you_mean
+    from .starter import SHOP_NAME, starter
+
+    if not SHOP_NAME.fullmatch(shop):
+        typer.echo(f"error: shop id {visible(shop)!r} must be letters, digits, '_', '.' or '-' (at most 64), "
+                   "starting with a letter or digit: it names the files", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    loader = _loader(platform_dir)
+    files = loader.available_platforms()
+    if platform not in files:
+        hint = did_you_mean(platform, list(files)) or f"known platforms: {', '.join(sorted(files))}"
+        typer.echo(f"error: unknown platform {visible(platform)!r} ({hint})", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    loaded = loader.load_platform_file(files[platform], platform)
+    if loaded.platform is None or not loaded.ok:
+        _print_diagnostics(loaded.diagnostics, loaded.sources, OutputFormat.text, [platform])
+        raise typer.Exit(EXIT_USAGE)
+    made = starter(loaded.platform, shop)
+    targets = [(directory / f"{shop}.kefu", made.policy), (directory / f"{shop}.test.yaml", made.scenario)]
+    for path, _ in targets:
+        if path.exists():
+            typer.echo(f"error: {visible(str(path))} exists already: kefu init never overwrites a file", err=True)
+            raise typer.Exit(EXIT_USAGE)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for path, text in targets:
+            with path.open("x", encoding="utf-8") as out:
+                out.write(text)
+    except OSError as err:
+        typer.echo(f"error: cannot write {visible(str(err.filename or directory))}: {err.strerror or err}", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    for path, _ in targets:
+        typer.echo(f"wrote {visible(str(path))}")
+    typer.echo(f"next: kefu check {visible(str(targets[0][0]))} && kefu test {visible(str(targets[1][0]))}")
+
+
 @app.command("test")
 def test_command(
     paths: List[Path] = typer.Argument(None, help="Scenario files, or directories to search for *.yaml scenario files (default: .)."),
