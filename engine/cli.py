@@ -400,6 +400,79 @@ def schema(
     typer.echo(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
 
 
+@app.command("fmt")
+def fmt_command(
+    paths: List[Path] = typer.Argument(None, help="Policy files, or directories (every *.kefu under them); default: ."),
+    check_only: bool = typer.Option(False, "--check", help="Write nothing; exit 1 when a file is not in canonical layout."),
+    diff: bool = typer.Option(False, "--diff", help="Write nothing; print the changes as a unified diff."),
+) -> None:
+    """Lay policy files out in the one canonical layout, comments kept (docs/language.md, Layout).
+
+    Exit codes: 0 every file formatted (or already was), 1 with --check or --diff a file would
+    change, or a file cannot be formatted (syntax errors), 2 usage or I/O error.
+    """
+    import difflib
+
+    from .diagnostics import visible
+    from .fmt import FormatError, format_text
+    from .source import SourceError, read_policy
+
+    files, problems = _policy_files(list(paths or [Path(".")]))
+    sources: dict[str, SourceFile] = {}
+    if problems:
+        _print_diagnostics(problems, sources, OutputFormat.text, [])
+        raise typer.Exit(EXIT_USAGE)
+    changed = failed = 0
+    for path in files:
+        shown = path.as_posix()
+        try:
+            src = read_policy(path, shown)
+            formatted = format_text(src.text, shown)
+        except SourceError as err:
+            typer.echo(f"error: {visible(shown)}: {err.message}", err=True)
+            failed += 1
+            continue
+        except FormatError as err:
+            typer.echo(f"error: {visible(shown)}: cannot format: {err}", err=True)
+            failed += 1
+            continue
+        if formatted == src.text:
+            continue
+        changed += 1
+        if diff:
+            lines = difflib.unified_diff(src.text.splitlines(keepends=True), formatted.splitlines(keepends=True),
+                                         shown, f"{shown} (formatted)")
+            sys.stdout.write("".join(visible(line.rstrip("\n")) + "\n" for line in lines))
+        elif check_only:
+            typer.echo(f"would reformat {visible(shown)}")
+        else:
+            try:
+                _write_atomically(path, formatted.encode("utf-8"))
+            except OSError as err:
+                typer.echo(f"error: cannot write {visible(shown)}: {err.strerror or err}", err=True)
+                raise typer.Exit(EXIT_USAGE)
+            typer.echo(f"formatted {visible(shown)}")
+    if failed:
+        raise typer.Exit(EXIT_ERRORS)
+    raise typer.Exit(EXIT_ERRORS if changed and (check_only or diff) else EXIT_OK)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Replace a file's content: a temporary file beside it, renamed over it when whole."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 @app.command("init")
 def init_command(
     platform: str = typer.Option(..., "--platform", help="The shop's platform (a platform file's name: taobao, pinduoduo, douyin …)."),
