@@ -473,6 +473,23 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+@app.command("lsp")
+def lsp_command(
+    platform_dir: List[Path] = typer.Option([], "--platform-dir", help="Extra directory of platform files."),
+) -> None:
+    """Run the language server on standard input and output (for editors): diagnostics, completion, hover.
+
+    Needs the `lsp` extra: pip install 'kefu[lsp]'. Exit codes: 0 when the editor ends it, 2 when
+    the extra is not installed.
+    """
+    try:
+        from .lsp import make_server
+    except ImportError as err:
+        typer.echo(f"error: kefu lsp needs pygls ({err.name} is missing): pip install 'kefu[lsp]'", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    make_server(platform_dir).start_io()
+
+
 @app.command("init")
 def init_command(
     platform: str = typer.Option(..., "--platform", help="The shop's platform (a platform file's name: taobao, pinduoduo, douyin …)."),

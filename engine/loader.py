@@ -10,7 +10,7 @@ from . import ir
 from .diagnostics import Diagnostic, error
 from .names import did_you_mean
 from .resources import platforms_dir
-from .source import MAX_POLICY_BYTES, SourceError, SourceFile, path_kind, read_policy
+from .source import MAX_POLICY_BYTES, SourceError, SourceFile, decode_policy, path_kind, read_policy
 from .transform import Allow, Declared, Default, Editor, Fix, Header, Include, QueueBlock, RepeatedCap, Timezone, parse_statements
 
 POLICY_SUFFIX = ".kefu"
@@ -248,16 +248,19 @@ def merge_settings(platform: ir.Platform, shop: ir.Shop) -> ir.Settings:
 class Loader:
     """Loads policy files, resolving includes and platforms; caches platform files."""
 
-    def __init__(self, platform_dirs: list[Path] | None = None):
+    def __init__(self, platform_dirs: list[Path] | None = None, unsaved: dict[Path, str] | None = None):
+        """unsaved: the text of files being edited (by resolved path), read instead of the disk's."""
         self.platform_dirs = [Path(p) for p in (platform_dirs or [])] + [platforms_dir()]
         self._platforms: dict[str, tuple[ir.Platform | None, list[Diagnostic], dict[str, SourceFile]]] = {}
+        self.unsaved = {path.resolve(): text for path, text in (unsaved or {}).items()}
 
     # ---- files -------------------------------------------------------------
     def read(self, path: Path, display: str, result: LoadResult, at: ir.Span | None = None) -> SourceFile | None:
         """The decoded file, or None with its diagnostic; at: where a file that cannot be read at all
         (E001) is reported, such as the include that names it (other problems are located in the file)."""
         try:
-            src = read_policy(path, display)
+            text = self.unsaved.get(path.resolve()) if self.unsaved else None
+            src = read_policy(path, display) if text is None else decode_policy(display, text.encode("utf-8", "surrogatepass"))
         except SourceError as err:
             if at is not None and err.code == "E001":
                 result.diagnostics.append(error(err.code, f"{display}: {err.message}", at, err.hint))

@@ -113,7 +113,7 @@ def starter(platform: ir.Platform, shop: str) -> Starter:
     editor = _editor_role(platform, used)
     accounts: list[str] = []
     if editor is not None:
-        accounts += [f"agent {AGENTS[0]} {{ role {editor} }}", f"editor {AGENTS[0]}                 # who applies this policy"]
+        accounts += [f"agent {AGENTS[0]} {{ role {editor} }}", f"editor {AGENTS[0]}  # who applies this policy"]
     if offline and offline_role is not None and "offline_routing" in used:
         accounts.append(f"agent {AGENTS[2]} {{ role {offline_role} }}")
     if accounts:

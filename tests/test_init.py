@@ -36,6 +36,7 @@ def test_starter_checks_clean_and_its_scenario_passes(tmp_path, platform):
     assert check.exit_code == 0, check.output
     test = kefu("test", tmp_path / "demo.test.yaml")
     assert test.exit_code == 0 and test.stdout.endswith("1 passed, 0 failed\n"), test.output
+    assert kefu("fmt", "--check", tmp_path).exit_code == 0   # written in the canonical layout
 
 
 def test_starter_uses_only_what_the_platform_allows(tmp_path):
