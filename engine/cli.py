@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import zlib
 from enum import Enum
@@ -238,7 +239,7 @@ def replay(
     """Replay an event log through a policy: decisions and a compliance report.
 
     Exit codes: 0 replayed, 1 policy errors, a bad line with --strict, or a log of which no line is an event,
-    2 usage or I/O error, 130 interrupted. On any exit but 0 no output file is written or changed.
+    2 usage or I/O error, 130 interrupted (143 on SIGTERM). On any exit but 0 no output file is written or changed.
     Bad event lines are reported on stderr with their line number, counted, and skipped.
     """
     from .events import StrictError, open_log, standard_stream
@@ -456,9 +457,15 @@ def schema(
     typer.echo(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM ends the run as Ctrl-C does, through the same clean-up: unfinished outputs are discarded."""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Console entry point. An I/O error no command handled itself (standard output full or closed,
-    say) is a plain message and exit 2, not a traceback."""
+    say) is a plain message and exit 2, not a traceback. SIGTERM exits 143 after the clean-up."""
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
     except OSError as err:

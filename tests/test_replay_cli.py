@@ -587,3 +587,31 @@ def test_an_output_that_cannot_be_finished_leaves_every_output_as_it_was(files, 
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1] == "error: cannot write report /dev/full: No space left on device"
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize("signum, code", [(2, 130), (15, 143)], ids=["SIGINT (Ctrl-C)", "SIGTERM"])
+def test_a_signal_mid_replay_leaves_the_previous_outputs_whole(files, tmp_path, signum, code):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    policy, log = files
+    out = tmp_path / "out"
+    out.mkdir()
+    decisions, report, before = _outputs_before(out)
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen([sys.executable, "-m", "engine.cli", "replay", str(policy), "--events", "-",
+                                "--decisions", str(decisions), "--report", str(report)],
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=root)
+    assert process.stdin is not None
+    process.stdin.write(log.read_bytes())   # the log goes on: the replay waits for more
+    process.stdin.flush()
+    while len(list(out.iterdir())) < 4:   # both temporary files are there: the replay has started
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        time.sleep(0.01)
+    process.send_signal(signal.Signals(signum))
+    assert process.wait() == code
+    process.stdin.close()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert process.stderr is not None and b"Traceback" not in process.stderr.read()
