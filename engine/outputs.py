@@ -101,8 +101,8 @@ class PendingOutputs:
         return output
 
     def commit(self) -> None:
-        """Put every output in its target's place: all are closed first, so one that cannot be finished (a full
-        disk) leaves every target as it was. OutputFailed names the output that failed."""
+        """Put every output in its target's place. All are written out and closed before any is renamed, so one
+        that cannot be finished (a full disk) leaves every target as it was. OutputFailed names the one that failed."""
         for step in (PendingOutput.close, PendingOutput.replace):
             for output in self.pending:
                 try:
