@@ -9,15 +9,18 @@ import sys
 import zlib
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, BinaryIO, List, Optional
 
 import typer
 
 from . import ir
 from .diagnostics import Diagnostic, error, render_github, render_json, render_text, visible
 from .loader import POLICY_SUFFIX, LoadResult, Loader
-from .outputs import OutputFailed, PendingOutput, PendingOutputs
+from .outputs import OutputFailed, PendingOutputs
 from .source import SourceFile, overwritten_input, path_kind, stdin_file
+
+if TYPE_CHECKING:   # the event reader is imported when a replay runs, not for every command
+    from .events import ReadStats, Rejected
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 IO_CODES = {"E001"}
@@ -259,7 +262,7 @@ def replay(
         raise typer.Exit(EXIT_USAGE)
     with PendingOutputs() as outputs:   # every output not committed at the end is discarded
         written = _open_outputs(outputs, {"decisions": None if to_stdout else decisions, "report": report}, stream)
-        decisions_out = _Decisions(standard_stream("stdout") if to_stdout else written["decisions"].file) \
+        decisions_out = _Decisions(standard_stream("stdout") if to_stdout else written["decisions"]) \
             if decisions is not None else None
         try:
             with stream, _progress(events) as tick:
@@ -283,7 +286,7 @@ def replay(
         body = report_json(data) if as_json else render_text(data).encode("utf-8")
         try:
             if report is not None:
-                written["report"].file.write(body)
+                written["report"].write(body)
             outputs.commit()
         except OSError as err:
             _tell(f"error: cannot write report {report}: {err.strerror or err}")
@@ -297,7 +300,7 @@ def replay(
         stdout.flush()
 
 
-def _open_outputs(outputs: PendingOutputs, paths: dict[str, Optional[Path]], stream) -> dict[str, PendingOutput]:
+def _open_outputs(outputs: PendingOutputs, paths: dict[str, Optional[Path]], stream) -> dict[str, BinaryIO]:
     """Each output file opened (its temporary file created) before the replay starts, by what it holds; exit 2
     naming the first that cannot be written."""
     opened = {}
@@ -333,7 +336,7 @@ def _refuse_overwriting(outputs: dict[str, Optional[Path]], events: str, inputs:
     raise typer.Exit(EXIT_USAGE)
 
 
-def _refuse_a_log_without_events(events: str, stats, first: Optional[object]) -> None:
+def _refuse_a_log_without_events(events: str, stats: ReadStats, first: Optional[Rejected]) -> None:
     """Exit 1 when lines were read and none of them is an event (a CSV given by mistake, say); an empty log
     is replayed (nothing happened) with a note."""
     name = "standard input" if events == "-" else events
@@ -349,11 +352,11 @@ class _Rejections:
     """The reader's rejections: the first MAX_REJECTS_SHOWN printed on stderr, all counted, the first kept."""
 
     def __init__(self, events: str):
-        self.label = "-" if events == "-" else events
+        self.label = events
         self.count = 0
-        self.first = None
+        self.first: Optional[Rejected] = None
 
-    def __call__(self, rejected) -> None:
+    def __call__(self, rejected: Rejected) -> None:
         self.count += 1
         if self.first is None:
             self.first = rejected

@@ -14,9 +14,9 @@ from .source import MAX_POLICY_BYTES, SourceError, SourceFile, path_kind, read_p
 from .transform import Allow, Declared, Default, Editor, Fix, Header, Include, QueueBlock, RepeatedCap, Timezone, parse_statements
 
 POLICY_SUFFIX = ".kefu"
-MAX_INCLUDE_DEPTH = 16
-# What a file read is to the policy loaded (LoadResult.inputs)
+# What a file read is to the policy loaded (LoadResult.inputs), as messages name it
 POLICY, INCLUDED, PLATFORM_FILE = "the policy", "an included snippet", "the platform file"
+MAX_INCLUDE_DEPTH = 16
 MAX_INCLUDES = 256  # includes read for one policy, counting a file each time it is included
 # Bytes of text the includes of one policy may add, counting a file each time it is included: 256 includes of a
 # 4 MiB snippet would otherwise be a gigabyte of statements to check.

@@ -5,24 +5,17 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import stat
-import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
 
-def _default_mode() -> int:
-    """The mode open() gives a new file: 0o666 less the umask."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 class PendingOutput:
     """An output being written: a temporary file in the target's directory (same file system), renamed over
-    the target by commit() and removed by discard(), so a failed or interrupted run leaves the target as it was.
+    the target by replace() and removed by discard(), so a failed or interrupted run leaves the target as it was.
 
-    Opening it creates the temporary file, so an output that cannot be written fails before any work is done.
+    open() creates the temporary file, so an output that cannot be written fails before any work is done.
     A symbolic link is followed (the file it points to is replaced, not the link). A target that is not a
     regular file (/dev/null, a pipe, a terminal) is written directly: there is nothing there to keep.
     """
@@ -32,34 +25,47 @@ class PendingOutput:
         self.what = what
         self.target = Path(os.path.realpath(path))
         self.temp: Path | None = None
-        self.file: BinaryIO = self._open()
+        self.file: BinaryIO | None = None
 
-    def _open(self) -> BinaryIO:
+    def open(self) -> BinaryIO:
+        """Create the temporary file (or open a device or pipe); OSError when the target cannot be written."""
         try:
             info = self.target.stat()
         except FileNotFoundError:
-            mode = _default_mode()
+            mode = None
         else:
             if stat.S_ISDIR(info.st_mode):
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(self.path))
             if not stat.S_ISREG(info.st_mode):
-                return open(self.target, "wb")
+                self.file = open(self.target, "wb")
+                return self.file
             if not os.access(self.target, os.W_OK):   # a read-only file is not replaced behind its owner's back
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self.path))
             mode = stat.S_IMODE(info.st_mode)
-        fd, temp = tempfile.mkstemp(dir=self.target.parent, prefix=f".{self.target.name[:40]}.", suffix=".tmp")
-        self.temp = Path(temp)
-        try:
+        fd = self._create_temp()
+        if mode is not None:   # the file keeps its permissions; a new one gets open()'s (0o666 less the umask)
             os.fchmod(fd, mode)
-            return os.fdopen(fd, "wb")
-        except BaseException:
-            os.close(fd)
-            self.discard()
-            raise
+        self.file = os.fdopen(fd, "wb")
+        return self.file
+
+    def _create_temp(self) -> int:
+        """A new temporary file beside the target. Its name is set before it exists, so a signal at any point
+        leaves discard() knowing what to remove."""
+        for _ in range(100):
+            self.temp = self.target.parent / f".{self.target.name[:40]}.{secrets.token_hex(4)}.tmp"
+            try:
+                return os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+            except FileExistsError:   # another file's name: not ours to remove
+                self.temp = None
+            except OSError:
+                self.temp = None   # not created (no such directory, no permission)
+                raise
+        raise FileExistsError(errno.EEXIST, "no free temporary name", str(self.target.parent))
 
     def close(self) -> None:
         """Write what is buffered and close the file (OSError if the disk is full, say)."""
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
 
     def replace(self) -> None:
         """Put the closed file in the target's place."""
@@ -69,8 +75,8 @@ class PendingOutput:
 
     def discard(self) -> None:
         """Close and remove the temporary file; the target keeps what it held. Does nothing after commit()."""
-        with contextlib.suppress(OSError):
-            if hasattr(self, "file"):
+        if self.file is not None:
+            with contextlib.suppress(OSError):
                 self.file.close()
         if self.temp is not None:
             with contextlib.suppress(OSError):
@@ -94,11 +100,12 @@ class PendingOutputs:
     def __init__(self) -> None:
         self.pending: list[PendingOutput] = []
 
-    def open(self, path: Path, what: str = "output") -> PendingOutput:
-        """Create the output's temporary file (OSError when it cannot be written); what: how messages name it."""
+    def open(self, path: Path, what: str = "output") -> BinaryIO:
+        """The file to write the output to: its temporary file, created now (OSError when the output cannot be
+        written); what: how messages name the output."""
         output = PendingOutput(path, what)
-        self.pending.append(output)
-        return output
+        self.pending.append(output)   # before its file exists: an interruption from here on discards it
+        return output.open()
 
     def commit(self) -> None:
         """Put every output in its target's place. All are written out and closed before any is renamed, so one

@@ -604,7 +604,7 @@ def generate_command(policy_path: str | Path, out: str | Path, day: date | str, 
     bytes stay reproducible). A summary goes to stderr.
     """
     from .diagnostics import render_text, visible
-    from .loader import Loader
+    from .loader import POLICY, Loader
     from .outputs import OutputFailed, PendingOutputs
 
     try:
@@ -620,7 +620,7 @@ def generate_command(policy_path: str | Path, out: str | Path, day: date | str, 
                          "(event times are from 1970 to 9990-01-01)\n")
         return 2
     path = Path(policy_path)
-    if _refuse_overwriting(out, [("the policy", path)]):   # the policy first, even one that does not load
+    if _refuse_overwriting(out, [(POLICY, path)]):   # the policy first, even one that does not load
         return 2
     kind = path_kind(path)
     if kind != "other":
@@ -650,7 +650,7 @@ def generate_command(policy_path: str | Path, out: str | Path, day: date | str, 
             n = write(standard_stream("stdout"))
         else:
             with PendingOutputs() as outputs:   # written beside --out, renamed over it only once it is whole
-                raw = outputs.open(Path(out), "--out").file
+                raw = outputs.open(Path(out), "--out")
                 if str(out).endswith(".gz"):
                     with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed:
                         n = write(packed)  # type: ignore[arg-type]

@@ -15,11 +15,11 @@ def test_a_new_output_gets_the_mode_open_would_give_it(tmp_path):
     old = os.umask(0o027)
     try:
         with PendingOutputs() as pending:
-            pending.open(tmp_path / "new.txt").file.write(b"x")
+            pending.open(tmp_path / "new.txt").write(b"x")
             pending.commit()
     finally:
         os.umask(old)
-    assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o640   # 0o666 less the umask, not mkstemp's 0o600
+    assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o640   # 0o666 less the umask, as open() gives
     assert (tmp_path / "new.txt").read_bytes() == b"x"
 
 
@@ -37,7 +37,7 @@ def test_outputs_not_committed_are_discarded(tmp_path):
     target = tmp_path / "kept.txt"
     target.write_bytes(b"kept")
     with pytest.raises(RuntimeError), PendingOutputs() as pending:
-        pending.open(target).file.write(b"half")
+        pending.open(target).write(b"half")
         raise RuntimeError("the run failed")
     assert target.read_bytes() == b"kept" and os.listdir(tmp_path) == ["kept.txt"]
 
@@ -46,8 +46,8 @@ def test_an_output_that_cannot_be_finished_names_itself_and_no_target_changes(tm
     first = tmp_path / "first.txt"
     first.write_bytes(b"kept")
     with PendingOutputs() as pending:
-        pending.open(first, "decisions").file.write(b"new")
-        pending.open(outputs.Path("/dev/full"), "report").file.write(b"buffered until it is closed")
+        pending.open(first, "decisions").write(b"new")
+        pending.open(outputs.Path("/dev/full"), "report").write(b"buffered until it is closed")
         with pytest.raises(OutputFailed) as failed:
             pending.commit()
     assert (failed.value.output.what, failed.value.reason) == ("report", "No space left on device")
