@@ -479,7 +479,8 @@ def test_a_log_of_which_no_line_is_an_event_exits_1(files, tmp_path):
     policy, _ = files
     csv = tmp_path / "orders.csv"
     csv.write_text("ts,type,consumer\n2026-11-11 09:00,message,c1\n\n2026-11-11 09:01,message,c2\n", encoding="utf-8")
-    decisions, report, before = _outputs_before(tmp_path / "out" if (tmp_path / "out").mkdir() is None else tmp_path)
+    (tmp_path / "out").mkdir()
+    decisions, report, before = _outputs_before(tmp_path / "out")
     result = run("replay", policy, "--events", csv, "--decisions", decisions, "--report", report)
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == (f"error: {csv} does not look like a kefu event log (0 of 3 lines "
