@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
+import signal
 import sys
 import zlib
 from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, BinaryIO, List, Optional
 
 import typer
 
 from . import ir
-from .diagnostics import Diagnostic, error, render_github, render_json, render_text
+from .diagnostics import Diagnostic, error, render_github, render_json, render_text, visible
 from .loader import POLICY_SUFFIX, LoadResult, Loader
-from .source import SourceFile, overwritten_input, path_kind
+from .outputs import OutputFailed, PendingOutputs, write_whole
+from .source import SourceFile, overwritten_input, path_kind, stdin_file
+
+if TYPE_CHECKING:   # the event reader is imported when a replay runs, not for every command
+    from .events import ReadStats, Rejected
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 IO_CODES = {"E001"}
@@ -142,7 +146,7 @@ def _loader(platform_dir: list[Path]) -> Loader:
         kind = path_kind(directory)
         if kind != "dir":
             what = "no such directory" if kind == "missing" else "not a directory"
-            typer.echo(f"error: --platform-dir {directory}: {what}", err=True)
+            _tell(f"error: --platform-dir {directory}: {what}")
             raise typer.Exit(EXIT_USAGE)
     return Loader(platform_dir)
 
@@ -186,14 +190,21 @@ class BreakdownKind(str, Enum):
 
 
 MAX_REJECTS_SHOWN = 100
-SEED_MIN, SEED_MAX = -(1 << 63), (1 << 64) - 1
-"""The seeds a replay takes: the report carries the seed, and JSON numbers are written up to 64 bits."""
+SEED_MIN, SEED_MAX = 0, (1 << 64) - 1
+"""The seeds a replay takes: the report carries the seed, and JSON numbers are written up to 64 bits. A negative
+seed is refused: Python's random.Random(-n) is random.Random(n), so it would repeat the positive one."""
+
+
+def _tell(message: str) -> None:
+    """A message on stderr, with what a path, policy or log put in it shown, not acted on by the terminal."""
+    typer.echo(visible(message), err=True)
 
 
 def _replay_policy(policy: Optional[Path], platform: Optional[str], platform_dir: list[Path]):
-    """The policy to replay and its display name, or exits with diagnostics (1) or usage (2)."""
+    """The policy to replay, its display name and the files read for it (LoadResult.inputs), or exits with
+    diagnostics (1) or usage (2)."""
     if (policy is None) == (platform is None):
-        typer.echo("error: give a POLICY file or --platform NAME (one of them)", err=True)
+        _tell("error: give a POLICY file or --platform NAME (one of them)")
         raise typer.Exit(EXIT_USAGE)
     loader = _loader(platform_dir)
     if platform is not None:
@@ -201,7 +212,7 @@ def _replay_policy(policy: Optional[Path], platform: Optional[str], platform_dir
         if platform not in files:
             from .names import did_you_mean
             hint = did_you_mean(platform, files) or f"known platforms: {', '.join(sorted(files))}"
-            typer.echo(f"error: unknown platform {platform!r} ({hint})", err=True)
+            _tell(f"error: unknown platform {platform!r} ({hint})")
             raise typer.Exit(EXIT_USAGE)
         result = loader.load_platform_file(files[platform], platform)
         if not result.ok:
@@ -209,7 +220,7 @@ def _replay_policy(policy: Optional[Path], platform: Optional[str], platform_dir
             raise typer.Exit(_exit_code(result.diagnostics, False) or EXIT_ERRORS)
         from .runtime import platform_policy
         assert result.platform is not None  # ok: the file was read as a platform file (load_platform_file)
-        return platform_policy(result.platform), None
+        return platform_policy(result.platform), None, result.inputs
     assert policy is not None  # exactly one of policy and platform is given (checked above)
     result = _load_one(policy, platform_dir)
     if result.policy is None:
@@ -217,7 +228,7 @@ def _replay_policy(policy: Optional[Path], platform: Optional[str], platform_dir
                                              'a replay needs a policy that starts with `shop "name" on PLATFORM`')]
         _print_diagnostics(diags, result.sources, OutputFormat.text, [str(policy)])
         raise typer.Exit(_exit_code(diags, False) or EXIT_ERRORS)
-    return result.policy, loader.display_of(policy)
+    return result.policy, loader.display_of(policy), result.inputs
 
 
 @app.command()
@@ -227,88 +238,142 @@ def replay(
     events: str = typer.Option(..., "--events", "-e", help="Event log: JSON Lines file, or - for stdin; gzip is read by its first bytes (.gz, or piped)."),
     decisions: Optional[Path] = typer.Option(None, "--decisions", help="Write every decision as JSON Lines here (- for standard output, with --report FILE)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the report here instead of stdout."),
-    format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Report format: text or json."),
+    format: Optional[ReportFormat] = typer.Option(None, "--format", "-f", help="Report format: text or json (default: json for a --report FILE ending in .json, else text)."),
     seed: int = typer.Option(0, "--seed", min=SEED_MIN, max=SEED_MAX,
-                             help="Seed for random tie-breaks (same seed, same output); it must fit in 64 bits."),
+                             help="Seed for random tie-breaks (same seed, same output): 0 to 2^64-1; a negative seed is refused (-n would repeat n)."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad event line (exit 1)."),
     platform_dir: List[Path] = typer.Option([], "--platform-dir", help="Extra directory of platform files."),
     by: List[BreakdownKind] = typer.Option([], "--by", help="Add a breakdown table to the report: agent, hour (repeatable)."),
 ) -> None:
     """Replay an event log through a policy: decisions and a compliance report.
 
-    Exit codes: 0 replayed, 1 policy errors or a bad line with --strict, 2 usage or I/O error.
+    Exit codes: 0 replayed, 1 policy errors, a bad line with --strict, or a log of which no line is an event,
+    2 usage or I/O error, 130 interrupted (143 on SIGTERM). On any exit but 0 no output file is written or changed.
     Bad event lines are reported on stderr with their line number, counted, and skipped.
     """
     from .events import StrictError, open_log, standard_stream
     from .replay import render_text, replay as run_replay, report_dict, report_json
 
-    resolved, policy_file = _replay_policy(policy, platform, platform_dir)
-    shown = {"n": 0}
-    label = "-" if events == "-" else events
-
-    def on_reject(rejected) -> None:
-        shown["n"] += 1
-        if shown["n"] <= MAX_REJECTS_SHOWN:
-            typer.echo(f"{label}:{rejected.line}: rejected: {rejected.reason}", err=True)
-
+    resolved, policy_file, inputs = _replay_policy(policy, platform, platform_dir)
+    rejects = _Rejections(events)
     to_stdout = decisions is not None and str(decisions) == "-"
     if to_stdout and report is None:
-        typer.echo("error: --decisions - writes the decisions to standard output: give the report a file with --report",
-                   err=True)
+        _tell("error: --decisions - writes the decisions to standard output: give the report a file with --report")
         raise typer.Exit(EXIT_USAGE)
-    clash = overwritten_input({"--decisions": None if to_stdout else decisions, "--report": report},
-                              {"the log": None if events == "-" else Path(events), "the policy": policy})
-    if clash is not None:
-        output, path, other = clash
-        if other.startswith("--"):   # two outputs
-            typer.echo(f"error: {output} {path} is {other} too: give each its own file", err=True)
-        else:
-            typer.echo(f"error: {output} {path} is {other}: writing it would erase {other}", err=True)
-        raise typer.Exit(EXIT_USAGE)
+    _refuse_overwriting({"--decisions": None if to_stdout else decisions, "--report": report}, events, inputs)
     try:
         stream = open_log(events)
     except OSError as err:
-        typer.echo(f"error: cannot read events {events}: {err.strerror or err}", err=True)
+        _tell(f"error: cannot read events {events}: {err.strerror or err}")
         raise typer.Exit(EXIT_USAGE)
-    try:
-        decisions_out = _Decisions(standard_stream("stdout") if to_stdout else decisions.open("wb")) if decisions else None
-    except OSError as err:
-        typer.echo(f"error: cannot write decisions {decisions}: {err.strerror or err}", err=True)
-        raise typer.Exit(EXIT_USAGE)
-    try:
-        with stream, _progress(events) as tick:
-            result = run_replay(resolved, stream, seed=seed, automation=platform is None, decisions_out=decisions_out,
-                                on_reject=on_reject, strict=strict, policy_file=policy_file, progress=tick,
-                                by=[kind.value for kind in by])
-        if decisions_out is not None:
-            decisions_out.finish(close=not to_stdout)
-    except StrictError as err:
-        typer.echo(f"stopped at the first bad line (--strict): {label}:{err.rejected.line}: {err.rejected.reason}", err=True)
-        raise typer.Exit(EXIT_ERRORS)
-    except _WriteError as err:
-        typer.echo(f"error: cannot write decisions {decisions}: {err.reason}", err=True)
-        raise typer.Exit(EXIT_USAGE)
-    except (OSError, EOFError, zlib.error) as err:   # a corrupt or cut .gz log among them
-        typer.echo(f"error: cannot read events {events}: {err}", err=True)
-        raise typer.Exit(EXIT_USAGE)
-    finally:
-        if decisions_out is not None and not to_stdout:
-            with contextlib.suppress(OSError):   # after an error, already reported
-                decisions_out.out.close()
-    if shown["n"] > MAX_REJECTS_SHOWN:
-        typer.echo(f"{label}: {shown['n'] - MAX_REJECTS_SHOWN} more rejected lines not shown", err=True)
-    data = report_dict(result)
-    body = report_json(data) if format is ReportFormat.json else render_text(data).encode("utf-8")
-    if report is not None:
+    with PendingOutputs() as outputs:   # every output not committed at the end is discarded
+        written = _open_outputs(outputs, {"decisions": None if to_stdout else decisions, "report": report}, stream)
+        decisions_out = _Decisions(standard_stream("stdout") if to_stdout else written["decisions"]) \
+            if decisions is not None else None
         try:
-            report.write_bytes(body)
-        except OSError as err:
-            typer.echo(f"error: cannot write report {report}: {err.strerror or err}", err=True)
+            with stream, _progress(events) as tick:
+                result = run_replay(resolved, stream, seed=seed, automation=platform is None, decisions_out=decisions_out,
+                                    on_reject=rejects, strict=strict, policy_file=policy_file, progress=tick,
+                                    by=[kind.value for kind in by])
+            if decisions_out is not None:
+                decisions_out.finish()
+        except StrictError as err:
+            _tell(f"stopped at the first bad line (--strict): {rejects.label}:{err.rejected.line}: {err.rejected.reason}")
+            raise typer.Exit(EXIT_ERRORS)
+        except _WriteError as err:
+            _tell(f"error: cannot write decisions {decisions}: {err.reason}")
             raise typer.Exit(EXIT_USAGE)
-    else:
+        except (OSError, EOFError, zlib.error) as err:   # a corrupt or cut .gz log among them
+            _tell(f"error: cannot read events {events}: {err}")
+            raise typer.Exit(EXIT_USAGE)
+        rejects.summarise()
+        _refuse_a_log_without_events(events, result.stats, rejects.first)
+        data = report_dict(result)
+        as_json = (format or _format_of(report)) is ReportFormat.json
+        body = report_json(data) if as_json else render_text(data).encode("utf-8")
+        try:
+            if report is not None:
+                written["report"].write(body)
+            outputs.commit()
+        except OSError as err:
+            _tell(f"error: cannot write report {report}: {err.strerror or err}")
+            raise typer.Exit(EXIT_USAGE)
+        except OutputFailed as err:
+            _tell(f"error: cannot write {err.output.what} {err.output.path}: {err.reason}")
+            raise typer.Exit(EXIT_USAGE)
+    if report is None:
         stdout = standard_stream("stdout")
         stdout.write(body)
         stdout.flush()
+
+
+def _open_outputs(outputs: PendingOutputs, paths: dict[str, Optional[Path]], stream) -> dict[str, BinaryIO]:
+    """Each output file opened (its temporary file created) before the replay starts, by what it holds; exit 2
+    naming the first that cannot be written."""
+    opened = {}
+    for what, path in paths.items():
+        if path is None:
+            continue
+        try:
+            opened[what] = outputs.open(path, what)
+        except OSError as err:
+            stream.close()
+            _tell(f"error: cannot write {what} {path}: {err.strerror or err}")
+            raise typer.Exit(EXIT_USAGE)
+    return opened
+
+
+def _format_of(report: Optional[Path]) -> ReportFormat:
+    """The report's format when --format is not given: JSON for a --report file named *.json, else text."""
+    return ReportFormat.json if report is not None and report.suffix.lower() == ".json" else ReportFormat.text
+
+
+def _refuse_overwriting(outputs: dict[str, Optional[Path]], events: str, inputs: list[tuple[str, Path]]) -> None:
+    """Exit 2 when an output names a file the run reads (the log, also on standard input; the policy, its
+    snippets, its platform file) or another output: writing it would replace that file."""
+    log = stdin_file() if events == "-" else Path(events)
+    clash = overwritten_input(outputs, [("the log", log), *inputs])
+    if clash is None:
+        return
+    output, path, other = clash
+    if other.startswith("--"):   # two outputs
+        _tell(f"error: {output} {path} is {other} too: give each its own file")
+    else:
+        _tell(f"error: {output} {path} is {other}: writing it would erase {other}")
+    raise typer.Exit(EXIT_USAGE)
+
+
+def _refuse_a_log_without_events(events: str, stats: ReadStats, first: Optional[Rejected]) -> None:
+    """Exit 1 when lines were read and none of them is an event (a CSV given by mistake, say); an empty log
+    is replayed (nothing happened) with a note."""
+    name = "standard input" if events == "-" else events
+    if stats.read == 0:
+        _tell(f"note: {name} has no event lines: nothing was replayed")
+    elif stats.accepted == 0:
+        _tell(f"error: {name} does not look like a kefu event log (0 of {stats.read} lines accepted; "
+              f"first rejection: {first})")
+        raise typer.Exit(EXIT_ERRORS)
+
+
+class _Rejections:
+    """The reader's rejections: the first MAX_REJECTS_SHOWN printed on stderr, all counted, the first kept."""
+
+    def __init__(self, events: str):
+        self.label = events
+        self.count = 0
+        self.first: Optional[Rejected] = None
+
+    def __call__(self, rejected: Rejected) -> None:
+        self.count += 1
+        if self.first is None:
+            self.first = rejected
+        if self.count <= MAX_REJECTS_SHOWN:
+            _tell(f"{self.label}:{rejected.line}: rejected: {rejected.reason}")
+
+    def summarise(self) -> None:
+        """How many were not shown, if any."""
+        if self.count > MAX_REJECTS_SHOWN:
+            _tell(f"{self.label}: {self.count - MAX_REJECTS_SHOWN} more rejected lines not shown")
 
 
 class _WriteError(Exception):
@@ -331,32 +396,34 @@ class _Decisions:
         except OSError as err:
             raise _WriteError(err.strerror or str(err)) from None
 
-    def finish(self, close: bool) -> None:
-        """Flush what is buffered (and close the file)."""
+    def finish(self) -> None:
+        """Flush what is buffered."""
         try:
             self.out.flush()
-            if close:
-                self.out.close()
         except OSError as err:
             raise _WriteError(err.strerror or str(err)) from None
 
 
 class _progress:
-    """A rich progress line on stderr while replaying, only when stderr is a terminal."""
+    """A rich progress line on stderr while replaying, only when stderr is a terminal (or on the console given)."""
 
-    def __init__(self, label: str):
+    def __init__(self, label: str, console=None):
         self.label = label
+        self.console = console
         self.bar = None
 
     def __enter__(self):
-        if not sys.stderr.isatty():
+        if self.console is None and not sys.stderr.isatty():
             return None
+        from rich.console import Console
+        from rich.markup import escape
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         self.bar = Progress(SpinnerColumn(), TextColumn("replaying {task.fields[label]}: {task.completed:,} events"),
-                            TimeElapsedColumn(), transient=True)
+                            TimeElapsedColumn(), transient=True, console=self.console or Console(stderr=True))
         self.bar.__enter__()
-        task = self.bar.add_task("replay", total=None, label=self.label)
+        # the label is taken as markup (a path with `[/]` in it would end in an error) and is from the user
+        task = self.bar.add_task("replay", total=None, label=escape(visible(self.label)))
         return lambda n: self.bar.update(task, completed=n)
 
     def __exit__(self, *exc):
@@ -372,7 +439,7 @@ def generate(
     day: str = typer.Option("2026-11-11", "--day", help="First local day (YYYY-MM-DD)."),
     days: int = typer.Option(1, "--days", help="Number of days."),
     consumers: int = typer.Option(300, "--consumers", help="Distinct consumers per day."),
-    seed: int = typer.Option(1, "--seed", help="Seed (same seed, same bytes)."),
+    seed: int = typer.Option(1, "--seed", min=0, help="Seed, 0 or more (same seed, same bytes)."),
 ) -> None:
     """Write a realistic synthetic event log for a shop policy (peaks, breaks, cards, transfers).
 
@@ -447,7 +514,10 @@ def fmt_command(
             typer.echo(f"would reformat {visible(shown)}")
         else:
             try:
-                _write_atomically(path, formatted.encode("utf-8"))
+                write_whole(path, formatted.encode("utf-8"))
+            except OutputFailed as err:
+                typer.echo(f"error: cannot write {visible(shown)}: {err.reason}", err=True)
+                raise typer.Exit(EXIT_USAGE)
             except OSError as err:
                 typer.echo(f"error: cannot write {visible(shown)}: {err.strerror or err}", err=True)
                 raise typer.Exit(EXIT_USAGE)
@@ -455,22 +525,6 @@ def fmt_command(
     if failed:
         raise typer.Exit(EXIT_ERRORS)
     raise typer.Exit(EXIT_ERRORS if changed and (check_only or diff) else EXIT_OK)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Replace a file's content: a temporary file beside it, renamed over it when whole."""
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 @app.command("lsp")
@@ -575,9 +629,12 @@ def test_command(
     stdout.flush()
     if junit is not None:
         try:
-            junit.write_bytes(render_junit(outcome))
+            write_whole(junit, render_junit(outcome))
+        except OutputFailed as err:
+            typer.echo(f"error: cannot write {visible(str(junit))}: {err.reason}", err=True)
+            raise typer.Exit(EXIT_USAGE)
         except OSError as err:
-            typer.echo(f"error: cannot write {junit}: {err.strerror or err}", err=True)
+            typer.echo(f"error: cannot write {visible(str(junit))}: {err.strerror or err}", err=True)
             raise typer.Exit(EXIT_USAGE)
     if outcome.missing or (not outcome.results and not outcome.errors):
         if not outcome.missing:
@@ -588,16 +645,20 @@ def test_command(
         typer.echo(f"coverage {outcome.coverage.percent():g}% is below --threshold {threshold:g}%", err=True)
     failed = outcome.failed or outcome.errors or below
     raise typer.Exit(EXIT_ERRORS if failed else EXIT_OK)
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM ends the run as Ctrl-C does, through the same clean-up: unfinished outputs are discarded."""
+    raise SystemExit(128 + signum)
 
 
 def main() -> None:
     """Console entry point. An I/O error no command handled itself (standard output full or closed,
-    say) is a plain message and exit 2, not a traceback."""
+    say) is a plain message and exit 2, not a traceback. SIGTERM exits 143 after the clean-up."""
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
     except OSError as err:
         where = f"{err.filename}: " if err.filename else ""
-        sys.stderr.write(f"error: {where}{err.strerror or err}\n")
+        sys.stderr.write(visible(f"error: {where}{err.strerror or err}") + "\n")
         raise SystemExit(EXIT_USAGE) from None
 
 

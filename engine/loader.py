@@ -14,6 +14,8 @@ from .source import MAX_POLICY_BYTES, SourceError, SourceFile, decode_policy, pa
 from .transform import Allow, Declared, Default, Editor, Fix, Header, Include, QueueBlock, RepeatedCap, Timezone, parse_statements
 
 POLICY_SUFFIX = ".kefu"
+# What a file read is to the policy loaded (LoadResult.inputs), as messages name it
+POLICY, INCLUDED, PLATFORM_FILE = "the policy", "an included snippet", "the platform file"
 MAX_INCLUDE_DEPTH = 16
 MAX_INCLUDES = 256  # includes read for one policy, counting a file each time it is included
 # Bytes of text the includes of one policy may add, counting a file each time it is included: 256 includes of a
@@ -63,6 +65,9 @@ class LoadResult:
     shop: ir.Shop | None = None
     includes: int = 0   # include statements followed so far (bounded by MAX_INCLUDES)
     included_bytes: int = 0   # bytes of text they added (bounded by MAX_INCLUDED_BYTES)
+    # every file read, as (its role: "the policy", "an included snippet", "the platform file"; its path), so that
+    # a command writing files can refuse to write over one
+    inputs: list[tuple[str, Path]] = field(default_factory=list)
     # each included file read (by real path and as shown): its text, size in bytes and parse, read and parsed once
     # however often it is included
     included: dict[tuple[Path, str], tuple[SourceFile, int, tuple[Document | None, list[Diagnostic]]]] = \
@@ -253,11 +258,15 @@ class Loader:
         self.platform_dirs = [Path(p) for p in (platform_dirs or [])] + [platforms_dir()]
         self._platforms: dict[str, tuple[ir.Platform | None, list[Diagnostic], dict[str, SourceFile]]] = {}
         self.unsaved = {path.resolve(): text for path, text in (unsaved or {}).items()}
+        self._platform_inputs: dict[str, list[tuple[str, Path]]] = {}
 
     # ---- files -------------------------------------------------------------
-    def read(self, path: Path, display: str, result: LoadResult, at: ir.Span | None = None) -> SourceFile | None:
+    def read(self, path: Path, display: str, result: LoadResult, at: ir.Span | None = None,
+             role: str = INCLUDED) -> SourceFile | None:
         """The decoded file, or None with its diagnostic; at: where a file that cannot be read at all
-        (E001) is reported, such as the include that names it (other problems are located in the file)."""
+        (E001) is reported, such as the include that names it (other problems are located in the file);
+        role: what the file is to the policy, recorded in result.inputs."""
+        result.inputs.append((role, path))
         try:
             text = self.unsaved.get(path.resolve()) if self.unsaved else None
             src = read_policy(path, display) if text is None else decode_policy(display, text.encode("utf-8", "surrogatepass"))
@@ -301,12 +310,13 @@ class Loader:
             return f"rulesets/platforms/{resolved.relative_to(builtin).as_posix()}"
         return self.display_of(path)
 
-    def _read_document(self, path: Path, display: str, result: LoadResult, platform: str | None = None) -> Document | None:
+    def _read_document(self, path: Path, display: str, result: LoadResult, platform: str | None = None,
+                       role: str = POLICY) -> Document | None:
         """Read and parse one file, adding its diagnostics to result; None if it cannot be used.
 
         platform: the platform the file is meant to define, if it is read as a platform file.
         """
-        src = self.read(path, display, result)
+        src = self.read(path, display, result, role=role)
         if src is None:
             return None
         doc, diags = parse_document(src, platform)
@@ -317,7 +327,7 @@ class Loader:
     def load_platform_file(self, path: Path, name: str | None = None) -> LoadResult:
         """Load a platform file by path; name: the platform it was found for (its file name, `NAME.kefu`)."""
         result = LoadResult(kind="platform")
-        doc = self._read_document(path, self._platform_display(path), result, name or path.stem)
+        doc = self._read_document(path, self._platform_display(path), result, name or path.stem, PLATFORM_FILE)
         if doc is None:
             return result
         src = doc.source
@@ -355,6 +365,7 @@ class Loader:
         else:
             loaded = self.load_platform_file(files[ref.name], ref.name)
             entry = (loaded.platform if loaded.ok else None, loaded.diagnostics, loaded.sources)
+            self._platform_inputs[ref.name] = loaded.inputs
         self._platforms[ref.name] = entry
         return entry
 
@@ -453,6 +464,7 @@ class Loader:
         result.shop = shop
         platform, pdiags, psources = self.platform(shop.platform)
         result.sources.update(psources)
+        result.inputs.extend(self._platform_inputs.get(shop.platform.name, []))
         result.diagnostics.extend(d for d in pdiags if d.severity == "error")
         if platform is None or any(d.code in INCOMPLETE_CODES for d in result.diagnostics):
             return result

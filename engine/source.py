@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Mapping, Union
 
 from .ir import Span
 
@@ -96,24 +99,60 @@ def path_kind(path: Path) -> str:
         return "other"
 
 
-def overwritten_input(outputs: dict[str, Path | None],
-                      inputs: dict[str, Path | None]) -> tuple[str, Path, str] | None:
+FileRef = Union[Path, tuple[int, int]]
+"""A file a run reads or writes: its path, or the (device, inode) of a file already open (standard input)."""
+
+
+def stdin_file() -> tuple[int, int] | None:
+    """The (device, inode) of the regular file standard input is redirected from (`< log.jsonl`); None for a
+    pipe, a terminal, or no standard input at all."""
+    try:
+        info = os.fstat(sys.stdin.fileno())
+    except (AttributeError, OSError, ValueError):   # closed, or replaced by an object with no descriptor
+        return None
+    return (info.st_dev, info.st_ino) if stat.S_ISREG(info.st_mode) else None
+
+
+def _same_file(path: Path, other: FileRef) -> bool:
+    """Whether path names the other file (the same path, a link to it, or the open file's inode)."""
+    try:
+        if isinstance(other, tuple):
+            info = path.stat()
+            return (info.st_dev, info.st_ino) == other
+        return path.resolve() == other.resolve() or (path.exists() and other.exists() and path.samefile(other))
+    except (OSError, ValueError, RuntimeError):   # missing, or a path the OS refuses: opening it says why
+        return False
+
+
+def _special(path: Path) -> bool:
+    """Whether path is an existing file that is neither regular nor a directory (/dev/null, a pipe)."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def overwritten_input(outputs: Mapping[str, Path | None],
+                      inputs: Mapping[str, FileRef | None] | Iterable[tuple[str, FileRef | None]],
+                      ) -> tuple[str, Path, str] | None:
     """The first output that names an input or an earlier output, as (its label, its path, the other's
     label); None when none does.
 
-    Writing an output opens it for writing first, which would erase the file it names.
+    Writing an output replaces the file it names. Inputs are given as (label, path) pairs (or a dict): the
+    log, the policy, each snippet it includes, its platform file; standard input as its (device, inode).
+    Two outputs may both name the same device or pipe (`/dev/null`): writing there erases nothing.
     """
-    named = [(label, path) for label, path in inputs.items() if path is not None]
+    pairs = inputs.items() if isinstance(inputs, Mapping) else inputs
+    named: list[tuple[str, FileRef]] = [(label, ref) for label, ref in pairs if ref is not None]
     for label, path in outputs.items():
         if path is None:
             continue
         for other, that in named:
-            try:
-                if path.resolve() == that.resolve() or (path.exists() and that.exists() and path.samefile(that)):
-                    return label, path, other
-            except (OSError, ValueError, RuntimeError):   # a path the OS refuses: opening it says why
-                continue
-        named.append((label, path))
+            if _same_file(path, that):
+                return label, path, other
+        if not _special(path):
+            named.append((label, path))
     return None
 
 

@@ -585,6 +585,16 @@ def generate_log(policy: ir.Policy, *, day: date, days: int = 1, consumers: int,
     return written
 
 
+def _refuse_overwriting(out: str | Path, inputs: list[tuple[str, Path]]) -> bool:
+    """Whether --out names one of these files read (said on stderr): writing it would replace it."""
+    from .diagnostics import visible
+
+    clash = None if str(out) == "-" else overwritten_input({"--out": Path(out)}, inputs)
+    if clash is not None:
+        sys.stderr.write(visible(f"error: --out {out} is {clash[2]}: writing it would erase {clash[2]}") + "\n")
+    return clash is not None
+
+
 def generate_command(policy_path: str | Path, out: str | Path, day: date | str, days: int = 1, consumers: int = 300,
                      seed: int = 1) -> int:
     """Body of `kefu generate POLICY --out FILE`: returns the exit code (0 ok, 1 policy errors or no agent who
@@ -593,13 +603,14 @@ def generate_command(policy_path: str | Path, out: str | Path, day: date | str, 
     `out` "-" writes to stdout; a name ending in .gz is gzip-compressed (with a fixed header, so the
     bytes stay reproducible). A summary goes to stderr.
     """
-    from .diagnostics import render_text
-    from .loader import Loader
+    from .diagnostics import render_text, visible
+    from .loader import POLICY, Loader
+    from .outputs import OutputFailed, PendingOutputs
 
     try:
         first = day if isinstance(day, date) else date.fromisoformat(str(day))
     except ValueError:
-        sys.stderr.write(f"error: --day {day!r} is not a date (YYYY-MM-DD)\n")
+        sys.stderr.write(visible(f"error: --day {day!r} is not a date (YYYY-MM-DD)") + "\n")
         return 2
     if days < 1 or not 0 <= consumers <= MAX_CONSUMERS:
         sys.stderr.write(f"error: --days must be >= 1 and --consumers from 0 to {MAX_CONSUMERS:,}\n")
@@ -609,12 +620,11 @@ def generate_command(policy_path: str | Path, out: str | Path, day: date | str, 
                          "(event times are from 1970 to 9990-01-01)\n")
         return 2
     path = Path(policy_path)
-    if str(out) != "-" and overwritten_input({"--out": Path(out)}, {"the policy": path}) is not None:
-        sys.stderr.write(f"error: --out {out} is the policy: writing it would erase the policy\n")
+    if _refuse_overwriting(out, [(POLICY, path)]):   # the policy first, even one that does not load
         return 2
     kind = path_kind(path)
     if kind != "other":
-        sys.stderr.write(f"error: {path}: {'is a directory' if kind == 'dir' else 'no such file'}\n")
+        sys.stderr.write(visible(f"error: {path}: {'is a directory' if kind == 'dir' else 'no such file'}") + "\n")
         return 2
     result = Loader().load(path)
     if result.policy is None:
@@ -622,33 +632,42 @@ def generate_command(policy_path: str | Path, out: str | Path, day: date | str, 
         if diags:
             sys.stderr.write(render_text(diags, lambda f, n: result.sources[f].line_text(n) if f in result.sources else None))
         else:
-            sys.stderr.write(f"error: {path}: not a shop policy\n")
+            sys.stderr.write(visible(f"error: {path}: not a shop policy") + "\n")
         return 2 if any(d.code == "E001" for d in diags) else 1
+    if _refuse_overwriting(out, result.inputs):   # its snippets and platform file too
+        return 2
     unstaffed = _no_chatting_agent(result.policy.shop)
     if unstaffed is not None:   # before --out is opened: an existing log there stays as it was
-        sys.stderr.write(f"error: {path}: {unstaffed[0]}\n  = hint: {unstaffed[1]}\n")
+        sys.stderr.write(visible(f"error: {path}: {unstaffed[0]}") + "\n" + visible(f"  = hint: {unstaffed[1]}") + "\n")
         return 1
-    tz = policy_timezone(result.policy)
+    policy, tz = result.policy, policy_timezone(result.policy)
+
+    def write(out: BinaryIO) -> int:
+        return generate_log(policy, day=first, days=days, consumers=consumers, seed=seed, out=out, tz=tz)
+
     try:
         if str(out) == "-":
-            n = generate_log(result.policy, day=first, days=days, consumers=consumers, seed=seed,
-                             out=standard_stream("stdout"), tz=tz)
+            n = write(standard_stream("stdout"))
         else:
-            with open(out, "wb") as raw:
+            with PendingOutputs() as outputs:   # written beside --out, renamed over it only once it is whole
+                raw = outputs.open(Path(out), "--out")
                 if str(out).endswith(".gz"):
                     with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed:
-                        n = generate_log(result.policy, day=first, days=days, consumers=consumers, seed=seed,
-                                         out=packed, tz=tz)  # type: ignore[arg-type]
+                        n = write(packed)  # type: ignore[arg-type]
                 else:
-                    n = generate_log(result.policy, day=first, days=days, consumers=consumers, seed=seed, out=raw, tz=tz)
+                    n = write(raw)
+                outputs.commit()
     except OSError as err:
-        sys.stderr.write(f"error: {out}: {err.strerror or err}\n")
+        sys.stderr.write(visible(f"error: {out}: {err.strerror or err}") + "\n")
+        return 2
+    except OutputFailed as err:
+        sys.stderr.write(visible(f"error: {out}: {err.reason}") + "\n")
         return 2
     except ValueError as err:
-        sys.stderr.write(f"error: {err}\n")
+        sys.stderr.write(visible(f"error: {err}") + "\n")
         return 2
-    sys.stderr.write(f"wrote {n} events ({consumers} consumers a day, {days} day{'s' if days != 1 else ''}) "
-                     f"to {'stdout' if str(out) == '-' else out}\n")
+    sys.stderr.write(visible(f"wrote {n} events ({consumers} consumers a day, {days} day{'s' if days != 1 else ''}) "
+                             f"to {'stdout' if str(out) == '-' else out}") + "\n")
     return 0
 
 

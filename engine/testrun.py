@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import io
-import os
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from .diagnostics import visible
 from .loader import Loader
+from .outputs import OutputFailed, write_whole
 from .scenarios import (
     SHOWN_DECISION_KEYS, Case, CaseResult, Coverage, Failure, Loaded, ScenarioError, plain, selected_decisions, where,
     yaml_parser, is_scenario, load_cases, load_policy, matches, read_document, run_case, scenario_files,
@@ -68,8 +67,14 @@ def run_paths(paths: list[Path], *, pattern: re.Pattern | None = None, loader: L
                 continue
             results = _run_file(cases, loader, Path(tmp), outcome)
             if update and any(not r.passed for r in results) and _update(results):
-                _write_back(path, doc)
-                outcome.updated.append(shown)
+                try:
+                    _write_back(path, doc)
+                except OutputFailed as err:
+                    outcome.errors.append(ScenarioError(shown, 1, 1, f"cannot write the update: {err.reason}"))
+                except OSError as err:
+                    outcome.errors.append(ScenarioError(shown, 1, 1, f"cannot write the update: {err.strerror or err}"))
+                else:
+                    outcome.updated.append(shown)
     return outcome
 
 
@@ -173,20 +178,12 @@ _UPDATERS = {"decisions": _update_decisions, "metrics": _update_metrics, "counts
 
 
 def _write_back(path: Path, doc: Any) -> None:
-    """Write the document over its file: a temporary file beside it, renamed over it when whole."""
+    """Write the document over its file, whole (a temporary file beside it, renamed over it)."""
     yaml = yaml_parser()
     yaml.indent(mapping=2, sequence=4, offset=2)
     out = io.StringIO()
     yaml.dump(doc, out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(out.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_whole(path, out.getvalue().encode("utf-8"))
 
 
 # ---- output -------------------------------------------------------------------------------------

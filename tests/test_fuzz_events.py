@@ -708,7 +708,7 @@ def test_strict_through_the_cli_exits_1_exactly_when_a_line_is_rejected(tmp_path
     for n in range(10):
         name, data = rng.choice(logs)
         mutant, how = mutate(rng, data) if n % 3 else (data, [])
-        _, rejected, _ = read_all(mutant)
+        _, rejected, stats = read_all(mutant)
         log = tmp_path / f"m{n}.jsonl"
         log.write_bytes(mutant)
         result = kefu("replay", policy, "--events", log, "--strict", "--report", tmp_path / "r.txt")
@@ -717,7 +717,12 @@ def test_strict_through_the_cli_exits_1_exactly_when_a_line_is_rejected(tmp_path
             first = rejected[0]
             assert f"stopped at the first bad line (--strict): {log}:{first.line}: {first.reason}" in result.output
         seen.add(bool(rejected))
+        (tmp_path / "r.json").unlink(missing_ok=True)
         plain = kefu("replay", policy, "--events", log, "--report", tmp_path / "r.json", "--format", "json")
+        if stats.read and not stats.accepted:   # not an event log at all: exit 1 and no report (docs/replay.md)
+            assert plain.exit_code == 1 and "does not look like a kefu event log" in plain.stderr, (n, name, how)
+            assert not (tmp_path / "r.json").exists()
+            continue
         assert plain.exit_code == 0, (n, name, how, plain.output)
         counts = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["events"]
         assert counts["rejected"] == len(rejected) and counts["read"] == counts["accepted"] + counts["rejected"]
@@ -739,17 +744,15 @@ def test_corrupt_gzip_through_the_cli_is_exit_2_with_a_plain_message(tmp_path):
             log = tmp_path / name
             log.write_bytes(mutant)
             try:
-                read_all(mutant)
+                _, _, stats = read_all(mutant)
             except IO_ERRORS:
-                broken = True
-            else:
-                broken = False
+                broken, expected = True, 2
+            else:   # a log of which no line is an event exits 1 (docs/replay.md)
+                broken, expected = False, 1 if stats.read and not stats.accepted else 0
             result = kefu("replay", policy, "--events", log, "--report", tmp_path / "r.txt")
+            assert result.exit_code == expected, (n, name, result.output)
             if broken:
-                assert result.exit_code == 2, (n, name, result.output)
                 assert f"error: cannot read events {log}: " in result.output, result.output
-            else:
-                assert result.exit_code == 0, (n, name, result.output)
         result = kefu("replay", policy, "--events", "-", "--report", tmp_path / "r.txt", input=mutant)
-        assert result.exit_code == (2 if broken else 0), (n, result.output)   # as the same bytes read from a file
+        assert result.exit_code == expected, (n, result.output)   # as the same bytes read from a file
         assert ("error: cannot read events -: " in result.output) == (result.exit_code == 2), result.output

@@ -229,7 +229,9 @@ def test_a_decisions_file_that_cannot_be_written_is_named(files, tmp_path):
     ("100000000000000000000000", 2),     # used to end in a traceback: orjson writes integers up to 64 bits
     ("-9223372036854775809", 2),
     ("18446744073709551615", 0),
-    ("-9223372036854775808", 0),
+    ("0", 0),
+    ("-9223372036854775808", 2),         # random.Random(-n) is random.Random(n): a negative seed is refused
+    ("-5", 2),
 ])
 def test_a_seed_that_does_not_fit_the_report_is_a_usage_error(files, seed, code):
     policy, log = files
@@ -267,3 +269,350 @@ def test_no_output_may_overwrite_an_input_or_another_output(files, tmp_path):
         assert (result.exit_code, result.stderr.strip()) == (2, message)
     assert {path: path.read_bytes() for path in kept} == kept
     assert not (tmp_path / "same").exists()
+
+
+# ---- outputs: never over an input, whole or not at all, opened before the replay (docs/replay.md) ----------
+
+def test_negative_seeds_are_refused_for_generate_too(files, tmp_path):
+    policy, _ = files
+    result = run("generate", policy, "--out", tmp_path / "g.jsonl", "--seed", "-1")
+    assert result.exit_code == 2 and "--seed" in result.output and not (tmp_path / "g.jsonl").exists()
+
+
+def _kefu_process(*args, stdin):
+    """`kefu` in a process of its own, its standard input redirected from a file (as `< log.jsonl` does)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.run([sys.executable, "-m", "engine.cli", *map(str, args)], stdin=stdin, capture_output=True,
+                          text=True, cwd=root)
+
+
+@pytest.mark.parametrize("option", ["--decisions", "--report"])
+def test_an_output_naming_the_file_on_standard_input_is_refused(files, tmp_path, option):
+    policy, log = files
+    before = log.read_bytes()
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(log)
+    for target in (log, link):
+        other = ("--report", tmp_path / "r.txt") if option == "--decisions" else ()
+        with log.open("rb") as stdin:
+            result = _kefu_process("replay", policy, "--events", "-", option, target, *other, stdin=stdin)
+        assert (result.returncode, result.stderr) == (2, f"error: {option} {target} is the log: "
+                                                         "writing it would erase the log\n")
+        assert log.read_bytes() == before and not (tmp_path / "r.txt").exists()
+    with log.open("rb") as stdin:   # another file is fine: the log on stdin is replayed
+        result = _kefu_process("replay", policy, "--events", "-", "--report", tmp_path / "r.json", stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["events"]["read"] == 6
+
+
+def test_an_output_naming_an_included_snippet_or_the_platform_file_is_refused(files, tmp_path):
+    _, log = files
+    shop = tmp_path / "shop"
+    (shop / "parts").mkdir(parents=True)
+    (shop / "parts" / "staff.kefu").write_text("agent amy role admin\n", encoding="utf-8")
+    (shop / "p.kefu").write_text('shop "s1" on pinduoduo\ninclude "parts/staff.kefu"\n', encoding="utf-8")
+    platforms = tmp_path / "platforms"
+    platforms.mkdir()
+    shipped = Path(__file__).resolve().parent.parent / "rulesets" / "platforms" / "pinduoduo.kefu"
+    (platforms / "pinduoduo.kefu").write_bytes(shipped.read_bytes())
+    kept = {path: path.read_bytes() for path in (shop / "parts" / "staff.kefu", platforms / "pinduoduo.kefu")}
+    snippet, platform_file = shop / "parts" / "staff.kefu", platforms / "pinduoduo.kefu"
+    for args, message in [
+        (("--report", snippet), f"--report {snippet} is an included snippet: writing it would erase an included snippet"),
+        (("--decisions", platform_file), f"--decisions {platform_file} is the platform file: "
+                                         "writing it would erase the platform file"),
+    ]:
+        result = run("replay", shop / "p.kefu", "--events", log, "--platform-dir", platforms, *args)
+        assert (result.exit_code, result.stderr) == (2, f"error: {message}\n")
+    result = run("replay", "--platform", "pinduoduo", "--events", log, "--platform-dir", platforms,
+                 "--report", platform_file)
+    assert result.exit_code == 2 and "is the platform file" in result.stderr
+    result = run("generate", shop / "p.kefu", "--out", snippet)
+    assert (result.exit_code, result.stderr) == (2, f"error: --out {snippet} is an included snippet: "
+                                                    "writing it would erase an included snippet\n")
+    assert {path: path.read_bytes() for path in kept} == kept
+
+
+def test_the_loader_names_every_file_it_read(tmp_path):
+    from engine.loader import Loader
+    from engine.resources import platforms_dir
+
+    (tmp_path / "a.kefu").write_text('include "b.kefu"\n', encoding="utf-8")
+    (tmp_path / "b.kefu").write_text("agent amy role admin\n", encoding="utf-8")
+    (tmp_path / "p.kefu").write_text('shop "s" on douyin\ninclude "a.kefu"\n', encoding="utf-8")
+    loader = Loader()
+    for _ in range(2):   # the platform file is read once, and named for every policy loaded after
+        result = loader.load(tmp_path / "p.kefu")
+        assert result.policy is not None
+        assert result.inputs == [("the policy", tmp_path / "p.kefu"),
+                                 ("an included snippet", tmp_path / "a.kefu"),
+                                 ("an included snippet", tmp_path / "b.kefu"),
+                                 ("the platform file", platforms_dir() / "douyin.kefu")]
+
+
+def test_two_outputs_may_both_be_dev_null(files):
+    policy, log = files   # as the memory benchmark runs it: nothing is erased by writing a device
+    result = run("replay", policy, "--events", log, "--decisions", "/dev/null", "--report", "/dev/null")
+    assert result.exit_code == 0, result.output
+
+
+def _outputs_before(tmp_path):
+    decisions, report = tmp_path / "d.jsonl", tmp_path / "r.json"
+    decisions.write_bytes(b'{"an": "earlier run"}\n')
+    report.write_bytes(b'{"earlier": true}\n')
+    return decisions, report, {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+
+def test_a_failed_run_leaves_the_previous_outputs_whole(files, tmp_path):
+    policy, log = files
+    out = tmp_path / "out"
+    out.mkdir()
+    decisions, report, before = _outputs_before(out)
+    # --strict stops at line 3, after decisions were written for the lines before it
+    result = run("replay", policy, "--events", log, "--strict", "--decisions", decisions, "--report", report)
+    assert result.exit_code == 1
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before   # no temporary file left either
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(log.read_bytes() * 50)[:300])
+    result = run("replay", policy, "--events", cut, "--decisions", decisions, "--report", report)
+    assert result.exit_code == 2 and f"error: cannot read events {cut}: " in result.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    result = run("replay", policy, "--events", log, "--decisions", decisions, "--report", report)
+    assert result.exit_code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["d.jsonl", "r.json"]
+    assert json.loads(report.read_text(encoding="utf-8"))["events"]["read"] == 6
+    assert len(decisions.read_bytes().splitlines()) == 5
+
+
+def test_an_interrupted_run_leaves_the_previous_outputs_whole(files, tmp_path, monkeypatch):
+    import engine.replay
+
+    policy, log = files
+    decisions, report, before = _outputs_before(tmp_path)
+
+    def interrupted(policy, stream, *, decisions_out, **kw):
+        decisions_out.write(b"half a line")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine.replay, "replay", interrupted)
+    result = run("replay", policy, "--events", log, "--decisions", decisions, "--report", report)
+    assert result.exit_code == 130   # Ctrl-C
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize("where", ["missing", "file", "directory"])
+def test_an_output_that_cannot_be_written_is_refused_before_the_log_is_read(files, tmp_path, monkeypatch, where):
+    import engine.replay
+
+    policy, log = files
+    monkeypatch.setattr(engine.replay, "replay", lambda *a, **kw: pytest.fail("the replay started"))
+    (tmp_path / "plain").write_text("x", encoding="utf-8")
+    (tmp_path / "folder").mkdir()
+    target, reason = {"missing": (tmp_path / "no" / "r.txt", "No such file or directory"),
+                      "file": (tmp_path / "plain" / "r.txt", "Not a directory"),
+                      "directory": (tmp_path / "folder", "Is a directory")}[where]
+    for option in ("--decisions", "--report"):
+        what = option.lstrip("-")
+        result = run("replay", policy, "--events", "-", option, target, input=log.read_bytes())
+        assert (result.exit_code, result.stderr) == (2, f"error: cannot write {what} {target}: {reason}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl", "folder", "plain", "shop.kefu"]
+
+
+def test_generate_writes_its_log_whole_or_not_at_all(files, tmp_path, monkeypatch):
+    import engine.synth
+
+    policy, _ = files
+    out = tmp_path / "g.jsonl.gz"
+    out.write_bytes(b"an earlier log")
+
+    def failing(*args, out, **kw):
+        out.write(b'{"ts": 1}\n')
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(engine.synth, "generate_log", failing)
+    result = run("generate", policy, "--out", out)
+    assert (result.exit_code, result.stderr) == (2, f"error: {out}: No space left on device\n")
+    assert out.read_bytes() == b"an earlier log" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "events.jsonl", "g.jsonl.gz", "shop.kefu"]
+    monkeypatch.undo()
+    assert run("generate", policy, "--out", out, "--consumers", "3").exit_code == 0
+    assert gzip.decompress(out.read_bytes()).count(b"\n") > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl", "g.jsonl.gz", "shop.kefu"]
+
+
+def test_an_output_through_a_symbolic_link_replaces_the_file_it_points_to(files, tmp_path):
+    import os
+    import stat
+
+    policy, log = files
+    real = tmp_path / "real.txt"
+    real.write_bytes(b"old")
+    real.chmod(0o640)
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    assert run("replay", policy, "--events", log, "--report", link).exit_code == 0
+    assert link.is_symlink() and real.read_text(encoding="utf-8").startswith("kefu replay · platform pinduoduo")
+    assert stat.S_IMODE(os.stat(real).st_mode) == 0o640   # the file keeps its permissions
+
+
+# ---- the report's format, a log that is not an event log -----------------------------------------------------
+
+@pytest.mark.parametrize("name, args, as_json", [
+    ("r.json", (), True),
+    ("R.JSON", (), True),
+    ("r.txt", (), False),
+    ("report", (), False),
+    ("r.json", ("--format", "text"), False),
+    ("r.txt", ("--format", "json"), True),
+])
+def test_the_report_format_follows_the_extension_unless_given(files, tmp_path, name, args, as_json):
+    policy, log = files
+    assert run("replay", policy, "--events", log, "--report", tmp_path / name, *args).exit_code == 0
+    text = (tmp_path / name).read_text(encoding="utf-8")
+    assert text.startswith("{") == as_json and text.startswith("kefu replay · ") == (not as_json)
+
+
+def test_a_log_of_which_no_line_is_an_event_exits_1(files, tmp_path):
+    policy, _ = files
+    csv = tmp_path / "orders.csv"
+    csv.write_text("ts,type,consumer\n2026-11-11 09:00,message,c1\n\n2026-11-11 09:01,message,c2\n", encoding="utf-8")
+    (tmp_path / "out").mkdir()
+    decisions, report, before = _outputs_before(tmp_path / "out")
+    result = run("replay", policy, "--events", csv, "--decisions", decisions, "--report", report)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (f"error: {csv} does not look like a kefu event log (0 of 3 lines "
+                                              "accepted; first rejection: line 1: not JSON: invalid literal, expected 'true' at column 1)")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
+    result = run("replay", policy, "--events", "-", input=csv.read_bytes())
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "error: standard input does not look like a kefu event log (0 of 3" in result.stderr
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n  \n"])
+def test_an_empty_log_is_replayed_with_a_note(files, tmp_path, content):
+    policy, _ = files
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(content)
+    result = run("replay", policy, "--events", empty, "--format", "json")
+    assert result.exit_code == 0
+    assert result.stderr == f"note: {empty} has no event lines: nothing was replayed\n"
+    assert json.loads(result.stdout)["events"] == {"read": 0, "accepted": 0, "rejected": 0}
+
+
+# ---- nothing from a path, policy or log reaches the terminal raw -------------------------------------------
+
+# a C1 control (CSI, which starts an escape sequence), the bidi override and isolate, the line separator, a mark
+ACTING = "\x9b\u202e\u2066\u2028\u200f"
+
+
+def test_rejection_reasons_and_paths_are_shown_with_stand_ins(files, tmp_path):
+    policy, _ = files
+    log = tmp_path / f"log{ACTING}.jsonl"
+    log.write_text(json.dumps({"ts": "2026-11-11T09:00:00+08:00", "type": "message", "sender": "consumer",
+                               "consumer": "c1"}) + "\n"
+                   + json.dumps({"ts": "2026-11-11T09:00:01+08:00", "type": f"mess{ACTING}age"}, ensure_ascii=False)
+                   + "\n", encoding="utf-8")
+    result = run("replay", policy, "--events", log, "--report", tmp_path / "r.txt")
+    assert result.exit_code == 0
+    shown = "\ufffd" * len(ACTING)
+    assert result.stderr.startswith(f"{tmp_path}/log{shown}.jsonl:2: rejected: unknown type \"mess{shown}age\"")
+    assert not any(ch in result.stderr for ch in ACTING)
+    for args in (("--events", tmp_path / f"missing{ACTING}"), ("--events", log, "--report", tmp_path / ACTING / "r")):
+        result = run("replay", policy, *args)
+        assert result.exit_code == 2 and "\ufffd" * len(ACTING) in result.stderr
+        assert not any(ch in result.stderr for ch in ACTING)
+
+
+@pytest.mark.parametrize("code", [*range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A),
+                                  0x2028, 0x2029, 0x200E, 0x200F, 0x061C])
+def test_visible_replaces_every_character_a_terminal_acts_on(code):
+    from engine.diagnostics import visible
+
+    assert visible(f"a{chr(code)}b") == "a\ufffdb"
+
+
+def test_the_progress_line_shows_a_path_as_text_on_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from engine.cli import _progress
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=200)
+    with _progress(f"logs/[/]a[bold]{ACTING}.jsonl", console=console) as tick:   # `[/]` ended in a MarkupError
+        tick(16384)
+    drawn = screen.getvalue()
+    assert f"replaying logs/[/]a[bold]{chr(0xFFFD) * len(ACTING)}.jsonl: 16,384 events" in drawn
+    assert not any(ch in drawn for ch in ACTING)
+
+
+def test_the_progress_line_is_drawn_on_a_real_terminal(files, tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    policy, log = files
+    (tmp_path / "a[").mkdir()
+    odd = tmp_path / "a[/]b.jsonl"   # markup: `[/]` closes a tag no one opened
+    odd.write_bytes(log.read_bytes())
+    main, secondary = pty.openpty()
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen([sys.executable, "-m", "engine.cli", "replay", str(policy), "--events", str(odd),
+                                "--report", str(tmp_path / "r.txt")], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=secondary, cwd=root)
+    os.close(secondary)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:   # the process closed the terminal
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(main)
+    assert process.wait() == 0, drawn
+    assert b"Traceback" not in drawn and b"replaying " in drawn and b"a[/]b.jsonl" in drawn
+
+
+def test_an_output_that_cannot_be_finished_leaves_every_output_as_it_was(files, tmp_path):
+    policy, log = files
+    decisions, _, before = _outputs_before(tmp_path)
+    # the report is written at the end; /dev/full takes it into its buffer and fails when it is flushed
+    result = run("replay", policy, "--events", log, "--decisions", decisions, "--report", "/dev/full")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == "error: cannot write report /dev/full: No space left on device"
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize("signum, code", [(2, 130), (15, 143)], ids=["SIGINT (Ctrl-C)", "SIGTERM"])
+def test_a_signal_mid_replay_leaves_the_previous_outputs_whole(files, tmp_path, signum, code):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    policy, log = files
+    out = tmp_path / "out"
+    out.mkdir()
+    decisions, report, before = _outputs_before(out)
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen([sys.executable, "-m", "engine.cli", "replay", str(policy), "--events", "-",
+                                "--decisions", str(decisions), "--report", str(report)],
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=root)
+    assert process.stdin is not None
+    process.stdin.write(log.read_bytes())   # the log goes on: the replay waits for more
+    process.stdin.flush()
+    while len(list(out.iterdir())) < 4:   # both temporary files are there: the replay has started
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        time.sleep(0.01)
+    process.send_signal(signal.Signals(signum))
+    assert process.wait() == code
+    process.stdin.close()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert process.stderr is not None and b"Traceback" not in process.stderr.read()
