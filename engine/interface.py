@@ -12,6 +12,7 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict
 
 from .runtime.decisions import ACTIONS
+from .runtime.replies import SEND_ORDER, SUPPRESSION_REASONS
 
 
 class _Open(BaseModel):
@@ -111,6 +112,11 @@ class HourRow(_Closed):
     queued: int
     peak_queue: int
     metrics: dict[str, UnitFigures]
+class AutoReplyCounts(_Closed):
+    """One reply kind: replies sent, and replies whose trigger held but were not sent, by reason."""
+
+    sent: int
+    suppressed: dict[Literal[SUPPRESSION_REASONS], int]  # type: ignore[valid-type]
 
 
 class Report(_Closed):
@@ -125,6 +131,7 @@ class Report(_Closed):
     decisions: dict[str, int]
     auto_replies: dict[str, int]
     suppressed_auto_replies: int
+    auto_replies_by_kind: dict[Literal[SEND_ORDER], AutoReplyCounts]  # type: ignore[valid-type]
     assignment: Assignment
     days: list[DaySummary]
     by_agent: Optional[list[AgentRow]] = None

@@ -158,7 +158,7 @@ class History(Node):
 
 
 class Cooldown(Node):
-    """Loop guard: at most one automatic reply per consumer per period (seconds)."""
+    """Loop guard: the same automatic reply at most once per consumer per period (seconds)."""
 
     every: int
     per_consumer: bool = True

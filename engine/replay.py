@@ -128,6 +128,7 @@ def report_dict(result: ReplayResult) -> dict:
         "decisions": dict(sorted(engine.counts.items())),
         "auto_replies": dict(sorted(engine.auto_reply_kinds.items())),
         "suppressed_auto_replies": engine.suppressed,
+        "auto_replies_by_kind": _auto_replies_by_kind(engine),
         "assignment": {
             "compared": compared,
             "agreed": agreed,
@@ -137,6 +138,18 @@ def report_dict(result: ReplayResult) -> dict:
         "days": [days[key] for key in sorted(days)],
         **(result.breakdown.to_dict() if result.breakdown is not None else {}),
     }
+
+
+def _auto_replies_by_kind(engine: Engine) -> dict[str, dict]:
+    """Per reply kind the shop has (in the order replies are sent): how many were sent, and how many
+    were not, by reason."""
+    sent = engine.auto_reply_kinds
+    suppressed = engine.suppressed_by
+    kinds = list(engine.replier.kinds)
+    kinds += sorted({k for k in sent if k not in kinds} | {k for k, _ in suppressed if k not in kinds})
+    return {kind: {"sent": sent[kind],
+                   "suppressed": {reason: n for (k, reason), n in sorted(suppressed.items()) if k == kind}}
+            for kind in kinds}
 
 
 def _pct(value: float | None) -> str:
@@ -238,6 +251,7 @@ def render_text(report: dict) -> str:
                 lines.append(f"  assignment vs log: {info['agreed']}/{info['compared']} agree, {differs} differ "
                              f"({_pct(info['agreed'] / info['compared'])} agreement)")
         lines.append("")
+    lines += _auto_reply_table(report.get("auto_replies_by_kind") or {})
     metrics = list(dict.fromkeys(r["metric"] for r in report["metrics"]))
     if report.get("by_agent"):
         lines += _by_agent(report["by_agent"], metrics)
@@ -253,6 +267,18 @@ def render_text(report: dict) -> str:
         lines.append(f"penalties: {penalties} in total")
     # ids come from the log, names from the policy: a control character in one must not drive the terminal
     return "\n".join(map(visible, lines)) + "\n"
+
+
+def _auto_reply_table(by_kind: dict[str, dict]) -> list[str]:
+    """Per reply kind: sent, and not sent with the reasons (none when the policy has no replies)."""
+    if not by_kind:
+        return []
+    lines = ["automatic replies:", f"  {'kind':<14} {'sent':>6} {'suppressed':>10}  why"]
+    for kind, counts in by_kind.items():
+        reasons = counts["suppressed"]
+        why = ", ".join(f"{reason} {n}" for reason, n in reasons.items()) or "—"
+        lines.append(f"  {kind:<14} {counts['sent']:>6} {sum(reasons.values()):>10}  {why}")
+    return lines + [""]
 
 
 def report_json(report: dict) -> bytes:

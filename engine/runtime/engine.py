@@ -20,7 +20,7 @@ from .clock import LocalClock, policy_timezone
 from .decisions import Assigned, AutoReplied, Closed, Decision, Differs, LeftQueue, Queued, RuleRef, Transferred, rule_ref
 from .hours import WorkingHours
 from .metrics import MetricRow, MetricTracker
-from .replies import AutoReplier
+from .replies import COOLDOWN, SEND_ORDER, AutoReplier
 from .state import DEFAULT_CAP, AgentState, ConsumerState, QueueEntry, Session, ShopState
 
 DEFAULT_FALLBACK = ("same_group", "queue")
@@ -50,9 +50,10 @@ class Engine:
         self.replier = AutoReplier(shop.replies if self.automation else [], WorkingHours(shop, LocalClock(tz)))
         self.auto_replies = self.replier.any   # whether consumer messages may get an automatic reply
         self.metrics = [MetricTracker(m, LocalClock(tz)) for m in policy.platform.metrics]
-        # the trackers a reply of a kind can change (by kind; filled as kinds are seen)
+        # the trackers a reply of a kind can change (by kind: human senders filled as seen, automatic ones here)
         self._reply_trackers: dict[str, tuple[MetricTracker, ...]] = {}
-        self._auto_reply_trackers: dict[str, tuple[MetricTracker, ...]] = {}
+        self._auto_reply_trackers = {kind: tuple(t for t in self.metrics if t.cares_about(kind, True))
+                                     for kind in SEND_ORDER}
         self.default_shop = shop.name
         self.shops: dict[str, ShopState] = {}
         # in (due, sequence) order; as every timer is due a fixed time after it is set, events in
@@ -66,7 +67,8 @@ class Engine:
         self._day_counts: dict[tuple[str, str, str], int] = {}
         self._agreement: dict[tuple[str, str], list[int]] = {}
         self._auto_reply_kinds: dict[str, int] = {}
-        self.suppressed = 0
+        self.suppressed = 0   # automatic replies whose trigger held but that were not sent, and by (kind, reason)
+        self._suppressed_by: dict[tuple[str, str], int] = {}
         self._days: set[tuple[str, date]] = set()
         self._configure(settings, shop)
         self._handlers: dict[str, Callable[[str, ShopState, Event, Out], None]] = {
@@ -206,6 +208,11 @@ class Engine:
     def auto_reply_kinds(self) -> Counter:
         """Automatic replies sent so far, by kind."""
         return Counter(self._auto_reply_kinds)
+
+    @property
+    def suppressed_by(self) -> Counter:
+        """Automatic replies not sent so far, by (kind, reason)."""
+        return Counter(self._suppressed_by)
 
     def _count(self, out: Out) -> None:
         day_counts = self._day_counts
@@ -457,31 +464,45 @@ class Engine:
 
     def _auto_reply(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, new_session: bool,
                     out: Out) -> None:
-        chosen = self.replier.choose(ev, cs, shop, new_session)
-        if chosen is None:
+        """Send every automatic reply whose trigger holds, in the replier's order, through the loop guard."""
+        picks = self.replier.choose(ev, cs, shop, new_session)
+        if not picks:
             return
         ts = ev.ts
-        if not chosen.exempt:
-            if self.cooldown and cs.last_auto is not None and ts - cs.last_auto < self.cooldown:
-                self.suppressed += 1   # the loop guard
-                return
-            cs.last_auto = ts
-        kind = chosen.kind
-        questions = None
-        if kind == "welcome":
-            cs.welcome_day = shop.today
-            if chosen.node.faq:
-                cs.faq_day = shop.today
-                questions = chosen.faq
+        cooldown = self.cooldown
         kinds = self._auto_reply_kinds
-        kinds[kind] = kinds.get(kind, 0) + 1
-        out.append(AutoReplied(self._stamp(ts), "auto_reply", sid, cid, None, ev.line, chosen.rule, kind, chosen.text,
-                               chosen.trigger, questions))
-        trackers = self._auto_reply_trackers.get(kind)
-        if trackers is None:
-            trackers = self._auto_reply_trackers[kind] = tuple(t for t in self.metrics if t.cares_about(kind, True))
-        for tracker in trackers:
-            tracker.reply(sid, cid, ts, kind, True)
+        for chosen, excluded in picks:
+            if excluded is not None:
+                self._suppress(chosen.kind, excluded)
+                continue
+            if not chosen.exempt:
+                if cooldown:
+                    sent = cs.auto_sent
+                    if sent is None:
+                        sent = cs.auto_sent = {}
+                    elif ts - sent.get(chosen.guard, -math.inf) < cooldown:
+                        self._suppress(chosen.kind, COOLDOWN)   # the loop guard: this reply went out lately
+                        continue
+                    sent[chosen.guard] = ts
+                cs.last_auto = ts
+            kind = chosen.kind
+            questions = None
+            if kind == "welcome":
+                cs.welcome_day = shop.today
+                if chosen.node.faq:
+                    cs.faq_day = shop.today
+                    questions = chosen.faq
+            kinds[kind] = kinds.get(kind, 0) + 1
+            out.append(AutoReplied(self._stamp(ts), "auto_reply", sid, cid, None, ev.line, chosen.rule, kind,
+                                   chosen.text, chosen.trigger, questions))
+            for tracker in self._auto_reply_trackers[kind]:   # the first effective reply answers, the rest find none
+                tracker.reply(sid, cid, ts, kind, True)
+
+    def _suppress(self, kind: str, reason: str) -> None:
+        """Count a reply whose trigger held but that was not sent, by kind and reason."""
+        self.suppressed += 1
+        key = (kind, reason)
+        self._suppressed_by[key] = self._suppressed_by.get(key, 0) + 1
 
     # ---- replies, agents, transfers, ends ---------------------------------------
     def _reply_message(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:

@@ -103,8 +103,9 @@ class ConsumerState(msgspec.Struct, eq=False, gc=False):
     last_agent: str | None = None
     last_end: float | None = None
     welcome_day: date | None = None
-    last_auto: float | None = None
+    last_auto: float | None = None   # the latest automatic reply the loop guard saw sent
     faq_day: date | None = None
+    auto_sent: dict[int, float] | None = None   # the loop guard: when each reply (Chosen.guard) was last sent
 
 
 @dataclass
