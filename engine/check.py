@@ -5,11 +5,11 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
 
 from . import ir, registry
 from .diagnostics import Diagnostic, error, warning
-from .names import did_you_mean, plural
+from .names import by_label, did_you_mean, plural
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,9 @@ class Stage:
     name: str
     run: Callable[[ir.Policy], Iterable[Diagnostic]]
 
+
+# Roles by their Chinese names (客服管理员 → cs_admin), for the hint of a role written in Chinese.
+ROLE_LABELS = {label: name for name, label in registry.ROLES.items()}
 
 # Characters a set of known names may spend on "did you mean" suggestions in one check (each lookup
 # costs the length of every known name plus, per name, the unknown one's). Past it, the hint lists
@@ -30,9 +33,10 @@ SUGGESTION_BUDGET = 200_000
 class _Known:
     """The known names of one kind, for `unknown …` diagnostics: a hint for each, within a budget."""
 
-    def __init__(self, what: str, known: Iterable[str]):
+    def __init__(self, what: str, known: Iterable[str], labels: Mapping[str, str] | None = None):
         self.what = what
         self.names = list(known)
+        self.labels = labels or {}   # a label (a Chinese name) → the name it labels
         self.size = sum(map(len, self.names))
         self.budget = SUGGESTION_BUDGET
         self._listing: str | None = None
@@ -49,16 +53,17 @@ class _Known:
         cost = self.size + len(self.names) * len(ref.name)
         if cost <= self.budget:
             self.budget -= cost
-            hint = did_you_mean(ref.name, self.names)
+            hint = did_you_mean(ref.name, self.names) or by_label(ref.name, self.labels)
         if hint is None and listing and self.names:
             hint = f"known {plural(self.what)}: {self.listing()}"
         return error(code, f"unknown {self.what} {ref.name!r}", ref.span, hint)
 
 
-def _unknown(code: str, what: str, ref: ir.Ref, known: Iterable[str], listing: bool = True) -> Diagnostic:
+def _unknown(code: str, what: str, ref: ir.Ref, known: Iterable[str], listing: bool = True,
+             labels: Mapping[str, str] | None = None) -> Diagnostic:
     """`unknown WHAT 'name'`, with a suggestion or the known names as hint (for a set of names written
     once; the shop's own names, which may be thousands, go through one _Known per check)."""
-    return _Known(what, known).unknown(code, ref, listing)
+    return _Known(what, known, labels).unknown(code, ref, listing)
 
 
 # ---- platform files ----------------------------------------------------------
@@ -77,7 +82,8 @@ def check_platform(platform: ir.Platform) -> list[Diagnostic]:
         if lim.name.name not in registry.LIMITS:
             diags.append(_unknown("E105", "limit", lim.name, registry.LIMITS))
         if lim.name.name == "offline_target_roles":
-            diags += [_unknown("E104", "role", r, registry.ROLES) for r in lim.values if r.name not in registry.ROLES]
+            diags += [_unknown("E104", "role", r, registry.ROLES, labels=ROLE_LABELS)
+                      for r in lim.values if r.name not in registry.ROLES]
     for feat in platform.features:
         if feat.name.name not in registry.FEATURES:
             diags.append(_unknown("E105", "feature", feat.name, registry.FEATURES))
@@ -86,7 +92,8 @@ def check_platform(platform: ir.Platform) -> list[Diagnostic]:
             diags.append(_unknown("E105", "setting", ref, registry.SETTINGS))
     for rule in platform.restrictions:
         diags += [_unknown("E105", "feature", f, registry.FEATURES) for f in rule.features if f.name not in registry.FEATURES]
-        diags += [_unknown("E104", "role", r, registry.ROLES) for r in rule.roles if r.name not in registry.ROLES]
+        diags += [_unknown("E104", "role", r, registry.ROLES, labels=ROLE_LABELS)
+                  for r in rule.roles if r.name not in registry.ROLES]
     diags += _check_settings(platform.defaults, platform, [])
     return diags
 
@@ -175,7 +182,7 @@ def stage_names(policy: ir.Policy) -> Iterator[Diagnostic]:
     pages = {p.name for p in platform.pages}
     for agent in shop.agents:
         if agent.role and agent.role.name not in registry.ROLES:
-            yield _unknown("E104", "role", agent.role, registry.ROLES)
+            yield _unknown("E104", "role", agent.role, registry.ROLES, labels=ROLE_LABELS)
     seen_in: dict[str, tuple[str, ir.Span | None]] = {}
     for group in shop.groups:
         for ref in group.agents:
@@ -186,7 +193,8 @@ def stage_names(policy: ir.Policy) -> Iterator[Diagnostic]:
             seen_in.setdefault(ref.name, (group.name, ref.span))
     targets = agents | groups
     # the shop's names may be thousands: one _Known each, so their suggestions share one budget
-    known_pages, known_targets = _Known("page", pages), _Known("agent or group", targets)
+    page_labels = {p.label: p.name for p in reversed(platform.pages) if p.label}
+    known_pages, known_targets = _Known("page", pages, page_labels), _Known("agent or group", targets)
     known_groups, known_agents = _Known("group", groups), _Known("agent", agents)
     if shop.routing:
         for route in shop.routing.pages:

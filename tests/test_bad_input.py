@@ -47,7 +47,7 @@ BAD_FILES = [
     ("unterminated string", b'shop "s" on douyin\nreply offline -> "abc\n', 1, ("E012", 2, 18)),
     ("unterminated string at end of file", b'shop "s" on douyin\nreply offline -> "abc', 1, ("E012", 2, 18)),
     ("unexpected character", b'shop "s" on douyin\nhours 08:00-09:00 @\n', 1, ("E011", 2, 19)),
-    ("unclosed block", b'shop "s" on douyin\ngroup a { agents amy\n', 1, ("E013", 2, 21)),
+    ("unclosed block", b'shop "s" on douyin\ngroup a { agents amy\n', 1, ("E015", 2, 9)),
     ("5,000 open braces", b'shop "s" on douyin\ngroup a ' + b"{" * 5000 + b"\n", 1, ("E010", 2, 10)),
     ("5,000 nested routes", b'shop "s" on douyin\n' + b"route { " * 5000 + b"\n", 1, ("E010", 2, 9)),
     ("5,000 nested blocks closed", b'shop "s" on douyin\n' + b"queue { " * 5000 + b"}" * 5000 + b"\n", 1,
