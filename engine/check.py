@@ -47,13 +47,17 @@ class _Known:
             self._listing = ", ".join(heapq.nsmallest(12, self.names))
         return self._listing
 
+    def suggest(self, name: str) -> str | None:
+        """A 'did you mean …?' for name, while the budget lasts."""
+        cost = self.size + len(self.names) * len(name)
+        if cost > self.budget:
+            return None
+        self.budget -= cost
+        return did_you_mean(name, self.names) or by_label(name, self.labels)
+
     def unknown(self, code: str, ref: ir.Ref, listing: bool = True) -> Diagnostic:
         """The diagnostic for a name that is not among these, with a suggestion or the known names as hint."""
-        hint = None
-        cost = self.size + len(self.names) * len(ref.name)
-        if cost <= self.budget:
-            self.budget -= cost
-            hint = did_you_mean(ref.name, self.names) or by_label(ref.name, self.labels)
+        hint = self.suggest(ref.name)
         if hint is None and listing and self.names:
             hint = f"known {plural(self.what)}: {self.listing()}"
         return error(code, f"unknown {self.what} {ref.name!r}", ref.span, hint)
@@ -522,16 +526,44 @@ def stage_reachability(policy: ir.Policy) -> Iterator[Diagnostic]:
     """Warnings: groups with no agents, routes to nobody, agents without IM permission."""
     shop = policy.shop
     no_im = {a.name: a for a in shop.agents if not a.im}
+    routed_at = _first_routes(shop)
     for group in shop.groups:
         if not group.agents:
-            yield warning("W500", f"group {group.name!r} has no agents", group.span, "add `agents …` or remove the group")
+            notes = (("a route sends consumers to it here", routed_at[group.name]),) if group.name in routed_at else ()
+            yield warning("W500", f"group {group.name!r} has no agents", group.span, "add `agents …` or remove the group",
+                          notes=notes)
         for ref in group.agents:
             if ref.name in no_im:
                 yield warning("W503", f"agent {ref.name!r} has no IM permission and cannot chat", ref.span,
                               f"give the sub-account IM permission (`im on`) or take it out of {group.name!r}")
     if shop.routing and shop.routing.pages and shop.routing.default is None:
-        yield warning("W502", "pages are routed but there is no `default ->` route", shop.routing.span,
-                      "add `default -> GROUP` so consumers from other pages reach someone known")
+        yield warning("W502", "pages are routed but there is no `default ->` route" + _unrouted_pages(policy),
+                      shop.routing.span, "add `default -> GROUP` so consumers from other pages reach someone known")
+
+
+def _first_routes(shop: ir.Shop) -> dict[str, ir.Span]:
+    """Each name a route sends consumers to (`page … ->`, `default ->`), with where it is first named."""
+    first: dict[str, ir.Span] = {}
+    if shop.routing:
+        for route in shop.routing.pages:
+            for ref in route.targets:
+                if ref.span is not None:
+                    first.setdefault(ref.name, ref.span)
+        for ref in shop.routing.default or []:
+            if ref.span is not None:
+                first.setdefault(ref.name, ref.span)
+    return first
+
+
+def _unrouted_pages(policy: ir.Policy) -> str:
+    """`: shop_home and order_detail are not routed`: the platform's pages no `page` line names (or "")."""
+    assert policy.shop.routing is not None
+    routed = {ref.name for route in policy.shop.routing.pages for ref in route.pages}
+    unrouted = [p.name for p in policy.platform.pages if p.name not in routed]
+    if not unrouted:
+        return ""
+    names = unrouted[0] if len(unrouted) == 1 else f"{', '.join(unrouted[:-1])} and {unrouted[-1]}"
+    return f": {names} {'is' if len(unrouted) == 1 else 'are'} not routed"
 
 
 def stage_editor(policy: ir.Policy) -> Iterator[Diagnostic]:
@@ -563,6 +595,118 @@ def stage_editor(policy: ir.Policy) -> Iterator[Diagnostic]:
                         notes=((f"{features[0]} is set here", used[features[0]]),) if used[features[0]] else ())
 
 
+def stage_mistakes(policy: ir.Policy) -> Iterator[Diagnostic]:
+    """Likely slips: an agent nobody reaches, a group no route names, a member listed twice, a shadowed keyword."""
+    shop = policy.shop
+    yield from _repeated_members(shop)
+    if not _names_unknown_target(shop):   # a misspelt target is E100 first: it may be the name these miss
+        yield from _lone_agents(shop)
+        yield from _unrouted_groups(shop)
+    yield from _shadowed_keywords(shop)
+
+
+def _names_unknown_target(shop: ir.Shop) -> bool:
+    """Whether a route or the offline route names an agent or group the shop does not have (E100)."""
+    known = shop.agent_names() | {g.name for g in shop.groups}
+    named = set(_first_routes(shop)) | {ref.name for ref in (shop.offline_route.targets if shop.offline_route else [])}
+    return not named <= known
+
+
+def _repeated_members(shop: ir.Shop) -> Iterator[Diagnostic]:
+    """W506 for an agent listed twice in one group (in two groups is E112)."""
+    for group in shop.groups:
+        first: dict[str, ir.Span | None] = {}
+        for ref in group.agents:
+            if ref.name in first:
+                at = first[ref.name]
+                yield warning("W506", f"agent {ref.name!r} is listed twice in group {group.name!r}", ref.span,
+                              "remove one of the two", notes=(("first listed here", at),) if at else ())
+            else:
+                first[ref.name] = ref.span
+
+
+def _lone_agents(shop: ir.Shop) -> Iterator[Diagnostic]:
+    """W504 for an `agent` in no group and named by no route, while the shop has groups: most often a misspelt member."""
+    if not shop.groups:
+        return
+    members = {ref.name for g in shop.groups for ref in g.agents}
+    named = set(_first_routes(shop)) | {ref.name for ref in (shop.offline_route.targets if shop.offline_route else [])}
+    if shop.editor:
+        named.add(shop.editor.name)
+    lone = [a for a in shop.agents if a.name not in members and a.name not in named]
+    if not lone:
+        return
+    known = _Known("agent", sorted(members | named))
+    for agent in lone:
+        suggestion = known.suggest(agent.name)
+        hint = (f"{suggestion} (an `agent` statement for a name that is in no group declares another agent)"
+                if suggestion else "add it to a group's `agents`, route to it, or remove it")
+        yield warning("W504", f"agent {agent.name!r} is in no group and no route names it", agent.span, hint)
+
+
+def _unrouted_groups(shop: ir.Shop) -> Iterator[Diagnostic]:
+    """W505 for a group with agents that no route names, when every consumer has a route (`default ->` or
+    `scope groups`): nobody is assigned to it (without these, consumers from other pages go to any agent)."""
+    routing = shop.routing
+    if routing is None:
+        return
+    scoped = [ref.name for ref in routing.scope.groups] if routing.scope and routing.scope.kind == "groups" else []
+    if routing.default is None and not scoped:
+        return
+    targets = set(_first_routes(shop)) | set(scoped)
+    for group in shop.groups:
+        if group.agents and group.name not in targets and not any(ref.name in targets for ref in group.agents):
+            yield warning("W505", f"group {group.name!r} receives no consumer: no route names it", group.span,
+                          f"route pages to it (`page … -> {group.name}`), name it in `default ->`, or remove it")
+
+
+# Below this many keywords, testing each earlier keyword is quicker than building an automaton.
+_SHADOW_AUTOMATON_FROM = 64
+
+
+def _shadowed_keywords(shop: ir.Shop) -> Iterator[Diagnostic]:
+    """W420 for a keyword that contains a keyword of an earlier reply.
+
+    The replay answers a message with the reply of the first declared keyword the message contains
+    (runtime/keywords.py), so a message containing `退款` is answered by an earlier reply for `退`:
+    the later keyword never decides. The first keyword a keyword contains is found as the replay
+    finds it (in declaration order, with an automaton for large sets).
+    """
+    words: list[str] = []
+    owners: list[ir.KeywordReply] = []
+    for reply in shop.replies:
+        if isinstance(reply, ir.KeywordReply):
+            for word in reply.keywords:
+                if word:   # the replay skips empty keywords (E210 reports none: they are reported as texts)
+                    words.append(word)
+                    owners.append(reply)
+    if len(words) < 2:
+        return
+    first_in = _first_contained(words)
+    for j, word in enumerate(words):
+        i = first_in(word)
+        if i < j and owners[i] is not owners[j] and words[i] != word:   # the same word twice is E401
+            earlier = owners[i].span
+            yield warning("W420", f"keyword {word!r} is shadowed by the earlier keyword {words[i]!r}", owners[j].span,
+                          f"every message containing {word!r} contains {words[i]!r}, and the first keyword declared "
+                          f"wins: move this reply above the other one",
+                          notes=((f"{words[i]!r} is declared here", earlier),) if earlier else ())
+
+
+def _first_contained(words: list[str]) -> Callable[[str], int]:
+    """A function giving, for a text, the index of the first of words it contains (words must include the text)."""
+    if len(words) < _SHADOW_AUTOMATON_FROM:
+        def naive(text: str) -> int:
+            return next(i for i, word in enumerate(words) if word in text)
+        return naive
+    from ahocorasick_rs import AhoCorasick
+    automaton = AhoCorasick(words)
+
+    def automatic(text: str) -> int:
+        return min(index for index, _, _ in automaton.find_matches_as_indexes(text, overlapping=True))
+    return automatic
+
+
 CHECK_STAGES: list[Stage] = [
     Stage("names", stage_names),
     Stage("platform_features", stage_platform_features),
@@ -570,6 +714,7 @@ CHECK_STAGES: list[Stage] = [
     Stage("limits", stage_limits),
     Stage("contradictions", stage_contradictions),
     Stage("reachability", stage_reachability),
+    Stage("mistakes", stage_mistakes),
 ]
 
 

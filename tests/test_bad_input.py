@@ -354,7 +354,11 @@ def test_setting_repeated_in_a_route_or_queue_block_is_e111(here, block, message
                                     encoding="utf-8")
     result = kefu("check", "-f", "json", "--platform-dir", "platforms", "shop.kefu")
     assert result.exit_code == 1
-    assert located(result) == [("E111", 4, column, message, [("first set here", 4, first)])]
+    found = located(result)
+    if block.startswith("route"):   # the second `default`, `scope` is not kept: h is routed nowhere (W505)
+        assert ("W505", 3, 1) in [d[:3] for d in found]
+        found = [d for d in found if d[0] != "W505"]
+    assert found == [("E111", 4, column, message, [("first set here", 4, first)])]
 
 
 def test_first_value_of_a_repeated_block_setting_is_kept(here):

@@ -114,3 +114,147 @@ def test_recovery_goes_on_after_an_unclosed_block(load_text):
 def test_a_stray_statement_in_a_block_closed_later_stays_e010(load_text):
     text = 'shop "s" on douyin\ngroup a { agents amy\nagent amy role admin\n}\n'
     assert [d[:4] for d in _diags(load_text, text)][0] == ("E010", 3, 1, "unexpected 'agent'")
+
+
+# ---- W420: a keyword shadowed by an earlier one -----------------------------------------------------------
+
+def _warnings(load_text, text: str) -> list[tuple[str, int, int, str, str | None, list]]:
+    result = load_text(text)
+    return [(d.code, d.span.line, d.span.column, d.message, d.hint, [(m, s.line) for m, s in d.notes])
+            for d in result.diagnostics if d.span]
+
+
+def test_a_keyword_containing_an_earlier_replys_keyword_is_w420(load_text):
+    text = ('shop "s" on douyin\nreply keyword "退" -> "退货请在订单页申请"\n'
+            'reply keyword "发票", "退款" -> "退款三天内到账"\n')
+    assert _warnings(load_text, text) == [
+        ("W420", 3, 1, "keyword '退款' is shadowed by the earlier keyword '退'",
+         "every message containing '退款' contains '退', and the first keyword declared wins: "
+         "move this reply above the other one", [("'退' is declared here", 2)])]
+
+
+def test_the_replay_answers_the_shadowed_keyword_with_the_earlier_reply(load_text):
+    # what W420 says, checked against the replay's own reply choice
+    from engine.runtime.keywords import keyword_matcher
+    result = load_text('shop "s" on douyin\nreply keyword "退" -> "A"\nreply keyword "发票", "退款" -> "B"\n')
+    words = [k for r in result.shop.replies for k in r.keywords]
+    assert words[keyword_matcher(words).first("我要退款")] == "退"
+
+
+@pytest.mark.parametrize("replies", [
+    'reply keyword "退款" -> "A"\nreply keyword "退" -> "B"\n',          # the longer first: each decides
+    'reply keyword "退", "退款" -> "A"\n',                                # one reply: the same answer
+    'reply keyword "发票" -> "A"\nreply keyword "退款" -> "B"\n',         # nothing in common
+])
+def test_no_w420_when_the_later_keyword_can_decide(load_text, replies):
+    assert _warnings(load_text, f'shop "s" on douyin\n{replies}') == []
+
+
+def test_the_same_keyword_in_two_replies_stays_e401_alone(load_text):
+    text = 'shop "s" on douyin\nreply keyword "退款" -> "A"\nreply keyword "退款" -> "B"\n'
+    assert [w[0] for w in _warnings(load_text, text)] == ["E401"]
+
+
+def test_w420_on_a_large_keyword_set_finds_what_the_small_set_loop_finds(load_text):
+    # 70 replies (past the automaton threshold of 64 keywords): reply n has "词{n}号"; reply 30 also has "词1",
+    # which is in "词10号"…"词19号" but declared after them (they decide); reply 69 also has "词30号码", which
+    # contains "词30号" of reply 30, declared before it: exactly one W420.
+    lines = ['shop "s" on douyin']
+    for n in range(70):
+        extra = ', "词1"' if n == 30 else (', "词30号码"' if n == 69 else "")
+        lines.append(f'reply keyword "词{n}号"{extra} -> "答{n}"')
+    diags = _warnings(load_text, "\n".join(lines) + "\n")
+    assert [(code, line, message, notes) for code, line, _, message, _, notes in diags] == [
+        ("W420", 71, "keyword '词30号码' is shadowed by the earlier keyword '词30号'", [("'词30号' is declared here", 32)])]
+
+
+def test_w420_naive_and_automaton_paths_agree():
+    from engine.check import _first_contained
+    words = [f"k{n}" for n in range(100)]   # k1 is in k10..k19, k100…: the first index contained
+    small, large = _first_contained(words[:20]), _first_contained(words)
+    assert [small(w) for w in words[:20]] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] + [1] * 10
+    assert [large(w) for w in words[:20]] == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9] + [1] * 10
+    assert large("k57") == 5
+
+
+# ---- W504: an agent alone ---------------------------------------------------------------------------------
+
+def test_a_misspelt_group_member_declared_alone_is_w504_with_did_you_mean(load_text):
+    text = 'shop "s" on douyin\ngroup presale { agents amei, bob }\nagent amie { max_sessions 5 }\n'
+    assert _warnings(load_text, text) == [
+        ("W504", 3, 1, "agent 'amie' is in no group and no route names it",
+         "did you mean 'amei'? (an `agent` statement for a name that is in no group declares another agent)", [])]
+
+
+def test_an_agent_alone_with_no_close_name(load_text):
+    text = 'shop "s" on douyin\ngroup presale { agents amy }\nagent zhangsan role admin\n'
+    assert [(w[0], w[4]) for w in _warnings(load_text, text)] == [
+        ("W504", "add it to a group's `agents`, route to it, or remove it")]
+
+
+@pytest.mark.parametrize("text", [
+    'shop "s" on douyin\nagent amie role admin\n',                                               # no groups
+    'shop "s" on pinduoduo\ngroup g { agents amy }\nagent zhao role admin\noffline -> zhao\n',    # offline target
+    'shop "s" on pinduoduo\ngroup g { agents amy }\nagent zhao { }\nroute { default -> g, zhao }\n',  # routed to
+    'shop "s" on pinduoduo\ngroup g { agents amy }\nagent xiaomei role admin\neditor xiaomei\n',  # the editor
+    'shop "s" on douyin\ngroup g { agents amy }\nagent amy role admin\n',                          # a member
+])
+def test_no_w504_for_an_agent_something_names(load_text, text):
+    assert _warnings(load_text, text) == []
+
+
+def test_no_w504_while_a_route_names_an_unknown_target(load_text):
+    # the unknown target may be the agent's name misspelt: E100 first
+    text = 'shop "s" on pinduoduo\ngroup g { agents amy }\nagent zhao role admin\noffline -> zhoa\n'
+    assert [w[0] for w in _warnings(load_text, text)] == ["E100"]
+
+
+# ---- W505: a group no route names; W500's note; W502's pages -----------------------------------------------
+
+def test_a_group_no_route_names_is_w505_when_every_consumer_has_a_route(load_text):
+    text = ('shop "s" on pinduoduo\ngroup presale { agents amy }\ngroup aftersale { agents dan }\n'
+            'route { page shop_home -> presale; default -> presale }\n')
+    assert _warnings(load_text, text) == [
+        ("W505", 3, 1, "group 'aftersale' receives no consumer: no route names it",
+         "route pages to it (`page … -> aftersale`), name it in `default ->`, or remove it", [])]
+
+
+@pytest.mark.parametrize("route", [
+    "",                                                            # no routing: every agent is eligible
+    "route { page shop_home -> presale }\n",                       # no default: other pages go to any agent (W502)
+    "route { default -> presale, dan }\n",                         # one of its agents is routed to
+    "route { default -> presale; page refund_detail -> aftersale }\n",
+])
+def test_no_w505_when_the_group_can_be_reached(load_text, route):
+    text = f'shop "s" on pinduoduo\ngroup presale {{ agents amy }}\ngroup aftersale {{ agents dan }}\n{route}'
+    assert [w[0] for w in _warnings(load_text, text) if w[0] == "W505"] == []
+
+
+def test_scope_groups_names_a_group_for_w505(load_text):
+    text = ('shop "s" on taobao\ngroup presale { agents amy }\ngroup aftersale { agents dan }\n'
+            'group vip { agents eve }\nroute { scope groups presale, aftersale }\n')
+    assert [(w[0], w[1]) for w in _warnings(load_text, text)] == [("W505", 4)]
+
+
+def test_w500_notes_the_route_to_an_empty_group(load_text):
+    text = 'shop "s" on pinduoduo\ngroup presale { agents amy }\ngroup vip { }\nroute { page order_detail -> vip; default -> presale }\n'
+    assert _warnings(load_text, text) == [
+        ("W500", 3, 1, "group 'vip' has no agents", "add `agents …` or remove the group",
+         [("a route sends consumers to it here", 4)])]
+
+
+def test_w502_names_the_pages_no_line_routes(load_text):
+    text = 'shop "s" on pinduoduo\ngroup g { agents amy }\nroute { page refund_detail, shop_home -> g; page order_detail -> g }\n'
+    [(code, _, _, message, _, _)] = _warnings(load_text, text)
+    # the five pages of pinduoduo.kefu, less the three routed, in the platform's order
+    assert (code, message) == ("W502", "pages are routed but there is no `default ->` route: "
+                                       "product_detail and logistics_complaint are not routed")
+
+
+# ---- W506: an agent listed twice in one group -------------------------------------------------------------
+
+def test_an_agent_listed_twice_in_one_group_is_w506(load_text):
+    text = 'shop "s" on douyin\ngroup presale { agents amy, bob; agents amy }\n'
+    assert _warnings(load_text, text) == [
+        ("W506", 2, 41, "agent 'amy' is listed twice in group 'presale'", "remove one of the two",
+         [("first listed here", 2)])]
