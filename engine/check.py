@@ -596,7 +596,8 @@ def stage_editor(policy: ir.Policy) -> Iterator[Diagnostic]:
 
 
 def stage_mistakes(policy: ir.Policy) -> Iterator[Diagnostic]:
-    """Likely slips: an agent nobody reaches, a group no route names, a member listed twice, a shadowed keyword."""
+    """Likely slips: an agent nobody reaches, a group no route names, a member listed twice, a shadowed keyword or
+    closing phrase."""
     shop = policy.shop
     yield from _repeated_members(shop)
     if not _names_unknown_target(shop):   # a misspelt target is E100 first: it may be the name these miss
@@ -665,45 +666,57 @@ _SHADOW_AUTOMATON_FROM = 64
 
 
 def _shadowed_keywords(shop: ir.Shop) -> Iterator[Diagnostic]:
-    """W420 for a keyword that contains a keyword of an earlier reply.
+    """W420 for a keyword that contains a keyword of an earlier reply; W421 for a closing phrase that contains a
+    keyword.
 
     The replay answers a message with the reply of the first declared keyword the message contains
-    (runtime/keywords.py), so a message containing `退款` is answered by an earlier reply for `退`:
-    the later keyword never decides. The first keyword a keyword contains is found as the replay
-    finds it (in declaration order, with an automaton for large sets).
+    (runtime/keywords.py), and looks at closing phrases only when no keyword is contained
+    (runtime/replies.py): a message containing `退款` is answered by an earlier reply for `退`, and the
+    closing phrase `好的谢谢` by a keyword reply for `谢谢`. The first keyword a text contains is found as
+    the replay finds it (in declaration order, with an automaton for large sets).
     """
     words: list[str] = []
     owners: list[ir.KeywordReply] = []
     for reply in shop.replies:
         if isinstance(reply, ir.KeywordReply):
             for word in reply.keywords:
-                if word:   # the replay skips empty keywords (E210 reports none: they are reported as texts)
+                if word:   # the replay skips empty keywords
                     words.append(word)
                     owners.append(reply)
-    if len(words) < 2:
+    if not words:
         return
     first_in = _first_contained(words)
     for j, word in enumerate(words):
         i = first_in(word)
-        if i < j and owners[i] is not owners[j] and words[i] != word:   # the same word twice is E401
+        if i is not None and i < j and owners[i] is not owners[j] and words[i] != word:   # the same word twice: E401
             earlier = owners[i].span
             yield warning("W420", f"keyword {word!r} is shadowed by the earlier keyword {words[i]!r}", owners[j].span,
                           f"every message containing {word!r} contains {words[i]!r}, and the first keyword declared "
                           f"wins: move this reply above the other one",
                           notes=((f"{words[i]!r} is declared here", earlier),) if earlier else ())
+    for reply in shop.replies:
+        if isinstance(reply, ir.ClosingReply):
+            for phrase in reply.phrases:
+                i = first_in(phrase)
+                if i is not None and words[i] != phrase:   # the same phrase as a keyword: E401
+                    at = owners[i].span
+                    yield warning("W421", f"closing phrase {phrase!r} is answered by the keyword reply for {words[i]!r}",
+                                  reply.span, f"keyword replies come before closing replies: remove {words[i]!r} "
+                                              f"from the keywords or {phrase!r} from the closing phrases",
+                                  notes=((f"{words[i]!r} is declared here", at),) if at else ())
 
 
-def _first_contained(words: list[str]) -> Callable[[str], int]:
-    """A function giving, for a text, the index of the first of words it contains (words must include the text)."""
+def _first_contained(words: list[str]) -> Callable[[str], int | None]:
+    """A function giving, for a text, the index of the first of words it contains, or None."""
     if len(words) < _SHADOW_AUTOMATON_FROM:
-        def naive(text: str) -> int:
-            return next(i for i, word in enumerate(words) if word in text)
+        def naive(text: str) -> int | None:
+            return next((i for i, word in enumerate(words) if word in text), None)
         return naive
     from ahocorasick_rs import AhoCorasick
     automaton = AhoCorasick(words)
 
-    def automatic(text: str) -> int:
-        return min(index for index, _, _ in automaton.find_matches_as_indexes(text, overlapping=True))
+    def automatic(text: str) -> int | None:
+        return min((index for index, _, _ in automaton.find_matches_as_indexes(text, overlapping=True)), default=None)
     return automatic
 
 

@@ -258,3 +258,49 @@ def test_an_agent_listed_twice_in_one_group_is_w506(load_text):
     assert _warnings(load_text, text) == [
         ("W506", 2, 41, "agent 'amy' is listed twice in group 'presale'", "remove one of the two",
          [("first listed here", 2)])]
+
+
+# ---- W421: a closing phrase a keyword reply answers -------------------------------------------------------
+
+def test_a_closing_phrase_containing_a_keyword_is_w421(load_text):
+    text = ('shop "s" on douyin\nreply keyword "谢谢", "发票" -> "不客气"\n'
+            'reply closing "好的", "好的谢谢" -> "感谢支持"\n')
+    assert _warnings(load_text, text) == [
+        ("W421", 3, 1, "closing phrase '好的谢谢' is answered by the keyword reply for '谢谢'",
+         "keyword replies come before closing replies: remove '谢谢' from the keywords or '好的谢谢' from the closing phrases",
+         [("'谢谢' is declared here", 2)])]
+
+
+def test_the_replay_answers_that_closing_phrase_with_the_keyword_reply(load_text):
+    # what W421 says, checked against the replay's own choice of reply
+    from engine.events import Event
+    from engine.runtime.replies import AutoReplier
+    from engine.runtime.state import ConsumerState, ShopState
+    result = load_text('shop "s" on douyin\nreply keyword "谢谢" -> "A"\nreply closing "好的谢谢", "好的" -> "B"\n')
+    replier = AutoReplier(result.shop.replies)
+    shop = ShopState(present=1)
+
+    def answer(text: str) -> str:
+        chosen = replier.choose(Event(ts=0.0, type="message", consumer="c", text=text), ConsumerState(), shop, False)
+        assert chosen is not None
+        return chosen.text
+
+    assert (answer("好的谢谢"), answer("好的")) == ("A", "B")
+
+
+@pytest.mark.parametrize("replies", [
+    'reply keyword "发票" -> "A"\nreply closing "好的", "谢谢" -> "B"\n',        # no keyword in a phrase
+    'reply closing "好的谢谢" -> "B"\n',                                         # no keyword reply
+])
+def test_no_w421_when_no_keyword_is_in_a_closing_phrase(load_text, replies):
+    assert _warnings(load_text, f'shop "s" on douyin\n{replies}') == []
+
+
+def test_strict_fails_on_a_misspelt_member(tmp_path, monkeypatch):
+    # the issue's case: `agent amie` next to `agents amei` passed even `--strict`
+    from cli_helpers import kefu
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "shop.kefu").write_text('shop "s" on douyin\ngroup presale { agents amei, bob }\nagent amie { max_sessions 5 }\n',
+                                        encoding="utf-8")
+    assert kefu("check", "shop.kefu").exit_code == 0
+    assert kefu("check", "--strict", "shop.kefu").exit_code == 1
