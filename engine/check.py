@@ -529,7 +529,8 @@ def stage_reachability(policy: ir.Policy) -> Iterator[Diagnostic]:
     routed_at = _first_routes(shop)
     for group in shop.groups:
         if not group.agents:
-            notes = (("a route sends consumers to it here", routed_at[group.name]),) if group.name in routed_at else ()
+            route = routed_at.get(group.name)
+            notes = (("a route sends consumers to it here", route),) if route is not None else ()
             yield warning("W500", f"group {group.name!r} has no agents", group.span, "add `agents …` or remove the group",
                           notes=notes)
         for ref in group.agents:
@@ -541,17 +542,15 @@ def stage_reachability(policy: ir.Policy) -> Iterator[Diagnostic]:
                       shop.routing.span, "add `default -> GROUP` so consumers from other pages reach someone known")
 
 
-def _first_routes(shop: ir.Shop) -> dict[str, ir.Span]:
+def _first_routes(shop: ir.Shop) -> dict[str, ir.Span | None]:
     """Each name a route sends consumers to (`page … ->`, `default ->`), with where it is first named."""
-    first: dict[str, ir.Span] = {}
+    first: dict[str, ir.Span | None] = {}
     if shop.routing:
         for route in shop.routing.pages:
             for ref in route.targets:
-                if ref.span is not None:
-                    first.setdefault(ref.name, ref.span)
-        for ref in shop.routing.default or []:
-            if ref.span is not None:
                 first.setdefault(ref.name, ref.span)
+        for ref in shop.routing.default or []:
+            first.setdefault(ref.name, ref.span)
     return first
 
 
