@@ -100,7 +100,8 @@ def shop_policy(rules: int) -> str:
         out.append(f'group g{g} "客服组{g}" {{ agents {names}; max_sessions {20 + g % 50} }}')
         for i in range(0, agents_per_group, 2):  # every other agent gets its own cap
             out.append(f"agent a{g}_{i} {{ role agent; max_sessions {5 + i} }}")
-    out.append("route {\n  page refund_detail, logistics_complaint -> g0\n  page product_detail -> g1\n  default -> g1\n}")
+    others = ", ".join(f"g{g}" for g in range(1, groups))   # a group no route names is W505
+    out.append(f"route {{\n  page refund_detail, logistics_complaint -> g0\n  page product_detail -> g1\n  default -> {others}\n}}")
     hours = max(7, rules // 100)
     for h in range(hours):
         day, slot = DAYS[h % 7], h // 7
@@ -113,7 +114,8 @@ def shop_policy(rules: int) -> str:
     while len(out) - 2 < rules:  # every statement but the comment and the `shop` header is a rule
         kind = n % 20
         if kind < 11:
-            out.append(f'reply keyword "关键词{n}", "kw{n}" -> "您好,关于{n}号问题:请查看商品详情页,或留言我们会尽快回复"')
+            # 关键词1 would be in 关键词10 (W420): the closing mark keeps any keyword out of another
+            out.append(f'reply keyword "关键词{n}号", "kw{n}x" -> "您好,关于{n}号问题:请查看商品详情页,或留言我们会尽快回复"')
         elif kind < 17:
             out.append(f'reply product {6_500_000 + n}, {7_500_000 + n}, "sku-{n}" -> "这款{n}支持7天无理由退换,现货48小时内发货"')
         elif kind < 18:

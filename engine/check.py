@@ -5,11 +5,11 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
 
 from . import ir, registry
 from .diagnostics import Diagnostic, error, warning
-from .names import did_you_mean, plural
+from .names import by_label, did_you_mean, plural
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,9 @@ class Stage:
     name: str
     run: Callable[[ir.Policy], Iterable[Diagnostic]]
 
+
+# Roles by their Chinese names (客服管理员 → cs_admin), for the hint of a role written in Chinese.
+ROLE_LABELS = {label: name for name, label in registry.ROLES.items()}
 
 # Characters a set of known names may spend on "did you mean" suggestions in one check (each lookup
 # costs the length of every known name plus, per name, the unknown one's). Past it, the hint lists
@@ -30,9 +33,10 @@ SUGGESTION_BUDGET = 200_000
 class _Known:
     """The known names of one kind, for `unknown …` diagnostics: a hint for each, within a budget."""
 
-    def __init__(self, what: str, known: Iterable[str]):
+    def __init__(self, what: str, known: Iterable[str], labels: Mapping[str, str] | None = None):
         self.what = what
         self.names = list(known)
+        self.labels = labels or {}   # a label (a Chinese name) → the name it labels
         self.size = sum(map(len, self.names))
         self.budget = SUGGESTION_BUDGET
         self._listing: str | None = None
@@ -43,22 +47,27 @@ class _Known:
             self._listing = ", ".join(heapq.nsmallest(12, self.names))
         return self._listing
 
+    def suggest(self, name: str) -> str | None:
+        """A 'did you mean …?' for name, while the budget lasts."""
+        cost = self.size + len(self.names) * len(name)
+        if cost > self.budget:
+            return None
+        self.budget -= cost
+        return did_you_mean(name, self.names) or by_label(name, self.labels)
+
     def unknown(self, code: str, ref: ir.Ref, listing: bool = True) -> Diagnostic:
         """The diagnostic for a name that is not among these, with a suggestion or the known names as hint."""
-        hint = None
-        cost = self.size + len(self.names) * len(ref.name)
-        if cost <= self.budget:
-            self.budget -= cost
-            hint = did_you_mean(ref.name, self.names)
+        hint = self.suggest(ref.name)
         if hint is None and listing and self.names:
             hint = f"known {plural(self.what)}: {self.listing()}"
         return error(code, f"unknown {self.what} {ref.name!r}", ref.span, hint)
 
 
-def _unknown(code: str, what: str, ref: ir.Ref, known: Iterable[str], listing: bool = True) -> Diagnostic:
+def _unknown(code: str, what: str, ref: ir.Ref, known: Iterable[str], listing: bool = True,
+             labels: Mapping[str, str] | None = None) -> Diagnostic:
     """`unknown WHAT 'name'`, with a suggestion or the known names as hint (for a set of names written
     once; the shop's own names, which may be thousands, go through one _Known per check)."""
-    return _Known(what, known).unknown(code, ref, listing)
+    return _Known(what, known, labels).unknown(code, ref, listing)
 
 
 # ---- platform files ----------------------------------------------------------
@@ -77,7 +86,8 @@ def check_platform(platform: ir.Platform) -> list[Diagnostic]:
         if lim.name.name not in registry.LIMITS:
             diags.append(_unknown("E105", "limit", lim.name, registry.LIMITS))
         if lim.name.name == "offline_target_roles":
-            diags += [_unknown("E104", "role", r, registry.ROLES) for r in lim.values if r.name not in registry.ROLES]
+            diags += [_unknown("E104", "role", r, registry.ROLES, labels=ROLE_LABELS)
+                      for r in lim.values if r.name not in registry.ROLES]
     for feat in platform.features:
         if feat.name.name not in registry.FEATURES:
             diags.append(_unknown("E105", "feature", feat.name, registry.FEATURES))
@@ -86,7 +96,8 @@ def check_platform(platform: ir.Platform) -> list[Diagnostic]:
             diags.append(_unknown("E105", "setting", ref, registry.SETTINGS))
     for rule in platform.restrictions:
         diags += [_unknown("E105", "feature", f, registry.FEATURES) for f in rule.features if f.name not in registry.FEATURES]
-        diags += [_unknown("E104", "role", r, registry.ROLES) for r in rule.roles if r.name not in registry.ROLES]
+        diags += [_unknown("E104", "role", r, registry.ROLES, labels=ROLE_LABELS)
+                  for r in rule.roles if r.name not in registry.ROLES]
     diags += _check_settings(platform.defaults, platform, [])
     return diags
 
@@ -175,7 +186,7 @@ def stage_names(policy: ir.Policy) -> Iterator[Diagnostic]:
     pages = {p.name for p in platform.pages}
     for agent in shop.agents:
         if agent.role and agent.role.name not in registry.ROLES:
-            yield _unknown("E104", "role", agent.role, registry.ROLES)
+            yield _unknown("E104", "role", agent.role, registry.ROLES, labels=ROLE_LABELS)
     seen_in: dict[str, tuple[str, ir.Span | None]] = {}
     for group in shop.groups:
         for ref in group.agents:
@@ -186,7 +197,8 @@ def stage_names(policy: ir.Policy) -> Iterator[Diagnostic]:
             seen_in.setdefault(ref.name, (group.name, ref.span))
     targets = agents | groups
     # the shop's names may be thousands: one _Known each, so their suggestions share one budget
-    known_pages, known_targets = _Known("page", pages), _Known("agent or group", targets)
+    page_labels = {p.label: p.name for p in reversed(platform.pages) if p.label}
+    known_pages, known_targets = _Known("page", pages, page_labels), _Known("agent or group", targets)
     known_groups, known_agents = _Known("group", groups), _Known("agent", agents)
     if shop.routing:
         for route in shop.routing.pages:
@@ -514,16 +526,43 @@ def stage_reachability(policy: ir.Policy) -> Iterator[Diagnostic]:
     """Warnings: groups with no agents, routes to nobody, agents without IM permission."""
     shop = policy.shop
     no_im = {a.name: a for a in shop.agents if not a.im}
+    routed_at = _first_routes(shop)
     for group in shop.groups:
         if not group.agents:
-            yield warning("W500", f"group {group.name!r} has no agents", group.span, "add `agents …` or remove the group")
+            route = routed_at.get(group.name)
+            notes = (("a route sends consumers to it here", route),) if route is not None else ()
+            yield warning("W500", f"group {group.name!r} has no agents", group.span, "add `agents …` or remove the group",
+                          notes=notes)
         for ref in group.agents:
             if ref.name in no_im:
                 yield warning("W503", f"agent {ref.name!r} has no IM permission and cannot chat", ref.span,
                               f"give the sub-account IM permission (`im on`) or take it out of {group.name!r}")
     if shop.routing and shop.routing.pages and shop.routing.default is None:
-        yield warning("W502", "pages are routed but there is no `default ->` route", shop.routing.span,
-                      "add `default -> GROUP` so consumers from other pages reach someone known")
+        yield warning("W502", "pages are routed but there is no `default ->` route" + _unrouted_pages(policy),
+                      shop.routing.span, "add `default -> GROUP` so consumers from other pages reach someone known")
+
+
+def _first_routes(shop: ir.Shop) -> dict[str, ir.Span | None]:
+    """Each name a route sends consumers to (`page … ->`, `default ->`), with where it is first named."""
+    first: dict[str, ir.Span | None] = {}
+    if shop.routing:
+        for route in shop.routing.pages:
+            for ref in route.targets:
+                first.setdefault(ref.name, ref.span)
+        for ref in shop.routing.default or []:
+            first.setdefault(ref.name, ref.span)
+    return first
+
+
+def _unrouted_pages(policy: ir.Policy) -> str:
+    """`: shop_home and order_detail are not routed`: the platform's pages no `page` line names (or "")."""
+    assert policy.shop.routing is not None
+    routed = {ref.name for route in policy.shop.routing.pages for ref in route.pages}
+    unrouted = [p.name for p in policy.platform.pages if p.name not in routed]
+    if not unrouted:
+        return ""
+    names = unrouted[0] if len(unrouted) == 1 else f"{', '.join(unrouted[:-1])} and {unrouted[-1]}"
+    return f": {names} {'is' if len(unrouted) == 1 else 'are'} not routed"
 
 
 def stage_editor(policy: ir.Policy) -> Iterator[Diagnostic]:
@@ -555,6 +594,120 @@ def stage_editor(policy: ir.Policy) -> Iterator[Diagnostic]:
                         notes=((f"{features[0]} is set here", used[features[0]]),) if used[features[0]] else ())
 
 
+def stage_mistakes(policy: ir.Policy) -> Iterator[Diagnostic]:
+    """Likely slips: an agent nobody reaches, a group no route names, a member listed twice, a shadowed keyword or
+    closing phrase."""
+    shop = policy.shop
+    yield from _repeated_members(shop)
+    if not _names_unknown_target(shop):   # a misspelt target is E100 first: it may be the name these miss
+        yield from _lone_agents(shop)
+        yield from _unrouted_groups(shop)
+    yield from _shadowed_keywords(shop)
+
+
+def _names_unknown_target(shop: ir.Shop) -> bool:
+    """Whether a route or the offline route names an agent or group the shop does not have (E100)."""
+    known = shop.agent_names() | {g.name for g in shop.groups}
+    named = set(_first_routes(shop)) | {ref.name for ref in (shop.offline_route.targets if shop.offline_route else [])}
+    return not named <= known
+
+
+def _repeated_members(shop: ir.Shop) -> Iterator[Diagnostic]:
+    """W506 for an agent listed twice in one group (in two groups is E112)."""
+    for group in shop.groups:
+        first: dict[str, ir.Span | None] = {}
+        for ref in group.agents:
+            if ref.name in first:
+                at = first[ref.name]
+                yield warning("W506", f"agent {ref.name!r} is listed twice in group {group.name!r}", ref.span,
+                              "remove one of the two", notes=(("first listed here", at),) if at else ())
+            else:
+                first[ref.name] = ref.span
+
+
+def _lone_agents(shop: ir.Shop) -> Iterator[Diagnostic]:
+    """W504 for an `agent` in no group and named by no route, while the shop has groups: most often a misspelt member."""
+    if not shop.groups:
+        return
+    members = {ref.name for g in shop.groups for ref in g.agents}
+    named = set(_first_routes(shop)) | {ref.name for ref in (shop.offline_route.targets if shop.offline_route else [])}
+    if shop.editor:
+        named.add(shop.editor.name)
+    lone = [a for a in shop.agents if a.name not in members and a.name not in named]
+    if not lone:
+        return
+    known = _Known("agent", sorted(members | named))
+    for agent in lone:
+        suggestion = known.suggest(agent.name)
+        hint = (f"{suggestion} (an `agent` statement for a name that is in no group declares another agent)"
+                if suggestion else "add it to a group's `agents`, route to it, or remove it")
+        yield warning("W504", f"agent {agent.name!r} is in no group and no route names it", agent.span, hint)
+
+
+def _unrouted_groups(shop: ir.Shop) -> Iterator[Diagnostic]:
+    """W505 for a group with agents that no route names, when every consumer has a route (`default ->` or
+    `scope groups`): nobody is assigned to it (without these, consumers from other pages go to any agent)."""
+    routing = shop.routing
+    if routing is None:
+        return
+    scoped = [ref.name for ref in routing.scope.groups] if routing.scope and routing.scope.kind == "groups" else []
+    if routing.default is None and not scoped:
+        return
+    targets = set(_first_routes(shop)) | set(scoped)
+    for group in shop.groups:
+        if group.agents and group.name not in targets and not any(ref.name in targets for ref in group.agents):
+            yield warning("W505", f"group {group.name!r} receives no consumer: no route names it", group.span,
+                          f"route pages to it (`page … -> {group.name}`), name it in `default ->`, or remove it")
+
+
+# Below this many keywords, testing each earlier keyword is quicker than building an automaton.
+_SHADOW_AUTOMATON_FROM = 64
+
+
+def _shadowed_keywords(shop: ir.Shop) -> Iterator[Diagnostic]:
+    """W420 for a keyword that contains a keyword of an earlier reply.
+
+    The replay answers a message with the reply of the first declared keyword the message contains
+    (runtime/keywords.py): a message containing `退款` is answered by an earlier reply for `退`. The first
+    keyword a text contains is found as the replay finds it (in declaration order, with an automaton for
+    large sets). (A closing phrase that contains a keyword is no mistake: a message that is the phrase
+    gets the closing reply, and the keyword reply is held back, see docs/replay.md.)
+    """
+    words: list[str] = []
+    owners: list[ir.KeywordReply] = []
+    for reply in shop.replies:
+        if isinstance(reply, ir.KeywordReply):
+            for word in reply.keywords:
+                if word:   # the replay skips empty keywords
+                    words.append(word)
+                    owners.append(reply)
+    if not words:
+        return
+    first_in = _first_contained(words)
+    for j, word in enumerate(words):
+        i = first_in(word)
+        if i is not None and i < j and owners[i] is not owners[j] and words[i] != word:   # the same word twice: E401
+            earlier = owners[i].span
+            yield warning("W420", f"keyword {word!r} is shadowed by the earlier keyword {words[i]!r}", owners[j].span,
+                          f"every message containing {word!r} contains {words[i]!r}, and the first keyword declared "
+                          f"wins: move this reply above the other one",
+                          notes=((f"{words[i]!r} is declared here", earlier),) if earlier else ())
+
+
+def _first_contained(words: list[str]) -> Callable[[str], int | None]:
+    """A function giving, for a text, the index of the first of words it contains, or None."""
+    if len(words) < _SHADOW_AUTOMATON_FROM:
+        def naive(text: str) -> int | None:
+            return next((i for i, word in enumerate(words) if word in text), None)
+        return naive
+    from ahocorasick_rs import AhoCorasick
+    automaton = AhoCorasick(words)
+
+    def automatic(text: str) -> int | None:
+        return min((index for index, _, _ in automaton.find_matches_as_indexes(text, overlapping=True)), default=None)
+    return automatic
+
+
 CHECK_STAGES: list[Stage] = [
     Stage("names", stage_names),
     Stage("platform_features", stage_platform_features),
@@ -562,6 +715,7 @@ CHECK_STAGES: list[Stage] = [
     Stage("limits", stage_limits),
     Stage("contradictions", stage_contradictions),
     Stage("reachability", stage_reachability),
+    Stage("mistakes", stage_mistakes),
 ]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import ir
 from .diagnostics import Diagnostic, error
-from .names import did_you_mean
+from .names import by_label, did_you_mean
 from .resources import platforms_dir
 from .source import MAX_POLICY_BYTES, SourceError, SourceFile, decode_policy, path_kind, read_policy
 from .transform import Allow, Declared, Default, Editor, Fix, Header, Include, QueueBlock, RepeatedCap, Timezone, parse_statements
@@ -23,7 +23,7 @@ MAX_INCLUDES = 256  # includes read for one policy, counting a file each time it
 MAX_INCLUDED_BYTES = 4 * MAX_POLICY_BYTES
 # Errors after which the shop's statements are incomplete (a file or snippet that
 # could not be read or parsed): checking the rest would only report their absence.
-INCOMPLETE_CODES = frozenset({"E001", "E002", "E003", "E004", "E005", "E010", "E011", "E012", "E013",
+INCOMPLETE_CODES = frozenset({"E001", "E002", "E003", "E004", "E005", "E010", "E011", "E012", "E013", "E015",
                               "E020", "E021", "E022", "E023"})
 
 SETTING_OF: dict[type, str] = {
@@ -359,7 +359,8 @@ class Loader:
             return self._platforms[ref.name]
         files = self.available_platforms()
         if ref.name not in files:
-            hint = did_you_mean(ref.name, files) or f"known platforms: {', '.join(sorted(files))}"
+            hint = (did_you_mean(ref.name, files) or by_label(ref.name, self._platform_labels(files))
+                    or f"known platforms: {', '.join(sorted(files))}")
             diag = error("E040", f"unknown platform {ref.name!r}", ref.span, hint)
             entry: tuple[ir.Platform | None, list[Diagnostic], dict[str, SourceFile]] = (None, [diag], {})
         else:
@@ -368,6 +369,16 @@ class Loader:
             self._platform_inputs[ref.name] = loaded.inputs
         self._platforms[ref.name] = entry
         return entry
+
+    def _platform_labels(self, files: dict[str, Path]) -> dict[str, str]:
+        """Each part of each platform's label (淘宝 · 千牛 → 淘宝, 千牛) → the platform's name."""
+        labels: dict[str, str] = {}
+        for name in sorted(files):
+            platform = self.platform(ir.Ref(name=name))[0]
+            for part in (platform.label or "").split("·") if platform else ():
+                labels.setdefault(part.strip(), name)
+        labels.pop("", None)
+        return labels
 
     # ---- shop policies -----------------------------------------------------
     def _expand(self, doc: Document, root: tuple[Path, str], result: LoadResult, stack: list[Path], depth: int) -> list:

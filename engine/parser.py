@@ -14,6 +14,7 @@ from lark.lexer import Lexer, PatternStr
 from lark.parsers.lalr_analysis import Shift
 
 from .diagnostics import Diagnostic, error
+from .ir import Span
 from .resources import grammar_path
 from .source import SourceFile
 
@@ -373,12 +374,104 @@ def _acceptable(exc: UnexpectedInput) -> set[str]:
     return set(getattr(exc, "expected", None) or ())
 
 
-def syntax_diagnostic(src: SourceFile, exc: UnexpectedInput, shift: int = 0) -> Diagnostic:
+# Full-width (Chinese) punctuation a policy may type by mistake, outside strings: its name and the ASCII fix.
+_QUOTE_FIX = 'write strings in ASCII double quotes "…"; Chinese quotation marks may only appear inside a string'
+FULL_WIDTH = {
+    "，": ("full-width comma", "write the ASCII ',' instead"),
+    "、": ("ideographic comma", "write the ASCII ',' instead"),
+    "；": ("full-width semicolon", "write the ASCII ';' instead"),
+    "：": ("full-width colon", "write the ASCII ':' instead (08:00)"),
+    "“": ("Chinese opening quotation mark", _QUOTE_FIX),
+    "”": ("Chinese closing quotation mark", _QUOTE_FIX),
+    "‘": ("Chinese opening single quotation mark", _QUOTE_FIX),
+    "’": ("Chinese closing single quotation mark", _QUOTE_FIX),
+    "｛": ("full-width opening brace", "write the ASCII '{' instead"),
+    "｝": ("full-width closing brace", "write the ASCII '}' instead"),
+    "（": ("full-width opening parenthesis", "parentheses are not part of the language: put the text in a string"),
+    "）": ("full-width closing parenthesis", "parentheses are not part of the language: put the text in a string"),
+    "－": ("full-width hyphen-minus", "write the ASCII '-' instead (08:00-12:00, mon-fri, ->)"),
+    "—": ("em dash", "write the ASCII '-' instead (08:00-12:00, mon-fri, ->)"),
+    "＞": ("full-width greater-than sign", "write the ASCII '>' instead (->, >=)"),
+    "→": ("arrow", "write the ASCII '->' instead"),
+    "＃": ("full-width number sign", "write the ASCII '#' to start a comment"),
+    "＂": ("full-width quotation mark", _QUOTE_FIX),
+    "＝": ("full-width equals sign", "write the ASCII '=' instead (>=, ==)"),
+    "＜": ("full-width less-than sign", "write the ASCII '<' instead (<=)"),
+    "。": ("ideographic full stop", "statements end without a full stop; separate them with a new line or ';'"),
+}
+
+
+def _full_width(char: str) -> tuple[str, str] | None:
+    """The name and the ASCII fix of a full-width punctuation character, or None for another character."""
+    return FULL_WIDTH.get(char)
+
+
+def _full_width_after(src: SourceFile, token: Token, shift: int) -> Diagnostic | None:
+    """E011 for full-width punctuation right after an unexpected token (`08：00` lexes as `08`, then fails)."""
+    end = cast(int, token.end_pos) + shift
+    char = src.text[end] if end < len(src.text) else ""
+    if _full_width(char) is None or token.end_line is None or token.end_column is None:
+        return None
+    name, hint = FULL_WIDTH[char]
+    return error("E011", f"unexpected character {char!r} ({name})",
+                 src.span(token.end_line, token.end_column), hint)
+
+
+_BRACES = re.compile(r'"(?:[^"\\\n]|\\.)*"?|#[^\n]*|[{}]')
+
+
+def _open_brace(text: str, begin: int, end: int) -> int | None:
+    """The offset of the last '{' in text[begin:end] still open at end (braces in strings and comments skipped)."""
+    opened: list[int] = []
+    for m in _BRACES.finditer(text, begin, end):
+        if m.group() == "{":
+            opened.append(m.start())
+        elif m.group() == "}" and opened:
+            opened.pop()
+    return opened[-1] if opened else None
+
+
+def _next_brace(text: str, start: int) -> str | None:
+    """The first '{' or '}' at or after start (in strings and comments skipped), or None."""
+    for m in _BRACES.finditer(text, start):
+        if m.group() in "{}":
+            return m.group()
+    return None
+
+
+def _unclosed_block(src: SourceFile, text: str, begin: int, end: int, before: Token | None) -> Diagnostic | None:
+    """E015 at the '{' still open where the parser wanted its '}': at the end of the file, or before the
+    statement `before` that starts a line when the next brace after it opens a block (a '}' next would close
+    this one: `before` is then a stray line inside the block). None otherwise (the caller reports as usual)."""
+    brace = _open_brace(text, begin, end)
+    if brace is None or (before is not None and _next_brace(text, end) == "}"):
+        return None
+    line = text.count("\n", 0, brace) + 1
+    column = brace - (text.rfind("\n", 0, brace) + 1) + 1
+    where = (f"close it with '}}' before `{before}` on line {before.line}" if before is not None
+             else "close it with '}' at the end of the block")
+    return error("E015", "block is not closed", src.span(line, column), f"this '{{' is never closed: {where}")
+
+
+def _unclosed_at(src: SourceFile, token: Token | None, shift: int, text: str, begin: int) -> Diagnostic | None:
+    """E015 when the parser, in a block, met the end of the file or a statement keyword starting a line."""
+    if token is None or token.type == "$END":
+        return _unclosed_block(src, text, begin, len(text), None)
+    if token.column == 1 and str(token) in statement_keywords():
+        return _unclosed_block(src, text, begin, cast(int, token.start_pos) + shift, token)
+    return None
+
+
+def syntax_diagnostic(src: SourceFile, exc: UnexpectedInput, shift: int = 0, text: str | None = None,
+                      begin: int = 0) -> Diagnostic:
     """Turn a Lark parse exception into a located diagnostic with a hint.
 
     shift: what to add to an offset in the text parsed to get the offset in src (the text parsed
-    may leave out whole statements before the error, keeping every line and column).
+    may leave out whole statements before the error, keeping every line and column). text: the text
+    parsed, at src's offsets (src.text with broken statements blanked; src.text when None); begin: the
+    offset where the parse started in it.
     """
+    parsed = src.text if text is None else text
     line, column = exc.line, exc.column
     if isinstance(exc, UnexpectedCharacters):
         pos = cast(int, exc.pos_in_stream) + shift  # always set here, to the lexer's position (Lark's base class declares None)
@@ -388,17 +481,28 @@ def syntax_diagnostic(src: SourceFile, exc: UnexpectedInput, shift: int = 0) -> 
             end = len(src.line_text(line)) + 1
             return error("E012", "unterminated string", src.span(line, column, line, max(end, column + 1)),
                          'close the string with " on the same line; write \\" for a quote inside it')
+        full_width = _full_width(char)
+        if full_width is not None:
+            name, fix = full_width
+            return error("E011", f"unexpected character {char!r} ({name})", span, fix)
         allowed = _acceptable(exc)
         return error("E011", f"unexpected character {char!r}", span,
                      f"expected {_describe_expected(allowed)}" if allowed else None)
     if isinstance(exc, (UnexpectedToken, UnexpectedEOF)):
         token = getattr(exc, "token", None)
         expected = _acceptable(exc)
+        if "RBRACE" in expected:
+            unclosed = _unclosed_at(src, token, shift, parsed, begin)
+            if unclosed is not None:
+                return unclosed
         if token is None or token.type == "$END":
             last = src.text.rstrip().count("\n") + 1
             col = len(src.line_text(last)) + 1
             hint = "a block opened with '{' is not closed" if "RBRACE" in expected else None
             return error("E013", "unexpected end of file", src.span(last, max(col, 1)), hint or f"expected {_describe_expected(expected)}")
+        after = _full_width_after(src, token, shift)
+        if after is not None:
+            return after
         span = src.span(token.line, token.column, token.end_line, token.end_column)
         value = str(token) if len(token) <= 40 else f"{token[:40]}…"
         suggestion = _keyword_suggestion(value, expected) if str(token).isidentifier() else None
@@ -512,6 +616,20 @@ class _Recovery:
         return start, "\n".join(blank), start + sum(map(len, blank)) + len(blank) - 1
 
 
+def _at_end(exc: UnexpectedInput) -> bool:
+    """Whether the parse failed at the end of the input (E013, or E015 at the end): parsing stops there."""
+    if isinstance(exc, UnexpectedCharacters):
+        return False
+    token = getattr(exc, "token", None)
+    return token is None or token.type == "$END"
+
+
+def _error_place(exc: UnexpectedInput, span: Span) -> tuple[int, int]:
+    """Where the parser failed (line, column), which recovery blanks around: the diagnostic may point
+    elsewhere (E015 at the '{' not closed, E011 at a full-width character after the token)."""
+    return (exc.line, exc.column) if exc.line and exc.column else (span.line, span.column)
+
+
 def parse_source(src: SourceFile) -> tuple[Tree | None, list[Diagnostic]]:
     """Parse a source file; on syntax errors, report each broken statement once.
 
@@ -537,13 +655,14 @@ def parse_source(src: SourceFile) -> tuple[Tree | None, list[Diagnostic]]:
         try:
             policy_parser().parse(head + text[start:])
         except UnexpectedInput as exc:
-            diag = syntax_diagnostic(src, exc, start - len(head))
+            diag = syntax_diagnostic(src, exc, start - len(head), text, start)
+            failure = exc
         else:  # pragma: no cover - Lark takes what the fast parser does not: let Lark alone decide
             return _parse_source_whole(src)
         diags.append(diag)
-        if len(diags) >= MAX_SYNTAX_ERRORS or diag.code == "E013" or diag.span is None:
+        if len(diags) >= MAX_SYNTAX_ERRORS or _at_end(failure) or diag.span is None:
             return None, diags
-        blanked = recovery.blank(diag.span.line, diag.span.column)
+        blanked = recovery.blank(*_error_place(failure, diag.span))
         if blanked is None:
             return None, diags
         begin, spaces, end = blanked
@@ -563,11 +682,11 @@ def _parse_source_whole(src: SourceFile) -> tuple[Tree | None, list[Diagnostic]]
             tree = parser.parse(text)
             return (tree if not diags else None), diags
         except UnexpectedInput as exc:
-            diag = syntax_diagnostic(src, exc)
+            diag = syntax_diagnostic(src, exc, 0, text)
             diags.append(diag)
-            if len(diags) >= MAX_SYNTAX_ERRORS or diag.code == "E013":
+            if len(diags) >= MAX_SYNTAX_ERRORS or _at_end(exc):
                 return None, diags
-            blanked = _blank_statement(text, diag.span.line, diag.span.column) if diag.span else text
+            blanked = _blank_statement(text, *_error_place(exc, diag.span)) if diag.span else text
             if blanked == text:
                 return None, diags
             text = blanked

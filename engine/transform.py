@@ -11,13 +11,16 @@ from lark import Token, Transformer, Tree, v_args
 
 from . import ir
 from .diagnostics import Diagnostic, error
-from .names import did_you_mean
+from .names import by_label, did_you_mean
 from .parser import fast_parser, parse_source
 from .source import SourceFile
 
 MAX_DIGITS = 15  # longest number a policy may write (and far below int()'s 4,300-digit limit)
 MAX_DURATION = 3650 * 86400  # longest duration a policy may write (10 years): timers stay on the calendar
 DAY_NAMES = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+# Chinese day names, for the hint of a day written in Chinese (周一 → mon): days are written in English.
+DAY_LABELS = {f"{prefix}{digit}": day for prefix in ("周", "星期")
+              for digit, day in zip("一二三四五六日天", ("mon", "tue", "wed", "thu", "fri", "sat", "sun", "sun"))}
 DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
 # How E111 names a setting of a route, queue or metric block: the words a policy writes for it.
@@ -299,7 +302,7 @@ class ToIR(Transformer):
         for tok in children:
             word = str(tok).lower()
             if word not in DAY_NAMES:
-                self._bad("E105", f"unknown day {str(tok)!r}", tok, did_you_mean(word, DAY_NAMES) or "days are mon tue wed thu fri sat sun")
+                self._bad("E105", f"unknown day {str(tok)!r}", tok, did_you_mean(word, DAY_NAMES) or by_label(word, DAY_LABELS) or "days are mon tue wed thu fri sat sun")
                 return []
             days.append(DAY_NAMES[word])
         if len(days) == 2:

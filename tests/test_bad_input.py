@@ -47,7 +47,7 @@ BAD_FILES = [
     ("unterminated string", b'shop "s" on douyin\nreply offline -> "abc\n', 1, ("E012", 2, 18)),
     ("unterminated string at end of file", b'shop "s" on douyin\nreply offline -> "abc', 1, ("E012", 2, 18)),
     ("unexpected character", b'shop "s" on douyin\nhours 08:00-09:00 @\n', 1, ("E011", 2, 19)),
-    ("unclosed block", b'shop "s" on douyin\ngroup a { agents amy\n', 1, ("E013", 2, 21)),
+    ("unclosed block", b'shop "s" on douyin\ngroup a { agents amy\n', 1, ("E015", 2, 9)),
     ("5,000 open braces", b'shop "s" on douyin\ngroup a ' + b"{" * 5000 + b"\n", 1, ("E010", 2, 10)),
     ("5,000 nested routes", b'shop "s" on douyin\n' + b"route { " * 5000 + b"\n", 1, ("E010", 2, 9)),
     ("5,000 nested blocks closed", b'shop "s" on douyin\n' + b"queue { " * 5000 + b"}" * 5000 + b"\n", 1,
@@ -354,7 +354,11 @@ def test_setting_repeated_in_a_route_or_queue_block_is_e111(here, block, message
                                     encoding="utf-8")
     result = kefu("check", "-f", "json", "--platform-dir", "platforms", "shop.kefu")
     assert result.exit_code == 1
-    assert located(result) == [("E111", 4, column, message, [("first set here", 4, first)])]
+    found = located(result)
+    if block.startswith("route"):   # the second `default`, `scope` is not kept: h is routed nowhere (W505)
+        assert ("W505", 3, 1) in [d[:3] for d in found]
+        found = [d for d in found if d[0] != "W505"]
+    assert found == [("E111", 4, column, message, [("first set here", 4, first)])]
 
 
 def test_first_value_of_a_repeated_block_setting_is_kept(here):

@@ -505,7 +505,7 @@ def diagnostic_list(result) -> list[dict]:
 
 def test_attribute_set_twice_in_a_block_keeps_no_value_hidden(write):
     # The first value is kept and checked; the second is E111 and still checked against the range.
-    write('shop "s" on douyin\ngroup g { agents amy; max_sessions 60; max_sessions 5 }\n'
+    write('shop "s" on douyin\ngroup g { agents amy; max_sessions 60; max_sessions 5; agents bob }\n'
           'agent bob { max_sessions 5; max_sessions 70 }\n')
     diags = diagnostic_list(kefu("check", "-f", "json", "shop.kefu"))
     assert [(d["code"], d["message"], d["span"]["line"], d["span"]["column"],
