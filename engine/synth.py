@@ -13,7 +13,10 @@ export for the policy's shop:
   They come online a little before or after the shift starts (the first ``online`` of the day
   carries ``max_sessions`` — the agent's cap, else its group's, else 10 — and the group), go
   offline during gaps in the hours and for lunch (or busy), take a few short busy breaks, and
-  go offline at the end of the shift at slightly different times.
+  go offline at the end of the shift at slightly different times. The desk is not left empty
+  during working hours when there is an agent for each shift: where everyone would be away,
+  an agent on a break stays until someone is back or takes it at the desk (busy), or one comes
+  up to 30 minutes early or stays up to 30 minutes late (to the close at most).
 - **Consumers** arrive on a daily curve with a morning peak (about 10:00), a larger evening
   peak (20:00–22:00) and a few arrivals at night, outside hours. ``consumers`` is the number of
   distinct consumers *per day*; some come back later the same day, and over several days some
@@ -136,6 +139,7 @@ def _no_chatting_agent(shop: ir.Shop) -> tuple[str, str] | None:
 
 
 SHIFT_MINUTES = 9 * 60 + 30   # an agent's shift
+MAX_STRETCH = 30               # minutes an agent comes early or stays late so that the desk is not left empty
 HANDOVER_MINUTES = 60          # shifts that follow each other overlap at least this long
 DAY_MINUTES = 1440
 
@@ -195,6 +199,59 @@ class _Plan:
     agent: _Agent
     changes: list[tuple[float, str]]
     earliest: float
+
+
+def _keep_desk(plans: list[_Plan], ranges: list[tuple[int, int]]) -> None:
+    """Change the day's plans (without randomness) so that someone is online or busy throughout the working
+    hours: where everyone is away, an agent on a break stays (or takes it at the desk, busy), or one comes
+    up to MAX_STRETCH minutes early or stays that much later. A hole nobody can fill (fewer agents than
+    shifts) is left."""
+    since = -math.inf
+    for _ in range(8 * sum(len(p.changes) for p in plans) + 8):   # each patch fills a hole or a part of one
+        hole = _first_hole(plans, ranges, since)
+        if hole is None:
+            return
+        if not _fill(plans, *hole):
+            since = hole[1]
+
+
+def _first_hole(plans: list[_Plan], ranges: list[tuple[int, int]], since: float) -> tuple[float, float] | None:
+    """The first stretch (from, to) of the ranges, from `since` on, in which no plan is online or busy."""
+    at_desk = sorted((changes[i][0], changes[i + 1][0]) for changes in (p.changes for p in plans)
+                     for i in range(len(changes) - 1) if changes[i][1] != "offline")
+    for start, end in ranges:
+        cursor = max(start, since)
+        for desk_start, desk_end in at_desk:
+            if cursor >= end:
+                break
+            if desk_start > cursor:
+                return cursor, min(desk_start, end)
+            cursor = max(cursor, desk_end)
+        if cursor < end:
+            return cursor, end
+    return None
+
+
+def _fill(plans: list[_Plan], start: float, end: float) -> bool:
+    """Fill (the start of) the hole [start, end) by changing one plan; False when none can."""
+    for plan in plans:   # away in the middle of the shift (lunch, a gap in the hours)
+        changes = plan.changes
+        for i in range(1, len(changes) - 1):
+            if changes[i][1] == "offline" and changes[i][0] <= start < changes[i + 1][0]:
+                stays = end < changes[i + 1][0] and end - changes[i][0] <= MAX_STRETCH
+                changes[i] = (end, "offline") if stays else (changes[i][0], "busy")
+                return True
+    early = [p for p in plans if start < p.changes[0][0] <= start + MAX_STRETCH and start >= p.earliest]
+    if early:
+        plan = min(early, key=lambda p: p.changes[0][0])
+        plan.changes[0] = (start, plan.changes[0][1])
+        return True
+    late = [p for p in plans if p.changes[-1][0] <= start and end - p.changes[-1][0] <= MAX_STRETCH]
+    if late:
+        plan = max(late, key=lambda p: p.changes[-1][0])
+        plan.changes[-1] = (end, "offline")
+        return True
+    return False
 
 
 @dataclass(eq=False)
@@ -423,6 +480,7 @@ class _Generator:
                     prev_end = p1
             changes.append((off, "offline"))
             plans.append(_Plan(agent, changes, earliest))
+        _keep_desk(plans, ranges)
         for plan in plans:
             agent = plan.agent
             for k, (minute, status) in enumerate(plan.changes):

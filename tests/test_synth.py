@@ -305,11 +305,13 @@ def empty_desk_minutes(data: bytes, start: str, end: str) -> list[str]:
     return empty
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("hours", ["hours 07:00-01:00", "hours 07:00-24:00, 00:00-01:00"])
-def test_a_desk_open_07_to_01_is_staffed_throughout(tmp_path, hours):
+def test_a_desk_open_07_to_01_is_staffed_throughout(tmp_path, hours, seed):
     # 18 hours: two shifts of 9.5 hours (07:00-16:30 and 15:30-01:00), two agents each; the base
-    # generator left 07:00-24:00 plus 00:00-01:00 with nobody from about 09:38 to 14:32.
-    data = generate(policy_of(tmp_path, NIGHT_DESK.format(hours=hours)), days=2, consumers=150, seed=2)
+    # generator left 07:00-24:00 plus 00:00-01:00 with nobody from about 09:38 to 14:32, and any
+    # desk empty while its agents were at lunch, late or gone a little early.
+    data = generate(policy_of(tmp_path, NIGHT_DESK.format(hours=hours)), days=2, consumers=150, seed=seed)
     for day, following in (("11", "12"), ("12", "13")):
         assert empty_desk_minutes(data, f"2026-11-{day}T07:00:00+08:00", f"2026-11-{following}T01:00:00+08:00") == []
     # closed 01:00-07:00: the late shift has gone home by 01:30, the early one comes at 07:00 or a little before
@@ -336,3 +338,16 @@ def test_the_shifts_of_a_day_cover_its_hours_over_midnight(tmp_path):
     assert _shift_starts(0, 1440) == ([0, 435, 870], 570)
     assert _shift_starts(480, 1440) == ([480, 870], 570)     # 08:00-24:00 (the samples): as before
     assert _shift_starts(480, 1080) == ([480], 600)          # 10 hours: one shift
+
+
+def test_the_desk_is_never_empty_in_hours_but_too_few_agents_leave_a_shift_empty(tmp_path, policies):
+    # pinduoduo-fruit, 08:00-23:00: two shifts, two agents each (the shipped sample had nobody 11:46-12:02,
+    # both early agents at lunch, and 22:57-23:00, the late ones gone a little early)
+    for seed in (1, 7):
+        data = generate(policies["pinduoduo-fruit"], consumers=150, seed=seed)
+        assert empty_desk_minutes(data, "2026-11-11T08:00:00+08:00", "2026-11-11T23:00:00+08:00") == []
+    # one agent for 07:00-01:00 (two shifts): on day 0 it works the early shift, 07:00-16:30 give or
+    # take a few minutes; nobody can cover the evening, which stays empty rather than a 18-hour day
+    alone = policy_of(tmp_path, 'shop "s" on douyin\nhours 07:00-01:00\nagent solo {}\n')
+    empty = empty_desk_minutes(generate(alone, consumers=50, seed=3), "2026-11-11T07:00:00+08:00", "2026-11-12T01:00:00+08:00")
+    assert 480 <= len(empty) <= 540 and empty[-1] == "00:59"
