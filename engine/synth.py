@@ -15,8 +15,9 @@ export for the policy's shop:
   offline during gaps in the hours and for lunch (or busy), take a few short busy breaks, and
   go offline at the end of the shift at slightly different times. The desk is not left empty
   during working hours when there is an agent for each shift: where everyone would be away,
-  an agent on a break stays until someone is back or takes it at the desk (busy), or one comes
-  up to 30 minutes early or stays up to 30 minutes late (to the close at most).
+  an agent on a break leaves later or comes back sooner (by up to 30 minutes) or takes it at
+  the desk (busy), or one comes up to 30 minutes early or stays up to 30 minutes late (to the
+  close at most).
 - **Consumers** arrive on a daily curve with a morning peak (about 10:00), a larger evening
   peak (20:00–22:00) and a few arrivals at night, outside hours. ``consumers`` is the number of
   distinct consumers *per day*; some come back later the same day, and over several days some
@@ -203,8 +204,9 @@ class _Plan:
 
 def _keep_desk(plans: list[_Plan], ranges: list[tuple[int, int]]) -> None:
     """Change the day's plans (without randomness) so that someone is online or busy throughout the working
-    hours: where everyone is away, an agent on a break stays (or takes it at the desk, busy), or one comes
-    up to MAX_STRETCH minutes early or stays that much later. A hole nobody can fill (fewer agents than
+    hours: where everyone is away, an agent on a break leaves later or comes back sooner (by up to
+    MAX_STRETCH minutes) or takes it at the desk (busy), or one comes up to MAX_STRETCH minutes early to
+    the shift or stays that much later. A hole nobody can fill (fewer agents than
     shifts) is left."""
     since = -math.inf
     for _ in range(8 * sum(len(p.changes) for p in plans) + 8):   # each patch fills a hole or a part of one
@@ -237,9 +239,14 @@ def _fill(plans: list[_Plan], start: float, end: float) -> bool:
     for plan in plans:   # away in the middle of the shift (lunch, a gap in the hours)
         changes = plan.changes
         for i in range(1, len(changes) - 1):
-            if changes[i][1] == "offline" and changes[i][0] <= start < changes[i + 1][0]:
-                stays = end < changes[i + 1][0] and end - changes[i][0] <= MAX_STRETCH
-                changes[i] = (end, "offline") if stays else (changes[i][0], "busy")
+            away, back = changes[i][0], changes[i + 1][0]
+            if changes[i][1] == "offline" and away <= start < back:
+                if end < back and end - away <= MAX_STRETCH:
+                    changes[i] = (end, "offline")          # leaves when someone is back
+                elif back - start <= MAX_STRETCH:
+                    changes[i + 1] = (start, changes[i + 1][1])   # comes back sooner
+                else:
+                    changes[i] = (away, "busy")            # takes the break at the desk
                 return True
     early = [p for p in plans if start < p.changes[0][0] <= start + MAX_STRETCH and start >= p.earliest]
     if early:
