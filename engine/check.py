@@ -436,6 +436,7 @@ def stage_contradictions(policy: ir.Policy) -> Iterator[Diagnostic]:
                 yield error("E407", f"two replies for status {reply.status.name!r}", reply.span, "keep one")
             statuses.setdefault(reply.status.name, reply.span)
     yield from _overlapping_hours(shop)
+    yield from _clashing_holidays(shop.holidays)
     settings = policy.effective
     if settings.repeat_entry and settings.repeat_entry.within == 0 and settings.repeat_entry.fallback:
         yield warning("W406", "repeat-entry window is 0 (every return queues again), so the fallback is never used",
@@ -475,8 +476,10 @@ _BLOCK = 40   # minutes: a day is 36 blocks
 
 
 def _overlapping_hours(shop: ir.Shop) -> Iterator[Diagnostic]:
-    """W402 for a range that overlaps an earlier range of the same day (noting the first such).
+    """W402 for a range that overlaps an earlier range of the same day (noting the first such), once per range.
 
+    A range over midnight also covers the start of the next day (its tail): in the
+    next weekday's list when that day has rules of its own, else in the every-day list.
     Linear in the number of ranges: each day keeps, per minute, the first range
     that covers it, and each minute is claimed once (`free` skips claimed ones).
     The first range of each block of _BLOCK minutes is kept too, so that finding
@@ -486,30 +489,82 @@ def _overlapping_hours(shop: ir.Shop) -> Iterator[Diagnostic]:
     seen: list[ir.ClockRange] = []
     unclaimed = 1 << 62
     days: dict[object, tuple[list[int], list[int], list[int]]] = {}
+    named = {day for rule in shop.hours for day in rule.days or ()}
     for rule in shop.hours:
-        for day in (rule.days if rule.days is not None else ["all"]):
-            for rng in rule.ranges:
-                if not 0 <= rng.start < rng.end <= 1440:
-                    continue
+        for rng in rule.ranges:
+            if not 0 <= rng.start < rng.end < rng.start + 1440:
+                continue
+            reported = False
+            for day, start, end in _day_parts(rng, rule.days, named):
                 owner, free, blocks = days.get(day) or days.setdefault(
                     day, ([unclaimed] * 1440, list(range(1441)), [unclaimed] * (1440 // _BLOCK)))
-                lo, hi = -(-rng.start // _BLOCK), rng.end // _BLOCK   # the whole blocks in the range
+                lo, hi = -(-start // _BLOCK), end // _BLOCK   # the whole blocks in the range
                 if lo < hi:
-                    first = min(owner[rng.start:lo * _BLOCK] + blocks[lo:hi] + owner[hi * _BLOCK:rng.end])
+                    first = min(owner[start:lo * _BLOCK] + blocks[lo:hi] + owner[hi * _BLOCK:end])
                 else:
-                    first = min(owner[rng.start:rng.end])
-                if first != unclaimed:
+                    first = min(owner[start:end])
+                if first != unclaimed and not reported:
+                    reported = True
                     other = seen[first].span
                     yield warning("W402", "working hours overlap", rng.span, "merge the two ranges",
                                   notes=(("overlaps this range", other),) if other else ())
-                minute = _next_free(free, rng.start)
-                while minute < rng.end:
+                minute = _next_free(free, start)
+                while minute < end:
                     owner[minute] = len(seen)
                     if blocks[minute // _BLOCK] == unclaimed:   # ranges come in order: the first claim is the least
                         blocks[minute // _BLOCK] = len(seen)
                     free[minute] = minute + 1
                     minute = _next_free(free, minute + 1)
-                seen.append(rng)
+            seen.append(rng)
+
+
+def _clashing_holidays(holidays: list[ir.Holiday]) -> Iterator[Diagnostic]:
+    """E408 for a holiday whose dates another holiday gives other hours; W407 when it gives the same hours.
+
+    Each holiday is compared with the earlier-starting holidays (in source order on the same start
+    date) that reach furthest: per distinct hours, only the one ending last matters, and the two
+    ending last with different hours are enough to find a disagreement. O(n log n).
+    """
+    order = sorted(range(len(holidays)), key=lambda i: (holidays[i].start, i))
+    furthest: list[tuple[ir.Holiday, tuple]] = []   # up to two (holiday, hours): the latest ends, different hours
+    for i in order:
+        holiday = holidays[i]
+        hours = tuple(sorted((r.start, r.end) for r in holiday.ranges))
+        clash = next((h for h, other in furthest if other != hours and h.end >= holiday.start), None)
+        same = next((h for h, other in furthest if other == hours and h.end >= holiday.start), None)
+        if clash is not None:
+            day = max(clash.start, holiday.start)
+            yield error("E408", f"two holidays give {day.isoformat()} different hours", holiday.span,
+                        "a date has one set of hours: change the dates of one holiday, or give both the same hours",
+                        notes=(("the other holiday", clash.span),) if clash.span else ())
+        elif same is not None:
+            day = max(same.start, holiday.start)
+            yield warning("W407", f"holiday {day.isoformat()} is given twice", holiday.span,
+                          "remove the repeated dates from one of the two holidays",
+                          notes=(("first given here", same.span),) if same.span else ())
+        furthest = _furthest_two(furthest, holiday, hours)
+
+
+def _furthest_two(furthest: list[tuple[ir.Holiday, tuple]], holiday: ir.Holiday, hours: tuple) -> list[tuple[ir.Holiday, tuple]]:
+    """The (holiday, hours) ending last, and the one ending last with other hours, holiday added."""
+    candidates = sorted(furthest + [(holiday, hours)], key=lambda pair: pair[0].end, reverse=True)
+    best = [candidates[0]]
+    other = next((pair for pair in candidates[1:] if pair[1] != best[0][1]), None)
+    return best + [other] if other else best
+
+
+def _day_parts(rng: ir.ClockRange, days: list[int] | None, named: set[int]) -> Iterator[tuple[object, int, int]]:
+    """(day list, start, end) of each day a range of a rule covers: its own days ("all" for every day), and
+    for a range over midnight the next days' lists, from 00:00 to its end."""
+    own: list[object] = list(days) if days is not None else ["all"]
+    for day in own:
+        yield day, rng.start, min(rng.end, 1440)
+    if rng.end <= 1440:
+        return
+    before = list(days) if days is not None else [d for d in range(7) if d not in named]
+    tails = dict.fromkeys((d + 1) % 7 if (d + 1) % 7 in named else "all" for d in before)
+    for day in tails:
+        yield day, 0, rng.end - 1440
 
 
 def _next_free(free: list[int], minute: int) -> int:

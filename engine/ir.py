@@ -46,7 +46,11 @@ class Labelled(Node):
 
 
 class ClockRange(Node):
-    """A time-of-day range in minutes after midnight; end may be 1440 (24:00)."""
+    """A time-of-day range in minutes after midnight; end may be 1440 (24:00).
+
+    In `hours` and `holiday`, a range written over midnight (07:00-01:00) ends the next day:
+    its end is past 1440 (1500), and it belongs to the day it starts.
+    """
 
     start: int
     end: int

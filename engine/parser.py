@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import os
 import re
 from functools import lru_cache
 from typing import Any, Callable, Iterator, cast
@@ -13,6 +14,7 @@ from lark.grammar import Terminal
 from lark.lexer import Lexer, PatternStr
 from lark.parsers.lalr_analysis import Shift
 
+from . import grammar_cache
 from .diagnostics import Diagnostic, error
 from .ir import Span
 from .resources import grammar_path
@@ -98,16 +100,29 @@ class PolicyLexer(Lexer):
             pos = end
 
 
+LARK_OPTIONS: dict[str, Any] = {"parser": "lalr", "lexer": PolicyLexer, "propagate_positions": True, "maybe_placeholders": False}
+
+PARSER_ENV = "KEFU_PARSER"
+"""Environment variable: `lark` parses every policy with Lark alone (no fast path); unset or anything else, the fast path."""
+
+
+def fast_path_on() -> bool:
+    """Whether well-formed policies take the fast path (KEFU_PARSER is not `lark`)."""
+    return os.environ.get(PARSER_ENV, "").strip().lower() != "lark"
+
+
 @lru_cache(maxsize=1)
 def policy_parser() -> Lark:
-    """The LALR parser for the policy language (built once per process)."""
-    return Lark(
-        grammar_path().read_text(encoding="utf-8"),
-        parser="lalr",
-        lexer=PolicyLexer,
-        propagate_positions=True,
-        maybe_placeholders=False,
-    )
+    """The LALR parser for the policy language (built once per process, or loaded from the user's cache)."""
+    grammar = grammar_path().read_text(encoding="utf-8")
+    path = grammar_cache.cache_path(grammar, repr(sorted(LARK_OPTIONS.items())))
+    cached = grammar_cache.load(path) if path is not None else None
+    if cached is not None:
+        return cached
+    lark = Lark(grammar, **LARK_OPTIONS)
+    if path is not None:
+        grammar_cache.save(lark, path)
+    return lark
 
 
 class _Meta:
@@ -140,7 +155,7 @@ class FastParser:
         self.states = table.states
         self.start_state = table.start_states["start"]
         self.end_state = table.end_states["start"]
-        self.lexing = _Lexing(lark.terminals, lark.ignore_tokens)
+        self.lexing = _Lexing(lark.terminals, lark.lexer_conf.ignore)   # a loaded Lark has no ignore_tokens
         # Top level: before any statement, and after whole statements (`start: (statement | ";")*`).
         self.top_states = frozenset({self.start_state} | {action[1] for symbol, action in self.states[self.start_state].items()
                                                           if symbol.startswith("__start_star")})
@@ -317,9 +332,14 @@ class FastParser:
         return value_stack[-1] if self._ends(text, pos, state_stack, reduce) else None
 
 
-@lru_cache(maxsize=1)
 def fast_parser() -> FastParser | None:
-    """The fast path for well-formed policies, if this Lark version exposes its tables."""
+    """The fast path for well-formed policies: None when KEFU_PARSER=lark, or when this Lark version does not
+    expose its tables (then Lark parses everything)."""
+    return _built_fast_parser() if fast_path_on() else None
+
+
+@lru_cache(maxsize=1)
+def _built_fast_parser() -> FastParser | None:
     try:
         return FastParser(policy_parser())
     except (AttributeError, KeyError, TypeError):  # pragma: no cover - another Lark layout

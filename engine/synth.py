@@ -5,11 +5,19 @@ export for the policy's shop:
 
 - **Agents** are the policy's agents and group members (agents with ``im off`` never chat). Each
   day they work a shift derived from the shop's hours: when the shop is open 11 hours or more,
-  members of a group alternate between an early and a late (evening) shift, rotating daily.
+  members of a group take turns on shifts of 9.5 hours spread from opening to closing, each
+  overlapping the next by an hour or more (two shifts, early and late, up to 18 hours open; three
+  round the clock), rotating daily; a shift with nobody takes an agent from the most crowded one.
+  Hours over midnight (``07:00-01:00``, or ``07:00-24:00`` with ``00:00-01:00`` the next day)
+  are one working day, staffed from the day it starts to its end the next morning.
   They come online a little before or after the shift starts (the first ``online`` of the day
   carries ``max_sessions`` — the agent's cap, else its group's, else 10 — and the group), go
   offline during gaps in the hours and for lunch (or busy), take a few short busy breaks, and
-  go offline at the end of the shift at slightly different times.
+  go offline at the end of the shift at slightly different times. The desk is not left empty
+  during working hours when there is an agent for each shift: where everyone would be away,
+  an agent on a break leaves later or comes back sooner (by up to 30 minutes) or takes it at
+  the desk (busy), or one comes up to 30 minutes early or stays up to 30 minutes late (to the
+  close at most).
 - **Consumers** arrive on a daily curve with a morning peak (about 10:00), a larger evening
   peak (20:00–22:00) and a few arrivals at night, outside hours. ``consumers`` is the number of
   distinct consumers *per day*; some come back later the same day, and over several days some
@@ -38,6 +46,7 @@ from __future__ import annotations
 
 import gzip
 import heapq
+import math
 import random
 import sys
 from bisect import bisect_right
@@ -128,6 +137,128 @@ def _no_chatting_agent(shop: ir.Shop) -> tuple[str, str] | None:
         return (f"every agent of shop {shop.name!r} has IM off (`im off`), so none can take a consumer",
                 "give at least one agent IM permission: remove its `im off` (`im on` is the default)")
     return None
+
+
+SHIFT_MINUTES = 9 * 60 + 30   # an agent's shift
+MAX_STRETCH = 30               # minutes an agent comes early or stays late so that the desk is not left empty
+HANDOVER_MINUTES = 60          # shifts that follow each other overlap at least this long
+DAY_MINUTES = 1440
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted ranges with the ones that overlap or touch joined."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def _continued(day: list[tuple[int, int]], next_first: tuple[int, int]) -> bool:
+    """Whether the next day's first range carries on the shift of a day's last range past midnight."""
+    if not day:
+        return False
+    start, end = day[-1]
+    return 0 < start and end >= DAY_MINUTES and next_first[0] <= end - DAY_MINUTES and next_first[1] < DAY_MINUTES
+
+
+def _shift_starts(lo: int, hi: int) -> tuple[list[int], int]:
+    """Starts of the day's shifts and their length: one shift under 11 hours, else enough shifts of
+    SHIFT_MINUTES, spread evenly from lo to hi, that each overlaps the next by HANDOVER_MINUTES or more."""
+    span = hi - lo
+    if span < 11 * 60:
+        return [lo], span
+    count = 2
+    while count * SHIFT_MINUTES - (count - 1) * HANDOVER_MINUTES < span:
+        count += 1
+    step = (span - SHIFT_MINUTES) / (count - 1)
+    return [lo + round(k * step) for k in range(count)], SHIFT_MINUTES
+
+
+def _shifts(agents: list[_Agent], index: int, count: int) -> dict[str, int]:
+    """The shift of each agent on day `index`: its rank in its group, turning one shift earlier each day;
+    then, while a shift has nobody, an agent of the most crowded shift (of two or more) moves to it."""
+    shift_of = {a.name: (a.rank - index) % count for a in agents}
+    for empty in range(count):
+        members = [name for name, shift in shift_of.items() if shift == empty]
+        if members:
+            continue
+        crowded = max(range(count), key=lambda k: (sum(1 for s in shift_of.values() if s == k), -k))
+        donors = [name for name, shift in shift_of.items() if shift == crowded]
+        if len(donors) < 2:
+            break
+        shift_of[donors[-1]] = empty
+    return shift_of
+
+
+@dataclass
+class _Plan:
+    """An agent's status changes for a day, (minute from the day's midnight, status), and the earliest it may start."""
+
+    agent: _Agent
+    changes: list[tuple[float, str]]
+    earliest: float
+
+
+def _keep_desk(plans: list[_Plan], ranges: list[tuple[int, int]]) -> None:
+    """Change the day's plans (without randomness) so that someone is online or busy throughout the working
+    hours: where everyone is away, an agent on a break leaves later or comes back sooner (by up to
+    MAX_STRETCH minutes) or takes it at the desk (busy), or one comes up to MAX_STRETCH minutes early to
+    the shift or stays that much later. A hole nobody can fill (fewer agents than
+    shifts) is left."""
+    since = -math.inf
+    for _ in range(8 * sum(len(p.changes) for p in plans) + 8):   # each patch fills a hole or a part of one
+        hole = _first_hole(plans, ranges, since)
+        if hole is None:
+            return
+        if not _fill(plans, *hole):
+            since = hole[1]
+
+
+def _first_hole(plans: list[_Plan], ranges: list[tuple[int, int]], since: float) -> tuple[float, float] | None:
+    """The first stretch (from, to) of the ranges, from `since` on, in which no plan is online or busy."""
+    at_desk = sorted((changes[i][0], changes[i + 1][0]) for changes in (p.changes for p in plans)
+                     for i in range(len(changes) - 1) if changes[i][1] != "offline")
+    for start, end in ranges:
+        cursor = max(start, since)
+        for desk_start, desk_end in at_desk:
+            if cursor >= end:
+                break
+            if desk_start > cursor:
+                return cursor, min(desk_start, end)
+            cursor = max(cursor, desk_end)
+        if cursor < end:
+            return cursor, end
+    return None
+
+
+def _fill(plans: list[_Plan], start: float, end: float) -> bool:
+    """Fill (the start of) the hole [start, end) by changing one plan; False when none can."""
+    for plan in plans:   # away in the middle of the shift (lunch, a gap in the hours)
+        changes = plan.changes
+        for i in range(1, len(changes) - 1):
+            away, back = changes[i][0], changes[i + 1][0]
+            if changes[i][1] == "offline" and away <= start < back:
+                if end < back and end - away <= MAX_STRETCH:
+                    changes[i] = (end, "offline")          # leaves when someone is back
+                elif back - start <= MAX_STRETCH:
+                    changes[i + 1] = (start, changes[i + 1][1])   # comes back sooner
+                else:
+                    changes[i] = (away, "busy")            # takes the break at the desk
+                return True
+    early = [p for p in plans if start < p.changes[0][0] <= start + MAX_STRETCH and start >= p.earliest]
+    if early:
+        plan = min(early, key=lambda p: p.changes[0][0])
+        plan.changes[0] = (start, plan.changes[0][1])
+        return True
+    late = [p for p in plans if p.changes[-1][0] <= start and end - p.changes[-1][0] <= MAX_STRETCH]
+    if late:
+        plan = max(late, key=lambda p: p.changes[-1][0])
+        plan.changes[-1] = (end, "offline")
+        return True
+    return False
 
 
 @dataclass(eq=False)
@@ -299,20 +430,39 @@ class _Generator:
             return [(8 * 60, 23 * 60)]
         return sorted(self.hours.ranges_on(day))
 
+    def staffed_ranges(self, day: date) -> list[tuple[int, int]]:
+        """The working hours the day's staff cover, in minutes from the day's midnight (merged).
+
+        A day whose last range reaches midnight (and does not start at 00:00) also covers the next
+        day's first range when that range continues it from 00:00 (`07:00-24:00, 00:00-01:00`: one
+        shift to 01:00); that range is then the previous day's, not the next day's. A range over
+        midnight (07:00-01:00) ends past 1440 and is the day's own.
+        """
+        ranges = _merged(self.open_ranges(day))
+        if ranges and _continued(_merged(self.open_ranges(day - timedelta(days=1))), ranges[0]):
+            ranges = ranges[1:]
+        following = _merged(self.open_ranges(day + timedelta(days=1)))
+        if ranges and following and _continued(ranges, following[0]):
+            ranges = _merged(ranges + [(following[0][0] + DAY_MINUTES, following[0][1] + DAY_MINUTES)])
+        return ranges
+
     def plan_day(self, day: date, index: int, midnight: int) -> None:
         """Status changes of every agent for one day (appended to the agents and emitted)."""
         rng = self.rng
-        ranges = self.open_ranges(day)
+        ranges = self.staffed_ranges(day)
         if not ranges:
             return
         lo, hi = ranges[0][0], max(end for _, end in ranges)
         gaps = [(a[1], b[0]) for a, b in zip(ranges, ranges[1:]) if b[0] > a[1]]
-        two_shifts = hi - lo >= 11 * 60
-        length = min(hi - lo, 9 * 60 + 30)
+        starts, length = _shift_starts(lo, hi)
+        shift_of = _shifts(self.agents, index, len(starts))
+        plans: list[_Plan] = []
         for agent in self.agents:
-            late = two_shifts and (agent.rank + index) % 2 == 1
-            start, end = (hi - length, hi) if late else (lo, lo + length if two_shifts else hi)
+            start = starts[shift_of[agent.name]]
+            end = start + length
             on = start - rng.uniform(0, 12) if rng.random() < 0.8 else start + rng.uniform(0, 20)
+            earliest = (agent.times[-1] - midnight) / 60 + 1 if agent.times else -math.inf
+            on = max(on, earliest)   # after yesterday's shift, which may run past midnight
             off = end + rng.uniform(-15, 10)
             fixed: list[tuple[float, float, str]] = []  # gaps in the hours, lunch, dinner
             for g0, g1 in gaps:
@@ -336,7 +486,11 @@ class _Generator:
                     changes += [(p0, status), (p1, "online")]
                     prev_end = p1
             changes.append((off, "offline"))
-            for k, (minute, status) in enumerate(changes):
+            plans.append(_Plan(agent, changes, earliest))
+        _keep_desk(plans, ranges)
+        for plan in plans:
+            agent = plan.agent
+            for k, (minute, status) in enumerate(plan.changes):
                 ts = midnight + int(minute * 60)
                 agent.times.append(ts)
                 agent.statuses.append(status)

@@ -16,6 +16,7 @@ from .parser import fast_parser, parse_source
 from .source import SourceFile
 
 MAX_DIGITS = 15  # longest number a policy may write (and far below int()'s 4,300-digit limit)
+DAY_MINUTES = 1440
 MAX_DURATION = 3650 * 86400  # longest duration a policy may write (10 years): timers stay on the calendar
 DAY_NAMES = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 # Chinese day names, for the hint of a day written in Chinese (周一 → mon): days are written in English.
@@ -118,6 +119,11 @@ class Declared:
 def parse_duration(text: str) -> int:
     """Seconds in a duration literal such as `15m` or `1h30m`."""
     return sum(int(n) * DURATION_UNITS[u] for n, u in re.findall(r"(\d+)([dhms])", text))
+
+
+def _clock_text(minutes: int) -> str:
+    """`HH:MM` of minutes after midnight."""
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)")
@@ -278,9 +284,14 @@ class ToIR(Transformer):
         span = self._span(meta)
         if start is None or end is None:
             start = end = 0  # already reported; an empty range overlaps nothing
-        elif start >= end:
-            self._bad("E403", f"time range {children[0]}-{children[1]} ends before it starts", span,
-                      "a range must end after it starts; write a range that crosses midnight as two ranges (22:00-24:00, 00:00-02:00)")
+        elif start == end or start == DAY_MINUTES:
+            self._bad("E403", f"time range {children[0]}-{children[1]} is empty" if start == end else
+                      f"time range {children[0]}-{children[1]} starts at the end of the day", span,
+                      "write 00:00-24:00 for the whole day" if start == end else
+                      f"a range starts at 00:00 to 23:59; write 00:00-{children[1]}")
+            start = end = 0
+        elif end < start:
+            end += DAY_MINUTES   # over midnight: the range runs into the next day (E403 in a metric window)
         return ir.ClockRange(start=start, end=end, span=span)
 
     def _clock(self, tok: Token) -> int | None:
@@ -545,7 +556,15 @@ class ToIR(Transformer):
     @v_args(meta=True)
     def m_unit(self, meta, c): return ("unit", c[0], self._span(meta))
     @v_args(meta=True)
-    def m_window(self, meta, c): return ("window", c[0], self._span(meta))
+    def m_window(self, meta, c):
+        for rng in c[0]:
+            if rng.end > DAY_MINUTES:   # a window is times of one day: it may not run into the next
+                start, end = rng.start, rng.end - DAY_MINUTES
+                self._bad("E403", f"metric window {_clock_text(start)}-{_clock_text(end)} crosses midnight", rng.span,
+                          f"a metric window stays within one day; write two ranges: "
+                          f"{_clock_text(start)}-24:00, 00:00-{_clock_text(end)}")
+        return ("window", [r if r.end <= DAY_MINUTES else r.model_copy(update={"start": 0, "end": 0}) for r in c[0]],
+                self._span(meta))
     @v_args(meta=True)
     def m_effective(self, meta, c): return ("effective", c[0], self._span(meta))
     @v_args(meta=True)

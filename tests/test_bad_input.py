@@ -186,6 +186,11 @@ def test_check_pipeline_has_no_way_to_run_code():
     for module in pipeline:
         text = (ROOT / "engine" / f"{module}.py").read_text(encoding="utf-8")
         assert not runs_code.search(text), module
+    # The one exception, kept out of these modules on purpose: engine/grammar_cache.py loads the built grammar
+    # (a pickle, through Lark.load) from the user's cache directory, only a file and directory the user owns
+    # and nobody else may write (tests/test_parser_paths.py; language.md §9.1). Nothing a policy says reaches it.
+    cache = (ROOT / "engine" / "grammar_cache.py").read_text(encoding="utf-8")
+    assert cache.count("Lark.load(") == 1 and "if not (stat.S_ISREG(info.st_mode) and _owned_and_private(info))" in cache
 
 
 def test_escapes_that_are_not_text_do_not_break_the_ir(here):

@@ -272,3 +272,82 @@ def test_generate_refuses_to_overwrite_its_policy_and_absurd_consumer_counts(tmp
     result = kefu("generate", policy, "--out", tmp_path / "log.jsonl", "--consumers", "10" * 12)
     assert result.exit_code == 2 and "--consumers from 0 to 10,000,000" in result.stderr
     assert not (tmp_path / "log.jsonl").exists()
+
+
+# ---- shifts over midnight ----------------------------------------------------------------------
+
+def policy_of(tmp_path, text: str):
+    path = tmp_path / "night.kefu"
+    path.write_text(text, encoding="utf-8")
+    result = Loader().load(path)
+    assert result.diagnostics == [] and result.policy is not None
+    return result.policy
+
+
+NIGHT_DESK = 'shop "night" on douyin\n{hours}\ngroup presale {{ agents a1, a2 }}\ngroup aftersale {{ agents b1, b2 }}\n'
+
+
+def empty_desk_minutes(data: bytes, start: str, end: str) -> list[str]:
+    """Each minute (local HH:MM) from start to end (ISO, +08:00) at which no agent is online or busy,
+    worked out from the log's agent_status events alone."""
+    got, rejected, _ = read_all(data)
+    assert rejected == []
+    changes = sorted((e.ts, e.agent, e.status) for e in got if e.type == "agent_status")
+    status: dict[str, str] = {}
+    t, stop, i, empty = datetime.fromisoformat(start).timestamp(), datetime.fromisoformat(end).timestamp(), 0, []
+    while t < stop:
+        while i < len(changes) and changes[i][0] <= t:
+            status[changes[i][1]] = changes[i][2]
+            i += 1
+        if not any(s in ("online", "busy") for s in status.values()):
+            empty.append(datetime.fromtimestamp(t, CST).strftime("%H:%M"))
+        t += 60
+    return empty
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("hours", ["hours 07:00-01:00", "hours 07:00-24:00, 00:00-01:00"])
+def test_a_desk_open_07_to_01_is_staffed_throughout(tmp_path, hours, seed):
+    # 18 hours: two shifts of 9.5 hours (07:00-16:30 and 15:30-01:00), two agents each; the base
+    # generator left 07:00-24:00 plus 00:00-01:00 with nobody from about 09:38 to 14:32, and any
+    # desk empty while its agents were at lunch, late or gone a little early.
+    data = generate(policy_of(tmp_path, NIGHT_DESK.format(hours=hours)), days=2, consumers=150, seed=seed)
+    for day, following in (("11", "12"), ("12", "13")):
+        assert empty_desk_minutes(data, f"2026-11-{day}T07:00:00+08:00", f"2026-11-{following}T01:00:00+08:00") == []
+    # closed 01:00-07:00: the late shift has gone home by 01:30, the early one comes at 07:00 or a little before
+    assert len(empty_desk_minutes(data, "2026-11-12T01:30:00+08:00", "2026-11-12T06:30:00+08:00")) == 300
+
+
+def test_the_shifts_of_a_day_cover_its_hours_over_midnight(tmp_path):
+    from engine.synth import _Generator, _shift_starts
+    import random
+
+    def staffed(hours: str, day: date) -> list[tuple[int, int]]:
+        gen = _Generator(policy_of(tmp_path, NIGHT_DESK.format(hours=hours)), random.Random(1), CST)
+        return gen.staffed_ranges(day)
+
+    friday, saturday = date(2026, 11, 13), date(2026, 11, 14)
+    assert staffed("hours 07:00-01:00", friday) == [(420, 1500)]                   # 07:00 to 01:00 the next day
+    assert staffed("hours 07:00-24:00, 00:00-01:00", friday) == [(420, 1500)]      # the same shift, written in two
+    assert staffed("hours 00:00-02:00, 20:00-24:00", friday) == [(1200, 1560)]     # a night desk, 20:00-02:00
+    assert staffed("hours mon-fri 07:00-01:00", saturday) == []                    # Friday's tail is Friday's
+    assert staffed("hours 00:00-24:00", friday) == [(0, 1440)]                     # round the clock: each day its own
+    # 18 hours: 2 shifts of 570 minutes, 07:00-16:30 and 15:30-01:00 (an hour's handover)
+    assert _shift_starts(420, 1500) == ([420, 930], 570)
+    # 24 hours: 2 shifts would overlap by less than an hour (2 * 570 - 60 = 1080 < 1440): 3, 435 minutes apart
+    assert _shift_starts(0, 1440) == ([0, 435, 870], 570)
+    assert _shift_starts(480, 1440) == ([480, 870], 570)     # 08:00-24:00 (the samples): as before
+    assert _shift_starts(480, 1080) == ([480], 600)          # 10 hours: one shift
+
+
+def test_the_desk_is_never_empty_in_hours_but_too_few_agents_leave_a_shift_empty(tmp_path, policies):
+    # pinduoduo-fruit, 08:00-23:00: two shifts, two agents each (the shipped sample had nobody 11:46-12:02,
+    # both early agents at lunch, and 22:57-23:00, the late ones gone a little early)
+    for seed in (1, 7):
+        data = generate(policies["pinduoduo-fruit"], consumers=150, seed=seed)
+        assert empty_desk_minutes(data, "2026-11-11T08:00:00+08:00", "2026-11-11T23:00:00+08:00") == []
+    # one agent for 07:00-01:00 (two shifts): on day 0 it works the early shift, 07:00-16:30 give or
+    # take a few minutes; nobody can cover the evening, which stays empty rather than a 18-hour day
+    alone = policy_of(tmp_path, 'shop "s" on douyin\nhours 07:00-01:00\nagent solo {}\n')
+    empty = empty_desk_minutes(generate(alone, consumers=50, seed=3), "2026-11-11T07:00:00+08:00", "2026-11-12T01:00:00+08:00")
+    assert 480 <= len(empty) <= 540 and empty[-1] == "00:59"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, timedelta
 
 from .. import ir
 from .clock import LocalClock
+
+DAY_MINUTES = 1440
+ONE_DAY = timedelta(days=1)
 
 
 class WorkingHours:
@@ -14,7 +17,9 @@ class WorkingHours:
 
     A holiday's own hours replace everything on its dates (none: closed); rules
     naming weekdays replace the every-day rules on those weekdays; a shop with no
-    `hours` at all is always at work. Each local day's ranges are worked out once.
+    `hours` at all is always at work. A range over midnight (07:00-01:00, end past
+    1440) belongs to the day it starts: its tail is open the next morning whatever
+    that day's rules are, a holiday included. Each local day's ranges are worked out once.
     """
 
     def __init__(self, shop: ir.Shop, clock: LocalClock | None = None):
@@ -49,6 +54,15 @@ class WorkingHours:
         ranges = self.by_weekday.get(day.weekday(), self.every_day)
         return tuple((r.start, r.end) for r in ranges)
 
+    def ranges_in_day(self, day: date) -> tuple[tuple[int, int], ...]:
+        """The (start, end) minutes of day's own ranges and of the previous day's tails past midnight
+        (as negative starts: (-60, 60) is the tail of 23:00-01:00), in the minutes of day."""
+        if day == date.min:
+            return self.ranges_on(day)
+        tails = tuple((start - DAY_MINUTES, end - DAY_MINUTES) for start, end in self.ranges_on(day - ONE_DAY)
+                      if end > DAY_MINUTES)
+        return self.ranges_on(day) + tails
+
     def open_at(self, ts: float) -> bool:
         """Whether ts falls inside the shop's working hours."""
         if self._since <= ts < self._until:
@@ -58,7 +72,7 @@ class WorkingHours:
         assert self.clock is not None, "open_at needs the shop's clock"
         day = self.clock.day(ts)
         if day != self._day:
-            self._day, self._ranges = day, self.ranges_on(day)
+            self._day, self._ranges = day, self.ranges_in_day(day)
         minute = self.clock.minute(ts)
         is_open = any(start <= minute < end for start, end in self._ranges)
         # the answer holds until the next range starts or ends, or the day ends
