@@ -119,7 +119,7 @@ class Engine:
                 for page in route.pages:
                     self.page_routes.setdefault(page.name, (tuple(t.name for t in route.targets), rule_ref(route.span)))
             if routing.default:
-                self.default_route = (tuple(t.name for t in routing.default), rule_ref(routing.span))
+                self.default_route = (tuple(t.name for t in routing.default), rule_ref(routing.default_span))
             if routing.scope and routing.scope.kind == "groups":
                 self.route_scope = (tuple(g.name for g in routing.scope.groups), rule_ref(routing.scope.span))
 
