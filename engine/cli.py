@@ -14,7 +14,7 @@ from typing import List, Optional
 import typer
 
 from . import ir
-from .diagnostics import Diagnostic, error, render_github, render_json, render_text
+from .diagnostics import Diagnostic, error, render_github, render_json, render_text, visible
 from .loader import POLICY_SUFFIX, LoadResult, Loader
 from .source import SourceFile, overwritten_input, path_kind
 
@@ -227,14 +227,16 @@ def replay(
                              help="Seed for random tie-breaks (same seed, same output); it must fit in 64 bits."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad event line (exit 1)."),
     platform_dir: List[Path] = typer.Option([], "--platform-dir", help="Extra directory of platform files."),
+    shop: Optional[str] = typer.Option(None, "--shop", help="Replay only this shop's events (the log's `shop` id); other shops' events are counted as skipped. Without it, a shop policy stops at another shop's event (exit 2)."),
 ) -> None:
     """Replay an event log through a policy: decisions and a compliance report.
 
-    Exit codes: 0 replayed, 1 policy errors or a bad line with --strict, 2 usage or I/O error.
+    Exit codes: 0 replayed, 1 policy errors or a bad line with --strict, 2 usage or I/O error
+    (or another shop's event with a shop policy and no --shop).
     Bad event lines are reported on stderr with their line number, counted, and skipped.
     """
     from .events import StrictError, open_log, standard_stream
-    from .replay import render_text, replay as run_replay, report_dict, report_json
+    from .replay import SHOPS_NAMED, OtherShopError, render_text, replay as run_replay, report_dict, report_json
 
     resolved, policy_file = _replay_policy(policy, platform, platform_dir)
     shown = {"n": 0}
@@ -272,12 +274,17 @@ def replay(
     try:
         with stream, _progress(events) as tick:
             result = run_replay(resolved, stream, seed=seed, automation=platform is None, decisions_out=decisions_out,
-                                on_reject=on_reject, strict=strict, policy_file=policy_file, progress=tick)
+                                on_reject=on_reject, strict=strict, policy_file=policy_file, progress=tick, shop=shop)
         if decisions_out is not None:
             decisions_out.finish(close=not to_stdout)
     except StrictError as err:
         typer.echo(f"stopped at the first bad line (--strict): {label}:{err.rejected.line}: {err.rejected.reason}", err=True)
         raise typer.Exit(EXIT_ERRORS)
+    except OtherShopError as err:
+        typer.echo(visible(f'error: {label}:{err.line}: an event of shop "{err.shop}", but the policy is for shop '
+                           f'"{err.policy_shop}": the log holds other shops\' events; replay one shop with --shop ID '
+                           "(the others are skipped)"), err=True)
+        raise typer.Exit(EXIT_USAGE)
     except _WriteError as err:
         typer.echo(f"error: cannot write decisions {decisions}: {err.reason}", err=True)
         raise typer.Exit(EXIT_USAGE)
@@ -290,6 +297,11 @@ def replay(
                 decisions_out.out.close()
     if shown["n"] > MAX_REJECTS_SHOWN:
         typer.echo(f"{label}: {shown['n'] - MAX_REJECTS_SHOWN} more rejected lines not shown", err=True)
+    if result.skipped:
+        named = ", ".join(f'"{other}"' for other in result.other_shops)
+        more = ", …" if len(result.other_shops) == SHOPS_NAMED else ""
+        typer.echo(visible(f'{label}: {result.skipped} event{"s" if result.skipped != 1 else ""} of other shops than "{shop}" skipped '
+                           f"(shops {named}{more})"), err=True)
     data = report_dict(result)
     body = report_json(data) if format is ReportFormat.json else render_text(data).encode("utf-8")
     if report is not None:
