@@ -63,7 +63,7 @@ class Engine:
         # the next local midnight, when consumers still queued leave the queue (-inf: no event yet)
         self._midnight = -math.inf
         # the shop's working hours, for the wait of a consumer who queues while no agent is online
-        self.hours = WorkingHours(shop, LocalClock(tz)) if shop.hours else None
+        self.hours = WorkingHours(shop, LocalClock(tz)) if shop.hours or shop.holidays else None
         self._stamp_ts = math.nan   # the last timestamp _stamp formatted, and its text
         self._stamp_text = ""
         # counters, as plain dicts (the properties below give copies): decisions by (shop, local
@@ -456,7 +456,7 @@ class Engine:
         return None if opening is None else round(opening - ts + position * average)
 
     def _next_opening(self, ts: float) -> float | None:
-        """When the shop's working hours next begin, if it declares hours and is closed at ts (else None)."""
+        """When the shop's working hours next begin, if it declares hours (or holidays) and is closed at ts."""
         hours = self.hours
         if hours is None or hours.open_at(ts):
             return None
