@@ -93,8 +93,8 @@ class MetricTracker:
         self.dedup = "dedup_per_agent" in counts
         self.transfer_rule = "transfer_without_reply_ineffective" in counts
         self.assistant_rule = "assistant_unanswered_ineffective" in counts
-        # The questions waiting for an effective reply; nothing else refers to a question, so an
-        # answered one is freed at once (each new day looks here for overdue and old questions).
+        # Today's questions waiting for an effective reply; nothing else refers to a question, so an
+        # answered one is freed at once (each new day closes the day before's, see _roll_day).
         self.pending: dict[tuple[str, str], Pending] = {}
         # Questions of an earlier day still inside their deadline (one asked at 23:58 with 3 minutes
         # and no natural-day cut): they take no more messages but a reply may still meet them.
