@@ -189,3 +189,25 @@ def test_pending_questions_never_outlive_their_day(tmp_path):
     engine.finish()
     assert most == 30
     assert [(row.eligible, row.met) for row in engine.metric_rows()] == [(30, 0)] * 10
+
+
+def test_a_question_carried_past_midnight_is_met_by_a_reply_inside_its_deadline(tmp_path):
+    # Douyin (no natural-day cut): c1 asks 23:59 and is assigned at once, deadline 00:02. c2's
+    # 00:00:30 message starts the 12th; A answers c1 at 00:01, inside the deadline: met on the 11th.
+    # c2 is never answered: missed on the 12th.
+    shop = tmp_path / "shop.kefu"
+    shop.write_text('shop "s1" on douyin\n', encoding="utf-8")
+    engine = Engine(Loader().load(shop).policy)
+    lines = [
+        (at(11, "23:00:00"), dict(type="agent_status", agent="A", status="online")),
+        (at(11, "23:59:00"), dict(type="message", sender="consumer", consumer="c1")),
+        (at(12, "00:00:30"), dict(type="message", sender="consumer", consumer="c2")),
+        (at(12, "00:01:00"), dict(type="message", sender="agent", agent="A", consumer="c1")),
+    ]
+    for line, (when, fields) in enumerate(lines, 1):
+        engine.feed(Event(line=line, ts=when, shop="s1", **fields))
+    (tracker,) = engine.metrics
+    assert list(tracker.carried) == []   # answered: no longer carried
+    engine.finish()
+    assert [(row.date, row.eligible, row.met) for row in engine.metric_rows()] == [
+        ("2026-11-11", 1, 1), ("2026-11-12", 1, 0)]

@@ -320,3 +320,12 @@ def test_a_platform_replay_scores_every_shop_on_its_own(tmp_path):
     # s1: c1 (answered by amy at 09:00:30) and c2 (never): 1 of 2; s2: c9 at 09:01, never answered: 0 of 1
     rows = {r["shop"]: (r["eligible"], r["met"]) for r in data["metrics"] if r["metric"] == "effective_reply_1h"}
     assert rows == {"s1": (2, 1), "s2": (1, 0)}
+
+
+def test_shop_narrows_a_platform_replay_to_one_shop(tmp_path):
+    result = run("replay", "--platform", "pinduoduo", "--events", two_shops_log(tmp_path), "--shop", "s2",
+                 "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["events"] == {"read": 6, "accepted": 6, "rejected": 0, "skipped": 4}
+    assert {(r["shop"], r["eligible"], r["met"]) for r in data["metrics"]} == {("s2", 1, 0)}
