@@ -148,11 +148,11 @@ class Engine:
     def feed(self, event: Event) -> list[Decision]:
         """Process one event (timers due by its time fire first); returns the decisions made."""
         out: Out = []
-        if event.ts >= self._midnight:
-            self._end_days(event.ts, out)
         timers = self.timers
-        if timers and timers[0][0] <= event.ts:
-            self._fire(event.ts, out)
+        if event.ts >= self._midnight or timers and timers[0][0] <= event.ts:
+            if event.ts >= self._midnight:
+                self._end_days(event.ts, out)
+            self._fire(event.ts, out)   # _fire_due, inlined
         sid = event.shop
         if sid is None:
             sid = self.default_shop
@@ -171,9 +171,7 @@ class Engine:
     def advance(self, ts: float) -> list[Decision]:
         """Fire the timers due by ts (a live desk calls this on a clock tick)."""
         out: Out = []
-        if ts >= self._midnight:
-            self._end_days(ts, out)
-        self._fire(ts, out)
+        self._fire_due(ts, out)
         self._count(out)
         return out
 
@@ -470,6 +468,12 @@ class Engine:
                 if opening > ts:
                     return opening
         return None
+
+    def _fire_due(self, until: float, out: Out) -> None:
+        """Every timer due by until, the local midnights among them, in time order."""
+        if until >= self._midnight:
+            self._end_days(until, out)
+        self._fire(until, out)
 
     def _end_days(self, until: float, out: Out) -> None:
         """Each local midnight up to until: timers due by then fire, then the day ends for the queues."""

@@ -164,8 +164,8 @@ class MetricTracker:
             self._assistant_reception(shop, consumer, ts)
         if not (kind in self.effective or (automatic and self.any_auto)):  # is_effective, inlined
             return
-        if not (self._day_start <= ts < self._day_end):
-            self._roll_day(ts)
+        # No day roll here: a reply after midnight to a question of the day before settles it as the
+        # roll would (missed past its deadline, met inside it), and starts nothing.
         key = (shop, consumer)
         if self.carried:
             self._answer_carried(key, ts)
