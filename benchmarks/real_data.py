@@ -13,9 +13,9 @@ figures against counts made here, without the engine:
      tweet that asked, unanswered ones missed);
   C  the engine's rules recounted from the converted events.
 
-The engine must equal C exactly. Where it does not, C' (C plus the engine's counting of
-overdue questions at each new local day and forgetting them 7 days later, and its reception
-units by the agent its decisions give each question, see recount_taobao) is tried: a
+The engine must equal C exactly. Where it does not, C' (C plus the engine's closing of every
+question at the end of its local day, and its reception units by the agent its decisions give
+each question, see recount_taobao) is tried: a
 difference C' explains is printed as explained, any other is listed as a disagreement. B and A differ
 from C for reasons listed call by call (or in counts for the tweets).
 
@@ -54,7 +54,6 @@ import orjson  # noqa: E402
 from engine.loader import Loader  # noqa: E402
 from engine.replay import replay, report_dict  # noqa: E402
 from engine.runtime import platform_policy  # noqa: E402
-from engine.runtime.metrics import FORGET_AFTER  # noqa: E402
 
 FILES = {
     "august": "callcentre_anonbank_august.csv",
@@ -390,8 +389,9 @@ def run_replay(dataset: str, label: str, policy_entry: tuple, log_path: Path) ->
     decisions = io.BytesIO()
     start = time.perf_counter()
     with open(log_path, "rb") as stream:
+        # a shop policy replays one shop (the call centre's, the only one of its log), as `--shop` does
         result = replay(policy, stream, seed=0, automation=automation, decisions_out=decisions,
-                        on_reject=rejected.append, policy_file=policy_file)
+                        on_reject=rejected.append, policy_file=policy_file, shop=SHOP if policy_file else None)
     wall = time.perf_counter() - start
     return Run(dataset, label, report_dict(result), wall, decisions.getvalue(), rejected)
 
@@ -424,7 +424,7 @@ def _day_text(day: int) -> str:
     return (date(1970, 1, 1) + timedelta(days=day)).isoformat()
 
 
-def recount_taobao(log: Log, forget_overdue: bool = False, decisions: bytes | None = None,
+def recount_taobao(log: Log, close_at_day_end: bool = False, decisions: bytes | None = None,
                    ) -> tuple[dict, dict, Counter]:
     """Taobao's response_rate_3min recounted from the events: a question starts with a consumer
     message when none is pending for (shop, consumer) (events.md: later consumer messages belong
@@ -434,18 +434,17 @@ def recount_taobao(log: Log, forget_overdue: bool = False, decisions: bytes | No
     engine's decisions the agent is unknown, so a unit is a (shop, consumer, day): right for the
     call centre, where a call is its own consumer.
 
-    forget_overdue=True adds what the engine does (engine/runtime/metrics.py, _roll_day,
-    FORGET_AFTER): at the first consumer message of a new local day, every pending question whose
-    deadline has passed is counted as missed but stays pending (a later message still joins it),
-    and is forgotten at the first new day more than 7 days after that, so that consumer's next
-    message starts a new question. decisions (the engine's) give each question its agent as the
+    close_at_day_end=True adds what the engine does (engine/runtime/metrics.py, _roll_day): a
+    question takes in the consumer's messages only until the end of its local day; at the first
+    message or session decision of a new local day every pending question is closed, counted as
+    missed (its natural-day deadline has passed), so that consumer's next message starts a new
+    question. decisions (the engine's) give each question its agent as the
     engine's reception unit has it: the consumer's session agent when the question starts, else
     the agent it is next assigned to.
 
     Returns per (shop, date) totals, per unit its verdict, and counts of what happened."""
     totals: dict = defaultdict(lambda: [0, 0])
     pending: dict = {}     # key -> [start, day, counted, deadline, agent]
-    missed_at: dict = {}   # key -> when its pending question was counted missed (forget_overdue)
     session: dict = {}     # key -> the agent of the consumer's open session (from decisions)
     seen: set = set()
     verdicts: dict = {}
@@ -465,6 +464,15 @@ def recount_taobao(log: Log, forget_overdue: bool = False, decisions: bytes | No
         tally(totals, key[0], day, met)
 
     for step in in_engine_order(log, decisions):
+        if close_at_day_end and pending:
+            day = _local(step[1])[0]
+            if day != today:
+                today = day
+                for k, item in pending.items():
+                    if item[1] < day:
+                        what["questions closed at the end of their day, unanswered"] += 1
+                        settle(k, item, False)
+                pending = {k: item for k, item in pending.items() if item[1] >= day}
         if step[0] == "act":
             assigned = follow_session(step, session, pending)
             if assigned and assigned[1][4] is None:
@@ -474,16 +482,6 @@ def recount_taobao(log: Log, forget_overdue: bool = False, decisions: bytes | No
         key = (rec["shop"], rec["consumer"])
         if rec["sender"] == "consumer":
             day, minute = _local(ts)
-            if forget_overdue and day != today:
-                today = day
-                for k, item in pending.items():
-                    if k not in missed_at and item[3] < ts:
-                        missed_at[k] = ts
-                        what["questions counted missed at a day change, still open"] += 1
-                        settle(k, item, False)
-                for k in [k for k, when in missed_at.items() if when < ts - FORGET_AFTER]:
-                    del pending[k], missed_at[k]
-                    what["questions forgotten 7 days after"] += 1
             if key in pending:
                 what["consumer messages joining a pending question"] += 1
                 continue
@@ -496,11 +494,9 @@ def recount_taobao(log: Log, forget_overdue: bool = False, decisions: bytes | No
             item = pending.get(key)
             if item is not None and ts >= item[0]:
                 del pending[key]
-                if missed_at.pop(key, None) is None:
-                    settle(key, item, ts <= item[3])
+                settle(key, item, ts <= item[3])
     for key, item in sorted(pending.items(), key=lambda kv: kv[1][0]):
-        if key not in missed_at:
-            settle(key, item, False)
+        settle(key, item, False)
     return dict(totals), verdicts, what
 
 
@@ -836,7 +832,7 @@ def main(argv: list[str] | None = None) -> int:
             c_pair = (sum(v[0] for v in c_totals.values()), sum(v[1] for v in c_totals.values()))
             day_diffs = compare_days(e_days, c_totals, f"{key} taobao")
             # the same with the engine's overdue rule and reception units by agent (see recount_taobao)
-            r_totals, _, r_what = recount_taobao(log, forget_overdue=True, decisions=ds_runs["--platform taobao"].decisions)
+            r_totals, _, r_what = recount_taobao(log, close_at_day_end=True, decisions=ds_runs["--platform taobao"].decisions)
             r_pair = (sum(v[0] for v in r_totals.values()), sum(v[1] for v in r_totals.values()))
             r_diffs = compare_days(e_days, r_totals, f"{key} taobao (closing at day change)")
             lines = [f"cross-check · {key} · Taobao response_rate_3min (window 08:00-24:00 China time, 3 min, "
@@ -869,7 +865,7 @@ def main(argv: list[str] | None = None) -> int:
             check["C_counts"] = dict(c_what)
             if day_diffs or (e_elig, e_met) != c_pair:
                 lines += [
-                    f"  C' C, plus overdue questions counted at a new day and kept 7 days, units by agent {fig(r_pair)}",
+                    f"  C' C, plus questions closed at the end of their day, units by agent              {fig(r_pair)}",
                     f"     engine == C': {'yes, on every one of ' + str(len(e_days)) + ' days' if not r_diffs and (e_elig, e_met) == r_pair else 'NO'}",
                     "     C': " + ", ".join(f"{k} {v}" for k, v in sorted(r_what.items())),
                     "     engine vs C per day: " + "; ".join(d.split(": ", 1)[1].replace("engine ", "").replace(", recount ", " vs ")
@@ -881,8 +877,8 @@ def main(argv: list[str] | None = None) -> int:
                 if r_diffs or (e_elig, e_met) != r_pair:
                     problems += day_diffs
                 else:
-                    surprises.append(f"{key}: the engine counts overdue questions as missed at a new day and forgets "
-                                     f"them 7 days on, and its receptions are by agent: engine {e_met}/{e_elig} vs "
+                    surprises.append(f"{key}: the engine closes every question at the end of its local day, "
+                                     f"and its receptions are by agent: engine {e_met}/{e_elig} vs "
                                      f"{c_pair[1]}/{c_pair[0]} by events.md's question rule; equal to the recount "
                                      f"with those rules (C', {r_pair[1]}/{r_pair[0]})")
             if key != "twitter":

@@ -244,15 +244,17 @@ def replay(
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad event line (exit 1)."),
     platform_dir: List[Path] = typer.Option([], "--platform-dir", help="Extra directory of platform files."),
     by: List[BreakdownKind] = typer.Option([], "--by", help="Add a breakdown table to the report: agent, hour (repeatable)."),
+    shop: Optional[str] = typer.Option(None, "--shop", help="Replay only this shop's events (the log's `shop` id); other shops' events are counted as skipped. Without it, a shop policy stops at another shop's event (exit 2)."),
 ) -> None:
     """Replay an event log through a policy: decisions and a compliance report.
 
     Exit codes: 0 replayed, 1 policy errors, a bad line with --strict, or a log of which no line is an event,
-    2 usage or I/O error, 130 interrupted (143 on SIGTERM). On any exit but 0 no output file is written or changed.
+    2 usage or I/O error (or another shop's event with a shop policy and no --shop), 130 interrupted
+    (143 on SIGTERM). On any exit but 0 no output file is written or changed.
     Bad event lines are reported on stderr with their line number, counted, and skipped.
     """
     from .events import StrictError, open_log, standard_stream
-    from .replay import render_text, replay as run_replay, report_dict, report_json
+    from .replay import SHOPS_NAMED, OtherShopError, render_text, replay as run_replay, report_dict, report_json
 
     resolved, policy_file, inputs = _replay_policy(policy, platform, platform_dir)
     rejects = _Rejections(events)
@@ -274,12 +276,17 @@ def replay(
             with stream, _progress(events) as tick:
                 result = run_replay(resolved, stream, seed=seed, automation=platform is None, decisions_out=decisions_out,
                                     on_reject=rejects, strict=strict, policy_file=policy_file, progress=tick,
-                                    by=[kind.value for kind in by])
+                                    by=[kind.value for kind in by], shop=shop)
             if decisions_out is not None:
                 decisions_out.finish()
         except StrictError as err:
             _tell(f"stopped at the first bad line (--strict): {rejects.label}:{err.rejected.line}: {err.rejected.reason}")
             raise typer.Exit(EXIT_ERRORS)
+        except OtherShopError as err:
+            _tell(f'error: {rejects.label}:{err.line}: an event of shop "{err.shop}", but the policy is for shop '
+                  f'"{err.policy_shop}": the log holds other shops\' events; replay one shop with --shop ID '
+                  "(the others are skipped)")
+            raise typer.Exit(EXIT_USAGE)
         except _WriteError as err:
             _tell(f"error: cannot write decisions {decisions}: {err.reason}")
             raise typer.Exit(EXIT_USAGE)
@@ -287,6 +294,11 @@ def replay(
             _tell(f"error: cannot read events {events}: {err}")
             raise typer.Exit(EXIT_USAGE)
         rejects.summarise()
+        if result.skipped:
+            named = ", ".join(f'"{other}"' for other in result.other_shops)
+            more = ", …" if len(result.other_shops) == SHOPS_NAMED else ""
+            _tell(f'{rejects.label}: {result.skipped} event{"s" if result.skipped != 1 else ""} of other shops than '
+                  f'"{shop}" skipped (shops {named}{more})')
         _refuse_a_log_without_events(events, result.stats, rejects.first)
         data = report_dict(result)
         as_json = (format or _format_of(report)) is ReportFormat.json

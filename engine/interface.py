@@ -24,11 +24,12 @@ class _Closed(BaseModel):
 
 
 class EventCounts(_Closed):
-    """Lines read from the log; read == accepted + rejected."""
+    """Lines read from the log; read == accepted + rejected; skipped (of accepted): other shops' (--shop)."""
 
     read: int
     accepted: int
     rejected: int
+    skipped: int
 
 
 class Threshold(_Closed):

@@ -111,6 +111,7 @@ class Routing(Node):
 
     pages: list[PageRoute] = []
     default: list[Ref] | None = None
+    default_span: Span | None = None   # the `default ->` line: the rule a default-routed decision cites
     scope: Scope | None = None
 
 

@@ -20,6 +20,18 @@ from .runtime.decisions import encode_lines
 REPORT_FORMAT_VERSION = 1
 WRITE_BATCH = 1024
 """Decisions encoded and written together (bounded memory, one C call per batch)."""
+SHOPS_NAMED = 10
+"""How many of the other shops' ids a replay remembers to name (their events are all counted)."""
+
+
+class OtherShopError(Exception):
+    """A shop policy met an event of another shop, and no `--shop` says which shop to replay."""
+
+    def __init__(self, line: int, shop: str, policy_shop: str):
+        super().__init__(f"line {line}: an event of shop {shop!r}, the policy is for shop {policy_shop!r}")
+        self.line = line
+        self.shop = shop
+        self.policy_shop = policy_shop
 
 
 class BytesWriter(Protocol):
@@ -37,6 +49,8 @@ class ReplayResult:
     policy_file: str | None
     seed: int
     breakdown: Breakdown | None = None
+    skipped: int = 0                  # accepted events of other shops than the one replayed (--shop)
+    other_shops: tuple[str, ...] = ()  # the first SHOPS_NAMED of their ids, in the order met
 
 
 def replay(
@@ -51,10 +65,14 @@ def replay(
     policy_file: str | None = None,
     progress: Callable[[int], None] | None = None,
     by: Iterable[str] = (),
+    shop: str | None = None,
 ) -> ReplayResult:
     """Replay an event stream through a policy; decisions go to decisions_out as JSON Lines.
 
     by: the breakdowns the report gets (`agent`, `hour`; see engine.breakdown).
+    shop: replay only the events of this shop (and those naming none); the others are counted
+    as skipped. Without it, a shop policy refuses an event of another shop (OtherShopError);
+    a platform policy replays every shop, each on its own.
 
     The cyclic garbage collector is paused while it runs (and restored after): the replay's
     records make no reference cycles, so a collection would only rescan the live state.
@@ -64,12 +82,24 @@ def replay(
         by = tuple(by)
         breakdown = Breakdown(engine, by) if by else None
         observe = breakdown.observe if breakdown is not None else None
+        if shop is not None:
+            engine.default_shop = shop   # an event naming no shop is the selected shop's
+        only = shop if shop is not None else (policy.shop.name or None)
+        skipped = 0
+        others: dict[str, None] = {}
         stats = ReadStats()
         write = decisions_out.write if decisions_out is not None else None
         feed = engine.feed
         batch: list = []   # decisions not written yet: written a batch at a time, by one encode call
         count = 0
         for event in read_events(stream, stats=stats, on_reject=on_reject, strict=strict):
+            if event.shop != only and only is not None and event.shop is not None:   # the common case: one test
+                if shop is None:
+                    raise OtherShopError(event.line, event.shop, only)
+                skipped += 1
+                if len(others) < SHOPS_NAMED:
+                    others[event.shop] = None
+                continue
             decisions = feed(event)
             if decisions:
                 if observe is not None:
@@ -88,7 +118,8 @@ def replay(
         batch += last
         if write is not None and batch:
             write(encode_lines(batch))
-        return ReplayResult(engine=engine, stats=stats, policy_file=policy_file, seed=seed, breakdown=breakdown)
+        return ReplayResult(engine=engine, stats=stats, policy_file=policy_file, seed=seed, breakdown=breakdown,
+                            skipped=skipped, other_shops=tuple(others))
 
 
 @contextmanager
@@ -123,7 +154,8 @@ def report_dict(result: ReplayResult) -> dict:
         "platform": policy.platform.name,
         "policy": {"shop": policy.shop.name, "file": result.policy_file} if policy.shop.name else None,
         "seed": result.seed,
-        "events": {"read": stats.read, "accepted": stats.accepted, "rejected": stats.rejected},
+        "events": {"read": stats.read, "accepted": stats.accepted, "rejected": stats.rejected,
+                   "skipped": result.skipped},
         "metrics": [row.to_dict() for row in engine.metric_rows()],
         "decisions": dict(sorted(engine.counts.items())),
         "auto_replies": dict(sorted(engine.auto_reply_kinds.items())),
@@ -231,7 +263,8 @@ def render_text(report: dict) -> str:
         title += f" · shop {report['policy']['shop']} ({report['policy']['file']})"
     lines += [title, ""]
     ev = report["events"]
-    lines.append(f"events: {ev['read']} read, {ev['accepted']} accepted, {ev['rejected']} rejected")
+    skipped = f", {ev['skipped']} skipped (other shops)" if ev["skipped"] else ""
+    lines.append(f"events: {ev['read']} read, {ev['accepted']} accepted, {ev['rejected']} rejected{skipped}")
     lines.append("")
     by_day: dict[tuple[str, str], list[dict]] = {}
     for row in report["metrics"]:

@@ -414,9 +414,9 @@ class ToIR(Transformer):
     @v_args(meta=True)
     def route_stmt(self, meta, children):
         pages = [c for c in children if isinstance(c, ir.PageRoute)]
-        fields, _ = self._once("the route block", [("scope", c, c.span) if isinstance(c, ir.Scope) else c
-                                                for c in children if isinstance(c, (tuple, ir.Scope))])
-        return ir.Routing(pages=pages, span=self._span(meta), **fields)
+        fields, where = self._once("the route block", [("scope", c, c.span) if isinstance(c, ir.Scope) else c
+                                                    for c in children if isinstance(c, (tuple, ir.Scope))])
+        return ir.Routing(pages=pages, span=self._span(meta), default_span=where.get("default"), **fields)
 
     @v_args(meta=True)
     def assign_stmt(self, meta, children):

@@ -16,7 +16,8 @@ assign by least_loaded, ties first
 #   09:02 c2 -> b (a 1, b 0)                  b answers 09:10 (8 min): missed
 #   09:03 c3 -> a (a 1, b 1: tie, first)      a holds 2 of its cap 2; answers 09:04: met
 #   10:30 c4 -> a (both free again)           transferred to b 10:31, never answered: missed (still a's unit)
-#   11:00 both busy: c5 and c6 queue (11:05, 11:06); never assigned, so never clocked: no unit
+#   11:00 both busy: c5 and c6 queue (11:05, 11:06); never assigned, so never clocked: no unit; they
+#         leave the queue at midnight (a leave_queue decision on the 12th, in no breakdown column)
 LOG = [
     ("08:59:00", {"type": "agent_status", "agent": "a", "status": "online"}),
     ("08:59:10", {"type": "agent_status", "agent": "b", "status": "online"}),
@@ -114,7 +115,8 @@ def test_decision_counts_leave_agreement_figures_apart(tmp_path):
     out = kefu("replay", policy, "--events", log).stdout
     assert "  decisions: assign 4, close_session 3, enqueue 2, transfer 1\n" in out
     assert "  assignment vs log: 2/3 agree, 1 differ (66.7% agreement)\n" in out
-    assert "totals: assign 4, close_session 3, enqueue 2, transfer 1\n" in out
+    # c5 and c6, still queued, leave the queue at local midnight (reason day_end)
+    assert "totals: assign 4, close_session 3, enqueue 2, leave_queue 2, transfer 1\n" in out
 
 
 def test_breakdown_units_add_up_to_the_metric_rows_on_every_sample():

@@ -39,7 +39,8 @@ import pytest
 
 from engine import events
 from engine.events import MAX_JUMP, MAX_LINE_BYTES, Event, ReadStats, Rejected, StrictError, parse_line, read_events
-from engine.replay import render_text, replay, report_dict, report_json
+from engine.loader import Loader
+from engine.replay import OtherShopError, render_text, replay, report_dict, report_json
 
 from cli_helpers import EXAMPLES, shipped_policies
 
@@ -605,15 +606,28 @@ def check_read(data: bytes, plain: bytes, what: str) -> tuple[list[Event], list[
 
 
 def check_replay(data: bytes, n_lines: int, policies, what: str) -> None:
-    """Replay data through each policy twice: consistent counts, JSON out, the same bytes both times."""
+    """Replay data through each policy twice: consistent counts, JSON out, the same bytes both times.
+
+    A shop policy refuses a log holding another shop's events; then the policy's own shop is selected
+    (as with --shop), the others skipped.
+    """
     for name, policy, automation in policies:
-        outputs = []
-        for _ in range(2):
+        outputs: list[bytes] = []
+        select = None
+        while len(outputs) < 2:
             out = io.BytesIO()
-            result = replay(policy, io.BytesIO(data), seed=5, automation=automation, decisions_out=out)
+            try:
+                result = replay(policy, io.BytesIO(data), seed=5, automation=automation, decisions_out=out,
+                                shop=select)
+            except OtherShopError as err:
+                assert select is None and err.shop != policy.shop.name, (what, name, err)
+                assert err.policy_shop == policy.shop.name and 1 <= err.line <= n_lines, (what, name, err)
+                select = policy.shop.name
+                continue
             report = report_dict(result)
             ev = report["events"]
             assert ev["read"] == ev["accepted"] + ev["rejected"], (what, name, ev)
+            assert (ev["skipped"] > 0) == (select is not None) and ev["skipped"] <= ev["accepted"], (what, name, ev)
             body = report_json(report)
             assert json.loads(body) == json.loads(json.dumps(report, allow_nan=False)), (what, name)
             text = render_text(report)
@@ -704,6 +718,7 @@ def test_strict_through_the_cli_exits_1_exactly_when_a_line_is_rejected(tmp_path
     rng = random.Random(4000)
     logs = seed_logs()
     policy = EXAMPLES[0]
+    own = ("--shop", Loader().load(policy).policy.shop.name)   # the logs are of several shops: select this one
     seen = set()
     for n in range(10):
         name, data = rng.choice(logs)
@@ -711,14 +726,14 @@ def test_strict_through_the_cli_exits_1_exactly_when_a_line_is_rejected(tmp_path
         _, rejected, stats = read_all(mutant)
         log = tmp_path / f"m{n}.jsonl"
         log.write_bytes(mutant)
-        result = kefu("replay", policy, "--events", log, "--strict", "--report", tmp_path / "r.txt")
+        result = kefu("replay", policy, "--events", log, "--strict", "--report", tmp_path / "r.txt", *own)
         assert result.exit_code == (1 if rejected else 0), (n, name, how, result.output)
         if rejected:
             first = rejected[0]
             assert f"stopped at the first bad line (--strict): {log}:{first.line}: {first.reason}" in result.output
         seen.add(bool(rejected))
         (tmp_path / "r.json").unlink(missing_ok=True)
-        plain = kefu("replay", policy, "--events", log, "--report", tmp_path / "r.json", "--format", "json")
+        plain = kefu("replay", policy, "--events", log, "--report", tmp_path / "r.json", "--format", "json", *own)
         if stats.read and not stats.accepted:   # not an event log at all: exit 1 and no report (docs/replay.md)
             assert plain.exit_code == 1 and "does not look like a kefu event log" in plain.stderr, (n, name, how)
             assert not (tmp_path / "r.json").exists()

@@ -125,15 +125,89 @@ def overdue_then_asks_again(tmp_path, day: int) -> list[tuple[str, int, int]]:
     return [(row.date, row.eligible, row.met) for row in engine.metric_rows()]
 
 
-def test_an_overdue_question_stays_open_for_seven_days(tmp_path):
-    # c3's question of the 11th is counted missed when the 12th begins (10:00) and stays open:
-    # on the 18th (6 days on) c3's message joins it, and the answer counts for nothing new.
-    assert overdue_then_asks_again(tmp_path, 18) == [
-        ("2026-11-11", 1, 0), ("2026-11-12", 1, 1), ("2026-11-18", 1, 1)]
+def test_an_unanswered_question_ends_with_its_day(tmp_path):
+    # c3's question of the 11th (10:00, never answered) is missed when the 12th begins, and it
+    # takes no message of a later day: c3's 11:00 message on the 13th is a new question, answered
+    # at 11:01 (1 min): met. c2 on the 13th: asked 10:00:01, answered 10:00:30: met.
+    assert overdue_then_asks_again(tmp_path, 13) == [
+        ("2026-11-11", 1, 0), ("2026-11-12", 1, 1), ("2026-11-13", 2, 2)]
 
 
-def test_an_overdue_question_is_forgotten_after_seven_days(tmp_path):
-    # On the 19th at 10:00:01, 7 days and 1 s after it was counted, c3's question is forgotten:
-    # c3's 11:00 message is a new question, answered in a minute: met.
-    assert overdue_then_asks_again(tmp_path, 19) == [
-        ("2026-11-11", 1, 0), ("2026-11-12", 1, 1), ("2026-11-19", 2, 2)]
+ALL_DAY_NATURAL = """\
+platform allday "answered the same calendar day"
+senders agent
+metric reply_3min {
+  unit question
+  window 00:00-24:00
+  deadline 3m
+  natural day
+  effective agent
+}
+allow queue
+default assign by least_loaded
+"""
+
+
+def test_a_question_at_2358_does_not_take_the_0001_message(tmp_path):
+    # Natural day: c1 asks 23:58 on the 11th, nobody answers before 24:00: missed on the 11th.
+    # c1 writes at 00:01 on the 12th: a new question (the old one ended with its day), answered
+    # at 00:02 (1 min): met on the 12th. Before, the 00:01 message joined the missed question and
+    # the 12th counted nothing.
+    (tmp_path / "allday.kefu").write_text(ALL_DAY_NATURAL, encoding="utf-8")
+    shop = tmp_path / "shop.kefu"
+    shop.write_text('shop "s1" on allday\ntimezone Asia/Shanghai\n', encoding="utf-8")
+    engine = Engine(Loader([tmp_path]).load(shop).policy)
+    lines = [
+        (at(11, "23:00:00"), dict(type="agent_status", agent="A", status="online")),
+        (at(11, "23:58:00"), dict(type="message", sender="consumer", consumer="c1")),
+        (at(12, "00:01:00"), dict(type="message", sender="consumer", consumer="c1")),
+        (at(12, "00:02:00"), dict(type="message", sender="agent", agent="A", consumer="c1")),
+    ]
+    for line, (when, fields) in enumerate(lines, 1):
+        engine.feed(Event(line=line, ts=when, shop="s1", **fields))
+    engine.finish()
+    assert [(row.date, row.eligible, row.met) for row in engine.metric_rows()] == [
+        ("2026-11-11", 1, 0), ("2026-11-12", 1, 1)]
+
+
+def test_pending_questions_never_outlive_their_day(tmp_path):
+    # 30 consumers a day ask and are never answered, for 10 days: each day's roll closes the
+    # previous day's 30 questions, so no more than 30 are ever pending (bounded memory).
+    (tmp_path / "plain.kefu").write_text(PLAIN, encoding="utf-8")
+    shop = tmp_path / "shop.kefu"
+    shop.write_text('shop "s1" on plain\ntimezone Asia/Shanghai\n', encoding="utf-8")
+    engine = Engine(Loader([tmp_path]).load(shop).policy)
+    (tracker,) = engine.metrics
+    line = 0
+    most = 0
+    for day in range(11, 21):
+        for n in range(30):
+            line += 1
+            engine.feed(Event(line=line, ts=at(day, f"10:{n:02d}:00"), type="message", shop="s1", sender="consumer",
+                              consumer=f"c{day}-{n}"))
+            most = max(most, len(tracker.pending) + len(tracker.carried))
+    engine.finish()
+    assert most == 30
+    assert [(row.eligible, row.met) for row in engine.metric_rows()] == [(30, 0)] * 10
+
+
+def test_a_question_carried_past_midnight_is_met_by_a_reply_inside_its_deadline(tmp_path):
+    # Douyin (no natural-day cut): c1 asks 23:59 and is assigned at once, deadline 00:02. c2's
+    # 00:00:30 message starts the 12th; A answers c1 at 00:01, inside the deadline: met on the 11th.
+    # c2 is never answered: missed on the 12th.
+    shop = tmp_path / "shop.kefu"
+    shop.write_text('shop "s1" on douyin\n', encoding="utf-8")
+    engine = Engine(Loader().load(shop).policy)
+    lines = [
+        (at(11, "23:00:00"), dict(type="agent_status", agent="A", status="online")),
+        (at(11, "23:59:00"), dict(type="message", sender="consumer", consumer="c1")),
+        (at(12, "00:00:30"), dict(type="message", sender="consumer", consumer="c2")),
+        (at(12, "00:01:00"), dict(type="message", sender="agent", agent="A", consumer="c1")),
+    ]
+    for line, (when, fields) in enumerate(lines, 1):
+        engine.feed(Event(line=line, ts=when, shop="s1", **fields))
+    (tracker,) = engine.metrics
+    assert list(tracker.carried) == []   # answered: no longer carried
+    engine.finish()
+    assert [(row.date, row.eligible, row.met) for row in engine.metric_rows()] == [
+        ("2026-11-11", 1, 1), ("2026-11-12", 1, 0)]

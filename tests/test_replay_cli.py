@@ -51,7 +51,7 @@ def test_replay_writes_report_and_decisions(files, tmp_path):
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text(encoding="utf-8"))
     Report.model_validate(data)
-    assert data["events"] == {"read": 6, "accepted": 4, "rejected": 2}
+    assert data["events"] == {"read": 6, "accepted": 4, "rejected": 2, "skipped": 0}
     records = [json.loads(line) for line in decisions.read_text(encoding="utf-8").splitlines()]
     for record in records:
         DecisionRecord.model_validate(record)
@@ -499,7 +499,7 @@ def test_an_empty_log_is_replayed_with_a_note(files, tmp_path, content):
     result = run("replay", policy, "--events", empty, "--format", "json")
     assert result.exit_code == 0
     assert result.stderr == f"note: {empty} has no event lines: nothing was replayed\n"
-    assert json.loads(result.stdout)["events"] == {"read": 0, "accepted": 0, "rejected": 0}
+    assert json.loads(result.stdout)["events"] == {"read": 0, "accepted": 0, "rejected": 0, "skipped": 0}
 
 
 # ---- nothing from a path, policy or log reaches the terminal raw -------------------------------------------
@@ -616,3 +616,63 @@ def test_a_signal_mid_replay_leaves_the_previous_outputs_whole(files, tmp_path, 
     process.stdin.close()
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert process.stderr is not None and b"Traceback" not in process.stderr.read()
+def two_shops_log(tmp_path) -> Path:
+    """The fixture's s1 events with s2's interleaved: s2's c9 writes at 09:01 and 09:06 (two lines)."""
+    events = list(EVENTS)
+    events.insert(2, {"ts": "2026-11-11T09:01:00+08:00", "type": "message", "shop": "s2", "sender": "consumer",
+                      "consumer": "c9", "text": "在吗"})
+    events.append({"ts": "2026-11-11T09:06:00+08:00", "type": "message", "shop": "s2", "sender": "consumer",
+                   "consumer": "c9", "text": "人呢"})
+    log = tmp_path / "two.jsonl"
+    log.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    return log
+
+
+def test_a_shop_policy_refuses_another_shops_event(files, tmp_path):
+    policy, _ = files
+    log = two_shops_log(tmp_path)
+    report = tmp_path / "r.json"
+    result = run("replay", policy, "--events", log, "--report", report)
+    assert result.exit_code == 2
+    assert (f'error: {log}:3: an event of shop "s2", but the policy is for shop "s1": the log holds other shops\' '
+            "events; replay one shop with --shop ID (the others are skipped)") in result.stderr
+    assert not report.exists()   # no report scored from part of the log
+
+
+def test_shop_selects_one_shops_events_and_counts_the_rest(files, tmp_path):
+    policy, _ = files
+    log = two_shops_log(tmp_path)
+    s1_only = tmp_path / "s1.jsonl"
+    s1_only.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in EVENTS))
+    result = run("replay", policy, "--events", log, "--shop", "s1", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("skipped") == 1
+    assert f'{log}: 2 events of other shops than "s1" skipped (shops "s2")' in result.stderr
+    data = json.loads(result.stdout)
+    assert data["events"] == {"read": 6, "accepted": 6, "rejected": 0, "skipped": 2}
+    # scored exactly as the log holding s1's four events alone
+    alone = json.loads(run("replay", policy, "--events", s1_only, "--format", "json").stdout)
+    assert alone["events"] == {"read": 4, "accepted": 4, "rejected": 0, "skipped": 0}
+    assert {r["shop"] for r in data["metrics"]} == {"s1"}
+    assert (data["metrics"], data["decisions"], data["days"]) == (alone["metrics"], alone["decisions"], alone["days"])
+    text = run("replay", policy, "--events", log, "--shop", "s1").stdout
+    assert "events: 6 read, 6 accepted, 0 rejected, 2 skipped (other shops)" in text
+
+
+def test_a_platform_replay_scores_every_shop_on_its_own(tmp_path):
+    result = run("replay", "--platform", "pinduoduo", "--events", two_shops_log(tmp_path), "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["events"]["skipped"] == 0
+    # s1: c1 (answered by amy at 09:00:30) and c2 (never): 1 of 2; s2: c9 at 09:01, never answered: 0 of 1
+    rows = {r["shop"]: (r["eligible"], r["met"]) for r in data["metrics"] if r["metric"] == "effective_reply_1h"}
+    assert rows == {"s1": (2, 1), "s2": (1, 0)}
+
+
+def test_shop_narrows_a_platform_replay_to_one_shop(tmp_path):
+    result = run("replay", "--platform", "pinduoduo", "--events", two_shops_log(tmp_path), "--shop", "s2",
+                 "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["events"] == {"read": 6, "accepted": 6, "rejected": 0, "skipped": 4}
+    assert {(r["shop"], r["eligible"], r["met"]) for r in data["metrics"]} == {("s2", 1, 0)}

@@ -20,7 +20,7 @@ from ..ir import Span
 ACTIONS = (
     "assign",          # a consumer is given to an agent
     "enqueue",         # a consumer waits in the queue
-    "leave_queue",     # a queued consumer's session was ended before assignment
+    "leave_queue",     # a queued or pooled consumer leaves unserved (ended by hand, day end, pool expiry)
     "offline_route",   # all agents offline: the consumer goes to the offline account
     "offline_pool",    # all agents offline: the message waits in the offline pool
     "transfer",        # the log moved a consumer to another agent (a human act, recorded)
@@ -104,7 +104,7 @@ class Transferred(Decision, omit_defaults=True, gc=False):
 
 
 class LeftQueue(Decision, omit_defaults=True, gc=False):
-    """`leave_queue`: a queued consumer's session ended before assignment."""
+    """`leave_queue`: a queued consumer leaves unserved: `by_hand`, `day_end` or `pool_expired`."""
 
     reason: str
 

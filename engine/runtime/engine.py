@@ -1,7 +1,8 @@
 """The engine: feed events one at a time, get the policy's decisions back.
 
 A replay is a loop over this API; a live desk can embed it the same way. Timers
-(automatic session end) fire at their due time, in order with the events.
+(automatic session end, the queue's end of day at local midnight) fire at their due
+time, in order with the events.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import bisect
 import math
 import random
 from collections import Counter, deque
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Callable
 
 from .. import ir
@@ -60,6 +61,10 @@ class Engine:
         # time order set them in due order and a timer is appended (see _set_timer)
         self.timers: deque[Timer] = deque()
         self._timer_seq = 0
+        # the next local midnight, when consumers still queued leave the queue (-inf: no event yet)
+        self._midnight = -math.inf
+        # the shop's working hours, for the wait of a consumer who queues while no agent is online
+        self.hours = WorkingHours(shop, LocalClock(tz)) if shop.hours or shop.holidays else None
         self._stamp_ts = math.nan   # the last timestamp _stamp formatted, and its text
         self._stamp_text = ""
         # counters, as plain dicts (the properties below give copies): decisions by (shop, local
@@ -121,7 +126,7 @@ class Engine:
                 for page in route.pages:
                     self.page_routes.setdefault(page.name, (tuple(t.name for t in route.targets), rule_ref(route.span)))
             if routing.default:
-                self.default_route = (tuple(t.name for t in routing.default), rule_ref(routing.span))
+                self.default_route = (tuple(t.name for t in routing.default), rule_ref(routing.default_span))
             if routing.scope and routing.scope.kind == "groups":
                 self.route_scope = (tuple(g.name for g in routing.scope.groups), rule_ref(routing.scope.span))
 
@@ -146,8 +151,10 @@ class Engine:
         """Process one event (timers due by its time fire first); returns the decisions made."""
         out: Out = []
         timers = self.timers
-        if timers and timers[0][0] <= event.ts:
-            self._fire(event.ts, out)
+        if event.ts >= self._midnight or timers and timers[0][0] <= event.ts:
+            if event.ts >= self._midnight:
+                self._end_days(event.ts, out)
+            self._fire(event.ts, out)   # _fire_due, inlined
         sid = event.shop
         if sid is None:
             sid = self.default_shop
@@ -166,13 +173,16 @@ class Engine:
     def advance(self, ts: float) -> list[Decision]:
         """Fire the timers due by ts (a live desk calls this on a clock tick)."""
         out: Out = []
-        self._fire(ts, out)
+        self._fire_due(ts, out)
         self._count(out)
         return out
 
     def finish(self) -> list[Decision]:
-        """End of input: fire every remaining timer and settle the metrics."""
+        """End of input: fire every remaining timer (the last day's end too) and settle the metrics."""
         out: Out = []
+        if self._midnight > -math.inf:
+            self._fire(self._midnight, out)
+            self._day_end(self._midnight, out)
         self._fire(math.inf, out)
         self._count(out)
         for tracker in self.metrics:
@@ -425,22 +435,87 @@ class Engine:
                  ts: float, line: int | None, rule: RuleRef | None, reason: str, out: Out,
                  action: str = "enqueue") -> None:
         shop.queue_seq += 1
-        entry = QueueEntry(cid, ts, candidates, shop.queue_seq, reason)
+        entry = QueueEntry(cid, ts, candidates, shop.queue_seq, reason, action == "offline_pool")
         queue = shop.queue
         queue.join(entry)
         cs.queued = entry
         position = 1 if self.lifo else queue.size
         out.append(Queued(self._stamp(ts), action, sid, cid, None, line, rule, reason, position, queue.size,
-                          self._estimate_wait(shop, position, candidates) if self.estimate_from else None))
+                          self._estimate_wait(shop, position, candidates, ts) if self.estimate_from else None))
 
-    def _estimate_wait(self, shop: ShopState, position: int, candidates: frozenset[str] | None) -> int | None:
-        """预估接待时间: position × average handling time ÷ online agents in the routing."""
+    def _estimate_wait(self, shop: ShopState, position: int, candidates: frozenset[str] | None,
+                       ts: float) -> int | None:
+        """预估接待时间: position × average handling time ÷ online agents in the routing.
+
+        With no agent of the routing online, the wait starts when the shop's working hours
+        next begin (the shop is closed now and declares hours); otherwise it is unknown (None).
+        """
         if not self.estimate_from or not shop.handled:
             return None
         online = sum(1 for a in shop.agents.values()
                      if a.status == "online" and (candidates is None or a.name in candidates))
         average = sum(shop.handled) / len(shop.handled)
-        return round(position * average / max(online, 1))
+        if online:
+            return round(position * average / online)
+        opening = self._next_opening(ts)
+        return None if opening is None else round(opening - ts + position * average)
+
+    def _next_opening(self, ts: float) -> float | None:
+        """When the shop's working hours next begin, if it declares hours (or holidays) and is closed at ts."""
+        hours = self.hours
+        if hours is None or hours.open_at(ts):
+            return None
+        tz = self.clock.tz
+        today = datetime.fromtimestamp(ts, tz).date()
+        for ahead in range(367):   # a year of holidays at most
+            day = today + timedelta(days=ahead)
+            midnight = datetime.combine(day, time(0), tz)
+            for start, _ in sorted(hours.ranges_on(day)):
+                opening = (midnight + timedelta(minutes=start)).timestamp()
+                if opening > ts:
+                    return opening
+        return None
+
+    def _fire_due(self, until: float, out: Out) -> None:
+        """Every timer due by until, the local midnights among them, in time order."""
+        if until >= self._midnight:
+            self._end_days(until, out)
+        self._fire(until, out)
+
+    def _end_days(self, until: float, out: Out) -> None:
+        """Each local midnight up to until: timers due by then fire, then the day ends for the queues."""
+        midnight = self._midnight
+        if midnight > -math.inf:
+            while midnight <= until:
+                self._fire(midnight, out)
+                self._day_end(midnight, out)
+                if not any(shop.queue.size for shop in self.shops.values()):
+                    break   # nothing left to end (the offline pool is empty too): skip to until's day
+                midnight = self.clock.day_bounds(midnight)[1]
+        self._midnight = self.clock.day_bounds(until)[1]
+
+    def _day_end(self, midnight: float, out: Out) -> None:
+        """At local midnight a queued consumer leaves the queue (`day_end`); the offline pool keeps its
+        consumers until `keep` has passed (`pool_expired`)."""
+        keep = self.pool.keep if self.pool is not None else math.inf
+        for sid, shop in self.shops.items():
+            queue = shop.queue
+            if not queue.size:
+                continue
+            entries = sorted((e for group in queue.groups.values() for e in group.values()), key=lambda e: e.seq)
+            for entry in entries:
+                if not entry.pooled:
+                    reason, rule = "day_end", self.queue_rule
+                elif entry.since + keep <= midnight:
+                    reason, rule = "pool_expired", self.pool_rule
+                else:
+                    continue
+                queue.leave(entry)
+                cs = shop.consumers.get(entry.consumer)
+                if cs is not None:
+                    cs.queued = None
+                out.append(LeftQueue(self._stamp(midnight), "leave_queue", sid, entry.consumer, None, None, rule,
+                                     reason))
 
     def _drain(self, sid: str, shop: ShopState, ts: float, line: int | None, out: Out) -> None:
         """Assign queued consumers while agents have free slots, in queue order."""

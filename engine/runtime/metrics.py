@@ -3,7 +3,9 @@
 Each metric is a tracker fed with the replay's observations (consumer messages,
 replies by sender kind, assignments, transfers). A question's outcome is final
 when an effective reply arrives, when the day changes after its deadline, or at
-the end of the log (an unanswered question is missed).
+the end of the log (an unanswered question is missed). A question belongs to the
+local day it started and takes in the consumer's later messages until that day
+ends (the natural-day rule): a message on a later day starts a new question.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from .. import ir
 from .clock import LocalClock
 
 ASSISTANT_ACCOUNT = "@assistant"
-# A question unanswered this long is forgotten: the consumer's next message starts a new one.
+# A consumer measured once per assignment is forgotten this long after (without a new assignment).
 FORGET_AFTER = 7 * 86400
 _OPS = {
     ">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, "==": lambda a, b: a == b,
@@ -41,8 +43,6 @@ class Pending(msgspec.Struct, gc=False):
     clock: float | None
     deadline: float | None
     agent: str | None
-    settled: bool = False   # counted (missed) already, still waiting for its reply
-    settled_at: float = 0.0  # when it was counted missed (it is forgotten FORGET_AFTER later)
 
 
 @dataclass
@@ -94,9 +94,12 @@ class MetricTracker:
         self.dedup = "dedup_per_agent" in counts
         self.transfer_rule = "transfer_without_reply_ineffective" in counts
         self.assistant_rule = "assistant_unanswered_ineffective" in counts
-        # The questions waiting for an effective reply; nothing else refers to a question, so an
-        # answered one is freed at once (each new day looks here for overdue and old questions).
+        # Today's questions waiting for an effective reply; nothing else refers to a question, so an
+        # answered one is freed at once (each new day closes the day before's, see _roll_day).
         self.pending: dict[tuple[str, str], Pending] = {}
+        # Questions of an earlier day still inside their deadline (one asked at 23:58 with 3 minutes
+        # and no natural-day cut): they take no more messages but a reply may still meet them.
+        self.carried: dict[tuple[str, str], Pending] = {}
         self.totals: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
         self.receptions: dict[tuple[str, date], set] = defaultdict(set)
         self.consumer_days: dict[tuple[str, date], set] = defaultdict(set)
@@ -144,6 +147,8 @@ class MetricTracker:
 
     def assigned(self, shop: str, consumer: str, ts: float, agent: str) -> None:
         """A consumer was assigned to a human agent; starts a clock that waits for it."""
+        if not (self._day_start <= ts < self._day_end):
+            self._roll_day(ts)
         key = (shop, consumer)
         if self.once_per_assignment:
             self.measured.pop(key, None)
@@ -162,14 +167,18 @@ class MetricTracker:
             self._assistant_reception(shop, consumer, ts)
         if not (kind in self.effective or (automatic and self.any_auto)):  # is_effective, inlined
             return
+        # No day roll here: a reply after midnight to a question of the day before settles it as the
+        # roll would (missed past its deadline, met inside it), and starts nothing.
         key = (shop, consumer)
+        if self.carried:
+            self._answer_carried(key, ts)
         item = self.pending.get(key)
         if item is None or ts < item.start:
             return
         del self.pending[key]
         deadline = item.deadline   # set with the clock
-        if item.clock is None or deadline is None or item.settled:
-            return  # never assigned (not measured), or already counted as missed
+        if item.clock is None or deadline is None:
+            return  # never assigned: not measured
         if self.once_per_assignment:
             self.measured[key] = ts
         if item.counted and not self.dedup:  # _settle, inlined for the common case
@@ -185,12 +194,13 @@ class MetricTracker:
         """A transfer: without an effective reply first, the first reception is not effective."""
         if not self.transfer_rule:
             return
+        if not (self._day_start <= ts < self._day_end):
+            self._roll_day(ts)
         item = self.pending.get((shop, consumer))
         if item is None or item.clock is None:
             return
         item.agent = item.agent or from_agent
-        if not item.settled:
-            self._settle(shop, consumer, item, False)
+        self._settle(shop, consumer, item, False)
         self.pending[(shop, consumer)] = Pending(ts, item.day, item.counted, ts, self._deadline(ts), to_agent)
 
     # ---- outcomes ------------------------------------------------------------
@@ -242,12 +252,20 @@ class MetricTracker:
             if self.on_outcome is not None:
                 self.on_outcome(shop, ASSISTANT_ACCOUNT, ts, False)
 
-    def _roll_day(self, ts: float) -> None:
-        """On a new local day: count overdue questions as missed, forget old state.
+    def _answer_carried(self, key: tuple[str, str], ts: float) -> None:
+        """An effective reply to a consumer with a question of an earlier day still inside its deadline."""
+        item = self.carried.pop(key, None)
+        if item is not None and item.deadline is not None and ts >= item.start:
+            self._settle(key[0], key[1], item, ts <= item.deadline)
 
-        An overdue question stays pending (later messages still belong to it) but is
-        counted now, so the count never depends on when other consumers write; it is
-        forgotten after FORGET_AFTER without a reply.
+    def _roll_day(self, ts: float) -> None:
+        """On a new local day: close every question of an earlier day, forget old state.
+
+        A question takes the consumer's messages until the end of its local day, so the
+        next day starts with no question open and a message then starts a new one (a new
+        consumer-day). An unanswered question past its deadline is counted missed; one
+        still inside it (asked just before midnight, no natural-day cut) is carried until
+        its reply or the next day; one never clocked (never assigned) is not measured.
         """
         day = self.clock.day(ts)
         self._day_start, self._day_end = self.clock.day_bounds(ts)
@@ -256,37 +274,44 @@ class MetricTracker:
         if day == self._today:
             return
         self._today = day
-        horizon = ts - FORGET_AFTER
-        pending = self.pending
-        # Overdue questions are counted missed; the order does not matter (a consumer has one
-        # question at a time, so each adds one missed unit, or none if its reception was counted
-        # already). Counted or never clocked, a question is forgotten FORGET_AFTER later.
-        forget = []
-        for key, item in pending.items():
-            deadline = item.deadline
-            if deadline is None:
-                if item.start < horizon:
-                    forget.append(key)
-            elif item.settled:
-                if item.settled_at < horizon:
-                    forget.append(key)
-            elif deadline < ts:
-                item.settled = True
-                item.settled_at = ts
+        # The order of settling does not matter: a consumer has one question at a time, so each adds
+        # one missed unit (or none if its reception was counted already).
+        carried = {}
+        for key, item in self.carried.items():
+            if item.deadline is not None and item.deadline >= ts:
+                carried[key] = item
+            else:
                 self._settle(key[0], key[1], item, False)
-        for key in forget:
-            del pending[key]
+        kept = {}
+        for key, item in self.pending.items():
+            deadline = item.deadline
+            if item.day >= day:   # events fed out of time order through the API
+                kept[key] = item
+            elif deadline is None or not item.counted:
+                continue   # never clocked, or outside the window: nothing to count
+            elif deadline < ts:
+                self._settle(key[0], key[1], item, False)
+            else:
+                carried[key] = item
+        self.pending, self.carried = kept, carried
+        horizon = ts - FORGET_AFTER
         for key in [k for k, when in self.measured.items() if when < horizon]:
             del self.measured[key]
-        for table in (self.receptions, self.consumer_days):
-            for old in [k for k in table if k[1] < day]:
-                del table[old]
+        # a carried question is still counted on its own day, once per reception
+        oldest = min((item.day for item in carried.values()), default=day)
+        for old in [k for k in self.receptions if k[1] < oldest]:
+            del self.receptions[old]
+        for old in [k for k in self.consumer_days if k[1] < day]:
+            del self.consumer_days[old]
 
     def finish(self) -> None:
         """End of the log: every question still waiting is missed."""
+        for (shop, consumer), item in sorted(self.carried.items(), key=lambda kv: kv[1].start):
+            self._settle(shop, consumer, item, False)
         for (shop, consumer), item in sorted(self.pending.items(), key=lambda kv: kv[1].start):
-            if item.clock is not None and not item.settled:
+            if item.clock is not None:
                 self._settle(shop, consumer, item, False)
+        self.carried.clear()
         self.pending.clear()
 
     def mark_day(self, shop: str, day: date) -> None:

@@ -57,6 +57,7 @@ class QueueEntry(msgspec.Struct, eq=False, gc=False):
     candidates: frozenset | None
     seq: int
     reason: str
+    pooled: bool = False          # in the offline pool (kept past the day's end), not the queue
 
 
 class WaitingLine:
