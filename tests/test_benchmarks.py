@@ -62,3 +62,9 @@ def test_bench_keywords_prints_a_row_per_size(bench, capsys):
     bench("bench_keywords").main()   # it also checks that both matchers agree on every message
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
     assert [int(row[0]) for row in rows] == [5, 20, 100, 1000, 10000]
+
+
+def test_bench_authoring_times_test_and_fmt(bench, capsys):
+    assert bench("bench_authoring").main(["--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"kefu test, \d+ cases .*work: [0-9.]+ s", out) and "kefu fmt --check, " in out
