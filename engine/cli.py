@@ -525,18 +525,23 @@ def fmt_command(
         elif check_only:
             typer.echo(f"would reformat {visible(shown)}")
         else:
-            try:
-                write_whole(path, formatted.encode("utf-8"))
-            except OutputFailed as err:
-                typer.echo(f"error: cannot write {visible(shown)}: {err.reason}", err=True)
-                raise typer.Exit(EXIT_USAGE)
-            except OSError as err:
-                typer.echo(f"error: cannot write {visible(shown)}: {err.strerror or err}", err=True)
-                raise typer.Exit(EXIT_USAGE)
+            _write_file(path, formatted.encode("utf-8"))
             typer.echo(f"formatted {visible(shown)}")
     if failed:
         raise typer.Exit(EXIT_ERRORS)
     raise typer.Exit(EXIT_ERRORS if changed and (check_only or diff) else EXIT_OK)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Replace a file's content whole, or exit 2 saying why it could not be written."""
+    try:
+        write_whole(path, data)
+    except OutputFailed as err:
+        _tell(f"error: cannot write {path}: {err.reason}")
+        raise typer.Exit(EXIT_USAGE)
+    except OSError as err:
+        _tell(f"error: cannot write {path}: {err.strerror or err}")
+        raise typer.Exit(EXIT_USAGE)
 
 
 @app.command("lsp")
@@ -640,14 +645,7 @@ def test_command(
     stdout.write(body)
     stdout.flush()
     if junit is not None:
-        try:
-            write_whole(junit, render_junit(outcome))
-        except OutputFailed as err:
-            typer.echo(f"error: cannot write {visible(str(junit))}: {err.reason}", err=True)
-            raise typer.Exit(EXIT_USAGE)
-        except OSError as err:
-            typer.echo(f"error: cannot write {visible(str(junit))}: {err.strerror or err}", err=True)
-            raise typer.Exit(EXIT_USAGE)
+        _write_file(junit, render_junit(outcome))
     if outcome.missing or (not outcome.results and not outcome.errors):
         if not outcome.missing:
             typer.echo("error: no scenario files found (YAML files with `cases` or `expect`)", err=True)
