@@ -22,6 +22,8 @@ from .decisions import Assigned, AutoReplied, Closed, Decision, Differs, LeftQue
 from .hours import WorkingHours
 from .metrics import MetricRow, MetricTracker
 from .replies import COOLDOWN, SEND_ORDER, AutoReplier
+from . import trace as trace_text
+from .trace import Trace
 from .state import DEFAULT_CAP, AgentState, ConsumerState, QueueEntry, Session, ShopState
 
 DEFAULT_FALLBACK = ("same_group", "queue")
@@ -76,6 +78,7 @@ class Engine:
         self._suppressed_by: dict[tuple[str, str], int] = {}
         self._days: set[tuple[str, date]] = set()
         self._configure(settings, shop)
+        self.tracer: Trace | None = None   # kefu explain's hook (runtime/trace.py); None: every hook is one test
         self._handlers: dict[str, Callable[[str, ShopState, Event, Out], None]] = {
             "agent_status": self._agent_status, "transfer": self._transfer, "session_end": self._session_end}
 
@@ -150,15 +153,18 @@ class Engine:
     def feed(self, event: Event) -> list[Decision]:
         """Process one event (timers due by its time fire first); returns the decisions made."""
         out: Out = []
+        sid = event.shop
+        if sid is None:
+            sid = self.default_shop
+        shop = self.shops.get(sid) or self._new_shop(sid)
+        tracer = self.tracer
+        if tracer is not None:
+            tracer.begin(event, shop)
         timers = self.timers
         if event.ts >= self._midnight or timers and timers[0][0] <= event.ts:
             if event.ts >= self._midnight:
                 self._end_days(event.ts, out)
             self._fire(event.ts, out)   # _fire_due, inlined
-        sid = event.shop
-        if sid is None:
-            sid = self.default_shop
-        shop = self.shops.get(sid) or self._new_shop(sid)
         if event.type == "message":
             if event.sender == "consumer":
                 self._consumer_message(sid, shop, event, out)
@@ -168,6 +174,8 @@ class Engine:
             self._handlers[event.type](sid, shop, event, out)
         if out:
             self._count(out)
+        if tracer is not None:
+            tracer.end(out)
         return out
 
     def advance(self, ts: float) -> list[Decision]:
@@ -300,21 +308,37 @@ class Engine:
     def _route_new(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, out: Out) -> None:
         ts, line = ev.ts, ev.line
         repeat = self.repeat
-        if (repeat is not None and cs.last_agent and cs.last_end is not None and ts - cs.last_end <= repeat.within
-                and self._repeat_entry(sid, shop, cs, cid, ev, out)):
-            return
-        if not shop.present and self._offline(sid, shop, cs, cid, ev, out):
-            return
+        trace = self.tracer
+        if repeat is not None and cs.last_agent and cs.last_end is not None and ts - cs.last_end <= repeat.within:
+            if self._repeat_entry(sid, shop, cs, cid, ev, out):
+                return
+        elif trace is not None:
+            trace.step("repeat_entry", trace_text.no_repeat_entry(repeat, cs, ts), self.repeat_rule)
+        if not shop.present:
+            if self._offline(sid, shop, cs, cid, ev, out):
+                return
+            if trace is not None:
+                trace.step("offline", "every agent is offline, and the policy has neither offline routing nor an "
+                                      "offline pool: routed as usual")
+        elif trace is not None:
+            trace.step("offline", f"not every agent is offline ({shop.present} present): no offline routing")
         candidates, rule = self._candidates(shop, ev.page)
         pool = self._eligible(shop, candidates)
+        if trace is not None:
+            trace.step("routing", trace_text.routing(ev.page, candidates, rule), rule)
+            trace.step("eligible", trace_text.eligible(shop, candidates, pool), None, eligible=[a.name for a in pool])
         if pool:
             self._assign(sid, cs, cid, self._pick(shop, pool), ts, line, rule or self.assign_rule,
                          "routed" if rule else "new", out)
             return
         if self._may_queue(candidates):
             reason = self._why_no_agent(shop, candidates)
+            if trace is not None:
+                trace.step("queue", f"no eligible agent ({reason}): the consumer queues", self.queue_rule)
             self._enqueue(sid, shop, cs, cid, candidates, ts, line, self.queue_rule, reason, out)
             return
+        if trace is not None:
+            trace.step("queue", "no eligible agent, and the policy has no queue for this routing", self.queue_rule)
         online = [a for a in shop.agents.values()
                   if (candidates is None or a.name in candidates) and a.status == "online" and a.im]
         if online:
@@ -326,9 +350,14 @@ class Engine:
     def _repeat_entry(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, out: Out) -> bool:
         rule = self.repeat_rule
         previous = shop.agents.get(cs.last_agent) if cs.last_agent is not None else None
+        trace = self.tracer
         if previous is not None and previous.status != "offline" and previous.im:
+            if trace is not None:
+                trace.step("repeat_entry", trace_text.repeat_entry(cs, ev.ts, previous, True), rule)
             self._assign(sid, cs, cid, previous, ev.ts, ev.line, rule, "repeat_entry", out)
             return True
+        if trace is not None:
+            trace.step("repeat_entry", trace_text.repeat_entry(cs, ev.ts, previous, False), rule)
         for step in self.fallback:
             if step == "queue":
                 # 重新排队: the consumer joins the queue like any other, so a free agent of its
@@ -414,7 +443,10 @@ class Engine:
 
     def _pick(self, shop: ShopState, pool: list[AgentState]) -> AgentState:
         """One agent of a non-empty pool, by the assignment strategy and tie-break."""
-        return choose(pool, self.strategy, self.ties, shop, self.rng)
+        chosen = choose(pool, self.strategy, self.ties, shop, self.rng)
+        if self.tracer is not None:
+            self.tracer.step("pick", trace_text.pick(self.strategy, self.ties, pool, chosen), self.assign_rule)
+        return chosen
 
     def _assign(self, sid: str, cs: ConsumerState, cid: str, agent: AgentState, ts: float, line: int | None,
                 rule: RuleRef | None, reason: str, out: Out, action: str = "assign",
@@ -534,6 +566,10 @@ class Engine:
                 return
             queue.leave(best)
             cid = best.consumer
+            if self.tracer is not None:
+                self.tracer.step("dequeue", f"an agent of {cid}'s routing is free: {cid} leaves the queue "
+                                            f"({'last queued, first served' if lifo else 'first queued, first served'})",
+                                 self.queue_rule, consumer=cid)
             self._assign(sid, shop.consumer(cid), cid, self._pick(shop, best_pool), ts, line, self.queue_rule, "dequeue", out,
                          waited=round(ts - best.since))
 
@@ -541,6 +577,9 @@ class Engine:
                     out: Out) -> None:
         """Send every automatic reply whose trigger holds, in the replier's order, through the loop guard."""
         picks = self.replier.choose(ev, cs, shop, new_session)
+        tracer = self.tracer
+        if tracer is not None:
+            tracer.step("auto_reply", trace_text.untriggered(self.replier.kinds, picks))
         if not picks:
             return
         ts = ev.ts
@@ -549,6 +588,8 @@ class Engine:
         for chosen, excluded in picks:
             if excluded is not None:
                 self._suppress(chosen.kind, excluded)
+                if tracer is not None:
+                    tracer.step("auto_reply", f"{chosen.kind}: its trigger holds, held back ({excluded})", chosen.rule)
                 continue
             if not chosen.exempt:
                 if cooldown:
@@ -557,6 +598,10 @@ class Engine:
                         sent = cs.auto_sent = {}
                     elif ts - sent.get(chosen.guard, -math.inf) < cooldown:
                         self._suppress(chosen.kind, COOLDOWN)   # the loop guard: this reply went out lately
+                        if tracer is not None:
+                            tracer.step("auto_reply", f"{chosen.kind}: its trigger holds, held back by the loop guard "
+                                                      f"(sent {round(ts - sent[chosen.guard])} s ago, at most once per "
+                                                      f"{cooldown} s)", chosen.rule)
                         continue
                     sent[chosen.guard] = ts
                 cs.last_auto = ts
@@ -568,6 +613,9 @@ class Engine:
                     cs.faq_day = shop.today
                     questions = chosen.faq
             kinds[kind] = kinds.get(kind, 0) + 1
+            if tracer is not None:
+                tracer.step("auto_reply", f"{kind}: sent" + (f" (trigger {chosen.trigger})" if chosen.trigger else ""),
+                            chosen.rule)
             out.append(AutoReplied(self._stamp(ts), "auto_reply", sid, cid, None, ev.line, chosen.rule, kind,
                                    chosen.text, chosen.trigger, questions))
             for tracker in self._auto_reply_trackers[kind]:   # the first effective reply answers, the rest find none
@@ -602,6 +650,9 @@ class Engine:
                         # the timer names its session: a stale timer of an ended session must not
                         # close the consumer's next one (whose version counts from 0 again)
                         self._set_timer((ts + self.end_after, self._timer_seq, sid, cid, session, session.version))
+                        if self.tracer is not None:
+                            self.tracer.step("timer", f"{cid}'s session ends at {self.clock.iso(ts + self.end_after)[11:19]} "
+                                                      f"unless {cid} writes first", self.end_rule)
         trackers = self._reply_trackers.get(sender)
         if trackers is None:
             trackers = self._reply_trackers[sender] = tuple(t for t in self.metrics if t.cares_about(sender, False))
