@@ -10,7 +10,7 @@ from typing import BinaryIO, Callable, Iterator, Protocol
 import orjson
 
 from . import ir
-from .events import ReadStats, Rejected, read_events
+from .events import ReadStats, Rejected, Vocabulary, read_events
 from .runtime import Engine
 from .diagnostics import visible
 from .runtime.decisions import encode_lines
@@ -60,7 +60,8 @@ def replay(
         feed = engine.feed
         batch: list = []   # decisions not written yet: written a batch at a time, by one encode call
         count = 0
-        for event in read_events(stream, stats=stats, on_reject=on_reject, strict=strict):
+        vocabulary = Vocabulary.of_platform(policy.platform)   # a log names the pages and senders of its platform
+        for event in read_events(stream, stats=stats, on_reject=on_reject, strict=strict, vocabulary=vocabulary):
             decisions = feed(event)
             if decisions and write is not None:
                 batch += decisions

@@ -51,6 +51,7 @@ import orjson
 
 from . import ir
 from .events import standard_stream
+from .registry import GENERATE_RATES, GENERATED_SENDERS
 from .runtime.clock import DEFAULT_TIMEZONE, policy_timezone
 from .runtime.hours import WorkingHours
 from .source import overwritten_input, path_kind
@@ -103,10 +104,14 @@ SAMPLES = (
     ("taobao-apparel.jsonl", "taobao-apparel.kefu", date(2026, 11, 11), 300, 1),
 )
 
-ROBOT_RATE = {"pinduoduo": 0.25, "taobao": 0.18, "douyin": 0.06}
-ASSISTANT_RATE = {"taobao": 0.05}
-HAND_END_RATE = {"douyin": 0.6, "pinduoduo": 0.2, "taobao": 0.15}
 FIXED_ZONES = {"Asia/Shanghai": 8, "Asia/Hong_Kong": 8, "Asia/Taipei": 8, "Asia/Macau": 8, "UTC": 0, "Etc/UTC": 0}
+
+
+def _rate(platform: ir.Platform, name: str) -> float:
+    """The platform's generator rate (its `generate` block, else the registry's default); 0 for a sender it lacks."""
+    if name in GENERATED_SENDERS and not any(s.name == name for s in platform.senders):
+        return 0.0
+    return platform.rate(name, GENERATE_RATES[name][1])
 
 
 def _zone(name: str) -> tzinfo:
@@ -183,11 +188,8 @@ class _Generator:
         self.products, self.other_products = self._products()
         faq = [item.answer for r in shop.replies if r.kind == "welcome" for item in r.faq if item.enabled]
         self.robot_texts = list(ROBOT_TEXTS) + faq
-        senders = {s.name for s in policy.platform.senders}
-        self.robot_rate = ROBOT_RATE.get(self.platform, 0.08) if "robot" in senders else 0.0
-        self.system_rate = 0.04 if "system" in senders else 0.0
-        self.assistant_rate = ASSISTANT_RATE.get(self.platform, 0.01) if "assistant" in senders else 0.0
-        self.hand_end_rate = HAND_END_RATE.get(self.platform, 0.2)
+        self.robot_rate, self.system_rate, self.assistant_rate, self.hand_end_rate = (
+            _rate(policy.platform, name) for name in ("robot", "system", "assistant", "hand_end"))
         self.groups = [g for g in shop.groups]
         self.routes = self._routes()
         self.next_consumer = 1
