@@ -1,10 +1,10 @@
-"""Streaming reader of event logs (the input of `kefu replay`; format in docs/spec events.md).
+"""Streaming reader of event logs (the input of `kefu replay`; the format is docs/events.md).
 
 An event log is UTF-8 JSON Lines. `read_events` turns a binary stream into `Event`s in time
 order, checking every line, and reports each bad line as a `Rejected` (line number + short
 reason) instead of dropping it.
 
-Decisions this module makes (the spec leaves them open):
+Decisions this module makes (docs/events.md gives them to users):
 
 - **Lines** are counted from 1 and split on ``\\n`` (a trailing ``\\r`` is ignored). A blank or
   whitespace-only line is not an event: it is neither accepted nor rejected and is **not counted
@@ -23,7 +23,10 @@ Decisions this module makes (the spec leaves them open):
   guesses a time zone. ``Event.ts`` is epoch seconds (UTC) as a float.
 - **Nulls**: an optional field set to ``null`` counts as absent; a required one set to ``null`` is
   a wrong type.
-- **Fields per type** (anything else is ignored, as the spec says): every event may carry ``shop``;
+- **Pages and senders** are those of a `Vocabulary`: the platform replayed (``Vocabulary.of_platform``),
+  else the shipped platforms' (`shipped_vocabulary`). ``consumer`` is always a sender. An unknown one
+  is rejected naming the platform and its names (or the closest one).
+- **Fields per type** (anything else is ignored, as docs/events.md says): every event may carry ``shop``;
   ``message`` needs ``sender`` and ``consumer``, plus ``agent`` when the sender is ``agent``; it may
   carry ``text``, and a consumer message may carry ``page`` and ``card`` (on other senders those
   two, and ``agent`` on non-agent senders, are ignored and left ``None``). ``agent_status`` needs
@@ -140,7 +143,7 @@ _TS_CACHE_MAX = 4096
 # line the fast path declines, is the original's by construction; for the lines it accepts the
 # fast path makes the Event `_event` would (tests/test_events.py checks both against parse_line).
 #
-# A log whose lines carry extra fields (which the spec says to ignore) would fail the strict decode
+# A log whose lines carry extra fields (which the format says to ignore) would fail the strict decode
 # on every line. Once a line passes with them ignored -- orjson's dict converted to `_Line`, the
 # same checks without forbidding unknown fields -- the rest of the log is read that way: orjson
 # judges the JSON, as on the original path, and msgspec the fields (about 1.2x faster than the

@@ -1,6 +1,6 @@
 """Synthetic event logs for a shop policy: realistic, deterministic input for `kefu replay`.
 
-`generate_log` writes a JSON Lines event log (docs: events.md) that looks like a real desk's
+`generate_log` writes a JSON Lines event log (format: docs/events.md) that looks like a real desk's
 export for the policy's shop:
 
 - **Agents** are the policy's agents and group members (agents with ``im off`` never chat). Each
