@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,8 @@ from engine import ir
 from engine.events import ReadStats, Rejected, Vocabulary, parse_line, read_events, shipped_vocabulary
 from engine.loader import Loader
 from engine.synth import generate_log
+
+ROOT = Path(__file__).resolve().parent.parent
 
 LANMAO = """\
 # A made-up fourth platform: its own pages, senders, a 30-second metric, other caps.
@@ -212,3 +215,39 @@ def test_the_shipped_rates_are_the_platform_files(tmp_path):
         "pinduoduo": {"robot": 0.25, "system": 0.04, "assistant": 0.01, "hand_end": 0.2},
         "douyin": {"robot": 0.06, "system": 0.04, "assistant": 0.01, "hand_end": 0.6},
     }
+
+
+# ---- rule.file: a path a user can open ---------------------------------------------------------------
+
+def test_platform_rules_name_the_platform_file_as_given(lanmao):
+    result = kefu("replay", "--platform-dir", "plat", "shop.kefu", "-e", "day.jsonl", "--decisions", "decisions.jsonl")
+    assert result.exit_code == 0, result.output
+    decisions = [json.loads(line) for line in (lanmao / "decisions.jsonl").read_text(encoding="utf-8").splitlines()]
+    # assignments follow the shop's route block (lines 6, 7 and the block's line 5 for the default route);
+    # the sessions of c1 and c3 end 20 minutes after ann's last reply: `default end session after 20m`, line 22
+    assert [(d["action"], d["rule"]) for d in decisions] == [
+        ("assign", {"file": "shop.kefu", "line": 6}), ("assign", {"file": "shop.kefu", "line": 7}),
+        ("assign", {"file": "shop.kefu", "line": 5}), ("assign", {"file": "shop.kefu", "line": 6}),
+        ("close_session", {"file": "plat/lanmao.kefu", "line": 22}),
+        ("close_session", {"file": "plat/lanmao.kefu", "line": 22})]
+
+
+def test_shop_rules_are_relative_to_the_policy_and_shipped_platform_rules_are_the_file_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "shops" / "common").mkdir(parents=True)
+    (tmp_path / "shops" / "common" / "words.kefu").write_text('reply keyword "发票" -> "支持电子发票"\n', encoding="utf-8")
+    (tmp_path / "shops" / "s.kefu").write_text('shop "s" on douyin\ninclude "common/words.kefu"\nagent amy { max_sessions 5 }\n',
+                                               encoding="utf-8")
+    log = [{"ts": "2026-11-11T09:00:00+08:00", "type": "agent_status", "agent": "amy", "status": "online"},
+           _message("09:01:00", "consumer", "c1", text="能开发票吗")]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in log), encoding="utf-8")
+    result = kefu("replay", "shops/s.kefu", "-e", "log.jsonl", "--decisions", "decisions.jsonl")
+    assert result.exit_code == 0, result.output
+    decisions = [json.loads(line) for line in (tmp_path / "decisions.jsonl").read_text(encoding="utf-8").splitlines()]
+    # Douyin's default assignment (the line of `default assign …`, counted in the shipped file) and the
+    # include's keyword reply (its line 1, the include's path relative to shops/)
+    douyin = (ROOT / "rulesets" / "platforms" / "douyin.kefu").read_text(encoding="utf-8").splitlines()
+    assign_line = next(i for i, line in enumerate(douyin, 1) if line.startswith("default assign"))
+    assert {(d["action"], d["rule"]["file"], d["rule"]["line"]) for d in decisions if d["rule"]} >= {
+        ("assign", "douyin.kefu", assign_line), ("auto_reply", "common/words.kefu", 1)}
+    assert not [d for d in decisions if d["rule"] and d["rule"]["file"].startswith(("shops/", "rulesets/"))]

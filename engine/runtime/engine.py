@@ -17,7 +17,7 @@ from .. import ir
 from ..events import Event
 from .assign import choose
 from .clock import LocalClock, policy_timezone
-from .decisions import Assigned, AutoReplied, Closed, Decision, Differs, LeftQueue, Queued, RuleRef, Transferred, rule_ref
+from .decisions import Assigned, AutoReplied, Closed, Decision, Differs, LeftQueue, Queued, RuleFiles, RuleRef, Transferred
 from .hours import WorkingHours
 from .metrics import MetricRow, MetricTracker
 from .replies import AutoReplier
@@ -68,12 +68,14 @@ class Engine:
         self._auto_reply_kinds: dict[str, int] = {}
         self.suppressed = 0
         self._days: set[tuple[str, date]] = set()
+        self.rule_ref = RuleFiles(policy)   # decisions name a rule's file as a user opens it
         self._configure(settings, shop)
         self._handlers: dict[str, Callable[[str, ShopState, Event, Out], None]] = {
             "agent_status": self._agent_status, "transfer": self._transfer, "session_end": self._session_end}
 
     # ---- configuration -------------------------------------------------------
     def _configure(self, settings: ir.Settings, shop: ir.Shop) -> None:
+        rule_ref = self.rule_ref
         assign = settings.assign
         self.strategy = assign.strategy.name if assign else "least_loaded"
         self.ties = assign.ties.name if assign and assign.ties else "first"
@@ -475,7 +477,7 @@ class Engine:
                 questions = chosen.faq
         kinds = self._auto_reply_kinds
         kinds[kind] = kinds.get(kind, 0) + 1
-        out.append(AutoReplied(self._stamp(ts), "auto_reply", sid, cid, None, ev.line, chosen.rule, kind, chosen.text,
+        out.append(AutoReplied(self._stamp(ts), "auto_reply", sid, cid, None, ev.line, self.rule_ref.ref(chosen.rule), kind, chosen.text,
                                chosen.trigger, questions))
         trackers = self._auto_reply_trackers.get(kind)
         if trackers is None:
