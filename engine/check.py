@@ -94,11 +94,16 @@ def check_platform(platform: ir.Platform) -> list[Diagnostic]:
 
 
 def _consumer_declared(platform: ir.Platform) -> Iterator[Diagnostic]:
-    """E034: `consumer` in `senders`; the consumer is a sender on every platform, the line lists the shop's side."""
+    """E034: `consumer` in `senders`, the line of the shop's side; E038: no `agent` among them (a log's agents
+    write as `agent`: on a platform without it, every agent message would be rejected)."""
     for sender in platform.senders:
         if sender.name == "consumer":
             yield error("E034", "`consumer` is listed in `senders`: the consumer is a sender on every platform", sender.span,
                         "remove `consumer` from `senders`; list the shop's side (agent, robot, …)")
+    if platform.senders and not any(s.name == "agent" for s in platform.senders):
+        first = platform.senders[0].span
+        yield error("E038", "`senders` does not list `agent`: a log's agent messages would all be rejected", first,
+                    "add `agent` (the human agents) to `senders`")
 
 
 def _check_generate(platform: ir.Platform, declared: list[str]) -> Iterator[Diagnostic]:

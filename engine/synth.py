@@ -588,7 +588,7 @@ def generate_log(policy: ir.Policy, *, day: date, days: int = 1, consumers: int,
 
 
 def generate_command(policy_path: str | Path, out: str | Path, day: date | str, days: int = 1, consumers: int = 300,
-                     seed: int = 1) -> int:
+                     seed: int = 1, platform_dirs: list[Path] | None = None) -> int:
     """Body of `kefu generate POLICY --out FILE`: returns the exit code (0 ok, 1 policy errors or no agent who
     can chat, 2 usage/I/O).
 
@@ -618,7 +618,7 @@ def generate_command(policy_path: str | Path, out: str | Path, day: date | str, 
     if kind != "other":
         sys.stderr.write(f"error: {path}: {'is a directory' if kind == 'dir' else 'no such file'}\n")
         return 2
-    result = Loader().load(path)
+    result = Loader(platform_dirs).load(path)
     if result.policy is None:
         diags = result.diagnostics
         if diags:

@@ -190,6 +190,7 @@ def test_a_platforms_vocabulary_decides_a_line_and_names_its_senders():
     ("agent, robot", "generate { robot 120% }", "E036"),
     ("agent", "generate { robot 10%; hand_end 30% }", "E037"),
     ("agent", "generate { robot 0%; system 0%; assistant 0%; hand_end 100% }", None),
+    ("robot", "", "E038"),
 ])
 def test_senders_and_generate_rates_are_checked(tmp_path, senders, generate, code):
     (tmp_path / "acme.kefu").write_text(f"platform acme\nsenders {senders}\n{generate}\n", encoding="utf-8")
@@ -251,3 +252,13 @@ def test_shop_rules_are_relative_to_the_policy_and_shipped_platform_rules_are_th
     assert {(d["action"], d["rule"]["file"], d["rule"]["line"]) for d in decisions if d["rule"]} >= {
         ("assign", "douyin.kefu", assign_line), ("auto_reply", "common/words.kefu", 1)}
     assert not [d for d in decisions if d["rule"] and d["rule"]["file"].startswith(("shops/", "rulesets/"))]
+
+
+def test_kefu_generate_writes_a_log_of_the_fourth_platform_that_replays_clean(lanmao):
+    result = kefu("generate", "--platform-dir", "plat", "shop.kefu", "--out", "gen.jsonl", "--consumers", "30")
+    assert result.exit_code == 0, result.output
+    result = kefu("replay", "--platform-dir", "plat", "shop.kefu", "-e", "gen.jsonl", "-f", "json", "--report", "r.json")
+    assert result.exit_code == 0, result.output
+    events = json.loads((lanmao / "r.json").read_text(encoding="utf-8"))["events"]
+    assert events["rejected"] == 0 and events["accepted"] == events["read"] > 0
+    assert kefu("generate", "--platform-dir", "nowhere", "shop.kefu").exit_code == 2
