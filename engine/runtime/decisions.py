@@ -59,7 +59,7 @@ class RuleFiles:
         shop, platform = policy.shop.span, policy.platform.span
         self.base = posixpath.dirname(shop.file) or "." if shop is not None else None
         self.platform_file = platform.file if platform is not None else None
-        self._refs: dict[RuleRef, RuleRef] = {}
+        self._refs: dict[str, dict[int, RuleRef]] = {}   # file -> line -> RuleRef (a file's str hashes once)
 
     def file(self, file: str) -> str:
         """The file of a rule as decisions name it."""
@@ -73,9 +73,12 @@ class RuleFiles:
         """ref with its file named as decisions name it (each distinct ref worked out once)."""
         if ref is None:
             return None
-        named = self._refs.get(ref)
+        lines = self._refs.get(ref.file)
+        if lines is None:
+            lines = self._refs[ref.file] = {}
+        named = lines.get(ref.line)
         if named is None:
-            named = self._refs[ref] = RuleRef(self.file(ref.file), ref.line)
+            named = lines[ref.line] = RuleRef(self.file(ref.file), ref.line)
         return named
 
     def __call__(self, span: Span | None) -> RuleRef | None:
