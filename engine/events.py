@@ -133,10 +133,12 @@ _TS_CACHE_MAX = 4096
 # `read_events` reads the log a chunk (CHUNK_BYTES of whole lines) at a time and decodes all its
 # lines with one msgspec call straight into `Event`s (`_decode_block`; a chunk it cannot take as
 # exactly one JSON object per line goes line by line). Event's typed fields carry the checks of
-# `_event` that C can do (ids non-empty, enums known, optional fields null or valid); it forbids
-# unknown fields, so every byte of a line it accepts has gone through a typed field and msgspec
+# `_event` that C can do (ids non-empty, the format's enums known, optional fields null or valid); it
+# forbids unknown fields, so every byte of a line it accepts has gone through a typed field and msgspec
 # has checked it as strictly as orjson would (UTF-8, escapes, number range). `_settle_fields` then
-# makes the checks across fields and clears what the type ignores. The fast path only ever
+# checks the page and sender against the platform's (they are decoded as strings: the platform is
+# data, known only when the read starts), makes the checks across fields and clears what the type
+# ignores. The fast path only ever
 # *accepts*: a line it cannot decode, or one that needs a check it does not make (a missing field,
 # an agent message without agent, a transfer to the same agent, a ts that does not parse, an
 # ignored but invalid field, max_sessions 12.0, ...), goes whole to the original path (orjson +
@@ -145,8 +147,9 @@ _TS_CACHE_MAX = 4096
 # fast path makes the Event `_event` would (tests/test_events.py checks both against parse_line).
 #
 # A log whose lines carry extra fields (which the format says to ignore) would fail the strict decode
-# on every line. Once a line passes with them ignored -- orjson's dict converted to `_Line`, the
-# same checks without forbidding unknown fields -- the rest of the log is read that way: orjson
+# on every line. Once a line passes with them ignored -- orjson's dict converted to a `_LooseEvent`,
+# Event's fields without forbidding unknown keys: the same checks -- the rest of the log is read
+# that way (a card with extra keys goes to the original path): orjson
 # judges the JSON, as on the original path, and msgspec the fields (about 1.2x faster than the
 # original path, against 1.75x for the strict decoder).
 
@@ -238,8 +241,12 @@ class Event(msgspec.Struct, gc=False, forbid_unknown_fields=True,
 
 _decode_event = msgspec.json.Decoder(Event).decode
 _decode_events = msgspec.json.Decoder(list[Union[Event, None]]).decode
-# The JSON keys an Event is decoded from: a line read with extra fields keeps only these (see read_events).
-_WIRE_KEYS = frozenset(f.encode_name for f in msgspec.structs.fields(Event))
+# A line with extra fields is read as a _LooseEvent: Event's own fields (names, types, defaults, keys),
+# with unknown keys ignored; the Event is then made from its fields in the same order.
+_LooseEvent = msgspec.defstruct(
+    "_LooseEvent", [(f.name, f.type, f.default) for f in msgspec.structs.fields(Event)], gc=False,
+    rename={f.name: f.encode_name for f in msgspec.structs.fields(Event) if f.name != f.encode_name})
+_astuple = msgspec.structs.astuple
 
 
 @dataclass(frozen=True)
@@ -756,7 +763,7 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
     if not (tolerance >= 0 and math.isfinite(tolerance)):
         raise ValueError(f"tolerance must be a finite number of seconds >= 0, got {tolerance!r}")
     names = _names(vocabulary)
-    senders, pages = names.sender, names.page
+    senders, pages, agents = names.sender, names.page, "agent" in names.sender
     buffer: deque[Event] = deque()  # the reorder window, sorted by (ts, line)
     append, popleft = buffer.append, buffer.popleft
     ts_cache: dict = {}
@@ -772,7 +779,7 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
     # only a line past it is checked exactly, about once per day of log.
     max_jump, ceiling, neg_inf = MAX_JUMP, -math.inf, -math.inf
     held: Event | None = None
-    loads, decode, convert = orjson.loads, _decode_event, msgspec.convert
+    loads, decode, loose = orjson.loads, _decode_event, _loose_event
     extras = False  # set by the first line that only extra fields keep from the strict decoder
     max_epoch = _MAX_EPOCH
 
@@ -800,7 +807,7 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
                         m = decode(raw)
                     except msgspec.ValidationError:  # a wrong field, or an extra one
                         try:
-                            m = convert(_known_fields(loads(raw)), Event)
+                            m = loose(loads(raw))
                             extras = True  # only extra fields: the log has them, read it so from now on
                         except Exception:
                             pass
@@ -808,7 +815,7 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
                         pass
                 else:
                     try:
-                        m = convert(_known_fields(loads(raw)), Event)
+                        m = loose(loads(raw))
                     except Exception:
                         pass
                 items.append(m)
@@ -830,7 +837,7 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
                             ts = _fast_ts(ts, ts_cache, minutes, offsets)
                 elif ts is not None and not 0.0 <= ts < max_epoch:  # a number: parse_ts's range check
                     ts = None  # type: ignore[assignment]  # ts is typed as Event.ts (float); declined: the original path sets it
-                if ts is None or not _settle_fields(event, senders, pages):
+                if ts is None or not _settle_fields(event, senders, pages, agents):
                     event = None  # declined
                 else:
                     event.line = lineno
@@ -906,24 +913,22 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
 _NO_SECONDS: dict[str, int] = {}
 
 
-def _known_fields(obj):
-    """A decoded line without the keys an Event is not decoded from (the extra fields the format ignores)."""
-    if type(obj) is dict and not obj.keys() <= _WIRE_KEYS:
-        return {key: value for key, value in obj.items() if key in _WIRE_KEYS}
-    return obj
+def _loose_event(obj) -> Event:
+    """The Event of a line decoded by orjson, the extra fields the format ignores left out (before _settle_fields)."""
+    return Event(*_astuple(msgspec.convert(obj, _LooseEvent)))
 
 
-def _settle_fields(ev: Event, senders: Mapping[str, str], pages: Mapping[str, str]) -> bool:
+def _settle_fields(ev: Event, senders: Mapping[str, str], pages: Mapping[str, str], agents: bool) -> bool:
     """Clear the fields the event's type ignores and move the card; False: the original path must judge it.
 
     A decoded line has every field typed and checked already; what is left are the checks across
     fields (a message needs a sender and a consumer, an agent message an agent, ...) and the
-    platform's names (senders, pages), which decline.
+    platform's names (senders, pages; agents: whether agent is a sender), which decline.
     """
     kind = ev.type
     if kind == "message":
         # The decoded sender and page are new strings (their hash not computed yet): the common senders are
-        # compared, not hashed; "agent" hashes once, as a constant; a page is looked up when a line has one.
+        # compared, not hashed; a page is looked up when a line has one.
         sender = ev.sender
         if sender == "consumer":
             if ev.page is not None and ev.page not in pages:
@@ -939,7 +944,7 @@ def _settle_fields(ev: Event, senders: Mapping[str, str], pages: Mapping[str, st
             if ev.page is not None or ev.wire_card is not None or ev.card_kind is not None or ev.card_id is not None:
                 ev.page = ev.wire_card = ev.card_kind = ev.card_id = None
             if sender == "agent":
-                if ev.agent is None or "agent" not in senders:
+                if ev.agent is None or not agents:
                     return False
             elif sender is None or sender not in senders:
                 return False
