@@ -427,7 +427,7 @@ def _day_text(day: int) -> str:
 def recount_taobao(log: Log, close_at_day_end: bool = False, decisions: bytes | None = None,
                    ) -> tuple[dict, dict, Counter]:
     """Taobao's response_rate_3min recounted from the events: a question starts with a consumer
-    message when none is pending for (shop, consumer) (events.md: later consumer messages belong
+    message when none is pending for (shop, consumer) (docs/events.md: later consumer messages belong
     to it), ends at the first agent message; it counts when it started 08:00-24:00 local; met when
     answered within 3 min and before local midnight; unanswered at the end: missed. Units are
     receptions, consumer x agent x day, decided by their first counted question. Without the

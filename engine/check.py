@@ -79,6 +79,8 @@ def check_platform(platform: ir.Platform) -> list[Diagnostic]:
     diags += _duplicates("limit", [(lim.name.name, lim.name.span) for lim in platform.limits])
     diags += _duplicates("page", [(p.name, p.span) for p in platform.pages])
     declared = list(dict.fromkeys(s.name for s in platform.senders))
+    diags += _consumer_declared(platform)
+    diags += _check_generate(platform, declared)
     senders = set(declared) | set(registry.AUTO_REPLY_KINDS) | {"auto_reply"}
     for metric in platform.metrics:
         diags += _check_metric(metric, senders, declared)
@@ -100,6 +102,34 @@ def check_platform(platform: ir.Platform) -> list[Diagnostic]:
                   for r in rule.roles if r.name not in registry.ROLES]
     diags += _check_settings(platform.defaults, platform, [])
     return diags
+
+
+def _consumer_declared(platform: ir.Platform) -> Iterator[Diagnostic]:
+    """E034: `consumer` in `senders`, the line of the shop's side; E038: no `agent` among them (a log's agents
+    write as `agent`: on a platform without it, every agent message would be rejected)."""
+    for sender in platform.senders:
+        if sender.name == "consumer":
+            yield error("E034", "`consumer` is listed in `senders`: the consumer is a sender on every platform", sender.span,
+                        "remove `consumer` from `senders`; list the shop's side (agent, robot, …)")
+    if platform.senders and not any(s.name == "agent" for s in platform.senders):
+        first = platform.senders[0].span
+        yield error("E038", "`senders` does not list `agent`: a log's agent messages would all be rejected", first,
+                    "add `agent` (the human agents) to `senders`")
+
+
+def _check_generate(platform: ir.Platform, declared: list[str]) -> Iterator[Diagnostic]:
+    """The `generate` block: known rate names (E035), at most 100% (E036), senders the platform declares (E037)."""
+    yield from _duplicates("generate rate", [(r.name.name, r.name.span) for r in platform.generate])
+    for rate in platform.generate:
+        name = rate.name.name
+        if name not in registry.GENERATE_RATES:
+            yield _unknown("E035", "generate rate", rate.name, registry.GENERATE_RATES)
+        elif rate.value > 1:
+            yield error("E036", f"generate rate {name!r} is {rate.value * 100:g}%, more than 100%", rate.span,
+                        "a rate is a share of consumers or conversations: write 0% to 100%")
+        elif name in registry.GENERATED_SENDERS and name not in declared and rate.value > 0:
+            yield error("E037", f"generate rate {name!r} makes {name} messages, but the platform has no sender {name!r}",
+                        rate.span, f"add `{name}` to the platform's `senders`, or write `{name} 0%`")
 
 
 def _check_metric(metric: ir.Metric, senders: set[str], declared: list[str]) -> Iterator[Diagnostic]:

@@ -452,6 +452,7 @@ def generate(
     days: int = typer.Option(1, "--days", help="Number of days."),
     consumers: int = typer.Option(300, "--consumers", help="Distinct consumers per day."),
     seed: int = typer.Option(1, "--seed", min=0, help="Seed, 0 or more (same seed, same bytes)."),
+    platform_dir: List[Path] = typer.Option([], "--platform-dir", help="Extra directory of platform files."),
 ) -> None:
     """Write a realistic synthetic event log for a shop policy (peaks, breaks, cards, transfers).
 
@@ -459,7 +460,8 @@ def generate(
     """
     from .synth import generate_command
 
-    raise typer.Exit(generate_command(policy, out, day, days, consumers, seed))
+    _loader(platform_dir)   # a --platform-dir that is not a directory is a usage error
+    raise typer.Exit(generate_command(policy, out, day, days, consumers, seed, platform_dirs=platform_dir))
 
 
 class SchemaName(str, Enum):

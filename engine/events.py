@@ -1,10 +1,10 @@
-"""Streaming reader of event logs (the input of `kefu replay`; format in docs/spec events.md).
+"""Streaming reader of event logs (the input of `kefu replay`; the format is docs/events.md).
 
 An event log is UTF-8 JSON Lines. `read_events` turns a binary stream into `Event`s in time
 order, checking every line, and reports each bad line as a `Rejected` (line number + short
 reason) instead of dropping it.
 
-Decisions this module makes (the spec leaves them open):
+Decisions this module makes (docs/events.md gives them to users):
 
 - **Lines** are counted from 1 and split on ``\\n`` (a trailing ``\\r`` is ignored). A blank or
   whitespace-only line is not an event: it is neither accepted nor rejected and is **not counted
@@ -23,7 +23,10 @@ Decisions this module makes (the spec leaves them open):
   guesses a time zone. ``Event.ts`` is epoch seconds (UTC) as a float.
 - **Nulls**: an optional field set to ``null`` counts as absent; a required one set to ``null`` is
   a wrong type.
-- **Fields per type** (anything else is ignored, as the spec says): every event may carry ``shop``;
+- **Pages and senders** are those of a `Vocabulary`: the platform replayed (``Vocabulary.of_platform``),
+  else the shipped platforms' (`shipped_vocabulary`). ``consumer`` is always a sender. An unknown one
+  is rejected naming the platform and its names (or the closest one).
+- **Fields per type** (anything else is ignored, as docs/events.md says): every event may carry ``shop``;
   ``message`` needs ``sender`` and ``consumer``, plus ``agent`` when the sender is ``agent``; it may
   carry ``text``, and a consumer message may carry ``page`` and ``card`` (on other senders those
   two, and ``agent`` on non-agent senders, are ignored and left ``None``). ``agent_status`` needs
@@ -72,22 +75,26 @@ import sys
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, BinaryIO, Callable, Iterator, Literal, Sequence, Union
+from functools import lru_cache
+from typing import TYPE_CHECKING, Annotated, BinaryIO, Callable, Iterator, Literal, Mapping, Sequence, Union
 
 import msgspec
 import orjson
 
 from .names import closest
 
+if TYPE_CHECKING:
+    from . import ir
+
 __all__ = [
-    "Event", "Rejected", "ReadStats", "StrictError", "open_log", "read_events", "parse_line", "parse_ts",
-    "TYPES", "SENDERS", "STATUSES", "PAGES", "CARD_KINDS", "MAX_LINE_BYTES", "MAX_JUMP", "GZIP_MAGIC",
+    "Event", "Rejected", "ReadStats", "StrictError", "Vocabulary", "open_log", "read_events", "parse_line", "parse_ts",
+    "shipped_vocabulary", "TYPES", "CONSUMER", "STATUSES", "CARD_KINDS", "MAX_LINE_BYTES", "MAX_JUMP", "GZIP_MAGIC",
 ]
 
 TYPES = ("message", "agent_status", "transfer", "session_end")
-SENDERS = ("consumer", "agent", "robot", "system", "assistant")
+CONSUMER = "consumer"
+"""The consumer's sender: a sender on every platform (the platform's `senders` line lists the shop's side)."""
 STATUSES = ("online", "busy", "offline")
-PAGES = ("shop_home", "product_detail", "order_detail", "refund_detail", "logistics_complaint")
 CARD_KINDS = ("product", "order")
 
 MAX_LINE_BYTES = 1 << 20
@@ -107,11 +114,10 @@ CHUNK_BYTES = 1 << 15
 that a chunk's Events are still in the CPU cache when the engine takes them (a replay measured 4 %
 faster than with 256 KiB chunks)."""
 
-# Value → the interned constant, so consumers of Event may compare with `is` and share memory.
+# Value → the interned constant, so type, status and card kind share memory (sender and page are checked
+# against the platform's names but are the line's own strings: compare them with ==).
 _TYPE = {t: t for t in TYPES}
-_SENDER = {s: s for s in SENDERS}
 _STATUS = {s: s for s in STATUSES}
-_PAGE = {p: p for p in PAGES}
 _CARD_KIND = {k: k for k in CARD_KINDS}
 
 _MAX_EPOCH = 253086768000.0  # 9990-01-01T00:00:00Z: + MAX_DURATION (10 years) and a day is still before 9999-12-31
@@ -127,10 +133,12 @@ _TS_CACHE_MAX = 4096
 # `read_events` reads the log a chunk (CHUNK_BYTES of whole lines) at a time and decodes all its
 # lines with one msgspec call straight into `Event`s (`_decode_block`; a chunk it cannot take as
 # exactly one JSON object per line goes line by line). Event's typed fields carry the checks of
-# `_event` that C can do (ids non-empty, enums known, optional fields null or valid); it forbids
-# unknown fields, so every byte of a line it accepts has gone through a typed field and msgspec
+# `_event` that C can do (ids non-empty, the format's enums known, optional fields null or valid); it
+# forbids unknown fields, so every byte of a line it accepts has gone through a typed field and msgspec
 # has checked it as strictly as orjson would (UTF-8, escapes, number range). `_settle_fields` then
-# makes the checks across fields and clears what the type ignores. The fast path only ever
+# checks the page and sender against the platform's (they are decoded as strings: the platform is
+# data, known only when the read starts), makes the checks across fields and clears what the type
+# ignores. The fast path only ever
 # *accepts*: a line it cannot decode, or one that needs a check it does not make (a missing field,
 # an agent message without agent, a transfer to the same agent, a ts that does not parse, an
 # ignored but invalid field, max_sessions 12.0, ...), goes whole to the original path (orjson +
@@ -138,18 +146,17 @@ _TS_CACHE_MAX = 4096
 # line the fast path declines, is the original's by construction; for the lines it accepts the
 # fast path makes the Event `_event` would (tests/test_events.py checks both against parse_line).
 #
-# A log whose lines carry extra fields (which the spec says to ignore) would fail the strict decode
-# on every line. Once a line passes with them ignored -- orjson's dict converted to `_Line`, the
-# same checks without forbidding unknown fields -- the rest of the log is read that way: orjson
+# A log whose lines carry extra fields (which the format says to ignore) would fail the strict decode
+# on every line. Once a line passes with them ignored -- orjson's dict converted to a `_LooseEvent`,
+# Event's fields without forbidding unknown keys: the same checks -- the rest of the log is read
+# that way (a card with extra keys goes to the original path): orjson
 # judges the JSON, as on the original path, and msgspec the fields (about 1.2x faster than the
 # original path, against 1.75x for the strict decoder).
 
 _Id = Annotated[str, msgspec.Meta(min_length=1)]
 # The enums as the decoder checks them (Literal of a tuple is the Literal of its items).
 _Type = Literal[TYPES]  # type: ignore[valid-type]
-_Sender = Literal[SENDERS]  # type: ignore[valid-type]
 _Status = Literal[STATUSES]  # type: ignore[valid-type]
-_Page = Literal[PAGES]  # type: ignore[valid-type]
 _CardKind = Literal[CARD_KINDS]  # type: ignore[valid-type]
 # above 2**64 - 1 orjson makes a float of an integer: leave those (and the rest of u64) to it
 MAX_CAP = (1 << 63) - 1
@@ -157,29 +164,9 @@ MAX_CAP = (1 << 63) - 1
 _Cap = Annotated[int, msgspec.Meta(ge=1, le=MAX_CAP)]
 
 
-class _Card(msgspec.Struct, gc=False):
+class _StrictCard(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     kind: _CardKind
     id: _Id
-
-
-class _Line(msgspec.Struct, gc=False):
-    ts: Union[str, float]  # an int ts is decoded as a float: what parse_ts makes of it
-    type: _Type
-    shop: Union[_Id, None] = None
-    sender: Union[_Sender, None] = None
-    consumer: Union[_Id, None] = None
-    agent: Union[_Id, None] = None
-    text: Union[str, None] = None
-    page: Union[_Page, None] = None
-    card: Union[_Card, None] = None
-    status: Union[_Status, None] = None
-    max_sessions: Union[_Cap, None] = None
-    group: Union[_Id, None] = None
-    to_agent: Union[_Id, None] = None
-
-
-class _StrictCard(_Card, forbid_unknown_fields=True, gc=False):
-    pass
 
 
 
@@ -238,11 +225,11 @@ class Event(msgspec.Struct, gc=False, forbid_unknown_fields=True,
         ts: Union[str, float, None] = None
         type: Union[_Type, None] = None
     shop: Union[_Id, None] = None
-    sender: Union[_Sender, None] = None  # message only
+    sender: Union[str, None] = None  # message only: "consumer" or one of the platform's senders
     consumer: Union[_Id, None] = None
     agent: Union[_Id, None] = None
     text: Union[str, None] = None
-    page: Union[_Page, None] = None
+    page: Union[str, None] = None   # one of the platform's pages
     card_kind: Union[str, None] = None   # "product" | "order"
     card_id: Union[str, None] = None
     status: Union[_Status, None] = None   # agent_status
@@ -254,6 +241,73 @@ class Event(msgspec.Struct, gc=False, forbid_unknown_fields=True,
 
 _decode_event = msgspec.json.Decoder(Event).decode
 _decode_events = msgspec.json.Decoder(list[Union[Event, None]]).decode
+# A line with extra fields is read as a _LooseEvent: Event's own fields (names, types, defaults, keys),
+# with unknown keys ignored; the Event is then made from its fields in the same order.
+_LooseEvent = msgspec.defstruct(
+    "_LooseEvent", [(f.name, f.type, f.default) for f in msgspec.structs.fields(Event)], gc=False,
+    rename={f.name: f.encode_name for f in msgspec.structs.fields(Event) if f.name != f.encode_name})
+_astuple = msgspec.structs.astuple
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The pages and senders a log may name: those of the platform it is replayed on.
+
+    senders are the shop's side (the platform's `senders` line); "consumer" is always a sender too.
+    owner names whose names they are in a rejection's reason ("platform taobao").
+    """
+
+    pages: tuple[str, ...]
+    senders: tuple[str, ...]
+    owner: str
+
+    @classmethod
+    def of_platform(cls, platform: "ir.Platform") -> "Vocabulary":
+        """The pages and senders a platform file declares."""
+        return cls(tuple(dict.fromkeys(p.name for p in platform.pages)),
+                   tuple(dict.fromkeys(s.name for s in platform.senders if s.name != CONSUMER)),
+                   f"platform {platform.name}")
+
+    def all_senders(self) -> tuple[str, ...]:
+        """Every sender a message may have: the consumer, then the platform's."""
+        return (CONSUMER,) + self.senders
+
+
+@lru_cache(maxsize=1)
+def shipped_vocabulary() -> Vocabulary:
+    """What a log may name when no platform is given: the pages and senders of the shipped platform files."""
+    from .loader import Loader   # the reader itself needs no parser: only a read without a platform loads one
+    pages: dict[str, None] = {}
+    senders: dict[str, None] = {}
+    loader = Loader([])
+    for name, path in loader.available_platforms().items():
+        platform = loader.load_platform_file(path, name).platform
+        if platform is not None:
+            vocabulary = Vocabulary.of_platform(platform)
+            pages.update(dict.fromkeys(vocabulary.pages))
+            senders.update(dict.fromkeys(vocabulary.senders))
+    return Vocabulary(tuple(pages), tuple(senders), "the shipped platforms")
+
+
+@dataclass(frozen=True)
+class _Names:
+    """A vocabulary as the reader looks names up: value -> the interned name, built once per read."""
+
+    sender: dict[str, str]
+    page: dict[str, str]
+    vocabulary: Vocabulary
+
+    @property
+    def owner(self) -> str | None:
+        """Whose names a reason lists: a platform's; None for the shipped platforms' (only a close match is shown)."""
+        owner = self.vocabulary.owner
+        return owner if owner.startswith("platform ") else None
+
+
+@lru_cache(maxsize=16)
+def _names(vocabulary: Vocabulary | None) -> _Names:
+    vocabulary = vocabulary or shipped_vocabulary()
+    return _Names({s: s for s in vocabulary.all_senders()}, {p: p for p in vocabulary.pages}, vocabulary)
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,14 +394,19 @@ def _show(value) -> str:
     return orjson.dumps(text).decode() if isinstance(value, str) else text
 
 
-def _unknown(what: str, value, known: tuple[str, ...]) -> _Bad:
+def _unknown(what: str, value, known: tuple[str, ...], owner: str | None = None) -> _Bad:
+    """An unknown value; owner: whose names known are (a platform's pages or senders), listed when none is close."""
     if not isinstance(value, str):
         return _Bad(f"field \"{what}\" must be a string, got {_json_type(value)}")
     label = {"type": "type", "sender": "sender", "status": "status", "page": "page", "card.kind": "card kind"}[what]
     reason = f"unknown {label} {_show(value)}"
+    if owner is not None:
+        reason += f" for {owner}"
     match = closest(value, known)
     if match:
         reason += f" (did you mean \"{match}\"?)"
+    elif owner is not None:
+        reason += f" (its {label}s: {', '.join(known) or 'none'})"
     return _Bad(reason)
 
 
@@ -460,13 +519,13 @@ def _decode(raw: bytes) -> dict:
     return obj
 
 
-def _enum_error(obj: dict, name: str, known: tuple[str, ...]) -> _Bad:
+def _enum_error(obj: dict, name: str, known: tuple[str, ...], owner: str | None = None) -> _Bad:
     if name not in obj:
         return _Bad(f"missing field \"{name}\"")
-    return _unknown(name, obj[name], known)
+    return _unknown(name, obj[name], known, owner)
 
 
-def _event(obj: dict, line: int, ts_cache: dict | None) -> Event:
+def _event(obj: dict, line: int, ts_cache: dict | None, names: _Names) -> Event:
     """Validate one decoded line and build its Event; raises _Bad.
 
     Each check has a cheap test for the common valid case; the helpers that build the reason
@@ -489,9 +548,9 @@ def _event(obj: dict, line: int, ts_cache: dict | None) -> Event:
 
     if kind == "message":
         sender = get("sender")
-        sender = _SENDER.get(sender) if type(sender) is str else None
+        sender = names.sender.get(sender) if type(sender) is str else None
         if sender is None:
-            raise _enum_error(obj, "sender", SENDERS)
+            raise _enum_error(obj, "sender", names.vocabulary.all_senders(), names.owner)
         consumer = get("consumer")
         if type(consumer) is not str or not consumer:
             consumer = _required_id(obj, "consumer")
@@ -501,9 +560,9 @@ def _event(obj: dict, line: int, ts_cache: dict | None) -> Event:
         if sender == "consumer":
             page = get("page")
             if page is not None:
-                page_c = _PAGE.get(page) if type(page) is str else None
+                page_c = names.page.get(page) if type(page) is str else None
                 if page_c is None:
-                    raise _unknown("page", page, PAGES)
+                    raise _unknown("page", page, names.vocabulary.pages, names.owner)
                 page = page_c
             card = get("card")
             card_kind = card_id = None
@@ -523,13 +582,14 @@ def _event(obj: dict, line: int, ts_cache: dict | None) -> Event:
                     if card_id == "":
                         raise _Bad('field "card.id" is empty')
                     raise _Bad(f'field "card.id" must be a string, got {_json_type(card_id)}')
-            return Event(line, ts, kind, shop, sender, consumer, None, text, page, card_kind, card_id)
+            return Event(line=line, ts=ts, type=kind, shop=shop, sender=sender, consumer=consumer, text=text, page=page,
+                         card_kind=card_kind, card_id=card_id)
         agent = None
         if sender == "agent":
             agent = get("agent")
             if type(agent) is not str or not agent:
                 agent = _required_id(obj, "agent")
-        return Event(line, ts, kind, shop, sender, consumer, agent, text)
+        return Event(line=line, ts=ts, type=kind, shop=shop, sender=sender, consumer=consumer, agent=agent, text=text)
 
     if kind == "agent_status":
         agent = get("agent")
@@ -550,7 +610,7 @@ def _event(obj: dict, line: int, ts_cache: dict | None) -> Event:
         group = get("group")
         if group is not None and (type(group) is not str or not group):
             group = _optional_id(obj, "group")
-        return Event(line, ts, kind, shop, None, None, agent, None, None, None, None, status, cap, group)
+        return Event(line=line, ts=ts, type=kind, shop=shop, agent=agent, status=status, max_sessions=cap, group=group)
 
     if kind == "transfer":
         consumer = _required_id(obj, "consumer")
@@ -558,17 +618,21 @@ def _event(obj: dict, line: int, ts_cache: dict | None) -> Event:
         to_agent = _required_id(obj, "to_agent")
         if to_agent == agent:
             raise _Bad(f"transfer to the same agent {_show(agent)}")
-        return Event(line, ts, kind, shop, None, consumer, agent, to_agent=to_agent)
+        return Event(line=line, ts=ts, type=kind, shop=shop, consumer=consumer, agent=agent, to_agent=to_agent)
 
     consumer = _required_id(obj, "consumer")  # session_end
     agent = _optional_id(obj, "agent")
-    return Event(line, ts, kind, shop, None, consumer, agent)
+    return Event(line=line, ts=ts, type=kind, shop=shop, consumer=consumer, agent=agent)
 
 
-def parse_line(raw: bytes, line: int, ts_cache: dict | None = None) -> Event | Rejected:
-    """Parse one line of a log (without ordering checks): an Event, or a Rejected with the reason."""
+def parse_line(raw: bytes, line: int, ts_cache: dict | None = None,
+               vocabulary: Vocabulary | None = None) -> Event | Rejected:
+    """Parse one line of a log (without ordering checks): an Event, or a Rejected with the reason.
+
+    vocabulary: the pages and senders the line may name (default: those of the shipped platforms).
+    """
     try:
-        return _event(_decode(raw), line, ts_cache)
+        return _event(_decode(raw), line, ts_cache, _names(vocabulary))
     except _Bad as bad:
         return Rejected(line, str(bad))
 
@@ -690,10 +754,16 @@ def _decode_block(body: bytes) -> list[Event | None] | None:
 
 
 def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Rejected], None] | None = None,
-                strict: bool = False, tolerance: float = 60.0) -> Iterator[Event]:
-    """Events of a binary JSONL stream in time order; bad lines go to on_reject (see module doc)."""
+                strict: bool = False, tolerance: float = 60.0, vocabulary: Vocabulary | None = None) -> Iterator[Event]:
+    """Events of a binary JSONL stream in time order; bad lines go to on_reject (see module doc).
+
+    vocabulary: the pages and senders lines may name, those of the platform replayed (default: the
+    shipped platforms' pages and senders).
+    """
     if not (tolerance >= 0 and math.isfinite(tolerance)):
         raise ValueError(f"tolerance must be a finite number of seconds >= 0, got {tolerance!r}")
+    names = _names(vocabulary)
+    senders, pages, agents = names.sender, names.page, "agent" in names.sender
     buffer: deque[Event] = deque()  # the reorder window, sorted by (ts, line)
     append, popleft = buffer.append, buffer.popleft
     ts_cache: dict = {}
@@ -709,7 +779,7 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
     # only a line past it is checked exactly, about once per day of log.
     max_jump, ceiling, neg_inf = MAX_JUMP, -math.inf, -math.inf
     held: Event | None = None
-    loads, decode, convert, Line = orjson.loads, _decode_event, msgspec.convert, _Line
+    loads, decode, loose = orjson.loads, _decode_event, _loose_event
     extras = False  # set by the first line that only extra fields keep from the strict decoder
     max_epoch = _MAX_EPOCH
 
@@ -737,7 +807,7 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
                         m = decode(raw)
                     except msgspec.ValidationError:  # a wrong field, or an extra one
                         try:
-                            m = _wire_event(convert(loads(raw), Line))
+                            m = loose(loads(raw))
                             extras = True  # only extra fields: the log has them, read it so from now on
                         except Exception:
                             pass
@@ -745,7 +815,7 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
                         pass
                 else:
                     try:
-                        m = _wire_event(convert(loads(raw), Line))
+                        m = loose(loads(raw))
                     except Exception:
                         pass
                 items.append(m)
@@ -767,7 +837,7 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
                             ts = _fast_ts(ts, ts_cache, minutes, offsets)
                 elif ts is not None and not 0.0 <= ts < max_epoch:  # a number: parse_ts's range check
                     ts = None  # type: ignore[assignment]  # ts is typed as Event.ts (float); declined: the original path sets it
-                if ts is None or not _settle_fields(event):
+                if ts is None or not _settle_fields(event, senders, pages, agents):
                     event = None  # declined
                 else:
                     event.line = lineno
@@ -780,7 +850,7 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
                     continue
                 stats.read += 1
                 try:
-                    event = _event(_decode(raw), lineno, ts_cache)
+                    event = _event(_decode(raw), lineno, ts_cache, names)
                 except _Bad as bad:
                     reject(lineno, str(bad))
                     continue
@@ -843,26 +913,26 @@ def read_events(stream: BinaryIO, *, stats: ReadStats, on_reject: Callable[[Reje
 _NO_SECONDS: dict[str, int] = {}
 
 
-def _wire_event(m: _Line) -> Event:
-    """The Event of a line read with extra fields (as _Line), before _settle_fields."""
-    card = m.card
-    # ignore[arg-type]: Event.ts is typed float for its readers; it holds the raw ts (str or float) until read_events settles it
-    # by keyword: a field added to Event (or moved) cannot land in another's place
-    return Event(ts=m.ts, type=m.type, shop=m.shop, sender=m.sender, consumer=m.consumer,  # type: ignore[arg-type]
-                 agent=m.agent, text=m.text, page=m.page, status=m.status, max_sessions=m.max_sessions,
-                 group=m.group, to_agent=m.to_agent, wire_card=None if card is None else _StrictCard(card.kind, card.id))
+def _loose_event(obj) -> Event:
+    """The Event of a line decoded by orjson, the extra fields the format ignores left out (before _settle_fields)."""
+    return Event(*_astuple(msgspec.convert(obj, _LooseEvent)))
 
 
-def _settle_fields(ev: Event) -> bool:
+def _settle_fields(ev: Event, senders: Mapping[str, str], pages: Mapping[str, str], agents: bool) -> bool:
     """Clear the fields the event's type ignores and move the card; False: the original path must judge it.
 
     A decoded line has every field typed and checked already; what is left are the checks across
-    fields (a message needs a sender and a consumer, an agent message an agent, ...), which decline.
+    fields (a message needs a sender and a consumer, an agent message an agent, ...) and the
+    platform's names (senders, pages; agents: whether agent is a sender), which decline.
     """
     kind = ev.type
     if kind == "message":
+        # The decoded sender and page are new strings (their hash not computed yet): the common senders are
+        # compared, not hashed; a page is looked up when a line has one.
         sender = ev.sender
         if sender == "consumer":
+            if ev.page is not None and ev.page not in pages:
+                return False
             if ev.agent is not None:
                 ev.agent = None
             card = ev.wire_card
@@ -874,9 +944,9 @@ def _settle_fields(ev: Event) -> bool:
             if ev.page is not None or ev.wire_card is not None or ev.card_kind is not None or ev.card_id is not None:
                 ev.page = ev.wire_card = ev.card_kind = ev.card_id = None
             if sender == "agent":
-                if ev.agent is None:
+                if ev.agent is None or not agents:
                     return False
-            elif sender is None:
+            elif sender is None or sender not in senders:
                 return False
             elif ev.agent is not None:
                 ev.agent = None

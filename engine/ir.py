@@ -356,6 +356,13 @@ class Settings(Frozen):
     cooldown: Cooldown | None = None
 
 
+class Rate(Node):
+    """`robot 18%` in a platform's `generate { … }` block: how often `kefu generate` makes something happen."""
+
+    name: Ref
+    value: float   # a fraction: 18% is 0.18
+
+
 class Platform(Node):
     """A platform file: how the platform measures and limits a shop."""
 
@@ -369,6 +376,11 @@ class Platform(Node):
     fixed: list[Ref] = []
     restrictions: list[Restriction] = []
     defaults: Settings = Settings()
+    generate: list[Rate] = []   # the rates of the log generator (`kefu generate`), not of the replay
+
+    def rate(self, name: str, default: float) -> float:
+        """The generator's rate of this name (docs/language.md, `generate`), else default."""
+        return next((r.value for r in self.generate if r.name.name == name), default)
 
     def limit(self, name: str) -> Limit | None:
         """The platform's limit with this name, if it sets one."""

@@ -11,7 +11,8 @@ from .diagnostics import Diagnostic, error
 from .names import by_label, did_you_mean
 from .resources import platforms_dir
 from .source import MAX_POLICY_BYTES, SourceError, SourceFile, decode_policy, path_kind, read_policy
-from .transform import Allow, Declared, Default, Editor, Fix, Header, Include, QueueBlock, RepeatedCap, Timezone, parse_statements
+from .transform import (Allow, Declared, Default, Editor, Fix, Generate, Header, Include, QueueBlock, RepeatedCap, Timezone,
+                        parse_statements)
 
 POLICY_SUFFIX = ".kefu"
 # What a file read is to the policy loaded (LoadResult.inputs), as messages name it
@@ -33,7 +34,7 @@ SETTING_OF: dict[type, str] = {
 SHOP_ONLY = (Include, ir.HoursRule, ir.Holiday, ir.Group, ir.Agent, ir.Routing, ir.OfflineRoute, ir.QuickPhrase,
              ir.WelcomeReply, ir.FirstMessageReply, ir.KeywordReply, ir.ClosingReply, ir.StatusReply,
              ir.ProductReply, ir.OrderCardReply, ir.OfflineReply, ir.MenuReply, Editor)
-PLATFORM_ONLY = (ir.Metric, ir.Limit, Default, Allow, Fix, Declared, ir.Restriction)
+PLATFORM_ONLY = (ir.Metric, ir.Limit, Default, Allow, Fix, Declared, ir.Restriction, Generate)
 # How messages name a setting: the words a policy writes for it.
 SETTING_WORDS = {
     "timezone": "timezone", "assign": "assign", "repeat_entry": "return to previous agent", "queue": "queue",
@@ -91,23 +92,25 @@ def _statement_word(stmt) -> str:
     names = {Include: "include", ir.HoursRule: "hours", ir.Holiday: "holiday", ir.Group: "group",
              ir.Agent: "agent", ir.Routing: "route", ir.OfflineRoute: "offline ->", ir.QuickPhrase: "phrase",
              ir.Metric: "metric", ir.Limit: "limit", Default: "default", Allow: "allow", Fix: "fix",
-             ir.Restriction: "restrict", Editor: "editor"}
+             ir.Restriction: "restrict", Editor: "editor", Generate: "generate"}
     if isinstance(stmt, Declared):
         return stmt.kind
     return names.get(type(stmt), "reply")
 
 
-def _empty_file_hint(platform: str | None = None) -> str:
-    """How to start an empty file: a shop policy, or the platform file of this name."""
+def _empty_file_hint(platform: str | None = None, platforms: tuple[str, ...] = ()) -> str:
+    """How to start an empty file: a shop policy on one of platforms (those found), or the platform file of this name."""
     if platform is not None:
         return f"start a platform file with `platform {platform}`"
-    return 'start a shop policy with `shop "name" on taobao|pinduoduo|douyin`'
+    return f'start a shop policy with `shop "name" on {"|".join(platforms) or "PLATFORM"}`'
 
 
-def parse_document(src: SourceFile, platform: str | None = None) -> tuple[Document | None, list[Diagnostic]]:
+def parse_document(src: SourceFile, platform: str | None = None,
+                   platforms: tuple[str, ...] = ()) -> tuple[Document | None, list[Diagnostic]]:
     """Parse one file into a Document; headers must come first and at most once.
 
-    platform: the platform this file is meant to define, when it is read as a platform file.
+    platform: the platform this file is meant to define, when it is read as a platform file;
+    platforms: the platforms found, named by the hint for an empty file.
     """
     statements, diags = parse_statements(src)
     if statements is None:
@@ -124,7 +127,7 @@ def parse_document(src: SourceFile, platform: str | None = None) -> tuple[Docume
         diags.append(error("E031", f"the `{header.kind}` header must be the first statement", header.span,
                            "move this line to the top of the file"))
     if not statements:
-        diags.append(error("E004", "empty policy file", src.span(1, 1), _empty_file_hint(platform)))
+        diags.append(error("E004", "empty policy file", src.span(1, 1), _empty_file_hint(platform, platforms)))
     kind = header.kind if header else "fragment"
     return Document(src, kind, header, body), diags
 
@@ -184,7 +187,7 @@ def build_platform(doc: Document) -> tuple[ir.Platform, list[Diagnostic]]:
     diags: list[Diagnostic] = []
     defaults = _SettingsBuilder(diags)
     fields: dict = {"pages": [], "senders": [], "metrics": [], "limits": [], "features": [], "fixed": [],
-                    "restrictions": []}
+                    "restrictions": [], "generate": []}
     for stmt in doc.statements:
         if isinstance(stmt, Default):
             defaults.add(stmt.stmt)
@@ -202,6 +205,8 @@ def build_platform(doc: Document) -> tuple[ir.Platform, list[Diagnostic]]:
             fields["restrictions"].append(stmt)
         elif isinstance(stmt, Declared):
             fields[stmt.kind].extend(stmt.items)
+        elif isinstance(stmt, Generate):
+            fields["generate"].extend(stmt.rates)
     header = doc.header
     assert header is not None  # a platform document's kind comes from its header (parse_document)
     platform = ir.Platform(name=header.name, label=header.label, span=header.span, defaults=defaults.build(), **fields)
@@ -319,7 +324,7 @@ class Loader:
         src = self.read(path, display, result, role=role)
         if src is None:
             return None
-        doc, diags = parse_document(src, platform)
+        doc, diags = parse_document(src, platform, tuple(sorted(self.available_platforms())) if platform is None else ())
         result.diagnostics.extend(diags)
         return doc
 

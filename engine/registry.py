@@ -49,6 +49,15 @@ METRIC_COUNTS = {
     "assistant_as_account": "the desk assistant counts as an account of its own",
     "assistant_unanswered_ineffective": "an assistant answer that could not help counts as an ineffective reply",
 }
+# A platform's `generate { … }` block: name -> (what it sets, the rate when the block does not set it).
+# robot, system and assistant are also the senders of those messages: the platform must declare them.
+GENERATE_RATES = {
+    "robot": ("consumers whose first message the shop robot answers", 0.08),
+    "system": ("consumers whose first message gets a system message", 0.04),
+    "assistant": ("consumers whose first message the desk assistant answers", 0.01),
+    "hand_end": ("conversations an agent ends by hand", 0.2),
+}
+GENERATED_SENDERS = ("robot", "system", "assistant")
 METRIC_EVALUATION = {"same_day": "the day itself", "previous_day": "the day before signing up"}
 CONDITION_VARIABLES = {"eligible": "questions or consumers counted", "met": "answered in time", "missed": "not answered in time", "rate": "met / eligible"}
 LIMITS = {

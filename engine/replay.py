@@ -12,7 +12,7 @@ from rich.cells import cell_len
 
 from . import ir
 from .breakdown import Breakdown
-from .events import ReadStats, Rejected, read_events
+from .events import ReadStats, Rejected, Vocabulary, read_events
 from .runtime import Engine
 from .diagnostics import visible
 from .runtime.decisions import encode_lines
@@ -92,7 +92,8 @@ def replay(
         feed = engine.feed
         batch: list = []   # decisions not written yet: written a batch at a time, by one encode call
         count = 0
-        for event in read_events(stream, stats=stats, on_reject=on_reject, strict=strict):
+        vocabulary = Vocabulary.of_platform(policy.platform)   # a log names the pages and senders of its platform
+        for event in read_events(stream, stats=stats, on_reject=on_reject, strict=strict, vocabulary=vocabulary):
             if event.shop != only and only is not None and event.shop is not None:   # the common case: one test
                 if shop is None:
                     raise OtherShopError(event.line, event.shop, only)

@@ -42,7 +42,7 @@ from .names import did_you_mean
 from .replay import replay, report_dict
 from .runtime import platform_policy
 from .runtime.clock import policy_timezone
-from .runtime.decisions import rule_ref
+from .runtime.decisions import RuleFiles
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")
 CASE_KEYS = ("name", "policy", "platform", "date", "seed", "events", "events_file", "generate", "expect")
@@ -608,8 +608,9 @@ def policy_rules(policy: ir.Policy) -> dict[tuple[str, int], str]:
         if isinstance(reply, ir.WelcomeReply):
             nodes += [(item, f"faq {item.question}") for item in reply.faq if item.enabled]
     rules: dict[tuple[str, int], str] = {}
+    named = RuleFiles(policy)   # as decisions name a rule's file
     for node, label in nodes:
-        ref = rule_ref(node.span) if node is not None else None
+        ref = named(node.span) if node is not None else None
         if ref is not None:
             rules.setdefault((ref.file, ref.line), label)
     return rules
@@ -643,5 +644,7 @@ class Coverage:
         for key, rules in self.rules.items():
             for (file, line), label in sorted(rules.items()):
                 if (file, line) not in self.hit.get(key, set()):
-                    out.append((key if file == INLINE_POLICY else file, line, label))
+                    # decisions name a shop rule's file relative to the policy's directory; shown from here
+                    shown = key if file == INLINE_POLICY else os.path.normpath(os.path.join(os.path.dirname(key), file))
+                    out.append((shown, line, label))
         return sorted(out)

@@ -1,6 +1,6 @@
 """Synthetic event logs for a shop policy: realistic, deterministic input for `kefu replay`.
 
-`generate_log` writes a JSON Lines event log (docs: events.md) that looks like a real desk's
+`generate_log` writes a JSON Lines event log (format: docs/events.md) that looks like a real desk's
 export for the policy's shop:
 
 - **Agents** are the policy's agents and group members (agents with ``im off`` never chat). Each
@@ -60,6 +60,7 @@ import orjson
 
 from . import ir
 from .events import standard_stream
+from .registry import GENERATE_RATES, GENERATED_SENDERS
 from .runtime.clock import DEFAULT_TIMEZONE, policy_timezone
 from .runtime.hours import WorkingHours
 from .source import overwritten_input, path_kind
@@ -112,10 +113,14 @@ SAMPLES = (
     ("taobao-apparel.jsonl", "taobao-apparel.kefu", date(2026, 11, 11), 300, 1),
 )
 
-ROBOT_RATE = {"pinduoduo": 0.25, "taobao": 0.18, "douyin": 0.06}
-ASSISTANT_RATE = {"taobao": 0.05}
-HAND_END_RATE = {"douyin": 0.6, "pinduoduo": 0.2, "taobao": 0.15}
 FIXED_ZONES = {"Asia/Shanghai": 8, "Asia/Hong_Kong": 8, "Asia/Taipei": 8, "Asia/Macau": 8, "UTC": 0, "Etc/UTC": 0}
+
+
+def _rate(platform: ir.Platform, name: str) -> float:
+    """The platform's generator rate (its `generate` block, else the registry's default); 0 for a sender it lacks."""
+    if name in GENERATED_SENDERS and not any(s.name == name for s in platform.senders):
+        return 0.0
+    return platform.rate(name, GENERATE_RATES[name][1])
 
 
 def _zone(name: str) -> tzinfo:
@@ -314,11 +319,8 @@ class _Generator:
         self.products, self.other_products = self._products()
         faq = [item.answer for r in shop.replies if r.kind == "welcome" for item in r.faq if item.enabled]
         self.robot_texts = list(ROBOT_TEXTS) + faq
-        senders = {s.name for s in policy.platform.senders}
-        self.robot_rate = ROBOT_RATE.get(self.platform, 0.08) if "robot" in senders else 0.0
-        self.system_rate = 0.04 if "system" in senders else 0.0
-        self.assistant_rate = ASSISTANT_RATE.get(self.platform, 0.01) if "assistant" in senders else 0.0
-        self.hand_end_rate = HAND_END_RATE.get(self.platform, 0.2)
+        self.robot_rate, self.system_rate, self.assistant_rate, self.hand_end_rate = (
+            _rate(policy.platform, name) for name in ("robot", "system", "assistant", "hand_end"))
         self.groups = [g for g in shop.groups]
         self.routes = self._routes()
         self.next_consumer = 1
@@ -750,7 +752,7 @@ def _refuse_overwriting(out: str | Path, inputs: list[tuple[str, Path]]) -> bool
 
 
 def generate_command(policy_path: str | Path, out: str | Path, day: date | str, days: int = 1, consumers: int = 300,
-                     seed: int = 1) -> int:
+                     seed: int = 1, platform_dirs: list[Path] | None = None) -> int:
     """Body of `kefu generate POLICY --out FILE`: returns the exit code (0 ok, 1 policy errors or no agent who
     can chat, 2 usage/I/O).
 
@@ -780,7 +782,7 @@ def generate_command(policy_path: str | Path, out: str | Path, day: date | str, 
     if kind != "other":
         sys.stderr.write(visible(f"error: {path}: {'is a directory' if kind == 'dir' else 'no such file'}") + "\n")
         return 2
-    result = Loader().load(path)
+    result = Loader(platform_dirs).load(path)
     if result.policy is None:
         diags = result.diagnostics
         if diags:

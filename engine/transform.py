@@ -108,6 +108,14 @@ class Fix:
 
 
 @dataclass(frozen=True)
+class Generate:
+    """`generate { robot 18%; … }`: the log generator's rates on this platform."""
+
+    rates: list[ir.Rate]
+    span: ir.Span
+
+
+@dataclass(frozen=True)
 class Declared:
     """`pages …` or `senders …`: names the platform declares."""
 
@@ -674,6 +682,14 @@ class ToIR(Transformer):
     @v_args(meta=True)
     def senders_stmt(self, meta, children):
         return Declared("senders", list(children), self._span(meta))
+
+    @v_args(meta=True)
+    def generate_rate(self, meta, c):
+        return ir.Rate(name=c[0], value=self._percent(c[1]), span=self._span(meta))
+
+    @v_args(meta=True)
+    def generate_stmt(self, meta, children):
+        return Generate(list(children), self._span(meta))
 
     def start(self, children):
         return list(children) + self.repeated_caps

@@ -439,7 +439,7 @@ def test_empty_file_elsewhere_has_the_shop_hint(write):
     write("", name="plats/acme.kefu")
     result = kefu("check", "plats/acme.kefu")   # nothing says plats/ holds platforms
     assert result.exit_code == 1
-    assert '  = hint: start a shop policy with `shop "name" on taobao|pinduoduo|douyin`' in result.stderr.splitlines()
+    assert '  = hint: start a shop policy with `shop "name" on douyin|pinduoduo|taobao`' in result.stderr.splitlines()
 
 def test_platform_file_whose_header_names_another_platform(write):
     write('platform foo "Foo"\nallow keyword_reply\n', name="plats/acme.kefu")

@@ -10,11 +10,16 @@ is the local RFC 3339 text, `rule` a `RuleRef`. Optional fields (`waited`, `trig
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any, Iterable
 
 import msgspec
 
-from ..ir import Span
+from ..ir import Policy, Span
+from ..resources import platforms_dir
+
+SHIPPED_PLATFORMS = "rulesets/platforms/"
+"""How the loader shows a shipped platform file (engine/loader.py, _platform_display)."""
 
 # Every action a decision can carry (documented in docs/replay.md).
 ACTIONS = (
@@ -40,6 +45,45 @@ class RuleRef(msgspec.Struct, frozen=True, gc=False):
 def rule_ref(span: Span | None) -> RuleRef | None:
     """The RuleRef of a rule's span (the engine makes them once, when it reads the policy)."""
     return None if span is None else RuleRef(span.file, span.line)
+
+
+class RuleFiles:
+    """How a policy's decisions name a rule's file: a path a user can open (docs/replay.md, `rule`).
+
+    A rule of the shop policy or of one of its includes: the path relative to the policy's directory.
+    A platform rule: the platform file as the user gave it (a --platform-dir's file), or the shipped
+    file's name (``taobao.kefu``), which is the same whether kefu is installed or run from a checkout.
+    """
+
+    def __init__(self, policy: Policy):
+        shop, platform = policy.shop.span, policy.platform.span
+        self.base = posixpath.dirname(shop.file) or "." if shop is not None else None
+        self.platform_file = platform.file if platform is not None else None
+        self._refs: dict[str, dict[int, RuleRef]] = {}   # file -> line -> RuleRef (a file's str hashes once)
+
+    def file(self, file: str) -> str:
+        """The file of a rule as decisions name it."""
+        if file == self.platform_file:
+            name = file[len(SHIPPED_PLATFORMS):]
+            shipped = file.startswith(SHIPPED_PLATFORMS) and "/" not in name and (platforms_dir() / name).is_file()
+            return name if shipped else file
+        return posixpath.relpath(file, self.base) if self.base is not None else file
+
+    def ref(self, ref: RuleRef | None) -> RuleRef | None:
+        """ref with its file named as decisions name it (each distinct ref worked out once)."""
+        if ref is None:
+            return None
+        lines = self._refs.get(ref.file)
+        if lines is None:
+            lines = self._refs[ref.file] = {}
+        named = lines.get(ref.line)
+        if named is None:
+            named = lines[ref.line] = RuleRef(self.file(ref.file), ref.line)
+        return named
+
+    def __call__(self, span: Span | None) -> RuleRef | None:
+        """The RuleRef of a rule's span, its file named as decisions name it."""
+        return self.ref(rule_ref(span))
 
 
 class Decision(msgspec.Struct, omit_defaults=True, gc=False):

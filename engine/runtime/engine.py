@@ -18,7 +18,7 @@ from .. import ir
 from ..events import Event
 from .assign import choose
 from .clock import LocalClock, policy_timezone
-from .decisions import Assigned, AutoReplied, Closed, Decision, Differs, LeftQueue, Queued, RuleRef, Transferred, rule_ref
+from .decisions import Assigned, AutoReplied, Closed, Decision, Differs, LeftQueue, Queued, RuleFiles, RuleRef, Transferred
 from .hours import WorkingHours
 from .metrics import MetricRow, MetricTracker
 from .replies import COOLDOWN, SEND_ORDER, AutoReplier
@@ -77,6 +77,7 @@ class Engine:
         self.suppressed = 0   # automatic replies whose trigger held but that were not sent, and by (kind, reason)
         self._suppressed_by: dict[tuple[str, str], int] = {}
         self._days: set[tuple[str, date]] = set()
+        self.rule_ref = RuleFiles(policy)   # decisions name a rule's file as a user opens it
         self._configure(settings, shop)
         self.tracer: Trace | None = None   # kefu explain's hook (runtime/trace.py); None: every hook is one test
         self._handlers: dict[str, Callable[[str, ShopState, Event, Out], None]] = {
@@ -84,6 +85,7 @@ class Engine:
 
     # ---- configuration -------------------------------------------------------
     def _configure(self, settings: ir.Settings, shop: ir.Shop) -> None:
+        rule_ref = self.rule_ref
         assign = settings.assign
         self.strategy = assign.strategy.name if assign else "least_loaded"
         self.ties = assign.ties.name if assign and assign.ties else "first"
@@ -616,8 +618,8 @@ class Engine:
             if tracer is not None:
                 tracer.step("auto_reply", f"{kind}: sent" + (f" (trigger {chosen.trigger})" if chosen.trigger else ""),
                             chosen.rule)
-            out.append(AutoReplied(self._stamp(ts), "auto_reply", sid, cid, None, ev.line, chosen.rule, kind,
-                                   chosen.text, chosen.trigger, questions))
+            out.append(AutoReplied(self._stamp(ts), "auto_reply", sid, cid, None, ev.line, self.rule_ref.ref(chosen.rule),
+                                   kind, chosen.text, chosen.trigger, questions))
             for tracker in self._auto_reply_trackers[kind]:   # the first effective reply answers, the rest find none
                 tracker.reply(sid, cid, ts, kind, True)
 
