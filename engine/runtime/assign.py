@@ -1,29 +1,14 @@
-"""Assignment strategies: the engine primitives `assign by NAME ties NAME` refers to."""
+"""Choosing an agent: the behaviours (registry.Pick) of `assign by NAME ties NAME`."""
 
 from __future__ import annotations
 
 import random
 from operator import attrgetter
-from typing import Callable
 
+from ..registry import Pick, idle_rate
 from .state import DEFAULT_CAP, AgentState, ShopState
 
-__all__ = ["DEFAULT_CAP", "SCORES", "break_tie", "choose", "idle_rate"]
-
-
-def idle_rate(agent: AgentState) -> float:
-    """(max − current) / max, Douyin's idle rate."""
-    cap = agent.cap
-    return (cap - len(agent.sessions)) / cap
-
-
-# Each scoring strategy scores agents; the highest score wins, ties go to the tie-break.
-# (round_robin and random pick without scores: see choose.)
-SCORES: dict[str, Callable[[AgentState], float]] = {
-    "idle_rate": idle_rate,
-    "least_loaded": lambda a: -len(a.sessions),
-    "longest_idle": lambda a: -a.idle_since,
-}
+__all__ = ["DEFAULT_CAP", "break_tie", "choose", "idle_rate"]
 
 
 _by_order = attrgetter("order")
@@ -41,29 +26,30 @@ def _round_robin(tied: list[AgentState], shop: ShopState) -> AgentState:
     return chosen
 
 
-def break_tie(tied: list[AgentState], ties: str, shop: ShopState, rng: random.Random) -> AgentState:
-    """Choose among equally scored agents."""
+def break_tie(tied: list[AgentState], ties: Pick, shop: ShopState, rng: random.Random) -> AgentState:
+    """Choose among equally ranked agents."""
     if len(tied) == 1:
         return tied[0]
-    if ties == "random":
+    if ties.draws:
         return rng.choice(sorted(tied, key=_by_order))
-    if ties == "round_robin":
+    if ties.rotates:
         return _round_robin(tied, shop)
-    if ties == "longest_idle":
-        return min(tied, key=lambda a: (a.idle_since, a.order))
-    return min(tied, key=lambda a: a.order)
+    rank = ties.rank
+    if rank is not None:
+        return min(tied, key=lambda a: (rank(a), a.order))
+    return min(tied, key=_by_order)
 
 
-def choose(agents: list[AgentState], strategy: str, ties: str, shop: ShopState, rng: random.Random) -> AgentState:
+def choose(agents: list[AgentState], strategy: Pick, ties: Pick, shop: ShopState, rng: random.Random) -> AgentState:
     """Pick one agent from a non-empty list by strategy, then tie-break."""
-    if strategy == "round_robin":
+    if strategy.rotates:
         return _round_robin(agents, shop)
-    if len(agents) == 1:  # no score or tie-break to compute (round robin still moves on, above)
+    if len(agents) == 1:  # no rank or tie-break to compute (round robin still moves on, above)
         return agents[0]
-    if strategy == "random":
-        return break_tie(agents, "random", shop, rng)
-    score = SCORES[strategy]
-    scores = [score(a) for a in agents]
-    best = max(scores)
-    tied = [a for a, s in zip(agents, scores) if s == best]
+    rank = strategy.rank
+    if rank is None:   # draws (a strategy with neither rank nor rotation nor draw is not registered)
+        return break_tie(agents, strategy, shop, rng)
+    ranks = [rank(a) for a in agents]
+    best = min(ranks)
+    tied = [a for a, r in zip(agents, ranks) if r == best]
     return break_tie(tied, ties, shop, rng)

@@ -13,7 +13,7 @@ from collections import Counter, deque
 from datetime import date
 from typing import Callable
 
-from .. import ir
+from .. import ir, registry
 from ..events import Event
 from .assign import choose
 from .clock import LocalClock, policy_timezone
@@ -22,8 +22,6 @@ from .hours import WorkingHours
 from .metrics import MetricRow, MetricTracker
 from .replies import AutoReplier
 from .state import DEFAULT_CAP, AgentState, ConsumerState, QueueEntry, Session, ShopState
-
-DEFAULT_FALLBACK = ("same_group", "queue")
 
 # A pending automatic session end: (due, sequence number, shop, consumer, session, session version).
 Timer = tuple[float, int, str, str, Session, int]
@@ -75,16 +73,18 @@ class Engine:
     # ---- configuration -------------------------------------------------------
     def _configure(self, settings: ir.Settings, shop: ir.Shop) -> None:
         assign = settings.assign
-        self.strategy = assign.strategy.name if assign else "least_loaded"
-        self.ties = assign.ties.name if assign and assign.ties else "first"
+        # the behaviours of the names the policy gives, read once (registry.py)
+        self.strategy = registry.STRATEGIES.behaviour(assign.strategy.name if assign else registry.DEFAULT_STRATEGY)
+        self.ties = registry.TIE_BREAKS.behaviour(assign.ties.name if assign and assign.ties else registry.DEFAULT_TIES)
         self.assign_rule = rule_ref(assign.span) if assign else None
         self.repeat = settings.repeat_entry if settings.repeat_entry and settings.repeat_entry.within > 0 else None
-        self.fallback = tuple(r.name for r in self.repeat.fallback) or DEFAULT_FALLBACK if self.repeat else ()
+        steps = tuple(r.name for r in self.repeat.fallback) or registry.DEFAULT_FALLBACK if self.repeat else ()
+        self.fallback = tuple((name, registry.FALLBACKS.behaviour(name)) for name in steps)
         self.repeat_rule = rule_ref(self.repeat.span) if self.repeat else None
         queue = settings.queue
         self.queue_enabled = queue is not None
         self.queue_rule = rule_ref(queue.span) if queue else None
-        self.lifo = bool(queue and queue.order and queue.order.name == "lifo")
+        self.lifo = bool(queue and queue.order and registry.QUEUE_ORDERS.behaviour(queue.order.name).lifo)
         scope = queue.scope if queue else None
         self.queue_groups = {g.name for g in scope.groups} if scope and scope.kind == "groups" else None
         self.estimate_from = queue.estimate_from if queue else None
@@ -312,8 +312,8 @@ class Engine:
         if previous is not None and previous.status != "offline" and previous.im:
             self._assign(sid, cs, cid, previous, ev.ts, ev.line, rule, "repeat_entry", out)
             return True
-        for step in self.fallback:
-            if step == "queue":
+        for name, step in self.fallback:
+            if step.queues:
                 # 重新排队: the consumer joins the queue like any other, so a free agent of its
                 # routing (outside the previous agent's group) takes it at once, in queue order
                 candidates, _ = self._candidates(shop, ev.page)
@@ -322,7 +322,7 @@ class Engine:
                 return True
             pool = self._fallback_pool(step, shop, previous, ev.page)
             if pool:
-                self._assign(sid, cs, cid, self._pick(shop, pool), ev.ts, ev.line, rule, f"repeat_entry_{step}", out)
+                self._assign(sid, cs, cid, self._pick(shop, pool), ev.ts, ev.line, rule, f"repeat_entry_{name}", out)
                 return True
         return False
 
@@ -386,10 +386,10 @@ class Engine:
             present = present or agent.status != "offline"
         return "all_busy" if present else "all_offline"
 
-    def _fallback_pool(self, step: str, shop: ShopState, previous: AgentState | None,
+    def _fallback_pool(self, step: registry.Fallback, shop: ShopState, previous: AgentState | None,
                        page: str | None) -> list[AgentState]:
         """Eligible agents for a repeat-entry fallback: `same_group` or `any_online`."""
-        if step == "same_group":
+        if step.same_group:
             if previous is None or not previous.group:
                 return []
             return [a for a in self._eligible(shop, None) if a.group == previous.group]
