@@ -1,14 +1,21 @@
-"""Choosing an agent: the behaviours (registry.Pick) of `assign by NAME ties NAME`."""
+"""Choosing an agent: the behaviours (registry.Pick) of `assign by NAME ties NAME`.
+
+`choose` scans a list of eligible agents; on desks of INDEX_FROM agents or more the engine keeps
+them in an AgentIndex instead, sorted so that the same choice costs a bisection (Ranker.pick).
+"""
 
 from __future__ import annotations
 
+import math
 import random
+from bisect import bisect_left, bisect_right, insort
 from operator import attrgetter
+from typing import Callable, Iterable
 
 from ..registry import Pick, idle_rate
 from .state import DEFAULT_CAP, AgentState, ShopState
 
-__all__ = ["DEFAULT_CAP", "break_tie", "choose", "idle_rate"]
+__all__ = ["DEFAULT_CAP", "INDEX_FROM", "AgentIndex", "Ranker", "break_tie", "choose", "eligible", "everyone", "idle_rate"]
 
 
 _by_order = attrgetter("order")
@@ -53,3 +60,140 @@ def choose(agents: list[AgentState], strategy: Pick, ties: Pick, shop: ShopState
     best = min(ranks)
     tied = [a for a, r in zip(agents, ranks) if r == best]
     return break_tie(tied, ties, shop, rng)
+
+
+# ---- the index: choices in O(log n) on large desks ------------------------------------------------------
+
+INDEX_FROM = 64
+"""Agents in a shop from which choices use the index (below, a scan of the agents is cheaper)."""
+
+Entry = tuple   # an eligible agent's sort key, ending with (order, agent)
+Member = Callable[[AgentState], bool]
+
+
+def eligible(agent: AgentState) -> bool:
+    """Whether the agent may take a consumer now: online, with IM, a free slot."""
+    return agent.status == "online" and agent.im and len(agent.sessions) < agent.cap
+
+
+def everyone(agent: AgentState) -> bool:
+    """The pool of every agent of the shop."""
+    return True
+
+
+class _Agents:
+    """The agents of the first n entries, as the sequence random.choice draws from."""
+
+    __slots__ = ("entries", "n")
+
+    def __init__(self, entries: list[Entry], n: int):
+        self.entries = entries
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> AgentState:
+        return self.entries[i][-1]
+
+
+class Ranker:
+    """One strategy and tie-break as a sort key of eligible agents, and the pick from a sorted pool.
+
+    The key is (rank, [tie rank,] order, agent), or (order, agent) for a strategy with no rank: the
+    agents `choose` would tie on are a run at the front, in declaration order, so the pick is the one
+    `choose` makes (same rotation, same random draws) at the cost of a bisection.
+    """
+
+    def __init__(self, strategy: Pick, ties: Pick):
+        self.strategy = strategy
+        self.ties = ties
+        rank, tie_rank = strategy.rank, ties.rank
+        self.entry: Callable[[AgentState], Entry]
+        if rank is None:
+            self.entry = lambda a: (a.order, a)
+        elif tie_rank is not None:
+            self.entry = lambda a: (rank(a), tie_rank(a), a.order, a)
+        else:
+            self.entry = lambda a: (rank(a), a.order, a)
+
+    def pick(self, entries: list[Entry], shop: ShopState, rng: random.Random) -> AgentState:
+        """The agent `choose` would pick from these (non-empty, sorted) entries."""
+        strategy = self.strategy
+        if strategy.rotates:
+            return _rotate(entries, (shop.rr_next,), 0, len(entries), shop)
+        if len(entries) == 1:
+            return entries[0][-1]
+        if strategy.rank is None:   # draws
+            return rng.choice(_Agents(entries, len(entries)))
+        best = entries[0][0]
+        tied = bisect_right(entries, (best, math.inf))
+        if tied == 1:
+            return entries[0][-1]
+        ties = self.ties
+        if ties.draws:
+            return rng.choice(_Agents(entries, tied))
+        if ties.rotates:
+            return _rotate(entries, (best, shop.rr_next), 0, tied, shop)
+        return entries[0][-1]   # first, or the lowest tie rank: next in the key
+
+
+def _rotate(entries: list[Entry], turn: tuple, lo: int, hi: int, shop: ShopState) -> AgentState:
+    """Round robin over entries[lo:hi]: the first at or after the turn, else the first."""
+    i = bisect_left(entries, turn, lo, hi)
+    chosen: AgentState = entries[i if i < hi else lo][-1]
+    shop.rr_next = chosen.order + 1
+    return chosen
+
+
+class AgentIndex:
+    """A shop's eligible agents, sorted by the Ranker's key, per pool (every agent, a candidate set, a group).
+
+    Each agent holds its entry while eligible; whatever changes an agent's eligibility or key calls
+    leave() before and join() after. A pool is built the first time it is asked for, then kept up.
+    """
+
+    MAX_POOLS = 64   # past it (candidate sets of a roster that keeps changing), pools are rebuilt on demand
+
+    def __init__(self, ranker: Ranker, agents: Iterable[AgentState]):
+        self.ranker = ranker
+        self.agents: list[AgentState] = []
+        self.pools: dict[object, tuple[Member, list[Entry]]] = {}
+        for agent in agents:
+            self.add(agent)
+
+    def add(self, agent: AgentState) -> None:
+        """A new agent of the shop."""
+        self.agents.append(agent)
+        agent.index = self
+        self.join(agent)
+
+    def leave(self, agent: AgentState) -> None:
+        """The agent is about to change: out of every pool."""
+        entry = agent.entry
+        if entry is None:
+            return
+        agent.entry = None
+        for member, entries in self.pools.values():
+            if member(agent):
+                del entries[bisect_left(entries, entry)]
+
+    def join(self, agent: AgentState) -> None:
+        """The agent has changed: into every pool it belongs to, if eligible."""
+        if not eligible(agent):
+            return
+        entry = agent.entry = self.ranker.entry(agent)
+        for member, entries in self.pools.values():
+            if member(agent):
+                insort(entries, entry)
+
+    def pool(self, key: object, member: Member) -> list[Entry]:
+        """The sorted entries of the eligible agents `member` accepts (key names the pool)."""
+        found = self.pools.get(key)
+        if found is not None:
+            return found[1]
+        if len(self.pools) >= self.MAX_POOLS:
+            self.pools.clear()
+        entries = sorted(a.entry for a in self.agents if a.entry is not None and member(a))
+        self.pools[key] = (member, entries)
+        return entries

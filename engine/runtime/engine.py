@@ -15,7 +15,7 @@ from typing import Callable
 
 from .. import ir, registry
 from ..events import Event
-from .assign import choose
+from .assign import INDEX_FROM, AgentIndex, Ranker, choose, everyone
 from .clock import LocalClock, policy_timezone
 from .decisions import Assigned, AutoReplied, Closed, Decision, Differs, LeftQueue, Queued, RuleRef, Transferred, rule_ref
 from .hours import WorkingHours
@@ -36,6 +36,8 @@ def platform_policy(platform: ir.Platform) -> ir.Policy:
 
 class Engine:
     """Evaluates a resolved policy against events; deterministic for a seed."""
+
+    index_from = INDEX_FROM   # agents in a shop from which its choices use an AgentIndex
 
     def __init__(self, policy: ir.Policy, *, seed: int = 0, automation: bool = True):
         self.policy = policy
@@ -76,6 +78,7 @@ class Engine:
         # the behaviours of the names the policy gives, read once (registry.py)
         self.strategy = registry.STRATEGIES.behaviour(assign.strategy.name if assign else registry.DEFAULT_STRATEGY)
         self.ties = registry.TIE_BREAKS.behaviour(assign.ties.name if assign and assign.ties else registry.DEFAULT_TIES)
+        self.ranker = Ranker(self.strategy, self.ties)
         self.assign_rule = rule_ref(assign.span) if assign else None
         self.repeat = settings.repeat_entry if settings.repeat_entry and settings.repeat_entry.within > 0 else None
         steps = tuple(r.name for r in self.repeat.fallback) or registry.DEFAULT_FALLBACK if self.repeat else ()
@@ -130,6 +133,8 @@ class Engine:
         for order, (name, (cap, group, im)) in enumerate(self.agent_specs.items()):
             shop.agents[name] = AgentState(name=name, order=order, cap=DEFAULT_CAP if cap is None else cap,
                                            group=group, im=im)
+        if len(shop.agents) >= self.index_from:
+            shop.index = AgentIndex(self.ranker, shop.agents.values())
         self.shops[sid] = shop
         return shop
 
@@ -137,6 +142,11 @@ class Engine:
         agent = shop.agents.get(name)
         if agent is None:
             agent = shop.agents[name] = AgentState(name=name, order=len(shop.agents))
+            shop.routes.clear()   # a routed group may have gained an agent
+            if shop.index is not None:
+                shop.index.add(agent)
+            elif len(shop.agents) >= self.index_from:
+                shop.index = AgentIndex(self.ranker, shop.agents.values())
         return agent
 
     # ---- the API ---------------------------------------------------------------
@@ -289,7 +299,7 @@ class Engine:
         if not shop.present and self._offline(sid, shop, cs, cid, ev, out):
             return
         candidates, rule = self._candidates(shop, ev.page)
-        pool = self._eligible(shop, candidates)
+        pool = self._pool(shop, candidates)
         if pool:
             self._assign(sid, cs, cid, self._pick(shop, pool), ts, line, rule or self.assign_rule,
                          "routed" if rule else "new", out)
@@ -341,6 +351,12 @@ class Engine:
 
     def _candidates(self, shop: ShopState, page: str | None) -> tuple[frozenset[str] | None, RuleRef | None]:
         """The agents a consumer from this page may go to (None: any agent), and the routing rule."""
+        found = shop.routes.get(page)
+        if found is None:
+            found = shop.routes[page] = self._route(shop, page)
+        return found
+
+    def _route(self, shop: ShopState, page: str | None) -> tuple[frozenset[str] | None, RuleRef | None]:
         route = self.page_routes.get(page) if page else None
         route = route or self.default_route or self.route_scope
         if route is None:
@@ -354,6 +370,15 @@ class Engine:
             else:
                 names.add(target)
         return frozenset(names), span
+
+    def _pool(self, shop: ShopState, candidates: frozenset[str] | None) -> list:
+        """The agents that may take a consumer now (see _eligible), or their index entries on a large desk."""
+        index = shop.index
+        if index is None:
+            return self._eligible(shop, candidates)
+        if candidates is None:
+            return index.pool(None, everyone)
+        return index.pool(candidates, lambda a: a.name in candidates)
 
     @staticmethod
     def _eligible(shop: ShopState, candidates: frozenset[str] | None) -> list[AgentState]:
@@ -387,16 +412,21 @@ class Engine:
         return "all_busy" if present else "all_offline"
 
     def _fallback_pool(self, step: registry.Fallback, shop: ShopState, previous: AgentState | None,
-                       page: str | None) -> list[AgentState]:
-        """Eligible agents for a repeat-entry fallback: `same_group` or `any_online`."""
+                       page: str | None) -> list:
+        """Eligible agents (see _pool) for a repeat-entry fallback: `same_group` or `any_online`."""
         if step.same_group:
             if previous is None or not previous.group:
                 return []
-            return [a for a in self._eligible(shop, None) if a.group == previous.group]
-        return self._eligible(shop, self._candidates(shop, page)[0])
+            group = previous.group
+            if shop.index is not None:
+                return shop.index.pool(("group", group), lambda a: a.group == group)
+            return [a for a in self._eligible(shop, None) if a.group == group]
+        return self._pool(shop, self._candidates(shop, page)[0])
 
-    def _pick(self, shop: ShopState, pool: list[AgentState]) -> AgentState:
-        """One agent of a non-empty pool, by the assignment strategy and tie-break."""
+    def _pick(self, shop: ShopState, pool: list) -> AgentState:
+        """One agent of a non-empty pool (of _pool), by the assignment strategy and tie-break."""
+        if shop.index is not None:
+            return self.ranker.pick(pool, shop, self.rng)
         return choose(pool, self.strategy, self.ties, shop, self.rng)
 
     def _assign(self, sid: str, cs: ConsumerState, cid: str, agent: AgentState, ts: float, line: int | None,
@@ -405,7 +435,13 @@ class Engine:
         """Give the consumer to the agent; returns the new session."""
         name = agent.name
         sessions = agent.sessions
-        sessions.add(cid)
+        index = agent.index
+        if index is not None:
+            index.leave(agent)
+            sessions.add(cid)
+            index.join(agent)
+        else:
+            sessions.add(cid)
         cs.session = session = Session(cid, name, ts)
         cs.queued = None
         out.append(Assigned(self._stamp(ts), action, sid, cid, name, line, rule, reason, len(sessions), agent.cap,
@@ -441,11 +477,11 @@ class Engine:
         lifo = self.lifo
         while queue.size:
             best: QueueEntry | None = None
-            best_pool: list[AgentState] = []
+            best_pool: list = []
             for head in queue.heads(lifo):
                 if best is not None and (head.seq < best.seq if lifo else head.seq > best.seq):
                     continue
-                pool = self._eligible(shop, head.candidates)
+                pool = self._pool(shop, head.candidates)
                 if pool:
                     best, best_pool = head, pool
             if best is None:
@@ -559,9 +595,14 @@ class Engine:
     def _close(self, sid: str, shop: ShopState, cs: ConsumerState, session: Session, cid: str, ts: float,
                line: int | None, reason: str, rule: RuleRef | None, out: Out) -> None:
         agent = shop.agents[session.agent]
+        index = agent.index
+        if index is not None:
+            index.leave(agent)
         agent.sessions.discard(cid)
         if not agent.sessions:
             agent.idle_since = ts
+        if index is not None:
+            index.join(agent)
         cs.session = None
         cs.last_agent = session.agent
         cs.last_end = ts
@@ -574,15 +615,21 @@ class Engine:
         name: str = ev.agent  # type: ignore[assignment]
         status: str = ev.status  # type: ignore[assignment]
         agent = self._agent(shop, name)
+        index = agent.index
+        if index is not None:
+            index.leave(agent)
         spec = self.agent_specs.get(name)
         if ev.max_sessions is not None and (spec is None or spec[0] is None):
             agent.cap = ev.max_sessions
-        if ev.group and (spec is None or spec[1] is None):
+        if ev.group and (spec is None or spec[1] is None) and agent.group != ev.group:
             agent.group = ev.group
+            shop.routes.clear()   # a routed group may have gained or lost this agent
         if agent.status == "offline" and status != "offline" and not agent.sessions:
             agent.idle_since = ev.ts
         shop.present += (status != "offline") - (agent.status != "offline")
         agent.status = status
+        if index is not None:
+            index.join(agent)
         if status == "online" or ev.max_sessions is not None:
             self._drain(sid, shop, ev.ts, ev.line, out)
 
@@ -595,16 +642,26 @@ class Engine:
         previous = None
         if cs.session is not None:
             previous = shop.agents[cs.session.agent]
+            index = previous.index
+            if index is not None:
+                index.leave(previous)
             previous.sessions.discard(cid)
             if not previous.sessions:
                 previous.idle_since = ts
+            if index is not None:
+                index.join(previous)
             cs.session.agent = target.name
         else:
             if cs.queued is not None:
                 shop.queue.leave(cs.queued)
                 cs.queued = None
             cs.session = Session(cid, target.name, ts, compared=True)
+        index = target.index
+        if index is not None:
+            index.leave(target)
         target.sessions.add(cid)
+        if index is not None:
+            index.join(target)
         out.append(Transferred(self._stamp(ts), "transfer", sid, cid, target.name, ev.line, None, "log", ev.agent))
         for tracker in self.metrics:
             tracker.transferred(sid, cid, ts, ev.agent, target.name)
