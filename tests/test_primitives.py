@@ -22,8 +22,10 @@ CST = timezone(timedelta(hours=8))
 
 PLATFORM = """\
 platform lab "a platform made for these tests"
-senders agent, robot, assistant
-allow group_routing, repeat_entry, queue, queue_order, session_end, transfer
+senders agent, robot, system, assistant
+allow group_routing, repeat_entry, queue, queue_order, session_end, transfer,
+      welcome, faq, first_message_reply, keyword_reply, closing_reply, status_reply,
+      product_reply, order_card_reply, offline_reply, menu
 default assign by least_loaded ties first
 {metric}
 """
@@ -34,12 +36,12 @@ metric m {{
   window 08:00-24:00
   deadline {deadline}
   clock starts at {start}
-  effective agent
+  effective {effective}
   {count}
   {penalty}
   evaluated on {evaluation}
 }}"""
-METRIC_DEFAULTS = {"unit": "question", "deadline": "5m", "start": "question", "count": "", "penalty": "",
+METRIC_DEFAULTS = {"effective": "agent", "unit": "question", "deadline": "5m", "start": "question", "count": "", "penalty": "",
                    "evaluation": "same_day"}
 
 
@@ -55,8 +57,9 @@ def offline(line: int, clock: str, agent: str) -> Event:
     return Event(line=line, ts=at(clock), type="agent_status", shop="s", agent=agent, status="offline")
 
 
-def asks(line: int, clock: str, consumer: str) -> Event:
-    return Event(line=line, ts=at(clock), type="message", shop="s", sender="consumer", consumer=consumer)
+def asks(line: int, clock: str, consumer: str, text: str | None = None, card: tuple | None = None) -> Event:
+    return Event(line=line, ts=at(clock), type="message", shop="s", sender="consumer", consumer=consumer, text=text,
+                 card_kind=card and card[0], card_id=card and card[1])
 
 
 def answers(line: int, clock: str, consumer: str, agent: str = "A", sender: str = "agent") -> Event:
@@ -90,9 +93,9 @@ def replay_decisions(tmp_path, shop_lines: str, events: list[Event]) -> list[tup
     return [(d.action, d.consumer, d.agent, d.reason) for d in out]
 
 
-def figures(tmp_path, events: list[Event], **metric: str) -> tuple:
+def figures(tmp_path, events: list[Event], shop_lines: str = "", **metric: str) -> tuple:
     """(eligible, met, penalty, evaluated_on) of the metric's one row."""
-    engine = engine_for(tmp_path, "", **metric)
+    engine = engine_for(tmp_path, shop_lines, **metric)
     for event in events:
         engine.feed(event)
     engine.finish()
@@ -283,6 +286,52 @@ def test_an_assistant_answer_counted_ineffective_leaves_its_reception_missed(tmp
     events = COUNT_CASES["assistant_as_account"][0]
     count = "count assistant_as_account, assistant_unanswered_ineffective"
     assert figures(tmp_path, events, count=count)[:2] == (2, 1)
+
+
+# ---- effective senders: every automatic-reply kind ----------------------------------------------------
+# For each kind: a shop with a reply of that kind and a log whose consumer message at 09:00 triggers it
+# (no agent ever answers). The question is met when the kind is an effective sender, missed when another
+# kind is.
+BUSY_AGENT = [online(1, "08:00:00", "A"), asks(2, "09:00:00", "c1"),
+              Event(line=3, ts=at("09:00:10"), type="agent_status", shop="s", agent="A", status="busy"),
+              asks(4, "09:00:20", "c1")]
+REPLY_CASES = {  # kind → (shop lines, events)
+    "welcome": ('reply welcome "hi"\n', [asks(1, "09:00:00", "c1")]),
+    # the welcome at 09:00 lists the FAQ; the consumer clicks a question at 09:01 (the same question)
+    "faq": ('reply welcome "hi" faq { "运费" -> "包邮" }\n', [asks(1, "09:00:00", "c1"), asks(2, "09:01:00", "c1", "运费")]),
+    "first_message": ('reply first message -> "hello"\n', [online(1, "08:00:00", "A"), asks(2, "09:00:00", "c1")]),
+    "keyword": ('reply keyword "发票" -> "ok"\n', [asks(1, "09:00:00", "c1", "能开发票吗")]),
+    "closing": ('reply closing "好的" -> "bye"\n', [asks(1, "09:00:00", "c1", "好的")]),
+    # A takes c1 at 09:00, turns busy; c1's next message gets the status reply
+    "status": ('reply status busy -> "busy"\n', BUSY_AGENT),
+    "product": ('reply product 6523001 -> "fresh"\n', [asks(1, "09:00:00", "c1", card=("product", "6523001"))]),
+    "order_card": ('reply order card -> "checking"\n', [asks(1, "09:00:00", "c1", card=("order", "88"))]),
+    "offline": ('reply offline -> "closed"\n', [asks(1, "09:00:00", "c1")]),   # no agent online
+    "menu": ('reply menu { "查订单" -> order_lookup }\n', [asks(1, "09:00:00", "c1", "查订单")]),
+}
+
+
+@pytest.mark.parametrize("kind", list(REPLY_CASES))
+def test_each_automatic_reply_kind_is_an_effective_sender_of_its_own(tmp_path, kind):
+    shop, events = REPLY_CASES[kind]
+    other = "keyword" if kind != "keyword" else "closing"
+    assert figures(tmp_path, events, shop, effective=kind)[:2] == (1, 1)
+    # auto_reply: every kind counts; in the faq case the welcome answers the 09:00 question and the click
+    # is a second question, which the FAQ answer answers
+    assert figures(tmp_path, events, shop, effective="auto_reply")[:2] == ((2, 2) if kind == "faq" else (1, 1))
+    assert figures(tmp_path, events, shop, effective=other)[:2] == (1, 0)
+
+
+@pytest.mark.parametrize("sender", ["robot", "system", "assistant"])
+def test_a_declared_sender_answers_only_when_named_effective(tmp_path, sender):
+    # c1 asks at 09:00; only the sender writes back, at 09:01
+    events = [asks(1, "09:00:00", "c1"), answers(2, "09:01:00", "c1", sender=sender)]
+    assert figures(tmp_path, events, effective=f"agent, {sender}")[:2] == (1, 1)
+    assert figures(tmp_path, events, effective="agent")[:2] == (1, 0)
+
+
+def test_every_automatic_reply_kind_has_a_case():
+    assert set(REPLY_CASES) == set(registry.AUTO_REPLY_KINDS)
 
 
 # ---- evaluation days and metric figures --------------------------------------------------------------
