@@ -98,7 +98,8 @@ def idle_rate(agent: Any) -> float:
 
 
 def _minus_idle_rate(agent: Any) -> float:
-    return -idle_rate(agent)
+    cap = agent.cap
+    return (len(agent.sessions) - cap) / cap   # -idle_rate(agent), exactly (IEEE division is sign-symmetric)
 
 
 def _load(agent: Any) -> float:

@@ -41,10 +41,10 @@ class Pending(msgspec.Struct, gc=False):
     clock: float | None
     deadline: float | None
     agent: str | None
-    settled: bool = False   # counted (missed) already, still waiting for its reply
-    settled_at: float = 0.0  # when it was counted missed (it is forgotten FORGET_AFTER later)
     # the consumer-day [counted, met] a question belongs to when every question of the day is timed
     unit: list | None = None
+    settled: bool = False   # counted (missed) already, still waiting for its reply
+    settled_at: float = 0.0  # when it was counted missed (it is forgotten FORGET_AFTER later)
 
 
 @dataclass
@@ -160,9 +160,9 @@ class MetricTracker:
             in_window = False
         if assigned or not self.clock_at_assignment:
             deadline = self._deadline(ts) if self.natural_day else ts + self.deadline
-            self.pending[key] = Pending(ts, day, in_window, ts, deadline, agent, unit=unit)
+            self.pending[key] = Pending(ts, day, in_window, ts, deadline, agent, unit)
         else:  # the session timer starts at the assignment: forgotten in time unless assigned
-            self.pending[key] = Pending(ts, day, in_window, None, None, agent, unit=unit)
+            self.pending[key] = Pending(ts, day, in_window, None, None, agent, unit)
 
     def assigned(self, shop: str, consumer: str, ts: float, agent: str) -> None:
         """A consumer was assigned to a human agent; starts a clock that waits for it."""
@@ -180,7 +180,7 @@ class MetricTracker:
 
     def reply(self, shop: str, consumer: str, ts: float, kind: str, automatic: bool = False) -> None:
         """A reply reached the consumer."""
-        if kind == registry.ASSISTANT_SENDER and self.assistant_rule:
+        if self.assistant_rule and kind == registry.ASSISTANT_SENDER:
             self._assistant_reception(shop, consumer, ts)
         if not (kind in self.effective or (automatic and self.any_auto)):  # is_effective, inlined
             return
@@ -212,7 +212,7 @@ class MetricTracker:
         if not item.settled:
             self._settle(shop, consumer, item, False)
         self.pending[(shop, consumer)] = Pending(ts, item.day, item.counted, ts, self._deadline(ts), to_agent,
-                                                 unit=item.unit)
+                                                 item.unit)
 
     # ---- outcomes ------------------------------------------------------------
     def _deadline(self, clock: float) -> float:
