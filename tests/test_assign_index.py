@@ -49,9 +49,13 @@ def assert_index_holds_the_eligible_agents(engine: Engine) -> None:
         if index is None:
             continue
         assert index.agents == list(shop.agents.values())
-        for member, entries in index.pools.values():
-            expected = sorted(engine.ranker.entry(a) for a in shop.agents.values() if eligible(a) and member(a))
-            assert entries == expected
+        for pool in index.pools.values():
+            members = [a for a in shop.agents.values() if pool.member(a)]
+            assert pool.entries == sorted(engine.ranker.entry(a) for a in members if eligible(a))
+            assert pool.online == sum(a.status == "online" for a in members)
+            assert pool.present == sum(a.status != "offline" for a in members)
+            if pool.spare is not None:
+                assert pool.spare == sorted((a.load(), a.order, a) for a in members if a.status == "online" and a.im)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -83,6 +87,34 @@ def test_every_strategy_and_tie_break_choose_the_same_with_the_index(tmp_path, s
     for seed in range(2):
         events = random_events(random.Random(seed), 500, "s1")
         assert outputs(result.policy, events, INDEXED, check_index=True) == outputs(result.policy, events, SCAN)
+
+
+# Page routing to groups with the queue scoped to one group: consumers routed to the other group go over
+# the cap (over_cap_no_queue) when nobody is free; the wait estimate counts the online agents.
+OVER_CAP = """\
+shop "s1" on pinduoduo
+group front {{ agents amy, bob; max_sessions 1 }}
+group back {{ agents cat, dan; max_sessions 1 }}
+route {{
+  page order_detail -> back
+  default -> front
+}}
+assign by {strategy}, ties round_robin
+queue {{ scope groups back; end session after 3m }}
+"""
+
+
+@pytest.mark.parametrize("strategy", list(registry.STRATEGIES))
+def test_over_the_cap_and_queue_reasons_are_the_same_with_the_index(tmp_path, strategy):
+    path = tmp_path / "shop.kefu"
+    path.write_text(OVER_CAP.format(strategy=strategy), encoding="utf-8")
+    result = Loader().load(path)
+    assert result.ok and result.policy is not None, [d.message for d in result.diagnostics]
+    for seed in range(3):
+        events = random_events(random.Random(seed), 600, "s1")
+        scanned = outputs(result.policy, events, SCAN)
+        assert b"over_cap_no_queue" in scanned and b"at_cap" in scanned   # the paths are reached
+        assert outputs(result.policy, events, INDEXED, check_index=True) == scanned
 
 
 @pytest.mark.parametrize("sample", ["douyin-flagship", "pinduoduo-fruit", "taobao-apparel"])

@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 from ..registry import Pick, idle_rate
 from .state import DEFAULT_CAP, AgentState, ShopState
 
-__all__ = ["DEFAULT_CAP", "INDEX_FROM", "AgentIndex", "Ranker", "break_tie", "choose", "eligible", "everyone", "idle_rate"]
+__all__ = ["DEFAULT_CAP", "INDEX_FROM", "AgentIndex", "Pool", "Ranker", "break_tie", "choose", "eligible", "everyone", "idle_rate"]
 
 
 _by_order = attrgetter("order")
@@ -146,11 +146,35 @@ def _rotate(entries: list[Entry], turn: tuple, lo: int, hi: int, shop: ShopState
     return chosen
 
 
-class AgentIndex:
-    """A shop's eligible agents, sorted by the Ranker's key, per pool (every agent, a candidate set, a group).
+class Pool:
+    """One pool of a shop's agents (every agent, a candidate set, a group) as the index keeps it.
 
-    Each agent holds its entry while eligible; whatever changes an agent's eligibility or key calls
-    leave() before and join() after. A pool is built the first time it is asked for, then kept up.
+    entries: the eligible members, sorted by the Ranker's key; online and present: how many members
+    are online, and not offline; spare: the online members with IM by (load, order), for a consumer
+    sent over the cap (kept only once asked for: None before).
+    """
+
+    __slots__ = ("member", "entries", "online", "present", "spare")
+
+    def __init__(self, member: Member, agents: list[AgentState]):
+        self.member = member
+        members = [a for a in agents if member(a)]
+        self.entries: list[Entry] = sorted(a.entry for a in members if a.entry is not None)
+        self.online = sum(a.status == "online" for a in members)
+        self.present = sum(a.status != "offline" for a in members)
+        self.spare: list[tuple] | None = None
+
+
+def _spare(agent: AgentState) -> tuple | None:
+    """The agent's key among those a consumer may be sent to over the cap (online, with IM)."""
+    return (len(agent.sessions), agent.order, agent) if agent.status == "online" and agent.im else None
+
+
+class AgentIndex:
+    """A shop's agents, per pool, kept sorted for choices and counted by status (see Pool).
+
+    Whatever changes an agent's load, status, cap, group or idle time calls leave() before and
+    join() after. A pool is built the first time it is asked for, then kept up.
     """
 
     MAX_POOLS = 64   # past it (candidate sets of a roster that keeps changing), pools are rebuilt on demand
@@ -158,7 +182,7 @@ class AgentIndex:
     def __init__(self, ranker: Ranker, agents: Iterable[AgentState]):
         self.ranker = ranker
         self.agents: list[AgentState] = []
-        self.pools: dict[object, tuple[Member, list[Entry]]] = {}
+        self.pools: dict[object, Pool] = {}
         for agent in agents:
             self.add(agent)
 
@@ -171,29 +195,51 @@ class AgentIndex:
     def leave(self, agent: AgentState) -> None:
         """The agent is about to change: out of every pool."""
         entry = agent.entry
-        if entry is None:
-            return
         agent.entry = None
-        for member, entries in self.pools.values():
-            if member(agent):
-                del entries[bisect_left(entries, entry)]
+        online, present = agent.status == "online", agent.status != "offline"
+        spare = None
+        for pool in self.pools.values():
+            if not pool.member(agent):
+                continue
+            if entry is not None:
+                del pool.entries[bisect_left(pool.entries, entry)]
+            pool.online -= online
+            pool.present -= present
+            if pool.spare is not None:
+                spare = spare or _spare(agent)
+                if spare is not None:
+                    del pool.spare[bisect_left(pool.spare, spare)]
 
     def join(self, agent: AgentState) -> None:
-        """The agent has changed: into every pool it belongs to, if eligible."""
-        if not eligible(agent):
-            return
-        entry = agent.entry = self.ranker.entry(agent)
-        for member, entries in self.pools.values():
-            if member(agent):
-                insort(entries, entry)
+        """The agent has changed: into every pool it belongs to."""
+        entry = agent.entry = self.ranker.entry(agent) if eligible(agent) else None
+        online, present = agent.status == "online", agent.status != "offline"
+        spare = None
+        for pool in self.pools.values():
+            if not pool.member(agent):
+                continue
+            if entry is not None:
+                insort(pool.entries, entry)
+            pool.online += online
+            pool.present += present
+            if pool.spare is not None:
+                spare = spare or _spare(agent)
+                if spare is not None:
+                    insort(pool.spare, spare)
 
-    def pool(self, key: object, member: Member) -> list[Entry]:
-        """The sorted entries of the eligible agents `member` accepts (key names the pool)."""
+    def pool(self, key: object, member: Member) -> Pool:
+        """The pool of the agents `member` accepts (key names it)."""
         found = self.pools.get(key)
         if found is not None:
-            return found[1]
+            return found
         if len(self.pools) >= self.MAX_POOLS:
             self.pools.clear()
-        entries = sorted(a.entry for a in self.agents if a.entry is not None and member(a))
-        self.pools[key] = (member, entries)
-        return entries
+        found = self.pools[key] = Pool(member, self.agents)
+        return found
+
+    def least_loaded_online(self, key: object, member: Member) -> AgentState | None:
+        """The online member with IM serving the fewest consumers (the first declared of those), if any."""
+        pool = self.pool(key, member)
+        if pool.spare is None:
+            pool.spare = sorted(s for s in map(_spare, self.agents) if s is not None and member(s[-1]))
+        return pool.spare[0][-1] if pool.spare else None

@@ -15,7 +15,7 @@ from typing import Callable
 
 from .. import ir, registry
 from ..events import Event
-from .assign import INDEX_FROM, AgentIndex, Ranker, choose, everyone
+from .assign import INDEX_FROM, AgentIndex, Pool, Ranker, choose, everyone
 from .clock import LocalClock, policy_timezone
 from .decisions import Assigned, AutoReplied, Closed, Decision, Differs, LeftQueue, Queued, RuleRef, Transferred, rule_ref
 from .hours import WorkingHours
@@ -308,10 +308,8 @@ class Engine:
             reason = self._why_no_agent(shop, candidates)
             self._enqueue(sid, shop, cs, cid, candidates, ts, line, self.queue_rule, reason, out)
             return
-        online = [a for a in shop.agents.values()
-                  if (candidates is None or a.name in candidates) and a.status == "online" and a.im]
-        if online:
-            agent = min(online, key=lambda a: (a.load(), a.order))
+        agent = self._least_loaded_online(shop, candidates)
+        if agent is not None:
             self._assign(sid, cs, cid, agent, ts, line, rule or self.assign_rule, "over_cap_no_queue", out)
         else:
             self._enqueue(sid, shop, cs, cid, candidates, ts, line, self.queue_rule, "no_agent", out)
@@ -376,9 +374,25 @@ class Engine:
         index = shop.index
         if index is None:
             return self._eligible(shop, candidates)
+        return self._indexed(index, candidates).entries
+
+    @staticmethod
+    def _indexed(index: AgentIndex, candidates: frozenset[str] | None) -> Pool:
+        """The index's pool of these candidates (None: every agent)."""
         if candidates is None:
             return index.pool(None, everyone)
         return index.pool(candidates, lambda a: a.name in candidates)
+
+    def _least_loaded_online(self, shop: ShopState, candidates: frozenset[str] | None) -> AgentState | None:
+        """The online candidate with IM serving the fewest consumers (the first declared of those), if any."""
+        index = shop.index
+        if index is not None:
+            if candidates is None:
+                return index.least_loaded_online(None, everyone)
+            return index.least_loaded_online(candidates, lambda a: a.name in candidates)
+        online = [a for a in shop.agents.values()
+                  if (candidates is None or a.name in candidates) and a.status == "online" and a.im]
+        return min(online, key=lambda a: (a.load(), a.order)) if online else None
 
     @staticmethod
     def _eligible(shop: ShopState, candidates: frozenset[str] | None) -> list[AgentState]:
@@ -398,10 +412,12 @@ class Engine:
             return bool(members)
         return not members.isdisjoint(candidates)
 
-    @staticmethod
-    def _why_no_agent(shop: ShopState, candidates: frozenset[str] | None) -> str:
+    def _why_no_agent(self, shop: ShopState, candidates: frozenset[str] | None) -> str:
         if not shop.present:
             return "all_offline"
+        if shop.index is not None:
+            pool = self._indexed(shop.index, candidates)
+            return "at_cap" if pool.online else "all_busy" if pool.present else "all_offline"
         present = False
         for agent in shop.agents.values():
             if candidates is not None and agent.name not in candidates:
@@ -419,7 +435,7 @@ class Engine:
                 return []
             group = previous.group
             if shop.index is not None:
-                return shop.index.pool(("group", group), lambda a: a.group == group)
+                return shop.index.pool(("group", group), lambda a: a.group == group).entries
             return [a for a in self._eligible(shop, None) if a.group == group]
         return self._pool(shop, self._candidates(shop, page)[0])
 
@@ -466,8 +482,11 @@ class Engine:
         """预估接待时间: position × average handling time ÷ online agents in the routing."""
         if not self.estimate_from or not shop.handled:
             return None
-        online = sum(1 for a in shop.agents.values()
-                     if a.status == "online" and (candidates is None or a.name in candidates))
+        if shop.index is not None:
+            online = self._indexed(shop.index, candidates).online
+        else:
+            online = sum(1 for a in shop.agents.values()
+                         if a.status == "online" and (candidates is None or a.name in candidates))
         average = sum(shop.handled) / len(shop.handled)
         return round(position * average / max(online, 1))
 
