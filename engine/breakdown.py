@@ -97,14 +97,17 @@ class Breakdown:
                 self._agent_row(d.shop, d.agent or NO_AGENT).transfers_in += 1
 
     def _outcome_of(self, metric: str):
-        def outcome(shop: str, agent: str | None, start: float, met: bool) -> None:
+        def outcome(shop: str, agent: str | None, start: float, met: bool | None) -> None:
             hour = int(self.clock.iso(start)[11:13])   # the wall-clock hour, also on a day with a DST change
             for row in (self._agent_row(shop, agent or NO_AGENT), self._hour_row(shop, hour)):
                 tally = row.metrics.get(metric)
                 if tally is None:
                     tally = row.metrics[metric] = [0, 0]
-                tally[0] += 1
-                tally[1] += met
+                if met is None:   # a unit counted met turned missed
+                    tally[1] -= 1
+                else:
+                    tally[0] += 1
+                    tally[1] += met
         return outcome
 
     def to_dict(self) -> dict[str, list[dict]]:

@@ -21,7 +21,7 @@ class Stage:
 
 
 # Roles by their Chinese names (客服管理员 → cs_admin), for the hint of a role written in Chinese.
-ROLE_LABELS = {label: name for name, label in registry.ROLES.items()}
+ROLE_LABELS = {role.label: name for name, role in registry.ROLES.items() if role.label}
 
 # Characters a set of known names may spend on "did you mean" suggestions in one check (each lookup
 # costs the length of every known name plus, per name, the unknown one's). Past it, the hint lists
@@ -149,6 +149,7 @@ def _check_metric(metric: ir.Metric, senders: set[str], declared: list[str]) -> 
     for ref in metric.counts:
         if ref.name not in registry.METRIC_COUNTS:
             yield _unknown("E105", "counting rule", ref, registry.METRIC_COUNTS)
+    yield from _metric_combinations(metric)
     if metric.penalty:
         for cond in metric.penalty.when:
             if cond.variable.name not in registry.CONDITION_VARIABLES:
@@ -160,6 +161,26 @@ def _check_metric(metric: ir.Metric, senders: set[str], declared: list[str]) -> 
             hint = ("declare the senders first (`senders agent, robot`), then add `effective …` with those that count "
                     "(automatic-reply kinds such as `welcome` need no declaration)")
         yield error("E120", f"metric {metric.name!r} names no effective sender", metric.span, hint)
+
+
+def _metric_combinations(metric: ir.Metric) -> Iterator[Diagnostic]:
+    """Rules that only mean something with another (E140-E141): read from the registry behaviours."""
+    rules = {ref.name: ref for ref in metric.counts if ref.name in registry.METRIC_COUNTS}
+    flags = registry.Counting()
+    for name in rules:
+        flags = registry.METRIC_COUNTS.behaviour(name)(flags)
+    if flags.assistant_ineffective and not flags.assistant_account:
+        ref = rules["assistant_unanswered_ineffective"]
+        yield error("E140", "`assistant_unanswered_ineffective` needs `assistant_as_account`", ref.span,
+                    "the assistant's answer is counted in the total through its own reception: "
+                    "add `assistant_as_account` to the `count` line")
+    start, unit = metric.clock_start, metric.unit
+    if (start and unit and start.name in registry.CLOCK_STARTS and unit.name in registry.METRIC_UNITS
+            and registry.CLOCK_STARTS.behaviour(start.name).first_only
+            and not registry.METRIC_UNITS.behaviour(unit.name).per_consumer_day):
+        yield error("E141", f"`clock starts at {start.name}` needs `unit consumer_day`", start.span,
+                    "with `unit question` every question is timed from its own first message: "
+                    "write `clock starts at question`, or `unit consumer_day`")
 
 
 def _duplicates(what: str, named: list[tuple[str, ir.Span | None]]) -> Iterator[Diagnostic]:
@@ -318,7 +339,7 @@ def stage_platform_features(policy: ir.Policy) -> Iterator[Diagnostic]:
     offered = {f.name.name for f in platform.features}
     for feature, span in features_used(shop):
         if feature not in offered:
-            yield error("E300", f"{platform.name} does not offer {feature} ({registry.FEATURES.get(feature, feature)})", span,
+            yield error("E300", f"{platform.name} does not offer {feature} ({registry.FEATURES.text(feature)})", span,
                         f"{pname} shops cannot configure this; remove it or pick the platform that offers it")
     settings = shop.settings
     fixed = {ref.name for ref in platform.fixed}
@@ -327,7 +348,7 @@ def stage_platform_features(policy: ir.Policy) -> Iterator[Diagnostic]:
         if value is not None and key in fixed:
             default = getattr(platform.defaults, key)
             where = (("the platform sets it here", default.span),) if default is not None and getattr(default, "span", None) else ()
-            yield error("E301", f"{platform.name} fixes {registry.SETTINGS[key]} ({key}); a shop may not change it",
+            yield error("E301", f"{platform.name} fixes {registry.SETTINGS.text(key)} ({key}); a shop may not change it",
                         getattr(value, "span", None), "remove this setting: the platform's default applies", notes=where)
 
 

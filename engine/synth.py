@@ -120,7 +120,7 @@ def _rate(platform: ir.Platform, name: str) -> float:
     """The platform's generator rate (its `generate` block, else the registry's default); 0 for a sender it lacks."""
     if name in GENERATED_SENDERS and not any(s.name == name for s in platform.senders):
         return 0.0
-    return platform.rate(name, GENERATE_RATES[name][1])
+    return platform.rate(name, GENERATE_RATES.behaviour(name))
 
 
 def _zone(name: str) -> tzinfo:

@@ -48,6 +48,15 @@ def test_bench_decode_prints_every_pass(bench, capsys):
     assert len(rows) == 4 and all(int(row[36:48].replace(",", "")) > 0 for row in rows)   # events/s of each pass
 
 
+def test_bench_assign_prints_a_cost_per_desk_size(bench, capsys):
+    assert bench("bench_assign").main(["--agents", "10", "100", "--consumers", "20",
+                                       "--assign", "idle_rate ties random", "round_robin ties first"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert [(row[-3], float(row[-2]) > 0) for row in rows] == [("10", True), ("100", True)] * 2
+    # round robin over 100 agents at half load: the 20 timed consumers after 500 kept ones end on a19
+    assert rows[-1][-1] == "a19"
+
+
 def test_bench_check_times_a_generated_policy(bench, capsys):
     assert bench("bench_check").main(["40"]) == 0
     assert "exit 0" in capsys.readouterr().out

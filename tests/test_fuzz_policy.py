@@ -30,6 +30,7 @@ import random
 import re
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +111,7 @@ TEXTS = ["客服", "售前组", "，", "；", "“", "”", "（", "：", "\u300
          "\u2029", "\x85", "\x0b", "\x0c", "\r", "\r\n", "\t", "\x1b[31m", "\x7f", "ß", "İ", "ﬁ", "Ⅻ",
          "ℌ", "_", "a_b", "x" * 41, "Asia/Shanghai", "../..", "/etc/passwd", "common/courtesy.kefu"]
 # names the checker and the engine know (strategies, roles, features, limits, …) and names of the examples
-NAMES = sorted({name for table in vars(registry).values() if isinstance(table, dict) for name in table}
+NAMES = sorted({name for table in vars(registry).values() if isinstance(table, Mapping) for name in table}
                | {"taobao", "pinduoduo", "douyin", "amy", "bob", "presale", "aftersale", "zhao", "p1001", "yuan"})
 TOKENS = KEYWORDS + SYMBOLS + NUMBERS + DURATIONS + TEXTS + NAMES
 BAD_BYTES = [b"\xff", b"\xfe\xff", b"\xc3", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe4\xb8",

@@ -14,9 +14,9 @@ from collections import Counter, deque
 from datetime import date, datetime, time, timedelta
 from typing import Callable
 
-from .. import ir
+from .. import ir, registry
 from ..events import Event
-from .assign import choose
+from .assign import INDEX_FROM, AgentIndex, Pool, Ranker, choose, everyone
 from .clock import LocalClock, policy_timezone
 from .decisions import Assigned, AutoReplied, Closed, Decision, Differs, LeftQueue, Queued, RuleFiles, RuleRef, Transferred
 from .hours import WorkingHours
@@ -25,8 +25,6 @@ from .replies import COOLDOWN, SEND_ORDER, AutoReplier
 from . import trace as trace_text
 from .trace import Trace
 from .state import DEFAULT_CAP, AgentState, ConsumerState, QueueEntry, Session, ShopState
-
-DEFAULT_FALLBACK = ("same_group", "queue")
 
 # A pending automatic session end: (due, sequence number, shop, consumer, session, session version).
 Timer = tuple[float, int, str, str, Session, int]
@@ -41,6 +39,8 @@ def platform_policy(platform: ir.Platform) -> ir.Policy:
 
 class Engine:
     """Evaluates a resolved policy against events; deterministic for a seed."""
+
+    index_from = INDEX_FROM   # agents in a shop from which its choices use an AgentIndex
 
     def __init__(self, policy: ir.Policy, *, seed: int = 0, automation: bool = True):
         self.policy = policy
@@ -87,16 +87,21 @@ class Engine:
     def _configure(self, settings: ir.Settings, shop: ir.Shop) -> None:
         rule_ref = self.rule_ref
         assign = settings.assign
-        self.strategy = assign.strategy.name if assign else "least_loaded"
-        self.ties = assign.ties.name if assign and assign.ties else "first"
+        # the behaviours of the names the policy gives, read once (registry.py)
+        self.strategy_name = assign.strategy.name if assign else registry.DEFAULT_STRATEGY
+        self.ties_name = assign.ties.name if assign and assign.ties else registry.DEFAULT_TIES
+        self.strategy = registry.STRATEGIES.behaviour(self.strategy_name)
+        self.ties = registry.TIE_BREAKS.behaviour(self.ties_name)
+        self.ranker = Ranker(self.strategy, self.ties)
         self.assign_rule = rule_ref(assign.span) if assign else None
         self.repeat = settings.repeat_entry if settings.repeat_entry and settings.repeat_entry.within > 0 else None
-        self.fallback = tuple(r.name for r in self.repeat.fallback) or DEFAULT_FALLBACK if self.repeat else ()
+        steps = tuple(r.name for r in self.repeat.fallback) or registry.DEFAULT_FALLBACK if self.repeat else ()
+        self.fallback = tuple((name, registry.FALLBACKS.behaviour(name)) for name in steps)
         self.repeat_rule = rule_ref(self.repeat.span) if self.repeat else None
         queue = settings.queue
         self.queue_enabled = queue is not None
         self.queue_rule = rule_ref(queue.span) if queue else None
-        self.lifo = bool(queue and queue.order and queue.order.name == "lifo")
+        self.lifo = bool(queue and queue.order and registry.QUEUE_ORDERS.behaviour(queue.order.name).lifo)
         scope = queue.scope if queue else None
         self.queue_groups = {g.name for g in scope.groups} if scope and scope.kind == "groups" else None
         self.estimate_from = queue.estimate_from if queue else None
@@ -142,6 +147,8 @@ class Engine:
         for order, (name, (cap, group, im)) in enumerate(self.agent_specs.items()):
             shop.agents[name] = AgentState(name=name, order=order, cap=DEFAULT_CAP if cap is None else cap,
                                            group=group, im=im)
+        if len(shop.agents) >= self.index_from:
+            shop.index = AgentIndex(self.ranker, shop.agents.values())
         self.shops[sid] = shop
         return shop
 
@@ -149,6 +156,11 @@ class Engine:
         agent = shop.agents.get(name)
         if agent is None:
             agent = shop.agents[name] = AgentState(name=name, order=len(shop.agents))
+            shop.routes.clear()   # a routed group may have gained an agent
+            if shop.index is not None:
+                shop.index.add(agent)
+            elif len(shop.agents) >= self.index_from:
+                shop.index = AgentIndex(self.ranker, shop.agents.values())
         return agent
 
     # ---- the API ---------------------------------------------------------------
@@ -325,10 +337,10 @@ class Engine:
         elif trace is not None:
             trace.step("offline", f"not every agent is offline ({shop.present} present): no offline routing")
         candidates, rule = self._candidates(shop, ev.page)
-        pool = self._eligible(shop, candidates)
+        pool = self._pool(shop, candidates)
         if trace is not None:
             trace.step("routing", trace_text.routing(ev.page, candidates, rule), rule)
-            trace.step("eligible", trace_text.eligible(shop, candidates, pool), None, eligible=[a.name for a in pool])
+            trace.step("eligible", trace_text.eligible(shop, candidates), None)
         if pool:
             self._assign(sid, cs, cid, self._pick(shop, pool), ts, line, rule or self.assign_rule,
                          "routed" if rule else "new", out)
@@ -341,10 +353,8 @@ class Engine:
             return
         if trace is not None:
             trace.step("queue", "no eligible agent, and the policy has no queue for this routing", self.queue_rule)
-        online = [a for a in shop.agents.values()
-                  if (candidates is None or a.name in candidates) and a.status == "online" and a.im]
-        if online:
-            agent = min(online, key=lambda a: (a.load(), a.order))
+        agent = self._least_loaded_online(shop, candidates)
+        if agent is not None:
             self._assign(sid, cs, cid, agent, ts, line, rule or self.assign_rule, "over_cap_no_queue", out)
         else:
             self._enqueue(sid, shop, cs, cid, candidates, ts, line, self.queue_rule, "no_agent", out)
@@ -360,8 +370,8 @@ class Engine:
             return True
         if trace is not None:
             trace.step("repeat_entry", trace_text.repeat_entry(cs, ev.ts, previous, False), rule)
-        for step in self.fallback:
-            if step == "queue":
+        for name, step in self.fallback:
+            if step.queues:
                 # 重新排队: the consumer joins the queue like any other, so a free agent of its
                 # routing (outside the previous agent's group) takes it at once, in queue order
                 candidates, _ = self._candidates(shop, ev.page)
@@ -370,7 +380,7 @@ class Engine:
                 return True
             pool = self._fallback_pool(step, shop, previous, ev.page)
             if pool:
-                self._assign(sid, cs, cid, self._pick(shop, pool), ev.ts, ev.line, rule, f"repeat_entry_{step}", out)
+                self._assign(sid, cs, cid, self._pick(shop, pool), ev.ts, ev.line, rule, f"repeat_entry_{name}", out)
                 return True
         return False
 
@@ -389,6 +399,12 @@ class Engine:
 
     def _candidates(self, shop: ShopState, page: str | None) -> tuple[frozenset[str] | None, RuleRef | None]:
         """The agents a consumer from this page may go to (None: any agent), and the routing rule."""
+        found = shop.routes.get(page)
+        if found is None:
+            found = shop.routes[page] = self._route(shop, page)
+        return found
+
+    def _route(self, shop: ShopState, page: str | None) -> tuple[frozenset[str] | None, RuleRef | None]:
         route = self.page_routes.get(page) if page else None
         route = route or self.default_route or self.route_scope
         if route is None:
@@ -402,6 +418,31 @@ class Engine:
             else:
                 names.add(target)
         return frozenset(names), span
+
+    def _pool(self, shop: ShopState, candidates: frozenset[str] | None) -> list:
+        """The agents that may take a consumer now (see _eligible), or their index entries on a large desk."""
+        index = shop.index
+        if index is None:
+            return self._eligible(shop, candidates)
+        return self._indexed(index, candidates).entries
+
+    @staticmethod
+    def _indexed(index: AgentIndex, candidates: frozenset[str] | None) -> Pool:
+        """The index's pool of these candidates (None: every agent)."""
+        if candidates is None:
+            return index.pool(None, everyone)
+        return index.pool(candidates, lambda a: a.name in candidates)
+
+    def _least_loaded_online(self, shop: ShopState, candidates: frozenset[str] | None) -> AgentState | None:
+        """The online candidate with IM serving the fewest consumers (the first declared of those), if any."""
+        index = shop.index
+        if index is not None:
+            if candidates is None:
+                return index.least_loaded_online(None, everyone)
+            return index.least_loaded_online(candidates, lambda a: a.name in candidates)
+        online = [a for a in shop.agents.values()
+                  if (candidates is None or a.name in candidates) and a.status == "online" and a.im]
+        return min(online, key=lambda a: (a.load(), a.order)) if online else None
 
     @staticmethod
     def _eligible(shop: ShopState, candidates: frozenset[str] | None) -> list[AgentState]:
@@ -421,10 +462,12 @@ class Engine:
             return bool(members)
         return not members.isdisjoint(candidates)
 
-    @staticmethod
-    def _why_no_agent(shop: ShopState, candidates: frozenset[str] | None) -> str:
+    def _why_no_agent(self, shop: ShopState, candidates: frozenset[str] | None) -> str:
         if not shop.present:
             return "all_offline"
+        if shop.index is not None:
+            pool = self._indexed(shop.index, candidates)
+            return "at_cap" if pool.online else "all_busy" if pool.present else "all_offline"
         present = False
         for agent in shop.agents.values():
             if candidates is not None and agent.name not in candidates:
@@ -434,20 +477,26 @@ class Engine:
             present = present or agent.status != "offline"
         return "all_busy" if present else "all_offline"
 
-    def _fallback_pool(self, step: str, shop: ShopState, previous: AgentState | None,
-                       page: str | None) -> list[AgentState]:
-        """Eligible agents for a repeat-entry fallback: `same_group` or `any_online`."""
-        if step == "same_group":
+    def _fallback_pool(self, step: registry.Fallback, shop: ShopState, previous: AgentState | None,
+                       page: str | None) -> list:
+        """Eligible agents (see _pool) for a repeat-entry fallback: `same_group` or `any_online`."""
+        if step.same_group:
             if previous is None or not previous.group:
                 return []
-            return [a for a in self._eligible(shop, None) if a.group == previous.group]
-        return self._eligible(shop, self._candidates(shop, page)[0])
+            group = previous.group
+            if shop.index is not None:
+                return shop.index.pool(("group", group), lambda a: a.group == group).entries
+            return [a for a in self._eligible(shop, None) if a.group == group]
+        return self._pool(shop, self._candidates(shop, page)[0])
 
-    def _pick(self, shop: ShopState, pool: list[AgentState]) -> AgentState:
-        """One agent of a non-empty pool, by the assignment strategy and tie-break."""
-        chosen = choose(pool, self.strategy, self.ties, shop, self.rng)
+    def _pick(self, shop: ShopState, pool: list) -> AgentState:
+        """One agent of a non-empty pool (of _pool), by the assignment strategy and tie-break."""
+        if shop.index is not None:
+            chosen = self.ranker.pick(pool, shop, self.rng)
+        else:
+            chosen = choose(pool, self.strategy, self.ties, shop, self.rng)
         if self.tracer is not None:
-            self.tracer.step("pick", trace_text.pick(self.strategy, self.ties, pool, chosen), self.assign_rule)
+            self.tracer.step("pick", trace_text.pick(self.strategy_name, self.ties_name, pool, chosen), self.assign_rule)
         return chosen
 
     def _assign(self, sid: str, cs: ConsumerState, cid: str, agent: AgentState, ts: float, line: int | None,
@@ -456,7 +505,13 @@ class Engine:
         """Give the consumer to the agent; returns the new session."""
         name = agent.name
         sessions = agent.sessions
-        sessions.add(cid)
+        index = agent.index
+        if index is not None:
+            index.leave(agent)
+            sessions.add(cid)
+            index.join(agent)
+        else:
+            sessions.add(cid)
         cs.session = session = Session(cid, name, ts)
         cs.queued = None
         out.append(Assigned(self._stamp(ts), action, sid, cid, name, line, rule, reason, len(sessions), agent.cap,
@@ -486,8 +541,11 @@ class Engine:
         """
         if not self.estimate_from or not shop.handled:
             return None
-        online = sum(1 for a in shop.agents.values()
-                     if a.status == "online" and (candidates is None or a.name in candidates))
+        if shop.index is not None:
+            online = self._indexed(shop.index, candidates).online
+        else:
+            online = sum(1 for a in shop.agents.values()
+                         if a.status == "online" and (candidates is None or a.name in candidates))
         average = sum(shop.handled) / len(shop.handled)
         if online:
             return round(position * average / online)
@@ -557,11 +615,11 @@ class Engine:
         lifo = self.lifo
         while queue.size:
             best: QueueEntry | None = None
-            best_pool: list[AgentState] = []
+            best_pool: list = []
             for head in queue.heads(lifo):
                 if best is not None and (head.seq < best.seq if lifo else head.seq > best.seq):
                     continue
-                pool = self._eligible(shop, head.candidates)
+                pool = self._pool(shop, head.candidates)
                 if pool:
                     best, best_pool = head, pool
             if best is None:
@@ -708,9 +766,14 @@ class Engine:
     def _close(self, sid: str, shop: ShopState, cs: ConsumerState, session: Session, cid: str, ts: float,
                line: int | None, reason: str, rule: RuleRef | None, out: Out) -> None:
         agent = shop.agents[session.agent]
+        index = agent.index
+        if index is not None:
+            index.leave(agent)
         agent.sessions.discard(cid)
         if not agent.sessions:
             agent.idle_since = ts
+        if index is not None:
+            index.join(agent)
         cs.session = None
         cs.last_agent = session.agent
         cs.last_end = ts
@@ -723,15 +786,21 @@ class Engine:
         name: str = ev.agent  # type: ignore[assignment]
         status: str = ev.status  # type: ignore[assignment]
         agent = self._agent(shop, name)
+        index = agent.index
+        if index is not None:
+            index.leave(agent)
         spec = self.agent_specs.get(name)
         if ev.max_sessions is not None and (spec is None or spec[0] is None):
             agent.cap = ev.max_sessions
-        if ev.group and (spec is None or spec[1] is None):
+        if ev.group and (spec is None or spec[1] is None) and agent.group != ev.group:
             agent.group = ev.group
+            shop.routes.clear()   # a routed group may have gained or lost this agent
         if agent.status == "offline" and status != "offline" and not agent.sessions:
             agent.idle_since = ev.ts
         shop.present += (status != "offline") - (agent.status != "offline")
         agent.status = status
+        if index is not None:
+            index.join(agent)
         if status == "online" or ev.max_sessions is not None:
             self._drain(sid, shop, ev.ts, ev.line, out)
 
@@ -744,16 +813,26 @@ class Engine:
         previous = None
         if cs.session is not None:
             previous = shop.agents[cs.session.agent]
+            index = previous.index
+            if index is not None:
+                index.leave(previous)
             previous.sessions.discard(cid)
             if not previous.sessions:
                 previous.idle_since = ts
+            if index is not None:
+                index.join(previous)
             cs.session.agent = target.name
         else:
             if cs.queued is not None:
                 shop.queue.leave(cs.queued)
                 cs.queued = None
             cs.session = Session(cid, target.name, ts, compared=True)
+        index = target.index
+        if index is not None:
+            index.leave(target)
         target.sessions.add(cid)
+        if index is not None:
+            index.join(target)
         out.append(Transferred(self._stamp(ts), "transfer", sid, cid, target.name, ev.line, None, "log", ev.agent))
         for tracker in self.metrics:
             tracker.transferred(sid, cid, ts, ev.agent, target.name)

@@ -18,7 +18,7 @@ from typing import Callable
 
 import msgspec
 
-from .. import ir
+from .. import ir, registry
 from .clock import LocalClock
 
 ASSISTANT_ACCOUNT = "@assistant"
@@ -43,6 +43,8 @@ class Pending(msgspec.Struct, gc=False):
     clock: float | None
     deadline: float | None
     agent: str | None
+    # the consumer-day [counted, met] a question belongs to when every question of the day is timed
+    unit: list | None = None
 
 
 @dataclass
@@ -79,21 +81,36 @@ class MetricTracker:
     def __init__(self, metric: ir.Metric, clock: LocalClock):
         self.metric = metric
         self.clock = clock
-        self.unit = metric.unit.name if metric.unit else "question"
-        self.per_consumer_day = self.unit == "consumer_day"
+        # the behaviours of the names the metric gives, read once (registry.py)
+        self.unit = metric.unit.name if metric.unit else registry.DEFAULT_UNIT
+        self.per_consumer_day = registry.METRIC_UNITS.behaviour(self.unit).per_consumer_day
+        start = registry.CLOCK_STARTS.behaviour(metric.clock_start.name if metric.clock_start
+                                                else registry.DEFAULT_CLOCK_START)
+        # consumer_day without `first_question`: every question of the day in the window is timed, and
+        # the consumer-day is met only if all of them are answered in time
+        self.every_question = self.per_consumer_day and not start.first_only
         self.deadline = float(metric.deadline or 0)
         self.natural_day = bool(metric.natural_day)
         self.effective = {ref.name for ref in metric.effective}
-        self.any_auto = "auto_reply" in self.effective
-        self.clock_at_assignment = bool(metric.clock_start and metric.clock_start.name == "assignment")
+        self.any_auto = registry.ANY_AUTO_REPLY in self.effective
+        self.clock_at_assignment = start.at_assignment
         # A session timer without `clock restarts on consumer message` measures only the first
         # question after each assignment; these consumers had theirs (consumer → when).
         self.once_per_assignment = self.clock_at_assignment and not metric.clock_restart
         self.measured: dict[tuple[str, str], float] = {}
-        counts = {ref.name for ref in metric.counts}
-        self.dedup = "dedup_per_agent" in counts
-        self.transfer_rule = "transfer_without_reply_ineffective" in counts
-        self.assistant_rule = "assistant_unanswered_ineffective" in counts
+        counting = registry.Counting()
+        for ref in metric.counts:
+            counting = registry.METRIC_COUNTS.behaviour(ref.name)(counting)
+        self.dedup = counting.dedup
+        self.transfer_rule = counting.transfer_ineffective
+        # assistant_as_account: each consumer the assistant answers on a day is a reception of its own,
+        # met unless assistant_unanswered_ineffective makes its answer an ineffective reply
+        self.assistant_rule = counting.assistant_account
+        self.assistant_met = int(not counting.assistant_ineffective)
+        self._plain = not self.dedup and not self.every_question   # a settled question is a unit of its own
+        self.evaluated_on = metric.evaluated_on.name if metric.evaluated_on else registry.DEFAULT_EVALUATION
+        self._penalty_when = tuple((registry.CONDITION_VARIABLES.behaviour(c.variable.name), _OPS[c.op], c.value)
+                                   for c in (metric.penalty.when if metric.penalty else ()))
         # Today's questions waiting for an effective reply; nothing else refers to a question, so an
         # answered one is freed at once (each new day closes the day before's, see _roll_day).
         self.pending: dict[tuple[str, str], Pending] = {}
@@ -102,7 +119,8 @@ class MetricTracker:
         self.carried: dict[tuple[str, str], Pending] = {}
         self.totals: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
         self.receptions: dict[tuple[str, date], set] = defaultdict(set)
-        self.consumer_days: dict[tuple[str, date], set] = defaultdict(set)
+        # consumers with a consumer-day, by shop and day (→ its [counted, met] when every question is timed)
+        self.consumer_days: dict[tuple[str, date], dict[str, list | None]] = defaultdict(dict)
         self._today = date.min          # the local day of [_day_start, _day_end), none yet
         self._day_start = math.inf
         self._day_end = -math.inf
@@ -111,8 +129,9 @@ class MetricTracker:
         self._window = tuple((r.start, r.end) for r in metric.window)
         # a window covering the whole day (00:00-24:00) holds every minute of a day without DST change
         self._all_day = any(start <= 0 and end >= 1440 for start, end in self._window)
-        # told every unit counted: (shop, agent, start, met); set by a report breakdown, else None
-        self.on_outcome: Callable[[str, str | None, float, bool], None] | None = None
+        # told every unit counted: (shop, agent, start, met), met None when a unit counted met turns
+        # missed (a consumer-day whose every question is timed); set by a report breakdown, else None
+        self.on_outcome: Callable[[str, str | None, float, bool | None], None] | None = None
 
     # ---- observations --------------------------------------------------------
     def is_effective(self, kind: str, automatic: bool) -> bool:
@@ -121,7 +140,7 @@ class MetricTracker:
 
     def cares_about(self, kind: str, automatic: bool) -> bool:
         """Whether a reply of this kind can change this metric (else `reply` does nothing)."""
-        return self.is_effective(kind, automatic) or (kind == "assistant" and self.assistant_rule)
+        return self.is_effective(kind, automatic) or (kind == registry.ASSISTANT_SENDER and self.assistant_rule)
 
     def consumer_message(self, shop: str, consumer: str, ts: float, agent: str | None, assigned: bool) -> None:
         """A consumer wrote; may start a question (or a consumer-day)."""
@@ -132,18 +151,24 @@ class MetricTracker:
             return
         day = self._today
         in_window = self._whole_day or self._in_window(ts)   # ts is in today, after the roll above
+        unit = None
         if self.per_consumer_day:
-            seen = self.consumer_days[(shop, day)]
-            if not in_window or consumer in seen:
+            if not in_window:
                 return
-            seen.add(consumer)
+            seen = self.consumer_days[(shop, day)]
+            if consumer in seen:
+                if not self.every_question:
+                    return
+                unit = seen[consumer]
+            else:
+                unit = seen[consumer] = [False, False, None, 0.0] if self.every_question else None
         if self.once_per_assignment and key in self.measured:
             in_window = False
         if assigned or not self.clock_at_assignment:
             deadline = self._deadline(ts) if self.natural_day else ts + self.deadline
-            self.pending[key] = Pending(ts, day, in_window, ts, deadline, agent)
+            self.pending[key] = Pending(ts, day, in_window, ts, deadline, agent, unit)
         else:  # the session timer starts at the assignment: forgotten in time unless assigned
-            self.pending[key] = Pending(ts, day, in_window, None, None, agent)
+            self.pending[key] = Pending(ts, day, in_window, None, None, agent, unit)
 
     def assigned(self, shop: str, consumer: str, ts: float, agent: str) -> None:
         """A consumer was assigned to a human agent; starts a clock that waits for it."""
@@ -163,7 +188,7 @@ class MetricTracker:
 
     def reply(self, shop: str, consumer: str, ts: float, kind: str, automatic: bool = False) -> None:
         """A reply reached the consumer."""
-        if kind == "assistant" and self.assistant_rule:
+        if self.assistant_rule and kind == registry.ASSISTANT_SENDER:
             self._assistant_reception(shop, consumer, ts)
         if not (kind in self.effective or (automatic and self.any_auto)):  # is_effective, inlined
             return
@@ -181,7 +206,7 @@ class MetricTracker:
             return  # never assigned: not measured
         if self.once_per_assignment:
             self.measured[key] = ts
-        if item.counted and not self.dedup:  # _settle, inlined for the common case
+        if item.counted and self._plain:  # _settle, inlined for the common case
             total = self.totals[(shop, item.day)]
             total[0] += 1
             total[1] += ts <= deadline
@@ -201,7 +226,8 @@ class MetricTracker:
             return
         item.agent = item.agent or from_agent
         self._settle(shop, consumer, item, False)
-        self.pending[(shop, consumer)] = Pending(ts, item.day, item.counted, ts, self._deadline(ts), to_agent)
+        self.pending[(shop, consumer)] = Pending(ts, item.day, item.counted, ts, self._deadline(ts), to_agent,
+                                                 item.unit)
 
     # ---- outcomes ------------------------------------------------------------
     def _deadline(self, clock: float) -> float:
@@ -214,6 +240,9 @@ class MetricTracker:
     def _settle(self, shop: str, consumer: str, item: Pending, met: bool) -> None:
         if not item.counted:
             return
+        if item.unit is not None:
+            self._settle_unit(shop, item, met)
+            return
         if self.dedup:
             reception = (consumer, item.agent)
             seen = self.receptions[(shop, item.day)]
@@ -225,6 +254,26 @@ class MetricTracker:
         total[1] += int(met)
         if self.on_outcome is not None:
             self.on_outcome(shop, item.agent, item.start, met)
+
+    def _settle_unit(self, shop: str, item: Pending, met: bool) -> None:
+        """A question of a consumer-day settled: the day counts once, met while all its questions are.
+
+        unit is [counted, met, agent, start] of the day's first settled question (a breakdown's unit).
+        """
+        unit = item.unit
+        assert unit is not None
+        total = self.totals[(shop, item.day)]
+        if not unit[0]:
+            unit[0], unit[1], unit[2], unit[3] = True, met, item.agent, item.start
+            total[0] += 1
+            total[1] += int(met)
+            if self.on_outcome is not None:
+                self.on_outcome(shop, item.agent, item.start, met)
+        elif unit[1] and not met:
+            unit[1] = False
+            total[1] -= 1
+            if self.on_outcome is not None:   # the unit counted met turns missed
+                self.on_outcome(shop, unit[2], unit[3], None)
 
     def _in_window(self, ts: float) -> bool:
         """Whether ts falls in the metric's window (no window: always)."""
@@ -248,9 +297,11 @@ class MetricTracker:
         seen = self.receptions[(shop, day)]
         if (consumer, ASSISTANT_ACCOUNT) not in seen:
             seen.add((consumer, ASSISTANT_ACCOUNT))
-            self.totals[(shop, day)][0] += 1
+            total = self.totals[(shop, day)]
+            total[0] += 1
+            total[1] += self.assistant_met
             if self.on_outcome is not None:
-                self.on_outcome(shop, ASSISTANT_ACCOUNT, ts, False)
+                self.on_outcome(shop, ASSISTANT_ACCOUNT, ts, bool(self.assistant_met))
 
     def _answer_carried(self, key: tuple[str, str], ts: float) -> None:
         """An effective reply to a consumer with a question of an earlier day still inside its deadline."""
@@ -324,23 +375,21 @@ class MetricTracker:
         m = self.metric
         for (shop, day), (eligible, met) in sorted(self.totals.items()):
             rate = round(met / eligible, 6) if eligible else None
-            figures = {"eligible": eligible, "met": met, "missed": eligible - met, "rate": rate}
             threshold = passed = None
             if m.threshold:
                 threshold = {"op": m.threshold.op, "value": m.threshold.value}
                 passed = _OPS[m.threshold.op](rate, m.threshold.value) if rate is not None else None
             penalty = 0
-            if m.penalty and all(_holds(c, figures) for c in m.penalty.when):
+            if m.penalty and all(_holds(figure(eligible, met), op, bound) for figure, op, bound in self._penalty_when):
                 penalty = m.penalty.amount
             out.append(MetricRow(
                 metric=m.name, label=m.label, shop=shop, date=day.isoformat(), unit=self.unit,
                 eligible=eligible, met=met, rate=rate, threshold=threshold, passed=passed, penalty=penalty,
                 currency=m.penalty.currency if m.penalty else None,
-                evaluated_on=m.evaluated_on.name if m.evaluated_on else "same_day",
+                evaluated_on=self.evaluated_on,
             ))
         return out
 
 
-def _holds(cond: ir.Condition, figures: dict) -> bool:
-    value = figures.get(cond.variable.name)
-    return value is not None and _OPS[cond.op](value, cond.value)
+def _holds(value: float | int | None, op: Callable[[float, float], bool], bound: float) -> bool:
+    return value is not None and op(value, bound)

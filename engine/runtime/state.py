@@ -13,6 +13,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import msgspec
 
@@ -32,6 +33,8 @@ class AgentState:
     im: bool = True
     sessions: set = field(default_factory=set)
     idle_since: float = 0.0
+    index: Any = None             # the shop's AgentIndex, on a large desk (assign.py)
+    entry: tuple | None = None    # its sort key in that index while eligible
 
     def load(self) -> int:
         """Consumers currently served."""
@@ -125,6 +128,8 @@ class ShopState:
     handled: deque = field(default_factory=lambda: deque(maxlen=20))
     rr_next: int = 0
     queue_seq: int = 0
+    index: Any = None             # the AgentIndex of a large desk (assign.py), else None: choices scan
+    routes: dict = field(default_factory=dict)   # page → its candidates and rule, until the roster changes
 
     def consumer(self, cid: str) -> ConsumerState:
         """The state of a consumer, created on first sight."""

@@ -138,32 +138,25 @@ def routing(page: str | None, candidates: frozenset[str] | None, rule: RuleRef |
     return f"{where}: to {', '.join(sorted(candidates)) or 'nobody'}"
 
 
-def eligible(shop: ShopState, candidates: frozenset[str] | None, pool: list[AgentState]) -> str:
-    """Every candidate agent, those of the engine's pool (online, IM, a free slot) first."""
+def eligible(shop: ShopState, candidates: frozenset[str] | None) -> str:
+    """Every candidate agent, and whether it may take the consumer now (the engine's own test, assign.eligible)."""
+    from .assign import eligible as may_take
+
     shown = [a for a in shop.agents.values() if candidates is None or a.name in candidates]
     if not shown:
         return "no agent of the routing is known yet"
-    chosen = {a.name for a in pool}
-    ok = [agent_line(a) for a in shown if a.name in chosen]
-    not_ok = [agent_line(a) for a in shown if a.name not in chosen]
+    ok = [agent_line(a) for a in shown if may_take(a)]
+    not_ok = [agent_line(a) for a in shown if not may_take(a)]
     text = "may take the consumer: " + (", ".join(ok) if ok else "none")
     return text + (f"; may not: {', '.join(not_ok)}" if not_ok else "")
 
 
-def pick(strategy: str, ties: str, pool: list[AgentState], chosen: AgentState) -> str:
-    """The strategy's scores over the eligible agents, and the one chosen."""
-    from .assign import SCORES
-
-    score = SCORES.get(strategy)
-    if score is None or len(pool) == 1:
-        scores = ", ".join(a.name for a in pool)
-    elif strategy == "idle_rate":
-        scores = ", ".join(f"{a.name} {score(a):.2f}" for a in pool)
-    elif strategy == "least_loaded":
-        scores = ", ".join(f"{a.name} {len(a.sessions)}" for a in pool)
-    else:
-        scores = ", ".join(a.name for a in pool)
-    return f"assign by {strategy}, ties {ties}: {scores} → {chosen.name}"
+def pick(strategy: str, ties: str, pool: Any, chosen: AgentState) -> str:
+    """The strategy and tie-break over the eligible agents, and the one chosen."""
+    if isinstance(pool, list) and len(pool) > 1:
+        among = ", ".join(f"{a.name} {len(a.sessions)}/{a.cap}" for a in pool)
+        return f"assign by {strategy}, ties {ties}, among {among} (load/cap) → {chosen.name}"
+    return f"assign by {strategy}, ties {ties} → {chosen.name}"
 
 
 def untriggered(kinds: tuple[str, ...], picks: list) -> str:
