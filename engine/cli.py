@@ -563,6 +563,62 @@ def lsp_command(
     make_server(platform_dir).start_io()
 
 
+@app.command("explain")
+def explain_command(
+    policy: Optional[Path] = typer.Argument(None, help="Shop policy (omit with --platform)."),
+    events: str = typer.Option(..., "--events", "-e", help="Event log: JSON Lines file, or - for stdin (gzip is read by its first bytes)."),
+    line: Optional[int] = typer.Option(None, "--line", min=1, help="Explain the event on this line of the log."),
+    consumer: Optional[str] = typer.Option(None, "--consumer", help="Explain this consumer's whole story."),
+    full: bool = typer.Option(False, "--full", help="Every agent's state and every step, not only those that acted."),
+    format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Output format: text or json."),
+    platform: Optional[str] = typer.Option(None, "--platform", help="Explain the platform file's rules alone."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed for random tie-breaks, as for replay."),
+    shop: Optional[str] = typer.Option(None, "--shop", help="Replay only this shop's events, as for replay."),
+    platform_dir: List[Path] = typer.Option([], "--platform-dir", help="Extra directory of platform files."),
+) -> None:
+    """Explain a decision: for one event line or one consumer, the rules the engine considered in order,
+    which fired and why the others did not, the state that mattered, and the decisions.
+
+    Exit codes: 0 explained, 1 policy errors, or the line or consumer is not in the log, 2 usage or I/O error.
+    """
+    from .events import open_log, standard_stream
+    from .explain import explain, render_json as render_explain_json, render_text as render_explain_text
+    from .replay import OtherShopError
+
+    if (line is None) == (consumer is None):
+        _tell("error: give --line N or --consumer ID (one of them)")
+        raise typer.Exit(EXIT_USAGE)
+    resolved, _, _ = _replay_policy(policy, platform, platform_dir)
+    try:
+        stream = open_log(events)
+    except OSError as err:
+        _tell(f"error: cannot read events {events}: {err.strerror or err}")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        with stream:
+            found = explain(resolved, stream, line=line, consumer=consumer, seed=seed, automation=platform is None,
+                            shop=shop)
+    except OtherShopError as err:
+        _tell(f'error: {events}:{err.line}: an event of shop "{err.shop}", but the policy is for shop '
+              f'"{err.policy_shop}": give --shop ID')
+        raise typer.Exit(EXIT_USAGE)
+    except (OSError, EOFError, zlib.error) as err:
+        _tell(f"error: cannot read events {events}: {err}")
+        raise typer.Exit(EXIT_USAGE)
+    if not found.events:
+        if line is not None:
+            why = (f"it was rejected: {found.rejected[line]}" if line in found.rejected
+                   else "it is blank, or past the end of the log")
+            _tell(f"error: line {line} of {events} is not an event: {why}")
+        else:
+            _tell(f"error: consumer {consumer!r} does not appear in {events}")
+        raise typer.Exit(EXIT_ERRORS)
+    body = render_explain_json(found) if format is ReportFormat.json else render_explain_text(found, full).encode("utf-8")
+    stdout = standard_stream("stdout")
+    stdout.write(body)
+    stdout.flush()
+
+
 @app.command("init")
 def init_command(
     platform: str = typer.Option(..., "--platform", help="The shop's platform (a platform file's name: taobao, pinduoduo, douyin …)."),

@@ -16,6 +16,7 @@ from .events import ReadStats, Rejected, Vocabulary, read_events
 from .runtime import Engine
 from .diagnostics import visible
 from .runtime.decisions import encode_lines
+from .runtime.trace import Trace
 
 REPORT_FORMAT_VERSION = 1
 WRITE_BATCH = 1024
@@ -66,6 +67,7 @@ def replay(
     progress: Callable[[int], None] | None = None,
     by: Iterable[str] = (),
     shop: str | None = None,
+    tracer: Trace | None = None,
 ) -> ReplayResult:
     """Replay an event stream through a policy; decisions go to decisions_out as JSON Lines.
 
@@ -73,12 +75,14 @@ def replay(
     shop: replay only the events of this shop (and those naming none); the others are counted
     as skipped. Without it, a shop policy refuses an event of another shop (OtherShopError);
     a platform policy replays every shop, each on its own.
+    tracer: the engine's tracer hook (`kefu explain`, runtime/trace.py).
 
     The cyclic garbage collector is paused while it runs (and restored after): the replay's
     records make no reference cycles, so a collection would only rescan the live state.
     """
     with _collector_paused():
         engine = Engine(policy, seed=seed, automation=automation)
+        engine.tracer = tracer
         by = tuple(by)
         breakdown = Breakdown(engine, by) if by else None
         observe = breakdown.observe if breakdown is not None else None
@@ -116,6 +120,8 @@ def replay(
         last = engine.finish()
         if observe is not None:
             observe(last)
+        if tracer is not None:
+            tracer.finished(last)
         batch += last
         if write is not None and batch:
             write(encode_lines(batch))

@@ -34,13 +34,19 @@ def _block_after(text: str, intro: str) -> str:
 
 
 def _text_report(*args: str) -> str:
+    return _text_report_of("replay", *args)
+
+
+def _text_report_of(command: str, *args: str) -> str:
+    """What `kefu COMMAND ARGS` prints, run from the repository's root (outputs name files as given)."""
+    import os
+
     from cli_helpers import kefu
 
-    import os
     cwd = os.getcwd()
-    os.chdir(ROOT)   # the report names the policy file as given
+    os.chdir(ROOT)
     try:
-        result = kefu("replay", *args)
+        result = kefu(command, *args)
     finally:
         os.chdir(cwd)
     assert result.exit_code == 0, result.output
@@ -62,3 +68,11 @@ def test_replay_md_by_agent_example_is_the_taobao_sample_table():
                           "--by", "agent")
     (table,) = [part for part in report.split("\n\n") if part.startswith("== by agent")]
     assert shown == table
+
+
+def test_explain_md_example_is_real_output():
+    shown = _block_after((ROOT / "docs" / "explain.md").read_text(encoding="utf-8"),
+                         "From `kefu explain rulesets/examples/pinduoduo-fruit.kefu --events samples/pinduoduo-fruit.jsonl --line 26`")
+    real = _text_report_of("explain", "rulesets/examples/pinduoduo-fruit.kefu", "--events",
+                           "samples/pinduoduo-fruit.jsonl", "--line", "26")
+    assert shown + "\n\n" == real

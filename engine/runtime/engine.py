@@ -171,14 +171,14 @@ class Engine:
         if sid is None:
             sid = self.default_shop
         shop = self.shops.get(sid) or self._new_shop(sid)
-        tracer = self.tracer
-        if tracer is not None:
-            tracer.begin(event, shop)
         timers = self.timers
         if event.ts >= self._midnight or timers and timers[0][0] <= event.ts:
             if event.ts >= self._midnight:
                 self._end_days(event.ts, out)
             self._fire(event.ts, out)   # _fire_due, inlined
+        tracer = self.tracer
+        if tracer is not None:   # the state the event meets: after the timers due before it fired
+            tracer.begin(event, shop)
         if event.type == "message":
             if event.sender == "consumer":
                 self._consumer_message(sid, shop, event, out)
@@ -386,6 +386,10 @@ class Engine:
 
     def _offline(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, out: Out) -> bool:
         """Every agent is offline: offline routing, else the offline pool."""
+        if self.tracer is not None and (self.offline_route is not None or self.pool is not None):
+            self.tracer.step("offline", "every agent is offline: "
+                             + ("offline routing" if self.offline_route is not None else "the offline pool"),
+                             self.offline_rule if self.offline_route is not None else self.pool_rule)
         if self.offline_route is not None:
             target = self._agent(shop, self.offline_route.targets[0].name)
             self._assign(sid, cs, cid, target, ev.ts, ev.line, self.offline_rule, "all_offline", out,
@@ -649,7 +653,8 @@ class Engine:
             if excluded is not None:
                 self._suppress(chosen.kind, excluded)
                 if tracer is not None:
-                    tracer.step("auto_reply", f"{chosen.kind}: its trigger holds, held back ({excluded})", chosen.rule)
+                    tracer.step("auto_reply", f"{chosen.kind}: its trigger holds, held back ({excluded})",
+                                self.rule_ref.ref(chosen.rule))
                 continue
             if not chosen.exempt:
                 if cooldown:
@@ -661,7 +666,7 @@ class Engine:
                         if tracer is not None:
                             tracer.step("auto_reply", f"{chosen.kind}: its trigger holds, held back by the loop guard "
                                                       f"(sent {round(ts - sent[chosen.guard])} s ago, at most once per "
-                                                      f"{cooldown} s)", chosen.rule)
+                                                      f"{cooldown} s)", self.rule_ref.ref(chosen.rule))
                         continue
                     sent[chosen.guard] = ts
                 cs.last_auto = ts
@@ -675,7 +680,7 @@ class Engine:
             kinds[kind] = kinds.get(kind, 0) + 1
             if tracer is not None:
                 tracer.step("auto_reply", f"{kind}: sent" + (f" (trigger {chosen.trigger})" if chosen.trigger else ""),
-                            chosen.rule)
+                            self.rule_ref.ref(chosen.rule))
             out.append(AutoReplied(self._stamp(ts), "auto_reply", sid, cid, None, ev.line, self.rule_ref.ref(chosen.rule),
                                    kind, chosen.text, chosen.trigger, questions))
             for tracker in self._auto_reply_trackers[kind]:   # the first effective reply answers, the rest find none

@@ -31,9 +31,12 @@ class Step:
 
 @dataclass
 class TracedEvent:
-    """An event as the engine processed it: the state before, its steps, its decisions."""
+    """An event as the engine processed it: the state before, its steps, its decisions.
 
-    event: Event
+    event is None for the end of the log (the timers still pending fire then).
+    """
+
+    event: Event | None
     state: dict[str, Any]
     steps: list[Step] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
@@ -76,7 +79,7 @@ class Trace:
     or when one of its decisions is (a consumer dequeued when an agent comes online, say).
     """
 
-    def __init__(self, keep: Callable[[Event, list[Decision]], bool], consumer: str | None = None):
+    def __init__(self, keep: Callable[[Event | None, list[Decision]], bool], consumer: str | None = None):
         self.keep = keep
         self.consumer = consumer
         self.current: TracedEvent | None = None
@@ -98,6 +101,11 @@ class Trace:
         if current is not None and self.keep(current.event, decisions):
             current.decisions = list(decisions)
             self.events.append(current)
+
+    def finished(self, decisions: list[Decision]) -> None:
+        """The end of the log: the decisions of the timers that fired then, kept when asked about."""
+        if self.keep(None, decisions):
+            self.events.append(TracedEvent(None, {}, [], list(decisions)))
 
 
 # ---- the words of each step (called by the engine where it decides, with the values it decides on) ----
