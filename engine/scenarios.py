@@ -459,6 +459,11 @@ def run_case(case: Case, loaded: Loaded) -> CaseResult:
     result.decisions = [orjson.loads(line) for line in out.getvalue().splitlines()]
     result.report = report_dict(replayed)
     result.rules = {(d["rule"]["file"], d["rule"]["line"]) for d in result.decisions if d.get("rule")}
+    assign = policy.effective.assign
+    if assign is not None and any(d["action"] == "assign" and d.get("reason") in PICKED for d in result.decisions):
+        ref = RuleFiles(policy)(assign.span)   # the strategy chose the agent, whatever rule routed the consumer
+        if ref is not None:
+            result.rules.add((ref.file, ref.line))
     for reason in rejected:
         result.failures.append(Failure("events", case.line, f"event rejected: {reason}"))
     expect = case.data["expect"]
@@ -538,6 +543,8 @@ def _decisions(expect: CommentedMap, result: CaseResult, log: Log) -> list[Failu
     return failures
 
 
+# assignment reasons whose agent the assignment strategy chose (docs/replay.md, decisions)
+PICKED = ("new", "routed", "dequeue", "repeat_entry_same_group", "repeat_entry_any_online")
 SHOWN_DECISION_KEYS = ("action", "consumer", "agent", "reason", "kind", "text", "trigger")
 
 
