@@ -82,7 +82,8 @@ def replay(
     """
     with _collector_paused():
         engine = Engine(policy, seed=seed, automation=automation)
-        engine.tracer = tracer
+        if tracer is not None:
+            engine.trace(tracer)
         by = tuple(by)
         breakdown = Breakdown(engine, by) if by else None
         observe = breakdown.observe if breakdown is not None else None

@@ -176,9 +176,6 @@ class Engine:
             if event.ts >= self._midnight:
                 self._end_days(event.ts, out)
             self._fire(event.ts, out)   # _fire_due, inlined
-        tracer = self.tracer
-        if tracer is not None:   # the state the event meets: after the timers due before it fired
-            tracer.begin(event, shop)
         if event.type == "message":
             if event.sender == "consumer":
                 self._consumer_message(sid, shop, event, out)
@@ -188,9 +185,51 @@ class Engine:
             self._handlers[event.type](sid, shop, event, out)
         if out:
             self._count(out)
-        if tracer is not None:
-            tracer.end(out)
         return out
+
+    def trace(self, tracer: Trace) -> None:
+        """Switch the tracer hook on (kefu explain). The entry points are wrapped here, on this engine
+        only, so that an engine with no tracer runs no line of it; the routing and reply code test
+        `self.tracer` where they decide."""
+        self.tracer = tracer
+        plain_feed = self.feed
+
+        def feed(event: Event) -> list[Decision]:
+            out = plain_feed(event)
+            tracer.end(out)
+            return out
+
+        def begun(handler: Callable[[str, ShopState, Event, Out], None]) -> Callable[[str, ShopState, Event, Out], None]:
+            def handle(sid: str, shop: ShopState, ev: Event, out: Out) -> None:
+                tracer.begin(ev, shop)   # the state the event meets: after the timers due before it fired
+                handler(sid, shop, ev, out)
+            return handle
+
+        plain_replies = self._auto_reply
+
+        def replies(sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, new_session: bool,
+                    out: Out) -> None:
+            start, held = len(out), dict(self._suppressed_by)
+            plain_replies(sid, shop, cs, cid, ev, new_session, out)
+            sent = [d for d in out[start:] if isinstance(d, AutoReplied)]
+            held_now = {key: n - held.get(key, 0) for key, n in self._suppressed_by.items() if n > held.get(key, 0)}
+            trace_text.replies(tracer, self.replier.kinds, sent, held_now, self.cooldown)
+
+        plain_reply_message = self._reply_message
+
+        def reply_message(sid: str, shop: ShopState, ev: Event, out: Out) -> None:
+            seq = self._timer_seq
+            plain_reply_message(sid, shop, ev, out)
+            if self._timer_seq != seq:   # the agent's reply set the automatic session end
+                due = next(t[0] for t in reversed(self.timers) if t[1] == self._timer_seq)
+                tracer.step("timer", f"{ev.consumer}'s session ends at {self.clock.iso(due)[11:19]} unless "
+                                     f"{ev.consumer} writes first", self.end_rule)
+
+        self.feed = feed  # type: ignore[method-assign]
+        self._auto_reply = replies  # type: ignore[method-assign]
+        self._consumer_message = begun(self._consumer_message)  # type: ignore[method-assign,assignment]
+        self._reply_message = begun(reply_message)  # type: ignore[method-assign,assignment]
+        self._handlers = {kind: begun(handler) for kind, handler in self._handlers.items()}
 
     def advance(self, ts: float) -> list[Decision]:
         """Fire the timers due by ts (a live desk calls this on a clock tick)."""
@@ -641,9 +680,6 @@ class Engine:
                     out: Out) -> None:
         """Send every automatic reply whose trigger holds, in the replier's order, through the loop guard."""
         picks = self.replier.choose(ev, cs, shop, new_session)
-        tracer = self.tracer
-        if tracer is not None:
-            tracer.step("auto_reply", trace_text.untriggered(self.replier.kinds, picks))
         if not picks:
             return
         ts = ev.ts
@@ -652,9 +688,6 @@ class Engine:
         for chosen, excluded in picks:
             if excluded is not None:
                 self._suppress(chosen.kind, excluded)
-                if tracer is not None:
-                    tracer.step("auto_reply", f"{chosen.kind}: its trigger holds, held back ({excluded})",
-                                self.rule_ref.ref(chosen.rule))
                 continue
             if not chosen.exempt:
                 if cooldown:
@@ -663,10 +696,6 @@ class Engine:
                         sent = cs.auto_sent = {}
                     elif ts - sent.get(chosen.guard, -math.inf) < cooldown:
                         self._suppress(chosen.kind, COOLDOWN)   # the loop guard: this reply went out lately
-                        if tracer is not None:
-                            tracer.step("auto_reply", f"{chosen.kind}: its trigger holds, held back by the loop guard "
-                                                      f"(sent {round(ts - sent[chosen.guard])} s ago, at most once per "
-                                                      f"{cooldown} s)", self.rule_ref.ref(chosen.rule))
                         continue
                     sent[chosen.guard] = ts
                 cs.last_auto = ts
@@ -678,9 +707,6 @@ class Engine:
                     cs.faq_day = shop.today
                     questions = chosen.faq
             kinds[kind] = kinds.get(kind, 0) + 1
-            if tracer is not None:
-                tracer.step("auto_reply", f"{kind}: sent" + (f" (trigger {chosen.trigger})" if chosen.trigger else ""),
-                            self.rule_ref.ref(chosen.rule))
             out.append(AutoReplied(self._stamp(ts), "auto_reply", sid, cid, None, ev.line, self.rule_ref.ref(chosen.rule),
                                    kind, chosen.text, chosen.trigger, questions))
             for tracker in self._auto_reply_trackers[kind]:   # the first effective reply answers, the rest find none
@@ -715,9 +741,6 @@ class Engine:
                         # the timer names its session: a stale timer of an ended session must not
                         # close the consumer's next one (whose version counts from 0 again)
                         self._set_timer((ts + self.end_after, self._timer_seq, sid, cid, session, session.version))
-                        if self.tracer is not None:
-                            self.tracer.step("timer", f"{cid}'s session ends at {self.clock.iso(ts + self.end_after)[11:19]} "
-                                                      f"unless {cid} writes first", self.end_rule)
         trackers = self._reply_trackers.get(sender)
         if trackers is None:
             trackers = self._reply_trackers[sender] = tuple(t for t in self.metrics if t.cares_about(sender, False))

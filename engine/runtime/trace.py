@@ -167,10 +167,17 @@ def pick(strategy: str, ties: str, pool: Any, chosen: AgentState) -> str:
     return f"assign by {strategy}, ties {ties} → {chosen.name}"
 
 
-def untriggered(kinds: tuple[str, ...], picks: list) -> str:
-    """The shop's reply kinds whose trigger did not hold for the message."""
-    triggered = {chosen.kind for chosen, _ in picks}
+def replies(tracer: Trace, kinds: tuple[str, ...], sent: list, held: dict[tuple[str, str], int], cooldown: int) -> None:
+    """The automatic replies of a message, from what the engine did: each sent, each held back and why,
+    and (a quiet step) the shop's reply kinds whose trigger did not hold."""
+    triggered = {d.kind for d in sent} | {kind for kind, _ in held}
     idle = [kind for kind in kinds if kind not in triggered]
     if not kinds:
-        return "the policy has no automatic reply"
-    return "no trigger: " + ", ".join(idle) if idle else "every reply kind of the policy has its trigger"
+        tracer.step("auto_reply", "the policy has no automatic reply")
+    elif idle:
+        tracer.step("auto_reply", "no trigger: " + ", ".join(idle))
+    for (kind, reason), n in held.items():
+        why = f"the loop guard: sent within the last {cooldown} s" if reason == "cooldown" else reason
+        tracer.step("auto_reply", f"{kind}: its trigger holds, held back ({why})" + (f" ×{n}" if n > 1 else ""))
+    for d in sent:
+        tracer.step("auto_reply", f"{d.kind}: sent" + (f" (trigger {d.trigger})" if d.trigger else ""), d.rule)
