@@ -143,3 +143,8 @@ def test_a_file_that_cannot_be_formatted_is_left_alone(tmp_path):
 
 def test_missing_path_is_a_usage_error(tmp_path):
     assert kefu("fmt", tmp_path / "missing.kefu").exit_code == 2
+
+
+def test_shipped_rulesets_are_formatted():
+    result = kefu("fmt", "--check", ROOT / "rulesets")
+    assert result.exit_code == 0, result.stdout
