@@ -704,8 +704,8 @@ def test_command(
     stdout.flush()
     if junit is not None:
         _write_file(junit, render_junit(outcome))
-    if outcome.missing or (not outcome.results and not outcome.errors):
-        if not outcome.missing:
+    if outcome.missing or outcome.unreadable or (not outcome.results and not outcome.errors):
+        if not outcome.missing and not outcome.unreadable:
             typer.echo("error: no scenario files found (YAML files with `cases` or `expect`)", err=True)
         raise typer.Exit(EXIT_USAGE)
     below = threshold is not None and outcome.coverage.percent() < threshold

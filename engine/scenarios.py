@@ -229,13 +229,19 @@ def _case(path: Path, shown: str, node: CommentedMap, data: dict, own: Commented
     return Case(file=path, shown=shown, line=line, name=name, data=data, node=own, top=top)
 
 
-def scenario_files(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[str]]:
-    """Scenario candidates (a directory: every *.yaml and *.yml under it), and paths that do not exist."""
+def scenario_files(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[str], list[str]]:
+    """Scenario candidates (a directory: every *.yaml and *.yml under it), paths that do not exist,
+    and directories under them that cannot be read (os.walk would skip them without a word)."""
     found: list[tuple[Path, str]] = []
     missing: list[str] = []
+    unreadable: list[str] = []
+
+    def refused(err: OSError) -> None:
+        unreadable.append(f"{err.filename}: cannot read directory: {err.strerror or err}")
+
     for path in paths:
         if path.is_dir():
-            for folder, dirs, names in os.walk(path):
+            for folder, dirs, names in os.walk(path, onerror=refused):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(names):
                     if name.endswith(SCENARIO_SUFFIXES):
@@ -245,7 +251,7 @@ def scenario_files(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[str]
             found.append((path, path.as_posix()))
         else:
             missing.append(str(path))
-    return found, missing
+    return found, missing, unreadable
 
 
 # ---- building the policy and the log --------------------------------------------------------------

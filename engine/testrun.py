@@ -33,6 +33,7 @@ class Outcome:
     errors: list[ScenarioError] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)     # YAML files under a directory that are no scenario files
     missing: list[str] = field(default_factory=list)     # paths given that do not exist
+    unreadable: list[str] = field(default_factory=list)  # directories under them that cannot be read
     coverage: Coverage = field(default_factory=Coverage)
     updated: list[str] = field(default_factory=list)     # files --update rewrote
 
@@ -52,7 +53,7 @@ def run_paths(paths: list[Path], *, pattern: re.Pattern | None = None, loader: L
     """Run every scenario file under paths (cases whose name matches pattern)."""
     loader = loader or Loader()
     outcome = Outcome()
-    found, outcome.missing = scenario_files(paths)
+    found, outcome.missing, outcome.unreadable = scenario_files(paths)
     named = {str(p) for p in paths}
     with tempfile.TemporaryDirectory(prefix="kefu-test-") as tmp:
         for path, shown in found:
@@ -243,6 +244,7 @@ def render_text(outcome: Outcome, *, coverage: bool = False) -> str:
         lines.append("")
     for path in outcome.missing:
         lines.append(f"error: {path}: no such file or directory")
+    lines += [f"error: {problem}" for problem in outcome.unreadable]
     for path in outcome.skipped:
         lines.append(f"skipped {path}: not a scenario file (no `cases` or `expect`)")
     for path in outcome.updated:
@@ -251,7 +253,7 @@ def render_text(outcome: Outcome, *, coverage: bool = False) -> str:
         lines.append(f"coverage: {outcome.coverage.percent():g}% of the policies' rules exercised")
         for file, line, label in outcome.coverage.missed():
             lines.append(f"  not exercised: {file}:{line}: {label}")
-    errors = len(outcome.errors) + len(outcome.missing)
+    errors = len(outcome.errors) + len(outcome.missing) + len(outcome.unreadable)
     summary = f"{outcome.passed} passed, {outcome.failed} failed"
     lines.append(summary + (f", {errors} errors" if errors else ""))
     return "\n".join(map(visible, lines)) + "\n"
@@ -273,7 +275,9 @@ def render_json(outcome: Outcome, *, coverage: bool = False) -> bytes:
         "errors": [{"file": e.file, "line": e.line, "column": e.column, "message": e.message, "hint": e.hint}
                    for e in outcome.errors] + [{"file": p, "line": None, "column": None,
                                                  "message": "no such file or directory", "hint": None}
-                                                for p in outcome.missing],
+                                                for p in outcome.missing]
+                  + [{"file": None, "line": None, "column": None, "message": problem, "hint": None}
+                     for problem in outcome.unreadable],
         "skipped": outcome.skipped,
         "updated": outcome.updated,
     }

@@ -246,3 +246,25 @@ def test_events_file_beside_the_scenario(tmp_path):
     bad = _write(tmp_path, "policy: shop.kefu\nevents_file: day.jsonl\nexpect:\n  counts: {assign: 2}\n")
     failing = kefu("test", bad)
     assert failing.exit_code == 1 and "      - assign: 2\n      + assign: 1\n" in failing.stdout
+
+
+def test_an_unreadable_directory_is_an_io_error_not_skipped(tmp_path, monkeypatch):
+    import os
+
+    _write(tmp_path)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+
+    real_walk = os.walk
+
+    def walk(top, onerror=None, **kw):   # as os.walk reports a directory it may not list (we run as root)
+        for entry in real_walk(top, onerror=onerror, **kw):
+            if entry[0] == str(locked):
+                onerror(PermissionError(13, "Permission denied", str(locked)))
+                continue
+            yield entry
+
+    monkeypatch.setattr(os, "walk", walk)
+    result = kefu("test", tmp_path)
+    assert result.exit_code == 2
+    assert f"error: {locked}: cannot read directory: Permission denied" in result.stdout
