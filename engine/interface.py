@@ -120,6 +120,27 @@ class AutoReplyCounts(_Closed):
     suppressed: dict[Literal[SUPPRESSION_REASONS], int]  # type: ignore[valid-type]
 
 
+class ShopMetric(_Closed):
+    """One metric of one shop over the whole log."""
+
+    eligible: int
+    met: int
+    rate: Optional[float]
+    threshold: Optional[Threshold]
+    days_failed: int
+    penalty: int
+
+
+class ShopSummary(_Closed):
+    """One shop over the whole log, in a report of several shops (most at risk first)."""
+
+    shop: str
+    days: int
+    days_failed: int
+    penalty: int
+    metrics: dict[str, ShopMetric]
+
+
 class Report(_Closed):
     """The replay report (`--report FILE --format json`)."""
 
@@ -137,6 +158,7 @@ class Report(_Closed):
     days: list[DaySummary]
     by_agent: Optional[list[AgentRow]] = None
     by_hour: Optional[list[HourRow]] = None
+    shops: Optional[list[ShopSummary]] = None
 
 
 class RuleRef(_Closed):

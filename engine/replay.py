@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Iterable, Iterator, Protocol
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Protocol
 
 import orjson
 from rich.cells import cell_len
@@ -157,7 +157,7 @@ def report_dict(result: ReplayResult) -> dict:
         entry["compared"], entry["agreed"] = compared, agreed
     compared = sum(d["compared"] for d in days.values())
     agreed = sum(d["agreed"] for d in days.values())
-    return {
+    report: dict[str, Any] = {
         "format": REPORT_FORMAT_VERSION,
         "platform": policy.platform.name,
         "policy": {"shop": policy.shop.name, "file": result.policy_file} if policy.shop.name else None,
@@ -178,6 +178,63 @@ def report_dict(result: ReplayResult) -> dict:
         "days": [days[key] for key in sorted(days)],
         **(result.breakdown.to_dict() if result.breakdown is not None else {}),
     }
+    shops = shop_summaries(report["metrics"], report["days"])
+    if len(shops) > 1:
+        report["shops"] = shops
+    return report
+
+
+def shop_summaries(metrics: list[dict], days: list[dict]) -> list[dict]:
+    """Each shop over the whole log, the shops most at risk first: per metric its units, rate, the days
+    it failed its threshold and its penalties; the days failed and the penalties in all.
+
+    Most at risk: the highest penalties, then the most days failed, then the lowest rate of any metric.
+    """
+    shops: dict[str, dict] = {}
+
+    def shop_entry(name: str) -> dict:
+        return shops.setdefault(name, {"shop": name, "days": set(), "failed": set(), "metrics": {}})
+
+    for day in days:
+        shop_entry(day["shop"])["days"].add(day["date"])
+    for row in metrics:
+        shop = shop_entry(row["shop"])
+        shop["days"].add(row["date"])
+        if row["passed"] is False:
+            shop["failed"].add(row["date"])
+        figures = shop["metrics"].setdefault(row["metric"], {"eligible": 0, "met": 0, "rate": None,
+                                                              "threshold": row["threshold"], "days_failed": 0,
+                                                              "penalty": 0})
+        figures["eligible"] += row["eligible"]
+        figures["met"] += row["met"]
+        figures["days_failed"] += row["passed"] is False
+        figures["penalty"] += row["penalty"]
+    out = []
+    for shop in shops.values():
+        for figures in shop["metrics"].values():
+            figures["rate"] = round(figures["met"] / figures["eligible"], 6) if figures["eligible"] else None
+        out.append({"shop": shop["shop"], "days": len(shop["days"]), "days_failed": len(shop["failed"]),
+                    "penalty": sum(f["penalty"] for f in shop["metrics"].values()),
+                    "metrics": dict(sorted(shop["metrics"].items()))})
+
+    def lowest_rate(summary: dict) -> float:
+        return min((f["rate"] for f in summary["metrics"].values() if f["rate"] is not None), default=2.0)
+
+    return sorted(out, key=lambda s: (-s["penalty"], -s["days_failed"], lowest_rate(s), s["shop"]))
+
+
+def _shops_table(shops: list[dict], metrics: list[str]) -> list[str]:
+    body = [[s["shop"] or "(no shop id)", str(s["days"]),
+             *(_rate_cell(s["metrics"][m]) if m in s["metrics"] else "—" for m in metrics),
+             str(s["days_failed"]), str(s["penalty"])] for s in shops]
+    header = ["shop", "days", *(_with_threshold(m, shops) for m in metrics), "days failed", "penalty"]
+    return ["== shops, most at risk first ==", *_table(header, body), ""]
+
+
+def _with_threshold(metric: str, shops: list[dict]) -> str:
+    """A metric's column head: its name and the platform's threshold, if it has one."""
+    threshold = next((s["metrics"][metric]["threshold"] for s in shops if metric in s["metrics"]), None)
+    return f"{metric} {_threshold(threshold)}" if threshold else metric
 
 
 def _auto_replies_by_kind(engine: Engine) -> dict[str, dict]:
@@ -274,6 +331,8 @@ def render_text(report: dict) -> str:
     skipped = f", {ev['skipped']} skipped (other shops)" if ev["skipped"] else ""
     lines.append(f"events: {ev['read']} read, {ev['accepted']} accepted, {ev['rejected']} rejected{skipped}")
     lines.append("")
+    if report.get("shops"):
+        lines += _shops_table(report["shops"], list(dict.fromkeys(r["metric"] for r in report["metrics"])))
     by_day: dict[tuple[str, str], list[dict]] = {}
     for row in report["metrics"]:
         by_day.setdefault((row["shop"], row["date"]), []).append(row)
