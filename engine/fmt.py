@@ -173,17 +173,17 @@ class _Layout:
             self._simple(toks, depth, blank)
             return
         closing = _matching(toks, opening)
-        head, close = toks[:opening], toks[closing]
-        items = _items(node, toks[opening].pos, close.pos)
-        inner_comments = self._comments_in(toks[opening].pos, close.pos)
+        head, open_tok, close = toks[:opening], toks[opening], toks[closing]
+        items = _items(node, open_tok.pos, close.pos)
+        inner_comments = self._comments_in(toks[0].pos, close.pos)
         parts = [join(self._code_in(*_span(item))) for item in items]
         one_line = join(head) + (" { " + "; ".join(parts) + " }" if parts else " {}")
-        if (toks[opening].line == close.line and not inner_comments
+        if (head[0].line == close.line and not inner_comments
                 and cell_len(INDENT * depth + one_line) <= WIDTH and closing == len(toks) - 1):
             self._emit(depth, one_line, blank, self._trailing(close.line, close.pos))
             return
-        self._emit(depth, join(head) + " {", blank, self._trailing(toks[opening].line, toks[opening].pos))
-        opened = toks[opening].line
+        self._simple(head, depth, blank, suffix=" {", tail=open_tok)
+        opened = open_tok.line
         prev_line: int | None = opened
         for item in items:
             start, end = _span(item)
@@ -198,29 +198,56 @@ class _Layout:
         if rest:   # the grammar puts nothing after a block; kept, should that change
             self._simple(rest, depth, False)
 
-    def _simple(self, toks: list[Tok], depth: int, blank: bool) -> None:
-        """A statement or item without a block: one line, wrapped, or on its source lines."""
+    def _simple(self, toks: list[Tok], depth: int, blank: bool, suffix: str = "", tail: Tok | None = None) -> None:
+        """A statement, item or block head: one line, wrapped, or on its source lines.
+
+        suffix is added to the last line (a block head's ` {`); tail is the token it stands for,
+        after which that line's comment is looked for.
+        """
         last = toks[-1]
-        inner = [c for c in self._comments_in(toks[0].pos, last.pos) if c.pos not in self.own_line]
-        if inner:   # comments on inner lines: keep those line breaks
-            by_line: dict[int, list[Tok]] = {}
-            for tok in toks:
-                by_line.setdefault(tok.line, []).append(tok)
-            hang = cell_len(toks[0].text) + 1
-            for k, (line, group) in enumerate(by_line.items()):
-                code = join(group) if k == 0 else " " * hang + join(group)
-                self._emit(depth, code, blank and k == 0, self._trailing(line, group[-1].pos))
+        end = tail or last
+        inner = self._comments_in(toks[0].pos, end.pos)
+        if inner:   # comments inside the statement: keep its line breaks, and the comments where they are
+            self._on_source_lines(toks, depth, blank, suffix, end, {c.line: c for c in inner})
             return
-        comment = self._trailing(last.line, last.pos)
-        wrapped = _wrapped(toks, depth)
+        comment = self._trailing(end.line, end.pos)
+        wrapped = _wrapped(toks, depth, len(suffix))
         for k, code in enumerate(wrapped):
-            self._emit(depth, code, blank and k == 0, comment if k == len(wrapped) - 1 else None)
+            final = k == len(wrapped) - 1
+            self._emit(depth, code + (suffix if final else ""), blank and k == 0, comment if final else None)
+
+    def _on_source_lines(self, toks: list[Tok], depth: int, blank: bool, suffix: str, end: Tok,
+                         comments: dict[int, Tok]) -> None:
+        """A statement laid out on its own source lines: later lines hang under its first word, and a
+        comment on a line of its own inside it stays there."""
+        by_line: dict[int, list[Tok]] = {}
+        for tok in toks:
+            by_line.setdefault(tok.line, []).append(tok)
+        hang = " " * (cell_len(toks[0].text) + 1)
+        lines = sorted(set(by_line) | set(comments) | {end.line})
+        for k, line in enumerate(lines):
+            group = by_line.get(line)
+            if group is None and line == end.line and line not in comments:   # a block's `{` on a line of its own
+                self._emit(depth, hang + suffix.strip(), comment=self._trailing(line, end.pos))
+                continue
+            if group is None:   # a comment alone on its line, inside the statement
+                comment = comments[line]
+                self.used.add(comment.pos)
+                self._emit(depth, hang + comment.text)
+                continue
+            code = join(group) if k == 0 else hang + join(group)
+            after = group[-1].pos
+            if line == lines[-1] or line == end.line:
+                code += suffix if line == end.line else ""
+                after = end.pos if line == end.line else after
+            self._emit(depth, code, blank and k == 0, self._trailing(line, after))
 
 
-def _wrapped(toks: list[Tok], depth: int) -> list[str]:
-    """The statement on one line, or wrapped after commas when it is wider than WIDTH."""
+def _wrapped(toks: list[Tok], depth: int, extra: int = 0) -> list[str]:
+    """The statement on one line, or wrapped after commas when it is wider than WIDTH (less extra cells)."""
     line = join(toks)
-    if cell_len(INDENT * depth + line) <= WIDTH or not any(t.text == "," for t in toks):
+    width = WIDTH - extra
+    if cell_len(INDENT * depth + line) <= width or not any(t.text == "," for t in toks):
         return [line]
     hang = " " * (cell_len(toks[0].text) + 1)
     segments: list[list[Tok]] = [[]]
@@ -233,7 +260,7 @@ def _wrapped(toks: list[Tok], depth: int) -> list[str]:
         if not segment:
             continue
         candidate = out[-1] + " " + join(segment)
-        if cell_len(INDENT * depth + candidate) <= WIDTH:
+        if cell_len(INDENT * depth + candidate) <= width:
             out[-1] = candidate
         else:
             out.append(hang + join(segment))
