@@ -110,3 +110,19 @@ def test_the_tracer_is_off_in_a_replay(tmp_path):
 
     policy, _ = _files(tmp_path)
     assert Engine(Loader().load(policy).policy).tracer is None
+
+
+def test_json_state_of_a_consumer_with_automatic_replies_is_plain_data():
+    from datetime import datetime
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    data = json.loads(kefu("explain", root / "rulesets/examples/taobao-apparel.kefu", "--events",
+                           root / "samples/taobao-apparel.jsonl", "--line", 22, "--format", "json").stdout)
+    (event,) = data["events"]
+    # line 21, 07:22:05: c00012 got the welcome and the offline notice; at line 22 (16 s later) the
+    # offline notice is held back by the loop guard
+    sent_at = datetime.fromisoformat("2026-11-11T07:22:05+08:00").timestamp()
+    assert event["state"]["consumer"]["auto_replies_sent"] == [sent_at, sent_at]
+    assert [s["text"] for s in event["steps"] if s["what"] == "auto_reply" and "held back" in s["text"]] == [
+        "offline: its trigger holds, held back (the loop guard: sent within the last 600 s)"]
