@@ -557,8 +557,8 @@ class Engine:
             sessions.add(cid)
         cs.session = session = Session(cid, name, ts)
         cs.queued = None
-        out.append(Assigned(self._stamp(ts), action, sid, cid, name, line, rule, reason, len(sessions), agent.cap,
-                            waited))
+        out.append(Assigned(ts=self._stamp(ts), action=action, shop=sid, consumer=cid, agent=name, line=line, rule=rule,
+                            reason=reason, load=len(sessions), cap=agent.cap, waited=waited))
         for tracker in self.metrics:
             tracker.assigned(sid, cid, ts, name)
         return session
@@ -572,8 +572,9 @@ class Engine:
         queue.join(entry)
         cs.queued = entry
         position = 1 if self.lifo else queue.size
-        out.append(Queued(self._stamp(ts), action, sid, cid, None, line, rule, reason, position, queue.size,
-                          self._estimate_wait(shop, position, candidates, ts) if self.estimate_from else None))
+        wait = self._estimate_wait(shop, position, candidates, ts) if self.estimate_from else None
+        out.append(Queued(ts=self._stamp(ts), action=action, shop=sid, consumer=cid, agent=None, line=line, rule=rule,
+                          reason=reason, position=position, queue_length=queue.size, estimated_wait=wait))
 
     def _estimate_wait(self, shop: ShopState, position: int, candidates: frozenset[str] | None,
                        ts: float) -> int | None:
@@ -649,8 +650,8 @@ class Engine:
                 cs = shop.consumers.get(entry.consumer)
                 if cs is not None:
                     cs.queued = None
-                out.append(LeftQueue(self._stamp(midnight), "leave_queue", sid, entry.consumer, None, None, rule,
-                                     reason))
+                out.append(LeftQueue(ts=self._stamp(midnight), action="leave_queue", shop=sid, consumer=entry.consumer,
+                                     agent=None, line=None, rule=rule, reason=reason))
 
     def _drain(self, sid: str, shop: ShopState, ts: float, line: int | None, out: Out) -> None:
         """Assign queued consumers while agents have free slots, in queue order."""
@@ -707,8 +708,9 @@ class Engine:
                     cs.faq_day = shop.today
                     questions = chosen.faq
             kinds[kind] = kinds.get(kind, 0) + 1
-            out.append(AutoReplied(self._stamp(ts), "auto_reply", sid, cid, None, ev.line, self.rule_ref.ref(chosen.rule),
-                                   kind, chosen.text, chosen.trigger, questions))
+            out.append(AutoReplied(ts=self._stamp(ts), action="auto_reply", shop=sid, consumer=cid, agent=None,
+                                   line=ev.line, rule=self.rule_ref.ref(chosen.rule), kind=kind, text=chosen.text,
+                                   trigger=chosen.trigger, faq=questions))
             for tracker in self._auto_reply_trackers[kind]:   # the first effective reply answers, the rest find none
                 tracker.reply(sid, cid, ts, kind, True)
 
@@ -758,8 +760,8 @@ class Engine:
         tally[0] += 1
         tally[1] += agreed
         if not agreed:
-            out.append(Differs(self._stamp(ev.ts), "differs", sid, ev.consumer, session.agent, ev.line, None,
-                               answered_by))
+            out.append(Differs(ts=self._stamp(ev.ts), action="differs", shop=sid, consumer=ev.consumer,
+                               agent=session.agent, line=ev.line, rule=None, actual_agent=answered_by))
 
     def _taken_from_queue(self, sid: str, shop: ShopState, cs: ConsumerState, entry: QueueEntry, cid: str,
                           agent: AgentState, ev: Event, out: Out) -> None:
@@ -806,8 +808,8 @@ class Engine:
         cs.last_agent = session.agent
         cs.last_end = ts
         shop.handled.append(ts - session.start)
-        out.append(Closed(self._stamp(ts), "close_session", sid, cid, session.agent, line, rule, reason,
-                          round(ts - session.start)))
+        out.append(Closed(ts=self._stamp(ts), action="close_session", shop=sid, consumer=cid, agent=session.agent,
+                          line=line, rule=rule, reason=reason, duration=round(ts - session.start)))
         self._drain(sid, shop, ts, line, out)
 
     def _agent_status(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
@@ -861,7 +863,8 @@ class Engine:
         target.sessions.add(cid)
         if index is not None:
             index.join(target)
-        out.append(Transferred(self._stamp(ts), "transfer", sid, cid, target.name, ev.line, None, "log", ev.agent))
+        out.append(Transferred(ts=self._stamp(ts), action="transfer", shop=sid, consumer=cid, agent=target.name,
+                               line=ev.line, rule=None, reason="log", from_agent=ev.agent))
         for tracker in self.metrics:
             tracker.transferred(sid, cid, ts, ev.agent, target.name)
         if previous is not None:
@@ -877,4 +880,5 @@ class Engine:
         elif cs.queued is not None:
             shop.queue.leave(cs.queued)
             cs.queued = None
-            out.append(LeftQueue(self._stamp(ev.ts), "leave_queue", sid, cid, None, ev.line, None, "by_hand"))
+            out.append(LeftQueue(ts=self._stamp(ev.ts), action="leave_queue", shop=sid, consumer=cid, agent=None,
+                                 line=ev.line, rule=None, reason="by_hand"))
