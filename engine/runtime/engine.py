@@ -20,8 +20,9 @@ from .assign import INDEX_FROM, AgentIndex, Pool, Ranker, choose, everyone
 from .clock import LocalClock, policy_timezone
 from .decisions import Assigned, AutoReplied, Closed, Decision, Differs, LeftQueue, Queued, RuleFiles, RuleRef, Transferred
 from .hours import WorkingHours
-from .metrics import MetricRow, MetricTracker
-from .replies import COOLDOWN, SEND_ORDER, AutoReplier
+from .metrics import MetricRow
+from .observers import MetricHub
+from .replies import COOLDOWN, AutoReplier
 from . import trace as trace_text
 from .trace import Trace
 from .state import DEFAULT_CAP, AgentState, ConsumerState, QueueEntry, Session, ShopState
@@ -52,11 +53,13 @@ class Engine:
         self.automation = automation and bool(shop.name)
         self.replier = AutoReplier(shop.replies if self.automation else [], WorkingHours(shop, LocalClock(tz)))
         self.auto_replies = self.replier.any   # whether consumer messages may get an automatic reply
-        self.metrics = [MetricTracker(m, LocalClock(tz)) for m in policy.platform.metrics]
-        # the trackers a reply of a kind can change (by kind: human senders filled as seen, automatic ones here)
-        self._reply_trackers: dict[str, tuple[MetricTracker, ...]] = {}
-        self._auto_reply_trackers = {kind: tuple(t for t in self.metrics if t.cares_about(kind, True))
-                                     for kind in SEND_ORDER}
+        self.observers = MetricHub(policy.platform.metrics, tz)   # the metric trackers observe through it
+        self.metrics = self.observers.trackers
+        # the hot observations, bound once (a consumer's message, a reply, an assignment)
+        self._observe_message = self.observers.consumer_message
+        self._observe_reply = self.observers.reply
+        self._observe_auto_reply = self.observers.auto_reply
+        self._observe_assigned = self.observers.assigned
         self.default_shop = shop.name
         self.shops: dict[str, ShopState] = {}
         # in (due, sequence) order; as every timer is due a fixed time after it is set, events in
@@ -246,14 +249,12 @@ class Engine:
             self._day_end(self._midnight, out)
         self._fire(math.inf, out)
         self._count(out)
-        for tracker in self.metrics:
-            tracker.finish()
+        self.observers.finish()
         return out
 
     def metric_rows(self) -> list[MetricRow]:
         """Every metric per shop and local day, sorted."""
-        rows = [row for tracker in self.metrics for row in tracker.rows()]
-        return sorted(rows, key=lambda r: (r.shop, r.date, r.metric))
+        return self.observers.rows()
 
     # ---- bookkeeping -----------------------------------------------------------
     @property
@@ -306,8 +307,7 @@ class Engine:
         if (sid, day) in self._days:
             return
         self._days.add((sid, day))
-        for tracker in self.metrics:
-            tracker.mark_day(sid, day)
+        self.observers.day_seen(sid, day)
         if earlier is not None:   # a new day of a shop already seen: sweep its consumers
             self._forget_idle_consumers(shop, ts, day)
 
@@ -349,12 +349,7 @@ class Engine:
         elif new_session:
             self._route_new(sid, shop, cs, cid, ev, out)
             session = cs.session
-        if session is None:
-            for tracker in self.metrics:
-                tracker.consumer_message(sid, cid, ts, None, False)
-        else:
-            for tracker in self.metrics:
-                tracker.consumer_message(sid, cid, ts, session.agent, True)
+        self._observe_message(sid, cid, ts, None if session is None else session.agent)
         if self.auto_replies:
             self._auto_reply(sid, shop, cs, cid, ev, new_session, out)
 
@@ -559,8 +554,7 @@ class Engine:
         cs.queued = None
         out.append(Assigned(ts=self._stamp(ts), action=action, shop=sid, consumer=cid, agent=name, line=line, rule=rule,
                             reason=reason, load=len(sessions), cap=agent.cap, waited=waited))
-        for tracker in self.metrics:
-            tracker.assigned(sid, cid, ts, name)
+        self._observe_assigned(sid, cid, ts, name)
         return session
 
     def _enqueue(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, candidates: frozenset[str] | None,
@@ -711,8 +705,7 @@ class Engine:
             out.append(AutoReplied(ts=self._stamp(ts), action="auto_reply", shop=sid, consumer=cid, agent=None,
                                    line=ev.line, rule=self.rule_ref.ref(chosen.rule), kind=kind, text=chosen.text,
                                    trigger=chosen.trigger, faq=questions))
-            for tracker in self._auto_reply_trackers[kind]:   # the first effective reply answers, the rest find none
-                tracker.reply(sid, cid, ts, kind, True)
+            self._observe_auto_reply(sid, cid, ts, kind)
 
     def _suppress(self, kind: str, reason: str) -> None:
         """Count a reply whose trigger held but that was not sent, by kind and reason."""
@@ -743,11 +736,7 @@ class Engine:
                         # the timer names its session: a stale timer of an ended session must not
                         # close the consumer's next one (whose version counts from 0 again)
                         self._set_timer((ts + self.end_after, self._timer_seq, sid, cid, session, session.version))
-        trackers = self._reply_trackers.get(sender)
-        if trackers is None:
-            trackers = self._reply_trackers[sender] = tuple(t for t in self.metrics if t.cares_about(sender, False))
-        for tracker in trackers:
-            tracker.reply(sid, cid, ts, sender)
+        self._observe_reply(sid, cid, ts, sender)
 
     def _compare(self, sid: str, session: Session, answered_by: str, ev: Event, out: Out) -> None:
         """The first answer of a session: did the policy assign the agent who answered in the log?"""
@@ -865,8 +854,7 @@ class Engine:
             index.join(target)
         out.append(Transferred(ts=self._stamp(ts), action="transfer", shop=sid, consumer=cid, agent=target.name,
                                line=ev.line, rule=None, reason="log", from_agent=ev.agent))
-        for tracker in self.metrics:
-            tracker.transferred(sid, cid, ts, ev.agent, target.name)
+        self.observers.transferred(sid, cid, ts, ev.agent, target.name)
         if previous is not None:
             self._drain(sid, shop, ts, ev.line, out)
 
