@@ -18,17 +18,16 @@ from .. import ir, registry
 from ..events import Event
 from .assign import INDEX_FROM, AgentIndex, Pool, Ranker, choose, everyone
 from .clock import LocalClock, policy_timezone
-from .decisions import Assigned, AutoReplied, Closed, Decision, Differs, LeftQueue, Queued, RuleFiles, RuleRef, Transferred
+from .decisions import AutoReplied, Decision, Differs, LeftQueue, Queued, RuleFiles, RuleRef, Stamper
 from .hours import WorkingHours
 from .metrics import MetricRow
 from .observers import MetricHub
 from .replies import COOLDOWN, AutoReplier
 from . import trace as trace_text
 from .trace import Trace
+from .sessions import Sessions
 from .state import DEFAULT_CAP, AgentState, ConsumerState, QueueEntry, Session, ShopState
 
-# A pending automatic session end: (due, sequence number, shop, consumer, session, session version).
-Timer = tuple[float, int, str, str, Session, int]
 Out = list[Decision]
 
 
@@ -57,21 +56,15 @@ class Engine:
         self.metrics = self.observers.trackers
         # the hot observations, bound once (a consumer's message, a reply, an assignment)
         self._observe_message = self.observers.consumer_message
-        self._observe_reply = self.observers.reply
-        self._observe_auto_reply = self.observers.auto_reply
-        self._observe_assigned = self.observers.assigned
+        self._observe_replies = self.observers.replies
+        self._observe_auto_replies = self.observers.auto_replies
         self.default_shop = shop.name
         self.shops: dict[str, ShopState] = {}
-        # in (due, sequence) order; as every timer is due a fixed time after it is set, events in
-        # time order set them in due order and a timer is appended (see _set_timer)
-        self.timers: deque[Timer] = deque()
-        self._timer_seq = 0
         # the next local midnight, when consumers still queued leave the queue (-inf: no event yet)
         self._midnight = -math.inf
         # the shop's working hours, for the wait of a consumer who queues while no agent is online
         self.hours = WorkingHours(shop, LocalClock(tz)) if shop.hours or shop.holidays else None
-        self._stamp_ts = math.nan   # the last timestamp _stamp formatted, and its text
-        self._stamp_text = ""
+        self._stamp = Stamper(self.clock.iso).text   # a decision's ts text
         # counters, as plain dicts (the properties below give copies): decisions by (shop, local
         # date, action); first answers [compared, agreed] by (shop, local date); replies by kind
         self._day_counts: dict[tuple[str, str, str], int] = {}
@@ -82,6 +75,12 @@ class Engine:
         self._days: set[tuple[str, date]] = set()
         self.rule_ref = RuleFiles(policy)   # decisions name a rule's file as a user opens it
         self._configure(settings, shop)
+        self.sessions = Sessions(self._stamp, self.observers, self.end_after, self.end_rule, self._drain)
+        self.timers = self.sessions.timers   # the automatic session ends pending, in due order
+        self._assign = self.sessions.open
+        self._answered = self.sessions.answered
+        self._close = self.sessions.close
+        self._fire_timers = self.sessions.fire
         self.tracer: Trace | None = None   # kefu explain's hook (runtime/trace.py); None: every hook is one test
         self._handlers: dict[str, Callable[[str, ShopState, Event, Out], None]] = {
             "agent_status": self._agent_status, "transfer": self._transfer, "session_end": self._session_end}
@@ -178,7 +177,7 @@ class Engine:
         if event.ts >= self._midnight or timers and timers[0][0] <= event.ts:
             if event.ts >= self._midnight:
                 self._end_days(event.ts, out)
-            self._fire(event.ts, out)   # _fire_due, inlined
+            self._fire_timers(event.ts, self.shops, out)   # _fire_due, inlined
         if event.type == "message":
             if event.sender == "consumer":
                 self._consumer_message(sid, shop, event, out)
@@ -221,10 +220,10 @@ class Engine:
         plain_reply_message = self._reply_message
 
         def reply_message(sid: str, shop: ShopState, ev: Event, out: Out) -> None:
-            seq = self._timer_seq
+            seq = self.sessions.timer_seq
             plain_reply_message(sid, shop, ev, out)
-            if self._timer_seq != seq:   # the agent's reply set the automatic session end
-                due = next(t[0] for t in reversed(self.timers) if t[1] == self._timer_seq)
+            if self.sessions.timer_seq != seq:   # the agent's reply set the automatic session end
+                due = next(t[0] for t in reversed(self.timers) if t[1] == self.sessions.timer_seq)
                 tracer.step("timer", f"{ev.consumer}'s session ends at {self.clock.iso(due)[11:19]} unless "
                                      f"{ev.consumer} writes first", self.end_rule)
 
@@ -245,9 +244,9 @@ class Engine:
         """End of input: fire every remaining timer (the last day's end too) and settle the metrics."""
         out: Out = []
         if self._midnight > -math.inf:
-            self._fire(self._midnight, out)
+            self._fire_timers(self._midnight, self.shops, out)
             self._day_end(self._midnight, out)
-        self._fire(math.inf, out)
+        self._fire_timers(math.inf, self.shops, out)
         self._count(out)
         self.observers.finish()
         return out
@@ -291,13 +290,6 @@ class Engine:
         for d in out:
             key = (d.shop, d.ts[:10], d.action)   # ts is local RFC 3339: its first 10 characters, the date
             day_counts[key] = day_counts.get(key, 0) + 1
-
-    def _stamp(self, ts: float) -> str:
-        """ts as a decision's local RFC 3339 text (the last one is remembered: decisions come in bursts)."""
-        if ts != self._stamp_ts:
-            self._stamp_ts = ts
-            self._stamp_text = self.clock.iso(ts)
-        return self._stamp_text
 
     def _see_day(self, sid: str, shop: ShopState, ts: float) -> None:
         day = self.clock.day(ts)
@@ -537,26 +529,6 @@ class Engine:
             self.tracer.step("pick", trace_text.pick(self.strategy_name, self.ties_name, pool, chosen), self.assign_rule)
         return chosen
 
-    def _assign(self, sid: str, cs: ConsumerState, cid: str, agent: AgentState, ts: float, line: int | None,
-                rule: RuleRef | None, reason: str, out: Out, action: str = "assign",
-                waited: int | None = None) -> Session:
-        """Give the consumer to the agent; returns the new session."""
-        name = agent.name
-        sessions = agent.sessions
-        index = agent.index
-        if index is not None:
-            index.leave(agent)
-            sessions.add(cid)
-            index.join(agent)
-        else:
-            sessions.add(cid)
-        cs.session = session = Session(cid, name, ts)
-        cs.queued = None
-        out.append(Assigned(ts=self._stamp(ts), action=action, shop=sid, consumer=cid, agent=name, line=line, rule=rule,
-                            reason=reason, load=len(sessions), cap=agent.cap, waited=waited))
-        self._observe_assigned(sid, cid, ts, name)
-        return session
-
     def _enqueue(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, candidates: frozenset[str] | None,
                  ts: float, line: int | None, rule: RuleRef | None, reason: str, out: Out,
                  action: str = "enqueue") -> None:
@@ -610,14 +582,14 @@ class Engine:
         """Every timer due by until, the local midnights among them, in time order."""
         if until >= self._midnight:
             self._end_days(until, out)
-        self._fire(until, out)
+        self._fire_timers(until, self.shops, out)
 
     def _end_days(self, until: float, out: Out) -> None:
         """Each local midnight up to until: timers due by then fire, then the day ends for the queues."""
         midnight = self._midnight
         if midnight > -math.inf:
             while midnight <= until:
-                self._fire(midnight, out)
+                self._fire_timers(midnight, self.shops, out)
                 self._day_end(midnight, out)
                 if not any(shop.queue.size for shop in self.shops.values()):
                     break   # nothing left to end (the offline pool is empty too): skip to until's day
@@ -705,7 +677,9 @@ class Engine:
             out.append(AutoReplied(ts=self._stamp(ts), action="auto_reply", shop=sid, consumer=cid, agent=None,
                                    line=ev.line, rule=self.rule_ref.ref(chosen.rule), kind=kind, text=chosen.text,
                                    trigger=chosen.trigger, faq=questions))
-            self._observe_auto_reply(sid, cid, ts, kind)
+            observe = self._observe_auto_replies[kind]
+            if observe is not None:
+                observe(sid, cid, ts, kind)
 
     def _suppress(self, kind: str, reason: str) -> None:
         """Count a reply whose trigger held but that was not sent, by kind and reason."""
@@ -727,16 +701,12 @@ class Engine:
                     self._taken_from_queue(sid, shop, cs, cs.queued, cid, agent, ev, out)
                 session = cs.session
                 if session is not None:
-                    session.waiting = False
                     if not session.compared:
                         self._compare(sid, session, name, ev, out)
-                    if self.end_after:
-                        session.version += 1
-                        self._timer_seq += 1
-                        # the timer names its session: a stale timer of an ended session must not
-                        # close the consumer's next one (whose version counts from 0 again)
-                        self._set_timer((ts + self.end_after, self._timer_seq, sid, cid, session, session.version))
-        self._observe_reply(sid, cid, ts, sender)
+                    self._answered(sid, cid, session, ts)
+        observe = self._observe_replies[sender]
+        if observe is not None:
+            observe(sid, cid, ts, sender)
 
     def _compare(self, sid: str, session: Session, answered_by: str, ev: Event, out: Out) -> None:
         """The first answer of a session: did the policy assign the agent who answered in the log?"""
@@ -765,42 +735,6 @@ class Engine:
                                waited=round(ev.ts - entry.since))
         session.compared = True
 
-    def _set_timer(self, timer: Timer) -> None:
-        timers = self.timers
-        if not timers or timers[-1][0] <= timer[0]:
-            timers.append(timer)  # its sequence number is the highest: it goes last
-        else:
-            bisect.insort(timers, timer)  # events fed out of time order
-
-    def _fire(self, until: float, out: Out) -> None:
-        timers = self.timers
-        while timers and timers[0][0] <= until:
-            due, _, sid, cid, owner, version = timers.popleft()
-            shop = self.shops[sid]
-            cs = shop.consumers.get(cid)
-            if cs is None or cs.session is not owner or owner.version != version or owner.waiting:
-                continue
-            self._close(sid, shop, cs, owner, cid, due, None, "auto_end", self.end_rule, out)
-
-    def _close(self, sid: str, shop: ShopState, cs: ConsumerState, session: Session, cid: str, ts: float,
-               line: int | None, reason: str, rule: RuleRef | None, out: Out) -> None:
-        agent = shop.agents[session.agent]
-        index = agent.index
-        if index is not None:
-            index.leave(agent)
-        agent.sessions.discard(cid)
-        if not agent.sessions:
-            agent.idle_since = ts
-        if index is not None:
-            index.join(agent)
-        cs.session = None
-        cs.last_agent = session.agent
-        cs.last_end = ts
-        shop.handled.append(ts - session.start)
-        out.append(Closed(ts=self._stamp(ts), action="close_session", shop=sid, consumer=cid, agent=session.agent,
-                          line=line, rule=rule, reason=reason, duration=round(ts - session.start)))
-        self._drain(sid, shop, ts, line, out)
-
     def _agent_status(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
         name: str = ev.agent  # type: ignore[assignment]
         status: str = ev.status  # type: ignore[assignment]
@@ -824,39 +758,9 @@ class Engine:
             self._drain(sid, shop, ev.ts, ev.line, out)
 
     def _transfer(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
-        ts = ev.ts
         cid: str = ev.consumer  # type: ignore[assignment]
         to_agent: str = ev.to_agent  # type: ignore[assignment]
-        cs = shop.consumer(cid)
-        target = self._agent(shop, to_agent)
-        previous = None
-        if cs.session is not None:
-            previous = shop.agents[cs.session.agent]
-            index = previous.index
-            if index is not None:
-                index.leave(previous)
-            previous.sessions.discard(cid)
-            if not previous.sessions:
-                previous.idle_since = ts
-            if index is not None:
-                index.join(previous)
-            cs.session.agent = target.name
-        else:
-            if cs.queued is not None:
-                shop.queue.leave(cs.queued)
-                cs.queued = None
-            cs.session = Session(cid, target.name, ts, compared=True)
-        index = target.index
-        if index is not None:
-            index.leave(target)
-        target.sessions.add(cid)
-        if index is not None:
-            index.join(target)
-        out.append(Transferred(ts=self._stamp(ts), action="transfer", shop=sid, consumer=cid, agent=target.name,
-                               line=ev.line, rule=None, reason="log", from_agent=ev.agent))
-        self.observers.transferred(sid, cid, ts, ev.agent, target.name)
-        if previous is not None:
-            self._drain(sid, shop, ts, ev.line, out)
+        self.sessions.transfer(sid, shop, shop.consumer(cid), cid, self._agent(shop, to_agent), ev, out)
 
     def _session_end(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
         cid: str = ev.consumer  # type: ignore[assignment]

@@ -4,56 +4,74 @@ The engine tells a `MetricHub` each thing a metric may count (a consumer's messa
 assignment, a reply by kind, a transfer, a day the shop was active, the end of input);
 the hub passes it to the trackers that can be changed by it. A new observer of the
 engine's doings (a trace, a what-if model) hooks in here rather than in the engine.
+
+The observations of every event are callables made once: with one interested tracker,
+the tracker's own method (no call added per event); with none, nothing (replies: None).
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Iterable
+from functools import partial
+from typing import Any, Callable, Iterable, Sequence
 
 from .. import ir
 from .clock import LocalClock
 from .metrics import MetricRow, MetricTracker
 from .replies import SEND_ORDER
 
+Observe = Callable[..., None]
+
+
+def fan_out(methods: Sequence[Observe]) -> Observe | None:
+    """One callable that calls each of methods in order: the method itself if it is the only one, None if none."""
+    if not methods:
+        return None
+    if len(methods) == 1:
+        return methods[0]
+
+    def each(*args: Any) -> None:
+        for method in methods:
+            method(*args)
+    return each
+
+
+def _nothing(*args: Any) -> None:
+    """An observation no tracker wants."""
+
+
+class _ReplyObservers(dict):
+    """A human sender kind → the observation of its replies (None: no tracker cares), made on first sight."""
+
+    def __init__(self, trackers: Sequence[MetricTracker]):
+        super().__init__()
+        self.trackers = trackers
+
+    def __missing__(self, sender: str) -> Observe | None:
+        observe = self[sender] = fan_out([t.reply for t in self.trackers if t.cares_about(sender, False)])
+        return observe
+
 
 class MetricHub:
-    """The platform's metric trackers, told what happens through one method per observation."""
+    """The platform's metric trackers, told what happens through one observation per kind of happening.
+
+    consumer_message(shop, consumer, ts, agent): a consumer wrote, in a session with agent (None: none).
+    assigned(shop, consumer, ts, agent): the consumer was given to the agent.
+    transferred(shop, consumer, ts, from_agent, to_agent): the log moved the consumer.
+    replies[sender](shop, consumer, ts, sender): a person of this sender kind replied (None: no tracker cares).
+    auto_replies[kind](shop, consumer, ts, kind): the policy sent an automatic reply (None: no tracker cares).
+    """
 
     def __init__(self, metrics: Iterable[ir.Metric], tz: str):
         self.trackers = [MetricTracker(m, LocalClock(tz)) for m in metrics]
-        # the trackers a reply of a kind can change: human senders filled as seen, automatic kinds here
-        self._human: dict[str, tuple[MetricTracker, ...]] = {}
-        self._automatic = {kind: tuple(t for t in self.trackers if t.cares_about(kind, True)) for kind in SEND_ORDER}
-
-    def consumer_message(self, shop: str, consumer: str, ts: float, agent: str | None) -> None:
-        """A consumer wrote, in a session with agent (None: not assigned, queued or pooled)."""
-        assigned = agent is not None
-        for tracker in self.trackers:
-            tracker.consumer_message(shop, consumer, ts, agent, assigned)
-
-    def assigned(self, shop: str, consumer: str, ts: float, agent: str) -> None:
-        """The consumer was given to the agent (by the policy, the log, or a dequeue)."""
-        for tracker in self.trackers:
-            tracker.assigned(shop, consumer, ts, agent)
-
-    def reply(self, shop: str, consumer: str, ts: float, sender: str) -> None:
-        """A person (agent, assistant, ...) of this sender kind replied in the log."""
-        trackers = self._human.get(sender)
-        if trackers is None:
-            trackers = self._human[sender] = tuple(t for t in self.trackers if t.cares_about(sender, False))
-        for tracker in trackers:
-            tracker.reply(shop, consumer, ts, sender)
-
-    def auto_reply(self, shop: str, consumer: str, ts: float, kind: str) -> None:
-        """The policy sent an automatic reply of this kind (the first effective one answers)."""
-        for tracker in self._automatic[kind]:
-            tracker.reply(shop, consumer, ts, kind, True)
-
-    def transferred(self, shop: str, consumer: str, ts: float, from_agent: str | None, to_agent: str) -> None:
-        """The log moved the consumer from one agent to another."""
-        for tracker in self.trackers:
-            tracker.transferred(shop, consumer, ts, from_agent, to_agent)
+        trackers = self.trackers
+        self.consumer_message: Observe = fan_out([t.consumer_message for t in trackers]) or _nothing
+        self.assigned: Observe = fan_out([t.assigned for t in trackers]) or _nothing
+        self.transferred: Observe = fan_out([t.transferred for t in trackers]) or _nothing
+        self.replies: dict[str, Observe | None] = _ReplyObservers(trackers)
+        # the first effective automatic reply answers, the rest find no question waiting
+        self.auto_replies = {kind: fan_out([partial(t.reply, automatic=True) for t in trackers
+                                            if t.cares_about(kind, True)]) for kind in SEND_ORDER}
 
     def day_seen(self, shop: str, day: date) -> None:
         """The shop was active on this local day (the report lists it even with nothing counted)."""
