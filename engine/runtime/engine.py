@@ -18,7 +18,8 @@ from .. import ir, registry
 from ..events import Event
 from .assign import INDEX_FROM, AgentIndex, Pool, Ranker, choose, everyone
 from .clock import LocalClock, policy_timezone
-from .decisions import AutoReplied, Decision, Differs, LeftQueue, Queued, RuleFiles, RuleRef, Stamper
+from .compare import LogComparison
+from .decisions import AutoReplied, Decision, LeftQueue, Queued, RuleFiles, RuleRef, Stamper
 from .hours import WorkingHours
 from .metrics import MetricRow
 from .observers import MetricHub
@@ -68,7 +69,6 @@ class Engine:
         # counters, as plain dicts (the properties below give copies): decisions by (shop, local
         # date, action); first answers [compared, agreed] by (shop, local date); replies by kind
         self._day_counts: dict[tuple[str, str, str], int] = {}
-        self._agreement: dict[tuple[str, str], list[int]] = {}
         self._auto_reply_kinds: dict[str, int] = {}
         self.suppressed = 0   # automatic replies whose trigger held but that were not sent, and by (kind, reason)
         self._suppressed_by: dict[tuple[str, str], int] = {}
@@ -81,6 +81,7 @@ class Engine:
         self._answered = self.sessions.answered
         self._close = self.sessions.close
         self._fire_timers = self.sessions.fire
+        self.comparison = LogComparison(self.clock, self._stamp, self.sessions.open)   # the first answers vs the log
         self.tracer: Trace | None = None   # kefu explain's hook (runtime/trace.py); None: every hook is one test
         self._handlers: dict[str, Callable[[str, ShopState, Event, Out], None]] = {
             "agent_status": self._agent_status, "transfer": self._transfer, "session_end": self._session_end}
@@ -273,7 +274,7 @@ class Engine:
     def agreement(self) -> dict[tuple[str, str], tuple[int, int]]:
         """By (shop, local date): sessions whose first answer was compared, and how many of those
         the agent the policy assigned answered."""
-        return {key: (compared, agreed) for key, (compared, agreed) in self._agreement.items()}
+        return {key: (compared, agreed) for key, (compared, agreed) in self.comparison.agreement.items()}
 
     @property
     def auto_reply_kinds(self) -> Counter:
@@ -698,42 +699,15 @@ class Engine:
             cs = shop.consumers.get(cid)
             if cs is not None:
                 if cs.queued is not None:
-                    self._taken_from_queue(sid, shop, cs, cs.queued, cid, agent, ev, out)
+                    self.comparison.taken_by_agent(sid, shop, cs, cs.queued, cid, agent, ev, out)
                 session = cs.session
                 if session is not None:
                     if not session.compared:
-                        self._compare(sid, session, name, ev, out)
+                        self.comparison.first_answer(sid, session, name, ev, out)
                     self._answered(sid, cid, session, ts)
         observe = self._observe_replies[sender]
         if observe is not None:
             observe(sid, cid, ts, sender)
-
-    def _compare(self, sid: str, session: Session, answered_by: str, ev: Event, out: Out) -> None:
-        """The first answer of a session: did the policy assign the agent who answered in the log?"""
-        session.compared = True
-        agreed = session.agent == answered_by
-        day = self.clock.day_text(ev.ts)
-        tally = self._agreement.get((sid, day))
-        if tally is None:
-            tally = self._agreement[(sid, day)] = [0, 0]
-        tally[0] += 1
-        tally[1] += agreed
-        if not agreed:
-            out.append(Differs(ts=self._stamp(ev.ts), action="differs", shop=sid, consumer=ev.consumer,
-                               agent=session.agent, line=ev.line, rule=None, actual_agent=answered_by))
-
-    def _taken_from_queue(self, sid: str, shop: ShopState, cs: ConsumerState, entry: QueueEntry, cid: str,
-                          agent: AgentState, ev: Event, out: Out) -> None:
-        """The log shows an agent answering a consumer the policy still has queued.
-
-        People act on the desk (an agent picks a consumer up, as with a transfer):
-        the state follows the log, so the consumer leaves the queue with a session
-        with that agent. Recorded as `assign` with reason `taken_by_agent`, no rule.
-        """
-        shop.queue.leave(entry)
-        session = self._assign(sid, cs, cid, agent, ev.ts, ev.line, None, "taken_by_agent", out,
-                               waited=round(ev.ts - entry.since))
-        session.compared = True
 
     def _agent_status(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
         name: str = ev.agent  # type: ignore[assignment]
