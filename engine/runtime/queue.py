@@ -55,6 +55,7 @@ class Waiting:
         self._assign = open_session
 
     def may_queue(self, candidates: frozenset[str] | None) -> bool:
+        """Whether a consumer routed to these candidates (None: any agent) may wait in the queue."""
         if not self.enabled:
             return False
         members = self.members
@@ -65,8 +66,9 @@ class Waiting:
         return not members.isdisjoint(candidates)
 
     def enqueue(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, candidates: frozenset[str] | None,
-                 ts: float, line: int | None, rule: RuleRef | None, reason: str, out: Out,
-                 action: str = "enqueue") -> None:
+                ts: float, line: int | None, rule: RuleRef | None, reason: str, out: Out,
+                action: str = "enqueue") -> None:
+        """The consumer joins the queue (or, as `offline_pool`, the offline pool), with its place and wait."""
         shop.queue_seq += 1
         entry = QueueEntry(cid, ts, candidates, shop.queue_seq, reason, action == "offline_pool")
         queue = shop.queue
@@ -78,7 +80,7 @@ class Waiting:
                           reason=reason, position=position, queue_length=queue.size, estimated_wait=wait))
 
     def estimate_wait(self, shop: ShopState, position: int, candidates: frozenset[str] | None,
-                       ts: float) -> int | None:
+                      ts: float) -> int | None:
         """预估接待时间: position × average handling time ÷ online agents in the routing.
 
         With no agent of the routing online, the wait starts when the shop's working hours

@@ -79,6 +79,7 @@ class Router:
                 self.route_scope = (tuple(g.name for g in routing.scope.groups), rule_ref(routing.scope.span))
 
     def route_new(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, out: Out) -> None:
+        """A consumer with no session and not queued wrote: assign, queue or pool them (the decisions to out)."""
         ts, line = ev.ts, ev.line
         repeat = self.repeat
         trace = self.tracer
@@ -183,11 +184,15 @@ class Router:
         return frozenset(names), span
 
     def pool(self, shop: ShopState, candidates: frozenset[str] | None) -> list:
-        """The agents that may take a consumer now (see _eligible), or their index entries on a large desk."""
+        """The agents that may take a consumer now: online, with IM, a free slot, among the candidates
+        (None: any agent); on a large desk, their AgentIndex entries."""
         index = shop.index
-        if index is None:
-            return self._eligible(shop, candidates)
-        return indexed_pool(index, candidates).entries
+        if index is not None:
+            return indexed_pool(index, candidates).entries
+        if candidates is None:
+            return [a for a in shop.agents.values() if a.status == "online" and a.im and len(a.sessions) < a.cap]
+        return [a for a in shop.agents.values()
+                if a.status == "online" and a.im and len(a.sessions) < a.cap and a.name in candidates]
 
     def least_loaded_online(self, shop: ShopState, candidates: frozenset[str] | None) -> AgentState | None:
         """The online candidate with IM serving the fewest consumers (the first declared of those), if any."""
@@ -200,15 +205,8 @@ class Router:
                   if (candidates is None or a.name in candidates) and a.status == "online" and a.im]
         return min(online, key=lambda a: (a.load(), a.order)) if online else None
 
-    @staticmethod
-    def _eligible(shop: ShopState, candidates: frozenset[str] | None) -> list[AgentState]:
-        """The agents that may take a consumer now: online, with IM, a free slot, among the candidates."""
-        if candidates is None:
-            return [a for a in shop.agents.values() if a.status == "online" and a.im and len(a.sessions) < a.cap]
-        return [a for a in shop.agents.values()
-                if a.status == "online" and a.im and len(a.sessions) < a.cap and a.name in candidates]
-
     def why_no_agent(self, shop: ShopState, candidates: frozenset[str] | None) -> str:
+        """Why no candidate may take a consumer: `at_cap`, `all_busy` or `all_offline`."""
         if not shop.present:
             return "all_offline"
         if shop.index is not None:
@@ -225,18 +223,18 @@ class Router:
 
     def _fallback_pool(self, step: registry.Fallback, shop: ShopState, previous: AgentState | None,
                        page: str | None) -> list:
-        """Eligible agents (see _pool) for a repeat-entry fallback: `same_group` or `any_online`."""
+        """Eligible agents (see pool) for a repeat-entry fallback: `same_group` or `any_online`."""
         if step.same_group:
             if previous is None or not previous.group:
                 return []
             group = previous.group
             if shop.index is not None:
                 return shop.index.pool(("group", group), lambda a: a.group == group).entries
-            return [a for a in self._eligible(shop, None) if a.group == group]
+            return [a for a in self.pool(shop, None) if a.group == group]   # no index: the eligible agents
         return self.pool(shop, self.candidates(shop, page)[0])
 
     def pick(self, shop: ShopState, pool: list) -> AgentState:
-        """One agent of a non-empty pool (of _pool), by the assignment strategy and tie-break."""
+        """One agent of a non-empty pool (of pool), by the assignment strategy and tie-break."""
         if shop.index is not None:
             chosen = self.ranker.pick(pool, shop, self.rng)
         else:
