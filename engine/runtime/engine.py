@@ -3,6 +3,13 @@
 A replay is a loop over this API; a live desk can embed it the same way. Timers
 (automatic session end, the queue's end of day at local midnight) fire at their due
 time, in order with the events.
+
+The Engine is the façade: it reads the policy, dispatches each event, counts decisions
+and wires the tracer hook. The work is done behind narrow interfaces: `Router`
+(routing.py: who takes a new consumer), `Waiting` (queue.py: the queue and offline
+pool), `Sessions` (sessions.py: sessions and their end timers), `LogComparison`
+(compare.py: first answers against the log), `MetricHub` (observers.py: what the
+metric trackers observe) and `AutoReplier` (replies.py: which automatic replies apply).
 """
 
 from __future__ import annotations
@@ -313,6 +320,7 @@ class Engine:
         if self.auto_replies:
             self._auto_reply(sid, shop, cs, cid, ev, new_session, out)
 
+    # ---- timers: session ends (Sessions) and local midnights (Waiting.day_end) ---------
     def _fire_due(self, until: float, out: Out) -> None:
         """Every timer due by until, the local midnights among them, in time order."""
         if until >= self._midnight:
@@ -331,6 +339,7 @@ class Engine:
                 midnight = self.clock.day_bounds(midnight)[1]
         self._midnight = self.clock.day_bounds(until)[1]
 
+    # ---- automatic replies --------------------------------------------------------
     def _auto_reply(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, new_session: bool,
                     out: Out) -> None:
         """Send every automatic reply whose trigger holds, in the replier's order, through the loop guard."""
