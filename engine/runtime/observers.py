@@ -21,6 +21,7 @@ from .metrics import MetricRow, MetricTracker
 from .replies import SEND_ORDER
 
 Observe = Callable[..., None]
+Outcome = Callable[[str, str | None, float, bool | None], None]
 
 
 def fan_out(methods: Sequence[Observe]) -> Observe | None:
@@ -60,6 +61,7 @@ class MetricHub:
     transferred(shop, consumer, ts, from_agent, to_agent): the log moved the consumer.
     replies[sender](shop, consumer, ts, sender): a person of this sender kind replied (None: no tracker cares).
     auto_replies[kind](shop, consumer, ts, kind): the policy sent an automatic reply (None: no tracker cares).
+    The units each metric counts are told to an observer set with watch_outcomes.
     """
 
     def __init__(self, metrics: Iterable[ir.Metric], tz: str):
@@ -72,6 +74,12 @@ class MetricHub:
         # the first effective automatic reply answers, the rest find no question waiting
         self.auto_replies = {kind: fan_out([partial(t.reply, automatic=True) for t in trackers
                                             if t.cares_about(kind, True)]) for kind in SEND_ORDER}
+
+    def watch_outcomes(self, observer_of: Callable[[str], Outcome]) -> None:
+        """Tell observer_of(metric name) every unit that metric counts: (shop, agent, start, met), met None
+        when a unit counted met turns missed (a report breakdown; engine/breakdown.py)."""
+        for tracker in self.trackers:
+            tracker.on_outcome = observer_of(tracker.metric.name)
 
     def day_seen(self, shop: str, day: date) -> None:
         """The shop was active on this local day (the report lists it even with nothing counted)."""
