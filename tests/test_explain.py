@@ -110,3 +110,21 @@ def test_the_tracer_is_off_in_a_replay(tmp_path):
 
     policy, _ = _files(tmp_path)
     assert Engine(Loader().load(policy).policy).tracer is None
+
+
+def test_json_state_lists_the_automatic_replies_sent_lately_by_time(tmp_path):
+    # with a cooldown, the consumer's state records each guarded reply sent; as JSON it is the list of
+    # the times they went out (a reply's guard is not a name and has no place in the output)
+    (tmp_path / "s.kefu").write_text('shop "s" on taobao\ngroup g { agents a }\nreply welcome "hi"\n'
+                                     'reply keyword "invoice" -> "e-invoice"\n'
+                                     'auto reply at most once per 5m per consumer\n', encoding="utf-8")
+    log = [("09:00:00", {"type": "agent_status", "agent": "a", "status": "online"}),
+           ("09:00:10", {"type": "message", "sender": "consumer", "consumer": "c1", "text": "invoice?"}),
+           ("09:01:00", {"type": "message", "sender": "consumer", "consumer": "c1", "text": "invoice!"})]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps({"ts": f"2026-11-11T{t}+08:00", **f}) + "\n"
+                                                for t, f in log), encoding="utf-8")
+    result = kefu("explain", tmp_path / "s.kefu", "--events", tmp_path / "log.jsonl", "--line", 3, "--format", "json")
+    assert result.exit_code == 0, result.output
+    (event,) = json.loads(result.stdout)["events"]
+    sent_at = 1794358810.0   # 2026-11-11 01:00:10 UTC (09:00:10 +08:00): the welcome and the keyword reply went out then
+    assert event["state"]["consumer"]["auto_replies_sent"] == [sent_at, sent_at]

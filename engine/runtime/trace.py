@@ -67,7 +67,8 @@ def shop_state(shop: ShopState, consumer: str | None) -> dict[str, Any]:
             "session_agent": cs.session.agent if cs.session else None,
             "queued_since": cs.queued.since if cs.queued else None,
             "last_agent": cs.last_agent, "last_end": cs.last_end,
-            "auto_replies_sent": dict(cs.auto_sent or {}),
+            # when each guarded automatic reply went out (the loop guard's keys are no names: left out)
+            "auto_replies_sent": sorted((cs.auto_sent or {}).values()),
         }
     return state
 
