@@ -9,7 +9,8 @@ and wires the tracer hook. The work is done behind narrow interfaces: `Router`
 (routing.py: who takes a new consumer), `Waiting` (queue.py: the queue and offline
 pool), `Sessions` (sessions.py: sessions and their end timers), `LogComparison`
 (compare.py: first answers against the log), `MetricHub` (observers.py: what the
-metric trackers observe) and `AutoReplier` (replies.py: which automatic replies apply).
+metric trackers observe), `AutoReplier` (replies.py: which automatic replies apply) and
+`ReplySender` (sending.py: the loop guard, the auto_reply decisions and their counts).
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from .hours import WorkingHours
 from .metrics import MetricRow
 from .observers import MetricHub
 from .queue import Waiting
-from .replies import COOLDOWN, AutoReplier
+from .replies import AutoReplier
 from .routing import Router
 from . import trace as trace_text
 from .trace import Trace
+from .sending import ReplySender
 from .sessions import Sessions
 from .state import DEFAULT_CAP, AgentState, ConsumerState, ShopState
 
@@ -66,21 +68,18 @@ class Engine:
         # the hot observations, bound once (a consumer's message, a reply, an assignment)
         self._observe_message = self.observers.consumer_message
         self._observe_replies = self.observers.replies
-        self._observe_auto_replies = self.observers.auto_replies
         self.default_shop = shop.name
         self.shops: dict[str, ShopState] = {}
         # the next local midnight, when consumers still queued leave the queue (-inf: no event yet)
         self._midnight = -math.inf
         self._stamp = Stamper(self.clock.iso).text   # a decision's ts text
-        # counters, as plain dicts (the properties below give copies): decisions by (shop, local
-        # date, action); first answers [compared, agreed] by (shop, local date); replies by kind
+        # decisions by (shop, local date, action), a plain dict (day_counts gives a copy)
         self._day_counts: dict[tuple[str, str, str], int] = {}
-        self._auto_reply_kinds: dict[str, int] = {}
-        self.suppressed = 0   # automatic replies whose trigger held but that were not sent, and by (kind, reason)
-        self._suppressed_by: dict[tuple[str, str], int] = {}
         self._days: set[tuple[str, date]] = set()
         self.rule_ref = RuleFiles(policy)   # decisions name a rule's file as a user opens it
         self._configure(settings, shop)
+        self.sender = ReplySender(self.replier, self.cooldown, self._stamp, self.rule_ref, self.observers)
+        self._auto_reply = self.sender.send
         hours = WorkingHours(shop, LocalClock(tz)) if shop.hours or shop.holidays else None
         self.waiting = Waiting(settings, shop, self.rule_ref, self.clock, hours, self._stamp)   # queue, offline pool
         self._drain = self.waiting.drain
@@ -185,10 +184,10 @@ class Engine:
 
         def replies(sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, new_session: bool,
                     out: Out) -> None:
-            start, held = len(out), dict(self._suppressed_by)
+            start, held = len(out), dict(self.sender.suppressed_by)
             plain_replies(sid, shop, cs, cid, ev, new_session, out)
             sent = [d for d in out[start:] if isinstance(d, AutoReplied)]
-            held_now = {key: n - held.get(key, 0) for key, n in self._suppressed_by.items() if n > held.get(key, 0)}
+            held_now = {key: n - held.get(key, 0) for key, n in self.sender.suppressed_by.items() if n > held.get(key, 0)}
             trace_text.replies(tracer, self.replier.kinds, sent, held_now, self.cooldown)
 
         plain_reply_message = self._reply_message
@@ -202,7 +201,7 @@ class Engine:
                                      f"{ev.consumer} writes first", self.end_rule)
 
         self.feed = feed  # type: ignore[method-assign]
-        self._auto_reply = replies  # type: ignore[method-assign]
+        self._auto_reply = replies
         self._consumer_message = begun(self._consumer_message)  # type: ignore[method-assign,assignment]
         self._reply_message = begun(reply_message)  # type: ignore[method-assign,assignment]
         self._handlers = {kind: begun(handler) for kind, handler in self._handlers.items()}
@@ -250,14 +249,19 @@ class Engine:
         return {key: (compared, agreed) for key, (compared, agreed) in self.comparison.agreement.items()}
 
     @property
+    def suppressed(self) -> int:
+        """Automatic replies whose trigger held but that were not sent, so far."""
+        return self.sender.suppressed
+
+    @property
     def auto_reply_kinds(self) -> Counter:
         """Automatic replies sent so far, by kind."""
-        return Counter(self._auto_reply_kinds)
+        return Counter(self.sender.sent_by_kind)
 
     @property
     def suppressed_by(self) -> Counter:
         """Automatic replies not sent so far, by (kind, reason)."""
-        return Counter(self._suppressed_by)
+        return Counter(self.sender.suppressed_by)
 
     def _count(self, out: Out) -> None:
         day_counts = self._day_counts
@@ -338,51 +342,6 @@ class Engine:
                     break   # nothing left to end (the offline pool is empty too): skip to until's day
                 midnight = self.clock.day_bounds(midnight)[1]
         self._midnight = self.clock.day_bounds(until)[1]
-
-    # ---- automatic replies --------------------------------------------------------
-    def _auto_reply(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, new_session: bool,
-                    out: Out) -> None:
-        """Send every automatic reply whose trigger holds, in the replier's order, through the loop guard."""
-        picks = self.replier.choose(ev, cs, shop, new_session)
-        if not picks:
-            return
-        ts = ev.ts
-        cooldown = self.cooldown
-        kinds = self._auto_reply_kinds
-        for chosen, excluded in picks:
-            if excluded is not None:
-                self._suppress(chosen.kind, excluded)
-                continue
-            if not chosen.exempt:
-                if cooldown:
-                    sent = cs.auto_sent
-                    if sent is None:
-                        sent = cs.auto_sent = {}
-                    elif ts - sent.get(chosen.guard, -math.inf) < cooldown:
-                        self._suppress(chosen.kind, COOLDOWN)   # the loop guard: this reply went out lately
-                        continue
-                    sent[chosen.guard] = ts
-                cs.last_auto = ts
-            kind = chosen.kind
-            questions = None
-            if kind == "welcome":
-                cs.welcome_day = shop.today
-                if chosen.node.faq:
-                    cs.faq_day = shop.today
-                    questions = chosen.faq
-            kinds[kind] = kinds.get(kind, 0) + 1
-            out.append(AutoReplied(ts=self._stamp(ts), action="auto_reply", shop=sid, consumer=cid, agent=None,
-                                   line=ev.line, rule=self.rule_ref.ref(chosen.rule), kind=kind, text=chosen.text,
-                                   trigger=chosen.trigger, faq=questions))
-            observe = self._observe_auto_replies[kind]
-            if observe is not None:
-                observe(sid, cid, ts, kind)
-
-    def _suppress(self, kind: str, reason: str) -> None:
-        """Count a reply whose trigger held but that was not sent, by kind and reason."""
-        self.suppressed += 1
-        key = (kind, reason)
-        self._suppressed_by[key] = self._suppressed_by.get(key, 0) + 1
 
     # ---- replies, agents, transfers, ends ---------------------------------------
     def _reply_message(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
