@@ -65,7 +65,7 @@ class Engine:
         self.auto_replies = self.replier.any   # whether consumer messages may get an automatic reply
         self.observers = MetricHub(policy.platform.metrics, tz)   # the metric trackers observe through it
         self.metrics = self.observers.trackers
-        # the hot observations, bound once (a consumer's message, a reply, an assignment)
+        # the hot observations, bound once (a consumer's message, a reply)
         self._observe_message = self.observers.consumer_message
         self._observe_replies = self.observers.replies
         self.default_shop = shop.name
@@ -85,7 +85,7 @@ class Engine:
         self._drain = self.waiting.drain
         self.sessions = Sessions(self._stamp, self.observers, self.end_after, self.end_rule, self._drain)
         self.timers = self.sessions.timers   # the automatic session ends pending, in due order
-        self._assign = self.sessions.open
+        # the hot entry points of the parts, bound once
         self._answered = self.sessions.answered
         self._close = self.sessions.close
         self._fire_timers = self.sessions.fire
