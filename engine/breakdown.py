@@ -64,8 +64,7 @@ class Breakdown:
         self.metric_names = [tracker.metric.name for tracker in engine.metrics]
         self.by_agent: dict[tuple[str, str], _Row] = {}
         self.by_hour: dict[tuple[str, int], _Row] = {}
-        for tracker in engine.metrics:
-            tracker.on_outcome = self._outcome_of(tracker.metric.name)
+        engine.observers.watch_outcomes(self._outcome_of)
 
     def _agent_row(self, shop: str, agent: str) -> _Row:
         row = self.by_agent.get((shop, agent))

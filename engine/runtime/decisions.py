@@ -10,8 +10,9 @@ is the local RFC 3339 text, `rule` a `RuleRef`. Optional fields (`waited`, `trig
 
 from __future__ import annotations
 
+import math
 import posixpath
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import msgspec
 
@@ -165,3 +166,19 @@ _encode_lines = msgspec.json.Encoder().encode_lines
 def encode_lines(decisions: Iterable[Decision]) -> bytes:
     """Decisions as JSON Lines (each record followed by a newline)."""
     return _encode_lines(decisions)
+
+
+class Stamper:
+    """A decision's `ts` text from a timestamp; the last one is remembered, as decisions come in bursts."""
+
+    def __init__(self, iso: Callable[[float], str]):
+        self._iso = iso
+        self._ts = math.nan
+        self._text = ""
+
+    def text(self, ts: float) -> str:
+        """ts as a decision's local RFC 3339 text."""
+        if ts != self._ts:
+            self._ts = ts
+            self._text = self._iso(ts)
+        return self._text

@@ -3,31 +3,42 @@
 A replay is a loop over this API; a live desk can embed it the same way. Timers
 (automatic session end, the queue's end of day at local midnight) fire at their due
 time, in order with the events.
+
+The Engine is the façade: it reads the policy, dispatches each event, counts decisions
+and wires the tracer hook. The work is done behind narrow interfaces: `Router`
+(routing.py: who takes a new consumer), `Waiting` (queue.py: the queue and offline
+pool), `Sessions` (sessions.py: sessions and their end timers), `LogComparison`
+(compare.py: first answers against the log), `MetricHub` (observers.py: what the
+metric trackers observe), `AutoReplier` (replies.py: which automatic replies apply) and
+`ReplySender` (sending.py: the loop guard, the auto_reply decisions and their counts).
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 import random
-from collections import Counter, deque
-from datetime import date, datetime, time, timedelta
+from collections import Counter
+from datetime import date
 from typing import Callable
 
-from .. import ir, registry
+from .. import ir
 from ..events import Event
-from .assign import INDEX_FROM, AgentIndex, Pool, Ranker, choose, everyone
+from .assign import INDEX_FROM, AgentIndex
 from .clock import LocalClock, policy_timezone
-from .decisions import Assigned, AutoReplied, Closed, Decision, Differs, LeftQueue, Queued, RuleFiles, RuleRef, Transferred
+from .compare import LogComparison
+from .decisions import AutoReplied, Decision, LeftQueue, RuleFiles, Stamper
 from .hours import WorkingHours
-from .metrics import MetricRow, MetricTracker
-from .replies import COOLDOWN, SEND_ORDER, AutoReplier
+from .metrics import MetricRow
+from .observers import MetricHub
+from .queue import Waiting
+from .replies import AutoReplier
+from .routing import Router
 from . import trace as trace_text
 from .trace import Trace
-from .state import DEFAULT_CAP, AgentState, ConsumerState, QueueEntry, Session, ShopState
+from .sending import ReplySender
+from .sessions import Sessions
+from .state import DEFAULT_CAP, AgentState, ConsumerState, ShopState
 
-# A pending automatic session end: (due, sequence number, shop, consumer, session, session version).
-Timer = tuple[float, int, str, str, Session, int]
 Out = list[Decision]
 
 
@@ -52,71 +63,47 @@ class Engine:
         self.automation = automation and bool(shop.name)
         self.replier = AutoReplier(shop.replies if self.automation else [], WorkingHours(shop, LocalClock(tz)))
         self.auto_replies = self.replier.any   # whether consumer messages may get an automatic reply
-        self.metrics = [MetricTracker(m, LocalClock(tz)) for m in policy.platform.metrics]
-        # the trackers a reply of a kind can change (by kind: human senders filled as seen, automatic ones here)
-        self._reply_trackers: dict[str, tuple[MetricTracker, ...]] = {}
-        self._auto_reply_trackers = {kind: tuple(t for t in self.metrics if t.cares_about(kind, True))
-                                     for kind in SEND_ORDER}
+        self.observers = MetricHub(policy.platform.metrics, tz)   # the metric trackers observe through it
+        self.metrics = self.observers.trackers
+        # the hot observations, bound once (a consumer's message, a reply)
+        self._observe_message = self.observers.consumer_message
+        self._observe_replies = self.observers.replies
         self.default_shop = shop.name
         self.shops: dict[str, ShopState] = {}
-        # in (due, sequence) order; as every timer is due a fixed time after it is set, events in
-        # time order set them in due order and a timer is appended (see _set_timer)
-        self.timers: deque[Timer] = deque()
-        self._timer_seq = 0
         # the next local midnight, when consumers still queued leave the queue (-inf: no event yet)
         self._midnight = -math.inf
-        # the shop's working hours, for the wait of a consumer who queues while no agent is online
-        self.hours = WorkingHours(shop, LocalClock(tz)) if shop.hours or shop.holidays else None
-        self._stamp_ts = math.nan   # the last timestamp _stamp formatted, and its text
-        self._stamp_text = ""
-        # counters, as plain dicts (the properties below give copies): decisions by (shop, local
-        # date, action); first answers [compared, agreed] by (shop, local date); replies by kind
+        self._stamp = Stamper(self.clock.iso).text   # a decision's ts text
+        # decisions by (shop, local date, action), a plain dict (day_counts gives a copy)
         self._day_counts: dict[tuple[str, str, str], int] = {}
-        self._agreement: dict[tuple[str, str], list[int]] = {}
-        self._auto_reply_kinds: dict[str, int] = {}
-        self.suppressed = 0   # automatic replies whose trigger held but that were not sent, and by (kind, reason)
-        self._suppressed_by: dict[tuple[str, str], int] = {}
         self._days: set[tuple[str, date]] = set()
         self.rule_ref = RuleFiles(policy)   # decisions name a rule's file as a user opens it
         self._configure(settings, shop)
+        self.sender = ReplySender(self.replier, self.cooldown, self._stamp, self.rule_ref, self.observers)
+        self._auto_reply = self.sender.send
+        hours = WorkingHours(shop, LocalClock(tz)) if shop.hours or shop.holidays else None
+        self.waiting = Waiting(settings, shop, self.rule_ref, self.clock, hours, self._stamp)   # queue, offline pool
+        self._drain = self.waiting.drain
+        self.sessions = Sessions(self._stamp, self.observers, self.end_after, self.end_rule, self._drain)
+        self.timers = self.sessions.timers   # the automatic session ends pending, in due order
+        # the hot entry points of the parts, bound once
+        self._answered = self.sessions.answered
+        self._close = self.sessions.close
+        self._fire_timers = self.sessions.fire
+        self.comparison = LogComparison(self.clock, self._stamp, self.sessions.open)   # the first answers vs the log
+        self.router = Router(settings, shop, self.rule_ref, self.rng, self._agent, self.sessions.open, self.waiting)
+        self.waiting.connect(self.router, self.sessions.open)
+        self.ranker = self.router.ranker
+        self._route_new = self.router.route_new
         self.tracer: Trace | None = None   # kefu explain's hook (runtime/trace.py); None: every hook is one test
         self._handlers: dict[str, Callable[[str, ShopState, Event, Out], None]] = {
             "agent_status": self._agent_status, "transfer": self._transfer, "session_end": self._session_end}
 
     # ---- configuration -------------------------------------------------------
     def _configure(self, settings: ir.Settings, shop: ir.Shop) -> None:
-        rule_ref = self.rule_ref
-        assign = settings.assign
-        # the behaviours of the names the policy gives, read once (registry.py)
-        self.strategy_name = assign.strategy.name if assign else registry.DEFAULT_STRATEGY
-        self.ties_name = assign.ties.name if assign and assign.ties else registry.DEFAULT_TIES
-        self.strategy = registry.STRATEGIES.behaviour(self.strategy_name)
-        self.ties = registry.TIE_BREAKS.behaviour(self.ties_name)
-        self.ranker = Ranker(self.strategy, self.ties)
-        self.assign_rule = rule_ref(assign.span) if assign else None
-        self.repeat = settings.repeat_entry if settings.repeat_entry and settings.repeat_entry.within > 0 else None
-        steps = tuple(r.name for r in self.repeat.fallback) or registry.DEFAULT_FALLBACK if self.repeat else ()
-        self.fallback = tuple((name, registry.FALLBACKS.behaviour(name)) for name in steps)
-        self.repeat_rule = rule_ref(self.repeat.span) if self.repeat else None
-        queue = settings.queue
-        self.queue_enabled = queue is not None
-        self.queue_rule = rule_ref(queue.span) if queue else None
-        self.lifo = bool(queue and queue.order and registry.QUEUE_ORDERS.behaviour(queue.order.name).lifo)
-        scope = queue.scope if queue else None
-        self.queue_groups = {g.name for g in scope.groups} if scope and scope.kind == "groups" else None
-        self.estimate_from = queue.estimate_from if queue else None
         end = settings.session_end
         self.end_after = end.after if end and end.after else None
-        self.end_rule = rule_ref(end.span) if end else None
+        self.end_rule = self.rule_ref(end.span) if end else None
         self.cooldown = settings.cooldown.every if settings.cooldown and self.automation else 0
-        self.pool = settings.offline_pool
-        self.offline_route = shop.offline_route
-        self.offline_rule = rule_ref(shop.offline_route.span) if shop.offline_route else None
-        self.pool_rule = rule_ref(self.pool.span) if self.pool else None
-        self.group_members: dict[str, list[str]] = {g.name: [r.name for r in g.agents] for g in shop.groups}
-        # the agents of the groups the queue is scoped to (None: the queue takes every consumer)
-        self.queue_members = (None if self.queue_groups is None else
-                              frozenset(m for g in self.queue_groups for m in self.group_members.get(g, ())))
         self.agent_specs: dict[str, tuple[int | None, str | None, bool]] = {}
         group_cap = {g.name: g.max_sessions for g in shop.groups}
         declared = {a.name: a for a in shop.agents}
@@ -127,23 +114,11 @@ class Engine:
                 self.agent_specs.setdefault(ref.name, (cap, group.name, spec.im if spec else True))
         for agent in shop.agents:
             self.agent_specs.setdefault(agent.name, (agent.max_sessions, None, agent.im))
-        routing = shop.routing
-        self.page_routes: dict[str, tuple[tuple[str, ...], RuleRef | None]] = {}
-        self.default_route = None
-        self.route_scope = None
-        if routing:
-            for route in routing.pages:
-                for page in route.pages:
-                    self.page_routes.setdefault(page.name, (tuple(t.name for t in route.targets), rule_ref(route.span)))
-            if routing.default:
-                self.default_route = (tuple(t.name for t in routing.default), rule_ref(routing.default_span))
-            if routing.scope and routing.scope.kind == "groups":
-                self.route_scope = (tuple(g.name for g in routing.scope.groups), rule_ref(routing.scope.span))
 
     def _new_shop(self, sid: str) -> ShopState:
         shop = ShopState()
-        if self.estimate_from:
-            shop.handled = type(shop.handled)(maxlen=self.estimate_from)
+        if self.waiting.estimate_from:
+            shop.handled = type(shop.handled)(maxlen=self.waiting.estimate_from)
         for order, (name, (cap, group, im)) in enumerate(self.agent_specs.items()):
             shop.agents[name] = AgentState(name=name, order=order, cap=DEFAULT_CAP if cap is None else cap,
                                            group=group, im=im)
@@ -175,7 +150,7 @@ class Engine:
         if event.ts >= self._midnight or timers and timers[0][0] <= event.ts:
             if event.ts >= self._midnight:
                 self._end_days(event.ts, out)
-            self._fire(event.ts, out)   # _fire_due, inlined
+            self._fire_timers(event.ts, self.shops, out)   # _fire_due, inlined
         if event.type == "message":
             if event.sender == "consumer":
                 self._consumer_message(sid, shop, event, out)
@@ -190,8 +165,8 @@ class Engine:
     def trace(self, tracer: Trace) -> None:
         """Switch the tracer hook on (kefu explain). The entry points are wrapped here, on this engine
         only, so that an engine with no tracer runs no line of it; the routing and reply code test
-        `self.tracer` where they decide."""
-        self.tracer = tracer
+        `tracer` where they decide (the router's and the queue's are set here)."""
+        self.tracer = self.router.tracer = self.waiting.tracer = tracer
         plain_feed = self.feed
 
         def feed(event: Event) -> list[Decision]:
@@ -209,24 +184,24 @@ class Engine:
 
         def replies(sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, new_session: bool,
                     out: Out) -> None:
-            start, held = len(out), dict(self._suppressed_by)
+            start, held = len(out), dict(self.sender.suppressed_by)
             plain_replies(sid, shop, cs, cid, ev, new_session, out)
             sent = [d for d in out[start:] if isinstance(d, AutoReplied)]
-            held_now = {key: n - held.get(key, 0) for key, n in self._suppressed_by.items() if n > held.get(key, 0)}
+            held_now = {key: n - held.get(key, 0) for key, n in self.sender.suppressed_by.items() if n > held.get(key, 0)}
             trace_text.replies(tracer, self.replier.kinds, sent, held_now, self.cooldown)
 
         plain_reply_message = self._reply_message
 
         def reply_message(sid: str, shop: ShopState, ev: Event, out: Out) -> None:
-            seq = self._timer_seq
+            seq = self.sessions.timer_seq
             plain_reply_message(sid, shop, ev, out)
-            if self._timer_seq != seq:   # the agent's reply set the automatic session end
-                due = next(t[0] for t in reversed(self.timers) if t[1] == self._timer_seq)
+            if self.sessions.timer_seq != seq:   # the agent's reply set the automatic session end
+                due = next(t[0] for t in reversed(self.timers) if t[1] == self.sessions.timer_seq)
                 tracer.step("timer", f"{ev.consumer}'s session ends at {self.clock.iso(due)[11:19]} unless "
                                      f"{ev.consumer} writes first", self.end_rule)
 
         self.feed = feed  # type: ignore[method-assign]
-        self._auto_reply = replies  # type: ignore[method-assign]
+        self._auto_reply = replies
         self._consumer_message = begun(self._consumer_message)  # type: ignore[method-assign,assignment]
         self._reply_message = begun(reply_message)  # type: ignore[method-assign,assignment]
         self._handlers = {kind: begun(handler) for kind, handler in self._handlers.items()}
@@ -242,18 +217,16 @@ class Engine:
         """End of input: fire every remaining timer (the last day's end too) and settle the metrics."""
         out: Out = []
         if self._midnight > -math.inf:
-            self._fire(self._midnight, out)
-            self._day_end(self._midnight, out)
-        self._fire(math.inf, out)
+            self._fire_timers(self._midnight, self.shops, out)
+            self.waiting.day_end(self.shops, self._midnight, out)
+        self._fire_timers(math.inf, self.shops, out)
         self._count(out)
-        for tracker in self.metrics:
-            tracker.finish()
+        self.observers.finish()
         return out
 
     def metric_rows(self) -> list[MetricRow]:
         """Every metric per shop and local day, sorted."""
-        rows = [row for tracker in self.metrics for row in tracker.rows()]
-        return sorted(rows, key=lambda r: (r.shop, r.date, r.metric))
+        return self.observers.rows()
 
     # ---- bookkeeping -----------------------------------------------------------
     @property
@@ -273,30 +246,28 @@ class Engine:
     def agreement(self) -> dict[tuple[str, str], tuple[int, int]]:
         """By (shop, local date): sessions whose first answer was compared, and how many of those
         the agent the policy assigned answered."""
-        return {key: (compared, agreed) for key, (compared, agreed) in self._agreement.items()}
+        return {key: (compared, agreed) for key, (compared, agreed) in self.comparison.agreement.items()}
+
+    @property
+    def suppressed(self) -> int:
+        """Automatic replies whose trigger held but that were not sent, so far."""
+        return self.sender.suppressed
 
     @property
     def auto_reply_kinds(self) -> Counter:
         """Automatic replies sent so far, by kind."""
-        return Counter(self._auto_reply_kinds)
+        return Counter(self.sender.sent_by_kind)
 
     @property
     def suppressed_by(self) -> Counter:
         """Automatic replies not sent so far, by (kind, reason)."""
-        return Counter(self._suppressed_by)
+        return Counter(self.sender.suppressed_by)
 
     def _count(self, out: Out) -> None:
         day_counts = self._day_counts
         for d in out:
             key = (d.shop, d.ts[:10], d.action)   # ts is local RFC 3339: its first 10 characters, the date
             day_counts[key] = day_counts.get(key, 0) + 1
-
-    def _stamp(self, ts: float) -> str:
-        """ts as a decision's local RFC 3339 text (the last one is remembered: decisions come in bursts)."""
-        if ts != self._stamp_ts:
-            self._stamp_ts = ts
-            self._stamp_text = self.clock.iso(ts)
-        return self._stamp_text
 
     def _see_day(self, sid: str, shop: ShopState, ts: float) -> None:
         day = self.clock.day(ts)
@@ -306,8 +277,7 @@ class Engine:
         if (sid, day) in self._days:
             return
         self._days.add((sid, day))
-        for tracker in self.metrics:
-            tracker.mark_day(sid, day)
+        self.observers.day_seen(sid, day)
         if earlier is not None:   # a new day of a shop already seen: sweep its consumers
             self._forget_idle_consumers(shop, ts, day)
 
@@ -316,7 +286,8 @@ class Engine:
 
         Only consumers created since the last sweep or kept by it are looked at.
         """
-        keep_for = max(self.repeat.within if self.repeat else 0, self.cooldown)
+        repeat = self.router.repeat
+        keep_for = max(repeat.within if repeat else 0, self.cooldown)
         consumers = shop.consumers
         kept = set()
         for cid in shop.fresh | shop.kept:
@@ -349,374 +320,28 @@ class Engine:
         elif new_session:
             self._route_new(sid, shop, cs, cid, ev, out)
             session = cs.session
-        if session is None:
-            for tracker in self.metrics:
-                tracker.consumer_message(sid, cid, ts, None, False)
-        else:
-            for tracker in self.metrics:
-                tracker.consumer_message(sid, cid, ts, session.agent, True)
+        self._observe_message(sid, cid, ts, None if session is None else session.agent)
         if self.auto_replies:
             self._auto_reply(sid, shop, cs, cid, ev, new_session, out)
 
-    def _route_new(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, out: Out) -> None:
-        ts, line = ev.ts, ev.line
-        repeat = self.repeat
-        trace = self.tracer
-        if repeat is not None and cs.last_agent and cs.last_end is not None and ts - cs.last_end <= repeat.within:
-            if self._repeat_entry(sid, shop, cs, cid, ev, out):
-                return
-        elif trace is not None:
-            trace.step("repeat_entry", trace_text.no_repeat_entry(repeat, cs, ts), self.repeat_rule)
-        if not shop.present:
-            if self._offline(sid, shop, cs, cid, ev, out):
-                return
-            if trace is not None:
-                trace.step("offline", "every agent is offline, and the policy has neither offline routing nor an "
-                                      "offline pool: routed as usual")
-        elif trace is not None:
-            trace.step("offline", f"not every agent is offline ({shop.present} present): no offline routing")
-        candidates, rule = self._candidates(shop, ev.page)
-        pool = self._pool(shop, candidates)
-        if trace is not None:
-            trace.step("routing", trace_text.routing(ev.page, candidates, rule), rule)
-            trace.step("eligible", trace_text.eligible(shop, candidates), None)
-        if pool:
-            self._assign(sid, cs, cid, self._pick(shop, pool), ts, line, rule or self.assign_rule,
-                         "routed" if rule else "new", out)
-            return
-        if self._may_queue(candidates):
-            reason = self._why_no_agent(shop, candidates)
-            if trace is not None:
-                trace.step("queue", f"no eligible agent ({reason}): the consumer queues", self.queue_rule)
-            self._enqueue(sid, shop, cs, cid, candidates, ts, line, self.queue_rule, reason, out)
-            return
-        if trace is not None:
-            trace.step("queue", "no eligible agent, and the policy has no queue for this routing", self.queue_rule)
-        agent = self._least_loaded_online(shop, candidates)
-        if agent is not None:
-            self._assign(sid, cs, cid, agent, ts, line, rule or self.assign_rule, "over_cap_no_queue", out)
-        else:
-            self._enqueue(sid, shop, cs, cid, candidates, ts, line, self.queue_rule, "no_agent", out)
-
-    def _repeat_entry(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, out: Out) -> bool:
-        rule = self.repeat_rule
-        previous = shop.agents.get(cs.last_agent) if cs.last_agent is not None else None
-        trace = self.tracer
-        if previous is not None and previous.status != "offline" and previous.im:
-            if trace is not None:
-                trace.step("repeat_entry", trace_text.repeat_entry(cs, ev.ts, previous, True), rule)
-            self._assign(sid, cs, cid, previous, ev.ts, ev.line, rule, "repeat_entry", out)
-            return True
-        if trace is not None:
-            trace.step("repeat_entry", trace_text.repeat_entry(cs, ev.ts, previous, False), rule)
-        for name, step in self.fallback:
-            if step.queues:
-                # 重新排队: the consumer joins the queue like any other, so a free agent of its
-                # routing (outside the previous agent's group) takes it at once, in queue order
-                candidates, _ = self._candidates(shop, ev.page)
-                self._enqueue(sid, shop, cs, cid, candidates, ev.ts, ev.line, rule, "repeat_entry", out)
-                self._drain(sid, shop, ev.ts, ev.line, out)
-                return True
-            pool = self._fallback_pool(step, shop, previous, ev.page)
-            if pool:
-                self._assign(sid, cs, cid, self._pick(shop, pool), ev.ts, ev.line, rule, f"repeat_entry_{name}", out)
-                return True
-        return False
-
-    def _offline(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, out: Out) -> bool:
-        """Every agent is offline: offline routing, else the offline pool."""
-        if self.tracer is not None and (self.offline_route is not None or self.pool is not None):
-            self.tracer.step("offline", "every agent is offline: "
-                             + ("offline routing" if self.offline_route is not None else "the offline pool"),
-                             self.offline_rule if self.offline_route is not None else self.pool_rule)
-        if self.offline_route is not None:
-            target = self._agent(shop, self.offline_route.targets[0].name)
-            self._assign(sid, cs, cid, target, ev.ts, ev.line, self.offline_rule, "all_offline", out,
-                         action="offline_route")
-            return True
-        if self.pool is not None:
-            self._enqueue(sid, shop, cs, cid, None, ev.ts, ev.line, self.pool_rule, "all_offline", out,
-                          action="offline_pool")
-            return True
-        return False
-
-    def _candidates(self, shop: ShopState, page: str | None) -> tuple[frozenset[str] | None, RuleRef | None]:
-        """The agents a consumer from this page may go to (None: any agent), and the routing rule."""
-        found = shop.routes.get(page)
-        if found is None:
-            found = shop.routes[page] = self._route(shop, page)
-        return found
-
-    def _route(self, shop: ShopState, page: str | None) -> tuple[frozenset[str] | None, RuleRef | None]:
-        route = self.page_routes.get(page) if page else None
-        route = route or self.default_route or self.route_scope
-        if route is None:
-            return None, None
-        targets, span = route
-        names: set[str] = set()
-        for target in targets:
-            if target in self.group_members:
-                names.update(self.group_members[target])
-                names.update(a.name for a in shop.agents.values() if a.group == target)
-            else:
-                names.add(target)
-        return frozenset(names), span
-
-    def _pool(self, shop: ShopState, candidates: frozenset[str] | None) -> list:
-        """The agents that may take a consumer now (see _eligible), or their index entries on a large desk."""
-        index = shop.index
-        if index is None:
-            return self._eligible(shop, candidates)
-        return self._indexed(index, candidates).entries
-
-    @staticmethod
-    def _indexed(index: AgentIndex, candidates: frozenset[str] | None) -> Pool:
-        """The index's pool of these candidates (None: every agent)."""
-        if candidates is None:
-            return index.pool(None, everyone)
-        return index.pool(candidates, lambda a: a.name in candidates)
-
-    def _least_loaded_online(self, shop: ShopState, candidates: frozenset[str] | None) -> AgentState | None:
-        """The online candidate with IM serving the fewest consumers (the first declared of those), if any."""
-        index = shop.index
-        if index is not None:
-            if candidates is None:
-                return index.least_loaded_online(None, everyone)
-            return index.least_loaded_online(candidates, lambda a: a.name in candidates)
-        online = [a for a in shop.agents.values()
-                  if (candidates is None or a.name in candidates) and a.status == "online" and a.im]
-        return min(online, key=lambda a: (a.load(), a.order)) if online else None
-
-    @staticmethod
-    def _eligible(shop: ShopState, candidates: frozenset[str] | None) -> list[AgentState]:
-        """The agents that may take a consumer now: online, with IM, a free slot, among the candidates."""
-        if candidates is None:
-            return [a for a in shop.agents.values() if a.status == "online" and a.im and len(a.sessions) < a.cap]
-        return [a for a in shop.agents.values()
-                if a.status == "online" and a.im and len(a.sessions) < a.cap and a.name in candidates]
-
-    def _may_queue(self, candidates: frozenset[str] | None) -> bool:
-        if not self.queue_enabled:
-            return False
-        members = self.queue_members
-        if members is None:
-            return True
-        if candidates is None:  # routed to every agent, so to the queued groups' agents too
-            return bool(members)
-        return not members.isdisjoint(candidates)
-
-    def _why_no_agent(self, shop: ShopState, candidates: frozenset[str] | None) -> str:
-        if not shop.present:
-            return "all_offline"
-        if shop.index is not None:
-            pool = self._indexed(shop.index, candidates)
-            return "at_cap" if pool.online else "all_busy" if pool.present else "all_offline"
-        present = False
-        for agent in shop.agents.values():
-            if candidates is not None and agent.name not in candidates:
-                continue
-            if agent.status == "online":
-                return "at_cap"
-            present = present or agent.status != "offline"
-        return "all_busy" if present else "all_offline"
-
-    def _fallback_pool(self, step: registry.Fallback, shop: ShopState, previous: AgentState | None,
-                       page: str | None) -> list:
-        """Eligible agents (see _pool) for a repeat-entry fallback: `same_group` or `any_online`."""
-        if step.same_group:
-            if previous is None or not previous.group:
-                return []
-            group = previous.group
-            if shop.index is not None:
-                return shop.index.pool(("group", group), lambda a: a.group == group).entries
-            return [a for a in self._eligible(shop, None) if a.group == group]
-        return self._pool(shop, self._candidates(shop, page)[0])
-
-    def _pick(self, shop: ShopState, pool: list) -> AgentState:
-        """One agent of a non-empty pool (of _pool), by the assignment strategy and tie-break."""
-        if shop.index is not None:
-            chosen = self.ranker.pick(pool, shop, self.rng)
-        else:
-            chosen = choose(pool, self.strategy, self.ties, shop, self.rng)
-        if self.tracer is not None:
-            self.tracer.step("pick", trace_text.pick(self.strategy_name, self.ties_name, pool, chosen), self.assign_rule)
-        return chosen
-
-    def _assign(self, sid: str, cs: ConsumerState, cid: str, agent: AgentState, ts: float, line: int | None,
-                rule: RuleRef | None, reason: str, out: Out, action: str = "assign",
-                waited: int | None = None) -> Session:
-        """Give the consumer to the agent; returns the new session."""
-        name = agent.name
-        sessions = agent.sessions
-        index = agent.index
-        if index is not None:
-            index.leave(agent)
-            sessions.add(cid)
-            index.join(agent)
-        else:
-            sessions.add(cid)
-        cs.session = session = Session(cid, name, ts)
-        cs.queued = None
-        out.append(Assigned(self._stamp(ts), action, sid, cid, name, line, rule, reason, len(sessions), agent.cap,
-                            waited))
-        for tracker in self.metrics:
-            tracker.assigned(sid, cid, ts, name)
-        return session
-
-    def _enqueue(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, candidates: frozenset[str] | None,
-                 ts: float, line: int | None, rule: RuleRef | None, reason: str, out: Out,
-                 action: str = "enqueue") -> None:
-        shop.queue_seq += 1
-        entry = QueueEntry(cid, ts, candidates, shop.queue_seq, reason, action == "offline_pool")
-        queue = shop.queue
-        queue.join(entry)
-        cs.queued = entry
-        position = 1 if self.lifo else queue.size
-        out.append(Queued(self._stamp(ts), action, sid, cid, None, line, rule, reason, position, queue.size,
-                          self._estimate_wait(shop, position, candidates, ts) if self.estimate_from else None))
-
-    def _estimate_wait(self, shop: ShopState, position: int, candidates: frozenset[str] | None,
-                       ts: float) -> int | None:
-        """预估接待时间: position × average handling time ÷ online agents in the routing.
-
-        With no agent of the routing online, the wait starts when the shop's working hours
-        next begin (the shop is closed now and declares hours); otherwise it is unknown (None).
-        """
-        if not self.estimate_from or not shop.handled:
-            return None
-        if shop.index is not None:
-            online = self._indexed(shop.index, candidates).online
-        else:
-            online = sum(1 for a in shop.agents.values()
-                         if a.status == "online" and (candidates is None or a.name in candidates))
-        average = sum(shop.handled) / len(shop.handled)
-        if online:
-            return round(position * average / online)
-        opening = self._next_opening(ts)
-        return None if opening is None else round(opening - ts + position * average)
-
-    def _next_opening(self, ts: float) -> float | None:
-        """When the shop's working hours next begin, if it declares hours (or holidays) and is closed at ts."""
-        hours = self.hours
-        if hours is None or hours.open_at(ts):
-            return None
-        tz = self.clock.tz
-        today = datetime.fromtimestamp(ts, tz).date()
-        for ahead in range(367):   # a year of holidays at most
-            day = today + timedelta(days=ahead)
-            midnight = datetime.combine(day, time(0), tz)
-            for start, _ in sorted(hours.ranges_on(day)):
-                opening = (midnight + timedelta(minutes=start)).timestamp()
-                if opening > ts:
-                    return opening
-        return None
-
+    # ---- timers: session ends (Sessions) and local midnights (Waiting.day_end) ---------
     def _fire_due(self, until: float, out: Out) -> None:
         """Every timer due by until, the local midnights among them, in time order."""
         if until >= self._midnight:
             self._end_days(until, out)
-        self._fire(until, out)
+        self._fire_timers(until, self.shops, out)
 
     def _end_days(self, until: float, out: Out) -> None:
         """Each local midnight up to until: timers due by then fire, then the day ends for the queues."""
         midnight = self._midnight
         if midnight > -math.inf:
             while midnight <= until:
-                self._fire(midnight, out)
-                self._day_end(midnight, out)
+                self._fire_timers(midnight, self.shops, out)
+                self.waiting.day_end(self.shops, midnight, out)
                 if not any(shop.queue.size for shop in self.shops.values()):
                     break   # nothing left to end (the offline pool is empty too): skip to until's day
                 midnight = self.clock.day_bounds(midnight)[1]
         self._midnight = self.clock.day_bounds(until)[1]
-
-    def _day_end(self, midnight: float, out: Out) -> None:
-        """At local midnight a queued consumer leaves the queue (`day_end`); the offline pool keeps its
-        consumers until `keep` has passed (`pool_expired`)."""
-        keep = self.pool.keep if self.pool is not None else math.inf
-        for sid, shop in self.shops.items():
-            queue = shop.queue
-            if not queue.size:
-                continue
-            entries = sorted((e for group in queue.groups.values() for e in group.values()), key=lambda e: e.seq)
-            for entry in entries:
-                if not entry.pooled:
-                    reason, rule = "day_end", self.queue_rule
-                elif entry.since + keep <= midnight:
-                    reason, rule = "pool_expired", self.pool_rule
-                else:
-                    continue
-                queue.leave(entry)
-                cs = shop.consumers.get(entry.consumer)
-                if cs is not None:
-                    cs.queued = None
-                out.append(LeftQueue(self._stamp(midnight), "leave_queue", sid, entry.consumer, None, None, rule,
-                                     reason))
-
-    def _drain(self, sid: str, shop: ShopState, ts: float, line: int | None, out: Out) -> None:
-        """Assign queued consumers while agents have free slots, in queue order."""
-        queue = shop.queue
-        lifo = self.lifo
-        while queue.size:
-            best: QueueEntry | None = None
-            best_pool: list = []
-            for head in queue.heads(lifo):
-                if best is not None and (head.seq < best.seq if lifo else head.seq > best.seq):
-                    continue
-                pool = self._pool(shop, head.candidates)
-                if pool:
-                    best, best_pool = head, pool
-            if best is None:
-                return
-            queue.leave(best)
-            cid = best.consumer
-            if self.tracer is not None:
-                self.tracer.step("dequeue", f"an agent of {cid}'s routing is free: {cid} leaves the queue "
-                                            f"({'last queued, first served' if lifo else 'first queued, first served'})",
-                                 self.queue_rule, consumer=cid)
-            self._assign(sid, shop.consumer(cid), cid, self._pick(shop, best_pool), ts, line, self.queue_rule, "dequeue", out,
-                         waited=round(ts - best.since))
-
-    def _auto_reply(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, new_session: bool,
-                    out: Out) -> None:
-        """Send every automatic reply whose trigger holds, in the replier's order, through the loop guard."""
-        picks = self.replier.choose(ev, cs, shop, new_session)
-        if not picks:
-            return
-        ts = ev.ts
-        cooldown = self.cooldown
-        kinds = self._auto_reply_kinds
-        for chosen, excluded in picks:
-            if excluded is not None:
-                self._suppress(chosen.kind, excluded)
-                continue
-            if not chosen.exempt:
-                if cooldown:
-                    sent = cs.auto_sent
-                    if sent is None:
-                        sent = cs.auto_sent = {}
-                    elif ts - sent.get(chosen.guard, -math.inf) < cooldown:
-                        self._suppress(chosen.kind, COOLDOWN)   # the loop guard: this reply went out lately
-                        continue
-                    sent[chosen.guard] = ts
-                cs.last_auto = ts
-            kind = chosen.kind
-            questions = None
-            if kind == "welcome":
-                cs.welcome_day = shop.today
-                if chosen.node.faq:
-                    cs.faq_day = shop.today
-                    questions = chosen.faq
-            kinds[kind] = kinds.get(kind, 0) + 1
-            out.append(AutoReplied(self._stamp(ts), "auto_reply", sid, cid, None, ev.line, self.rule_ref.ref(chosen.rule),
-                                   kind, chosen.text, chosen.trigger, questions))
-            for tracker in self._auto_reply_trackers[kind]:   # the first effective reply answers, the rest find none
-                tracker.reply(sid, cid, ts, kind, True)
-
-    def _suppress(self, kind: str, reason: str) -> None:
-        """Count a reply whose trigger held but that was not sent, by kind and reason."""
-        self.suppressed += 1
-        key = (kind, reason)
-        self._suppressed_by[key] = self._suppressed_by.get(key, 0) + 1
 
     # ---- replies, agents, transfers, ends ---------------------------------------
     def _reply_message(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
@@ -729,86 +354,15 @@ class Engine:
             cs = shop.consumers.get(cid)
             if cs is not None:
                 if cs.queued is not None:
-                    self._taken_from_queue(sid, shop, cs, cs.queued, cid, agent, ev, out)
+                    self.comparison.taken_by_agent(sid, shop, cs, cs.queued, cid, agent, ev, out)
                 session = cs.session
                 if session is not None:
-                    session.waiting = False
                     if not session.compared:
-                        self._compare(sid, session, name, ev, out)
-                    if self.end_after:
-                        session.version += 1
-                        self._timer_seq += 1
-                        # the timer names its session: a stale timer of an ended session must not
-                        # close the consumer's next one (whose version counts from 0 again)
-                        self._set_timer((ts + self.end_after, self._timer_seq, sid, cid, session, session.version))
-        trackers = self._reply_trackers.get(sender)
-        if trackers is None:
-            trackers = self._reply_trackers[sender] = tuple(t for t in self.metrics if t.cares_about(sender, False))
-        for tracker in trackers:
-            tracker.reply(sid, cid, ts, sender)
-
-    def _compare(self, sid: str, session: Session, answered_by: str, ev: Event, out: Out) -> None:
-        """The first answer of a session: did the policy assign the agent who answered in the log?"""
-        session.compared = True
-        agreed = session.agent == answered_by
-        day = self.clock.day_text(ev.ts)
-        tally = self._agreement.get((sid, day))
-        if tally is None:
-            tally = self._agreement[(sid, day)] = [0, 0]
-        tally[0] += 1
-        tally[1] += agreed
-        if not agreed:
-            out.append(Differs(self._stamp(ev.ts), "differs", sid, ev.consumer, session.agent, ev.line, None,
-                               answered_by))
-
-    def _taken_from_queue(self, sid: str, shop: ShopState, cs: ConsumerState, entry: QueueEntry, cid: str,
-                          agent: AgentState, ev: Event, out: Out) -> None:
-        """The log shows an agent answering a consumer the policy still has queued.
-
-        People act on the desk (an agent picks a consumer up, as with a transfer):
-        the state follows the log, so the consumer leaves the queue with a session
-        with that agent. Recorded as `assign` with reason `taken_by_agent`, no rule.
-        """
-        shop.queue.leave(entry)
-        session = self._assign(sid, cs, cid, agent, ev.ts, ev.line, None, "taken_by_agent", out,
-                               waited=round(ev.ts - entry.since))
-        session.compared = True
-
-    def _set_timer(self, timer: Timer) -> None:
-        timers = self.timers
-        if not timers or timers[-1][0] <= timer[0]:
-            timers.append(timer)  # its sequence number is the highest: it goes last
-        else:
-            bisect.insort(timers, timer)  # events fed out of time order
-
-    def _fire(self, until: float, out: Out) -> None:
-        timers = self.timers
-        while timers and timers[0][0] <= until:
-            due, _, sid, cid, owner, version = timers.popleft()
-            shop = self.shops[sid]
-            cs = shop.consumers.get(cid)
-            if cs is None or cs.session is not owner or owner.version != version or owner.waiting:
-                continue
-            self._close(sid, shop, cs, owner, cid, due, None, "auto_end", self.end_rule, out)
-
-    def _close(self, sid: str, shop: ShopState, cs: ConsumerState, session: Session, cid: str, ts: float,
-               line: int | None, reason: str, rule: RuleRef | None, out: Out) -> None:
-        agent = shop.agents[session.agent]
-        index = agent.index
-        if index is not None:
-            index.leave(agent)
-        agent.sessions.discard(cid)
-        if not agent.sessions:
-            agent.idle_since = ts
-        if index is not None:
-            index.join(agent)
-        cs.session = None
-        cs.last_agent = session.agent
-        cs.last_end = ts
-        shop.handled.append(ts - session.start)
-        out.append(Closed(self._stamp(ts), "close_session", sid, cid, session.agent, line, rule, reason,
-                          round(ts - session.start)))
-        self._drain(sid, shop, ts, line, out)
+                        self.comparison.first_answer(sid, session, name, ev, out)
+                    self._answered(sid, cid, session, ts)
+        observe = self._observe_replies[sender]
+        if observe is not None:
+            observe(sid, cid, ts, sender)
 
     def _agent_status(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
         name: str = ev.agent  # type: ignore[assignment]
@@ -833,39 +387,9 @@ class Engine:
             self._drain(sid, shop, ev.ts, ev.line, out)
 
     def _transfer(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
-        ts = ev.ts
         cid: str = ev.consumer  # type: ignore[assignment]
         to_agent: str = ev.to_agent  # type: ignore[assignment]
-        cs = shop.consumer(cid)
-        target = self._agent(shop, to_agent)
-        previous = None
-        if cs.session is not None:
-            previous = shop.agents[cs.session.agent]
-            index = previous.index
-            if index is not None:
-                index.leave(previous)
-            previous.sessions.discard(cid)
-            if not previous.sessions:
-                previous.idle_since = ts
-            if index is not None:
-                index.join(previous)
-            cs.session.agent = target.name
-        else:
-            if cs.queued is not None:
-                shop.queue.leave(cs.queued)
-                cs.queued = None
-            cs.session = Session(cid, target.name, ts, compared=True)
-        index = target.index
-        if index is not None:
-            index.leave(target)
-        target.sessions.add(cid)
-        if index is not None:
-            index.join(target)
-        out.append(Transferred(self._stamp(ts), "transfer", sid, cid, target.name, ev.line, None, "log", ev.agent))
-        for tracker in self.metrics:
-            tracker.transferred(sid, cid, ts, ev.agent, target.name)
-        if previous is not None:
-            self._drain(sid, shop, ts, ev.line, out)
+        self.sessions.transfer(sid, shop, shop.consumer(cid), cid, self._agent(shop, to_agent), ev, out)
 
     def _session_end(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
         cid: str = ev.consumer  # type: ignore[assignment]
@@ -877,4 +401,5 @@ class Engine:
         elif cs.queued is not None:
             shop.queue.leave(cs.queued)
             cs.queued = None
-            out.append(LeftQueue(self._stamp(ev.ts), "leave_queue", sid, cid, None, ev.line, None, "by_hand"))
+            out.append(LeftQueue(ts=self._stamp(ev.ts), action="leave_queue", shop=sid, consumer=cid, agent=None,
+                                 line=ev.line, rule=None, reason="by_hand"))

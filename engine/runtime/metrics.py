@@ -142,8 +142,8 @@ class MetricTracker:
         """Whether a reply of this kind can change this metric (else `reply` does nothing)."""
         return self.is_effective(kind, automatic) or (kind == registry.ASSISTANT_SENDER and self.assistant_rule)
 
-    def consumer_message(self, shop: str, consumer: str, ts: float, agent: str | None, assigned: bool) -> None:
-        """A consumer wrote; may start a question (or a consumer-day)."""
+    def consumer_message(self, shop: str, consumer: str, ts: float, agent: str | None) -> None:
+        """A consumer wrote, in a session with agent (None: not assigned); may start a question (or a consumer-day)."""
         if not (self._day_start <= ts < self._day_end):
             self._roll_day(ts)
         key = (shop, consumer)
@@ -164,7 +164,7 @@ class MetricTracker:
                 unit = seen[consumer] = [False, False, None, 0.0] if self.every_question else None
         if self.once_per_assignment and key in self.measured:
             in_window = False
-        if assigned or not self.clock_at_assignment:
+        if agent is not None or not self.clock_at_assignment:
             deadline = self._deadline(ts) if self.natural_day else ts + self.deadline
             self.pending[key] = Pending(ts, day, in_window, ts, deadline, agent, unit)
         else:  # the session timer starts at the assignment: forgotten in time unless assigned
