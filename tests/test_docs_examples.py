@@ -76,3 +76,12 @@ def test_explain_md_example_is_real_output():
     real = _text_report_of("explain", "rulesets/examples/pinduoduo-fruit.kefu", "--events",
                            "samples/pinduoduo-fruit.jsonl", "--line", "26")
     assert shown + "\n\n" == real
+
+
+def test_readme_report_example_is_the_douyin_sample_report():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = _block_after(readme, "Example of the text report (first command above)")
+    real = _text_report("rulesets/examples/douyin-flagship.kefu", "--events", "samples/douyin-flagship.jsonl")
+    lines = shown.splitlines()
+    assert lines[-1] == "  ..."   # the page shows the first day only
+    assert real.startswith("\n".join(lines[:-1]) + "\n")
