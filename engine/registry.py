@@ -259,7 +259,8 @@ ANY_AUTO_REPLY = "auto_reply"
 ROLES = _labelled("role", {"main": "主账号", "admin": "管理员", "cs_admin": "客服管理员", "agent": "客服"})
 STATUSES = _labelled("agent status", {"online": "在线", "busy": "忙碌", "offline": "离线"})
 # Statuses a `reply status` may name: the replay sends a status auto reply only while the agent is busy.
-REPLY_STATUSES = _labelled("reply status", {"busy": "忙碌"})
+# `reply status NAME`: the behaviour is the agent status (of the consumer's agent) that sends the reply
+REPLY_STATUSES: Registry[str] = Registry("reply status", Primitive("busy", "忙碌", label="忙碌", behaviour="busy"))
 MENU_ACTIONS = _labelled("menu action", {"order_lookup": "订单查询", "new_arrivals": "新品上架", "shop_picks": "店铺推荐"})
 # Auto-reply kinds, usable as effective senders in metrics.
 AUTO_REPLY_KINDS = _labelled("automatic-reply kind", {

@@ -325,6 +325,18 @@ def test_each_automatic_reply_kind_is_an_effective_sender_of_its_own(tmp_path, k
     assert figures(tmp_path, events, shop, effective=other)[:2] == (1, 0)
 
 
+def test_the_status_reply_answers_only_while_the_agent_has_that_status(tmp_path):
+    # BUSY_AGENT: A takes c1 at 09:00, turns busy at 09:00:10; c1 writes again at 09:00:20: the busy reply.
+    # With A still online at 09:00:20, no status reply goes out.
+    def status_replies(events: list[Event]) -> int:
+        engine = engine_for(tmp_path, 'reply status busy -> "busy"\n')
+        out = [d for event in events for d in engine.feed(event)] + engine.finish()
+        return sum(d.action == "auto_reply" and d.kind == "status" for d in out)
+
+    online_only = [e for e in BUSY_AGENT if not (e.type == "agent_status" and e.status == "busy")]
+    assert (status_replies(BUSY_AGENT), status_replies(online_only)) == (1, 0)
+
+
 @pytest.mark.parametrize("sender", ["robot", "system", "assistant"])
 def test_a_declared_sender_answers_only_when_named_effective(tmp_path, sender):
     # c1 asks at 09:00; only the sender writes back, at 09:01
@@ -398,7 +410,7 @@ COVERED = {
     "QUEUE_ORDERS": QUEUE_CASES, "METRIC_UNITS": UNIT_CASES, "CLOCK_STARTS": CLOCK_CASES,
     "METRIC_COUNTS": {**COUNT_CASES, "assistant_unanswered_ineffective": None},
     "METRIC_EVALUATION": dict.fromkeys(registry.METRIC_EVALUATION), "CONDITION_VARIABLES": FIGURE_CASES,
-    "GENERATE_RATES": GENERATE_CASES,
+    "GENERATE_RATES": GENERATE_CASES, "REPLY_STATUSES": {"busy": BUSY_AGENT},
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from .. import ir
+from .. import ir, registry
 from ..events import Event
 from .decisions import RuleRef, rule_ref
 from .hours import WorkingHours
@@ -49,11 +49,14 @@ class Chosen(msgspec.Struct, frozen=True, gc=False):
     rule: RuleRef | None = None             # the node's line, for the decision (set from node)
     faq: tuple[str, ...] | None = None      # a welcome's enabled FAQ questions (set from node)
     guard: int = 0           # the loop guard's key: the reply statement (its IR node, alive with the policy)
+    welcome: bool = False    # the welcome (开场白): sending it marks the consumer's day (set from node)
 
     def __post_init__(self) -> None:
         msgspec.structs.force_setattr(self, "rule", rule_ref(self.node.span))
         msgspec.structs.force_setattr(self, "guard", id(self.node))
-        if self.kind == "welcome" and self.node.faq:
+        if isinstance(self.node, ir.WelcomeReply):
+            msgspec.structs.force_setattr(self, "welcome", True)
+        if self.welcome and self.node.faq:
             msgspec.structs.force_setattr(self, "faq", tuple(i.question for i in self.node.faq if i.enabled))
 
 
@@ -75,7 +78,9 @@ class AutoReplier:
         self.first = next((r for r in replies if isinstance(r, ir.FirstMessageReply)), None)
         self.order_card = next((r for r in replies if isinstance(r, ir.OrderCardReply)), None)
         self.offline = next((r for r in replies if isinstance(r, ir.OfflineReply)), None)
-        self.busy = next((r for r in replies if isinstance(r, ir.StatusReply) and r.status.name == "busy"), None)
+        # status replies by the agent status that sends them (registry.REPLY_STATUSES)
+        self.status_replies = {registry.REPLY_STATUSES.behaviour(r.status.name): r
+                               for r in replies if isinstance(r, ir.StatusReply)}
         self.products = {p.name: r for r in replies if isinstance(r, ir.ProductReply) for p in r.products}
         self.keywords = [(k, r) for r in replies if isinstance(r, ir.KeywordReply) for k in r.keywords if k]
         self.keyword_matcher = keyword_matcher([k for k, _ in self.keywords])
@@ -102,11 +107,12 @@ class AutoReplier:
         self._daily_welcome = bool(self.welcome and self.welcome.once_per_day)
         self._offline = Chosen("offline", self.offline, self.offline.text) if self.offline else None
         self._order_card = Chosen("order_card", self.order_card, self.order_card.text) if self.order_card else None
-        self._busy = Chosen("status", self.busy, self.busy.text, "busy") if self.busy else None
+        self._status_answers = {status: Chosen("status", reply, reply.text, reply.status.name)
+                                for status, reply in self.status_replies.items()}
         self._first = Chosen("first_message", self.first, self.first.text) if self.first else None
         present = {"welcome": self.welcome, "offline": self.offline, "faq": self.faq, "menu": self.menu,
                    "product": self.products, "order_card": self.order_card, "closing": self.closing,
-                   "keyword": self.keywords, "status": self.busy, "first_message": self.first}
+                   "keyword": self.keywords, "status": self.status_replies, "first_message": self.first}
         self.kinds = tuple(kind for kind in SEND_ORDER if present[kind])
         """The kinds this shop can send, in SEND_ORDER."""
 
@@ -151,8 +157,11 @@ class AutoReplier:
                 index = self.keyword_matcher.first(text)
                 if index is not None:
                     picks.append((self._keyword_answers[index], None))
-        if self._busy is not None and self._agent_busy(consumer, shop):
-            picks.append((self._busy, OFFLINE if off_work else None))
+        if self._status_answers:
+            status = self._agent_status(consumer, shop)
+            answer = self._status_answers.get(status) if status is not None else None
+            if answer is not None:
+                picks.append((answer, OFFLINE if off_work else None))
         if self._first is not None and new_session:
             picks.append((self._first, None))
         return picks
@@ -190,10 +199,10 @@ class AutoReplier:
         return chosen
 
     @staticmethod
-    def _agent_busy(consumer: ConsumerState, shop: ShopState) -> bool:
-        """Whether the consumer's agent is busy (忙碌)."""
+    def _agent_status(consumer: ConsumerState, shop: ShopState) -> str | None:
+        """The status of the consumer's agent (None: no session)."""
         session = consumer.session
         if session is None:
-            return False
+            return None
         agent = shop.agents.get(session.agent)
-        return agent is not None and agent.status == "busy"
+        return agent.status if agent is not None else None

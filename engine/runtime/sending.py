@@ -59,7 +59,7 @@ class ReplySender:
                 cs.last_auto = ts
             kind = chosen.kind
             questions = None
-            if kind == "welcome":
+            if chosen.welcome:   # the day's welcome (and its FAQ list) went out
                 cs.welcome_day = shop.today
                 if chosen.node.faq:
                     cs.faq_day = shop.today
