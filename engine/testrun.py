@@ -18,7 +18,7 @@ from .diagnostics import visible
 from .loader import Loader
 from .outputs import OutputFailed, write_whole
 from .scenarios import (
-    SHOWN_DECISION_KEYS, Case, CaseResult, Coverage, Failure, Loaded, ScenarioError, plain, selected_decisions, where,
+    SHOWN_DECISION_KEYS, Case, CaseResult, Coverage, Failure, Loaded, ScenarioError, plain, selected_decisions,
     yaml_parser, is_scenario, load_cases, load_policy, matches, read_document, run_case, scenario_files,
 )
 
