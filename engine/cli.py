@@ -619,6 +619,71 @@ def explain_command(
     stdout.flush()
 
 
+@app.command("import")
+def import_command(
+    source: Path = typer.Argument(..., help="The export: CSV, JSON Lines, or JSON."),
+    mapping: Path = typer.Option(..., "--mapping", "-m", help="The mapping file (YAML): which column gives which event field."),
+    out: Path = typer.Option(..., "--out", "-o", help="The event log to write (.jsonl, or .jsonl.gz)."),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="The export's encoding (default: the mapping's, else UTF-8 or GB18030 detected)."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first bad row (exit 1)."),
+) -> None:
+    """Import a desk's export into a kefu event log, in time order, by a mapping file (docs/import.md).
+
+    Exit codes: 0 imported, 1 the mapping has errors, names a column the export lacks, or a bad row with
+    --strict, 2 usage or I/O error (a file that cannot be read or decoded, an output that cannot be written).
+    """
+    import gzip
+
+    from .importer import MappingError, import_rows, load_mapping, missing_columns, rows
+
+    try:
+        plan = load_mapping(mapping, mapping.as_posix())
+    except MappingError as err:
+        for text in str(err).splitlines():   # the message, then its hint
+            _tell(text)
+        raise typer.Exit(EXIT_ERRORS)
+    shown = source.as_posix()
+    try:
+        header, records = rows(source, plan, encoding)
+    except (OSError, UnicodeDecodeError, LookupError, ValueError) as err:
+        _tell(f"error: cannot read {shown}: {err}")
+        raise typer.Exit(EXIT_USAGE)
+    lacking = missing_columns(plan, header)
+    if lacking:
+        for column, at_line, at_col in lacking:
+            _tell(f"{plan.file}:{at_line}:{at_col}: error: {shown} has no column {column!r}"
+                  + (f" (its columns: {', '.join(header[:20])})" if header else ""))
+        raise typer.Exit(EXIT_ERRORS)
+    shown_bad = {"n": 0}
+
+    def on_bad(row, column, reason) -> None:
+        shown_bad["n"] += 1
+        if shown_bad["n"] <= MAX_REJECTS_SHOWN:
+            _tell(f"{shown}:{row.number}:" + (f" column {column!r}:" if column else "") + f" skipped: {reason}")
+
+    try:
+        with PendingOutputs() as outputs:
+            target = outputs.open(out, "log")
+            sink = gzip.GzipFile(fileobj=target, mode="wb", mtime=0) if out.name.endswith(".gz") else target
+            stats = import_rows(plan, records, sink, on_bad, strict)
+            if sink is not target:
+                sink.close()
+            if strict and stats.skipped:
+                _tell("stopped at the first bad row (--strict)")
+                raise typer.Exit(EXIT_ERRORS)
+            outputs.commit()
+    except OutputFailed as err:
+        _tell(f"error: cannot write {out}: {err.reason}")
+        raise typer.Exit(EXIT_USAGE)
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        _tell(f"error: cannot import {shown}: {err}")
+        raise typer.Exit(EXIT_USAGE)
+    if shown_bad["n"] > MAX_REJECTS_SHOWN:
+        _tell(f"{shown}: {shown_bad['n'] - MAX_REJECTS_SHOWN} more skipped rows not shown")
+    _tell(f"{shown}: {stats.read} rows read = {stats.imported} imported + {stats.skipped} skipped; "
+          f"{stats.events} events written to {out}")
+
+
 @app.command("init")
 def init_command(
     platform: str = typer.Option(..., "--platform", help="The shop's platform (a platform file's name: taobao, pinduoduo, douyin …)."),

@@ -1,0 +1,446 @@
+"""`kefu import`: a desk's export (CSV or JSON) into a kefu event log, by a mapping file.
+
+A mapping file (YAML, docs/import.md) says where each event field comes from: a column of the
+export, a constant, a column's value mapped to another (买家 → consumer), and which rows give
+which events (a row may give several, or none). Nothing in it is executed: conditions and value
+maps are data. A mapping that names a column the export lacks is a located error in the mapping
+file before any row is read; a bad row is reported with its file, row and column and skipped.
+Output is in time order whatever the export's order: rows are sorted in runs held in memory and
+merged from temporary files, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import heapq
+import json
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from .scenarios import ScenarioError as MappingError, read_document, where
+
+EVENT_FIELDS = ("type", "shop", "sender", "consumer", "agent", "text", "page", "status", "to_agent", "group",
+                "max_sessions")
+SOURCE_KEYS = ("format", "delimiter", "encoding", "records")
+TIME_KEYS = ("column", "format", "timezone")
+RUN = 100_000
+"""Events sorted in memory at a time; longer exports are merged from sorted runs on disk."""
+
+
+class Writer(Protocol):
+    """Where the log goes: a binary file (or a gzip stream)."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
+@dataclass
+class Value:
+    """Where one event field comes from: a constant, or a column (its values mapped, a default)."""
+
+    constant: Any = None
+    column: str | None = None
+    mapping: dict[str, Any] | None = None
+    default: Any = None
+    time: TimeSpec | None = None   # a column read as a time (an event with a time of its own)
+
+
+@dataclass
+class TimeSpec:
+    """How a time column is read: `iso` (with an offset, or the zone given), `epoch`, or a strptime format."""
+
+    column: str
+    format: str
+    zone: ZoneInfo | None
+
+
+@dataclass
+class Condition:
+    """`when:` a column's value is (or is not) one of some values, or is empty or not."""
+
+    column: str
+    values: tuple[str, ...] | None = None
+    negate: bool = False
+    empty: bool | None = None
+
+    def holds(self, row: dict[str, str]) -> bool:
+        """Whether the row satisfies it."""
+        value = (row.get(self.column) or "").strip()
+        if self.empty is not None:
+            return (value == "") == self.empty
+        assert self.values is not None
+        return (value in self.values) != self.negate
+
+
+@dataclass
+class EventRule:
+    """One event a matching row gives."""
+
+    line: int
+    conditions: list[Condition]
+    fields: dict[str, Value]
+    time: TimeSpec
+
+
+@dataclass
+class Mapping:
+    """A mapping file, read and checked."""
+
+    file: str
+    format: str | None
+    delimiter: str | None
+    encoding: str
+    records: str | None
+    rules: list[EventRule]
+    columns: dict[str, tuple[int, int]] = field(default_factory=dict)   # column -> where the mapping names it
+
+
+# ---- reading the mapping ---------------------------------------------------------------------------
+def load_mapping(path: Path, shown: str) -> Mapping:
+    """The mapping file, checked; MappingError (file:line:col) when it cannot be used."""
+    doc = read_document(path, shown)
+    if not isinstance(doc, CommentedMap):
+        raise MappingError(shown, 1, 1, "a mapping file is a mapping with `events` (and `time`, `source`, …)")
+    _keys(doc, shown, ("source", "time", "shop", "events"))
+    source = doc.get("source") or CommentedMap()
+    if not isinstance(source, CommentedMap):
+        raise MappingError(shown, *where(doc, "source"), "`source` is a mapping (format, delimiter, encoding, records)")
+    _keys(source, shown, SOURCE_KEYS)
+    columns: dict[str, tuple[int, int]] = {}
+    if "time" not in doc:
+        raise MappingError(shown, 1, 1, "a mapping needs `time`: the column that gives each event's time")
+    time = _time(doc, "time", shown, columns)
+    events = doc.get("events")
+    if not isinstance(events, CommentedSeq) or not events:
+        raise MappingError(shown, *where(doc, "events") if "events" in doc else (1, 1),
+                           "`events` is a list: the events a row gives")
+    rules = []
+    for index, item in enumerate(events):
+        line, col = where(events, index)
+        if not isinstance(item, CommentedMap):
+            raise MappingError(shown, line, col, "an event is a mapping of its fields (type, sender, consumer, …)")
+        _keys(item, shown, EVENT_FIELDS + ("when", "ts"))
+        fields = {name: _value(item, name, shown, columns) for name in EVENT_FIELDS if name in item}
+        if "shop" not in fields and "shop" in doc:
+            fields["shop"] = _value(doc, "shop", shown, columns)
+        if "type" not in fields:
+            raise MappingError(shown, line, col, "an event needs a `type` (message, agent_status, transfer, session_end)")
+        conditions = _conditions(item, shown, columns)
+        own_time = _time(item, "ts", shown, columns) if "ts" in item else time
+        rules.append(EventRule(line, conditions, fields, own_time))
+    fmt = source.get("format")
+    if fmt is not None and fmt not in ("csv", "json", "jsonl"):
+        raise MappingError(shown, *where(source, "format"), f"unknown format {fmt!r}", "csv, json or jsonl")
+    encoding = str(source.get("encoding", "auto"))
+    if encoding != "auto":
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise MappingError(shown, *where(source, "encoding"), f"unknown encoding {encoding!r}",
+                               "auto, utf-8, utf-8-sig, gb18030, …") from None
+    delimiter = source.get("delimiter")
+    if delimiter is not None and len(str(delimiter)) != 1:
+        raise MappingError(shown, *where(source, "delimiter"), "`delimiter` is one character")
+    return Mapping(shown, fmt, str(delimiter) if delimiter is not None else None, encoding,
+                   str(source["records"]) if "records" in source else None, rules, columns)
+
+
+def _keys(node: dict, shown: str, known: tuple[str, ...]) -> None:
+    from .names import did_you_mean
+
+    for key in node:
+        if key not in known:
+            hint = did_you_mean(str(key), list(known)) or f"known keys: {', '.join(known)}"
+            raise MappingError(shown, *where(node, key), f"unknown key {str(key)!r}", hint)
+
+
+def _value(node: CommentedMap, key: str, shown: str, columns: dict[str, tuple[int, int]]) -> Value:
+    raw = node[key]
+    if not isinstance(raw, dict):
+        return Value(constant=_plain(raw))
+    _keys(raw, shown, ("column", "map", "default", "format", "timezone"))
+    if "column" not in raw:
+        raise MappingError(shown, *where(node, key), f"`{key}` is a constant or {{column: NAME, map: …, default: …}}")
+    column = str(raw["column"])
+    columns.setdefault(column, where(raw, "column"))
+    mapping = raw.get("map")
+    if mapping is not None and not isinstance(mapping, dict):
+        raise MappingError(shown, *where(raw, "map"), "`map` is a mapping: a value of the column -> the field's value")
+    return Value(column=column, mapping={str(k): _plain(v) for k, v in mapping.items()} if mapping else None,
+                 default=_plain(raw.get("default")))
+
+
+def _time(node: CommentedMap, key: str, shown: str, columns: dict[str, tuple[int, int]]) -> TimeSpec:
+    raw = node[key]
+    if not isinstance(raw, dict) or "column" not in raw:
+        raise MappingError(shown, *where(node, key), f"`{key}` is {{column: NAME, format: iso|epoch|%Y-…, timezone: …}}")
+    _keys(raw, shown, TIME_KEYS)
+    column = str(raw["column"])
+    columns.setdefault(column, where(raw, "column"))
+    zone = None
+    if "timezone" in raw:
+        try:
+            zone = ZoneInfo(str(raw["timezone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise MappingError(shown, *where(raw, "timezone"), f"unknown time zone {raw['timezone']!r}",
+                               "an IANA name such as Asia/Shanghai") from None
+    fmt = str(raw.get("format", "iso"))
+    if fmt not in ("iso", "epoch") and zone is None:
+        raise MappingError(shown, *where(node, key), "a time without an offset needs `timezone`",
+                           "kefu never guesses a time zone: add timezone: Asia/Shanghai (for example)")
+    return TimeSpec(column, fmt, zone)
+
+
+def _conditions(item: CommentedMap, shown: str, columns: dict[str, tuple[int, int]]) -> list[Condition]:
+    raw = item.get("when")
+    if raw is None:
+        return []
+    entries = raw if isinstance(raw, list) else [raw]
+    out = []
+    for entry in entries:
+        if not isinstance(entry, dict) or "column" not in entry:
+            raise MappingError(shown, *where(item, "when"),
+                               "`when` is {column: NAME, in: [values]} (or not_in, empty: true|false), or a list of them")
+        _keys(entry, shown, ("column", "in", "not_in", "empty"))
+        column = str(entry["column"])
+        columns.setdefault(column, where(entry, "column"))
+        if "empty" in entry:
+            out.append(Condition(column, empty=bool(entry["empty"])))
+            continue
+        values = entry.get("in", entry.get("not_in"))
+        values = values if isinstance(values, list) else [values]
+        out.append(Condition(column, tuple(str(_plain(v)) for v in values), negate="not_in" in entry))
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return str(value)
+
+
+# ---- reading the source ----------------------------------------------------------------------------
+@dataclass
+class Row:
+    """One record of the export: its number (a CSV's line, a JSON record's index) and its values."""
+
+    number: int
+    values: dict[str, str]
+
+
+def detect_encoding(path: Path, encoding: str) -> str:
+    """The encoding to read the export with: the one given, or UTF-8 (BOM or not) when its first MiB
+    decodes as UTF-8, else GB18030 (the usual encoding of Chinese spreadsheets' CSV)."""
+    if encoding != "auto":
+        return encoding
+    with open(path, "rb") as f:
+        head = f.read(1 << 20)
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "gb18030"
+    return "utf-8-sig"
+
+
+def rows(path: Path, mapping: Mapping, encoding: str | None = None) -> tuple[list[str], Iterator[Row]]:
+    """The export's columns and its rows, read as a stream (CSV, JSON Lines; a JSON list is read whole)."""
+    fmt = mapping.format or ("jsonl" if path.suffix in (".jsonl", ".ndjson") else
+                             "json" if path.suffix == ".json" else "csv")
+    name = detect_encoding(path, encoding or mapping.encoding)
+    f = open(path, encoding=name, newline="" if fmt == "csv" else None)
+    if fmt == "csv":
+        sample = f.read(65536)
+        f.seek(0)
+        delimiter = mapping.delimiter
+        if delimiter is None:
+            try:
+                delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+            except csv.Error:
+                delimiter = ","
+        reader = csv.reader(f, delimiter=delimiter)
+        header = [h.strip() for h in next(reader, [])]
+
+        def csv_rows() -> Iterator[Row]:
+            with f:
+                for values in reader:
+                    if values:
+                        yield Row(reader.line_num, dict(zip(header, values)))
+        return header, csv_rows()
+    if fmt == "jsonl":
+        first = ""
+        for line in f:   # the columns: the fields of the first record
+            if line.strip():
+                first = line
+                break
+        f.seek(0)
+        header = sorted(json.loads(first)) if first and isinstance(json.loads(first), dict) else []
+
+        def jsonl_rows() -> Iterator[Row]:
+            with f:
+                for n, line in enumerate(f, 1):
+                    if line.strip():
+                        record = json.loads(line)
+                        if isinstance(record, dict):
+                            yield Row(n, {k: "" if v is None else str(v) for k, v in record.items()})
+        return header, jsonl_rows()
+    with f:
+        data: Any = json.load(f)
+    for part in mapping.records.split(".") if mapping.records else []:
+        data = data.get(part) if isinstance(data, dict) else None
+    if not isinstance(data, list):
+        raise ValueError(f"no list of records at {mapping.records or 'the top'}")
+    header = sorted({k for r in data if isinstance(r, dict) for k in r})
+    return header, (Row(n, {k: "" if v is None else str(v) for k, v in r.items()})
+                    for n, r in enumerate(data, 1) if isinstance(r, dict))
+
+
+# ---- rows to events --------------------------------------------------------------------------------
+class BadRow(Exception):
+    """A row that cannot give its events: the column and the reason."""
+
+    def __init__(self, column: str | None, reason: str):
+        super().__init__(reason)
+        self.column, self.reason = column, reason
+
+
+def event_time(spec: TimeSpec, row: Row) -> float:
+    """A row's time as epoch seconds, read as the mapping says."""
+    text = (row.values.get(spec.column) or "").strip()
+    if not text:
+        raise BadRow(spec.column, "no time")
+    try:
+        if spec.format == "epoch":
+            return float(text)
+        if spec.format == "iso":
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        else:
+            moment = datetime.strptime(text, spec.format)
+    except ValueError:
+        raise BadRow(spec.column, f"{text[:40]!r} is not a time of format {spec.format}") from None
+    if moment.tzinfo is None:
+        if spec.zone is None:
+            raise BadRow(spec.column, f"{text[:40]!r} has no offset and the mapping gives no timezone")
+        moment = moment.replace(tzinfo=spec.zone)
+    return moment.timestamp()
+
+
+def _field(name: str, value: Value, row: Row) -> Any:
+    if value.column is None:
+        return value.constant
+    raw = (row.values.get(value.column) or "").strip()
+    if value.mapping is not None:
+        if raw in value.mapping:
+            return value.mapping[raw]
+        if value.default is not None:
+            return value.default
+        raise BadRow(value.column, f"{raw[:40]!r} is not one of the values `map` lists for {name}")
+    if raw == "":
+        return value.default
+    if name == "max_sessions":
+        try:
+            return int(raw)
+        except ValueError:
+            raise BadRow(value.column, f"{raw[:40]!r} is not a whole number") from None
+    return raw
+
+
+def row_events(mapping: Mapping, row: Row) -> list[tuple[float, dict]]:
+    """The events a row gives (none when no rule's conditions hold)."""
+    out = []
+    for rule in mapping.rules:
+        if not all(c.holds(row.values) for c in rule.conditions):
+            continue
+        ts = event_time(rule.time, row)
+        event = {name: _field(name, value, row) for name, value in rule.fields.items()}
+        out.append((ts, {k: v for k, v in event.items() if v is not None}))
+    return out
+
+
+# ---- the import ------------------------------------------------------------------------------------
+@dataclass
+class ImportStats:
+    """What an import read and wrote: rows read == imported + skipped."""
+
+    read: int = 0
+    imported: int = 0
+    skipped: int = 0
+    events: int = 0
+
+
+def missing_columns(mapping: Mapping, header: list[str]) -> list[tuple[str, int, int]]:
+    """The columns the mapping names that the export lacks, with where the mapping names them."""
+    present = set(header)
+    return [(column, *at) for column, at in mapping.columns.items() if column not in present]
+
+
+def import_rows(mapping: Mapping, source: Iterator[Row], out: Writer,
+                on_bad: Callable[[Row, str | None, str], None], strict: bool = False) -> ImportStats:
+    """Every row to its events, written to out as a kefu event log in time order."""
+    stats = ImportStats()
+    runs: list[Path] = []
+    batch: list[tuple[float, int, bytes]] = []
+    seq = 0
+    with tempfile.TemporaryDirectory(prefix="kefu-import-") as tmp:
+        for row in source:
+            stats.read += 1
+            try:
+                events = row_events(mapping, row)
+            except BadRow as bad:
+                stats.skipped += 1
+                on_bad(row, bad.column, bad.reason)
+                if strict:
+                    break
+                continue
+            if not events:
+                stats.skipped += 1
+                on_bad(row, None, "no event of the mapping matches it")
+                if strict:
+                    break
+                continue
+            stats.imported += 1
+            for ts, event in events:
+                seq += 1
+                batch.append((ts, seq, orjson.dumps(event)))
+            if len(batch) >= RUN:
+                runs.append(_spill(sorted(batch), Path(tmp), len(runs)))
+                batch = []
+        batch.sort()
+        sources = [_read_run(path) for path in runs] + [iter(batch)]
+        for ts, _, body in heapq.merge(*sources):
+            out.write(_with_ts(body, ts))
+            stats.events += 1
+    return stats
+
+
+def _with_ts(body: bytes, ts: float) -> bytes:
+    """The event's JSON with its ts first, as RFC 3339 in UTC (whole seconds when whole)."""
+    moment = datetime.fromtimestamp(ts, timezone.utc)
+    text = moment.isoformat(timespec="seconds" if ts == int(ts) else "milliseconds").replace("+00:00", "Z")
+    return b'{"ts":"' + text.encode() + b'",' + body[1:] + b"\n"
+
+
+def _spill(batch: list[tuple[float, int, bytes]], tmp: Path, n: int) -> Path:
+    path = tmp / f"run-{n}.bin"
+    with open(path, "wb") as f:
+        for ts, seq, body in batch:
+            f.write(orjson.dumps([ts, seq]) + b"\t" + body + b"\n")
+    return path
+
+
+def _read_run(path: Path) -> Iterator[tuple[float, int, bytes]]:
+    with open(path, "rb") as f:
+        for line in f:
+            key, body = line.rstrip(b"\n").split(b"\t", 1)
+            ts, seq = orjson.loads(key)
+            yield ts, seq, body

@@ -1,0 +1,126 @@
+"""`kefu import`: desk exports into kefu event logs by a mapping file (docs/import.md)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+from cli_helpers import kefu
+
+ROOT = Path(__file__).resolve().parent.parent
+QIANNIU = ROOT / "rulesets" / "imports" / "qianniu.yaml"
+OPEN_API = ROOT / "rulesets" / "imports" / "open-api.yaml"
+TAOBAO_SHOP = ROOT / "rulesets" / "examples" / "taobao-apparel.kefu"
+
+
+def _events(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_the_qianniu_sample_gb18030_imports_and_replays(tmp_path):
+    out = tmp_path / "day.jsonl"
+    result = kefu("import", ROOT / "samples" / "qianniu-export.csv", "--mapping", QIANNIU, "--out", out)
+    assert result.exit_code == 0, result.output
+    # 7 rows: 6 messages of a consumer, an agent or the robot; the 系统 row matches no event
+    assert result.stderr.splitlines()[-1].endswith(": 7 rows read = 6 imported + 1 skipped; 6 events written to " + str(out))
+    events = _events(out)
+    assert [e["ts"] for e in events] == sorted(e["ts"] for e in events)
+    assert events[0] == {"ts": "2026-11-11T01:00:05Z", "type": "message", "sender": "consumer", "consumer": "tb_张三",
+                         "text": "这件有M码吗", "page": "product_detail", "shop": "yishang-apparel"}
+    report = json.loads(kefu("replay", TAOBAO_SHOP, "--events", out, "--format", "json").stdout)
+    # Taobao 3 minutes: 张三 answered by lin in 65 s, 李四 by the robot in 20 s, 王五 by he in 10 min: 2 of 3
+    (row,) = report["metrics"]
+    assert (row["eligible"], row["met"]) == (3, 2)
+
+
+def test_the_open_api_sample_json_imports(tmp_path):
+    out = tmp_path / "log.jsonl.gz"
+    result = kefu("import", ROOT / "samples" / "open-api-records.json", "--mapping", OPEN_API, "--out", out)
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in gzip.decompress(out.read_bytes()).splitlines()]
+    assert [(e["sender"], e["consumer"]) for e in events] == [
+        ("consumer", "tb_张三"), ("agent", "tb_张三"), ("consumer", "tb_王五"), ("agent", "tb_王五")]
+    report = json.loads(kefu("replay", TAOBAO_SHOP, "--events", out, "--format", "json").stdout)
+    (row,) = report["metrics"]
+    assert (row["eligible"], row["met"]) == (2, 1)   # 张三 in 65 s, 王五 in 10 min
+
+
+MAPPING = """time: {column: 时间, format: "%Y-%m-%d %H:%M:%S", timezone: Asia/Shanghai}
+shop: s
+events:
+  - when: {column: 方向, in: [买家]}
+    type: message
+    sender: consumer
+    consumer: {column: 买家}
+  - when: {column: 方向, in: [客服]}
+    type: message
+    sender: {column: 角色, map: {人工: agent, 机器人: robot}}
+    agent: {column: 客服}
+    consumer: {column: 买家}
+"""
+
+
+def _files(tmp_path, rows, mapping=MAPPING, encoding="utf-8"):
+    (tmp_path / "map.yaml").write_text(mapping, encoding="utf-8")
+    (tmp_path / "x.csv").write_bytes(("时间,方向,买家,客服,角色\n" + "".join(r + "\n" for r in rows)).encode(encoding))
+    return tmp_path / "x.csv", tmp_path / "map.yaml"
+
+
+def test_rows_are_sorted_by_time_even_past_memory(tmp_path, monkeypatch):
+    import engine.importer
+
+    rows = [f"2026-11-11 09:{m:02d}:00,买家,c{m},," for m in (5, 1, 4, 2, 3)]
+    source, mapping = _files(tmp_path, rows)
+    assert kefu("import", source, "-m", mapping, "-o", tmp_path / "a.jsonl").exit_code == 0
+    monkeypatch.setattr(engine.importer, "RUN", 2)   # sorted runs of two, merged from disk
+    assert kefu("import", source, "-m", mapping, "-o", tmp_path / "b.jsonl").exit_code == 0
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    assert [e["consumer"] for e in _events(tmp_path / "a.jsonl")] == ["c1", "c2", "c3", "c4", "c5"]
+
+
+def test_bad_rows_are_located_counted_and_skipped(tmp_path):
+    rows = ["2026-11-11 09:00:00,买家,c1,,", "9点,买家,c2,,", "2026-11-11 09:01:00,客服,c1,amy,主管",
+            "2026-11-11 09:02:00,客服,c1,amy,人工"]
+    source, mapping = _files(tmp_path, rows)
+    result = kefu("import", source, "-m", mapping, "-o", tmp_path / "out.jsonl")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [
+        f"{source.as_posix()}:3: column '时间': skipped: '9点' is not a time of format %Y-%m-%d %H:%M:%S",
+        f"{source.as_posix()}:4: column '角色': skipped: '主管' is not one of the values `map` lists for sender",
+        f"{source.as_posix()}: 4 rows read = 2 imported + 2 skipped; 2 events written to {tmp_path / 'out.jsonl'}"]
+    assert [e["sender"] for e in _events(tmp_path / "out.jsonl")] == ["consumer", "agent"]
+    strict = kefu("import", source, "-m", mapping, "-o", tmp_path / "strict.jsonl", "--strict")
+    assert strict.exit_code == 1 and not (tmp_path / "strict.jsonl").exists()
+
+
+def test_a_column_the_export_lacks_is_a_located_error_in_the_mapping(tmp_path):
+    source, mapping = _files(tmp_path, ["2026-11-11 09:00:00,买家,c1,,"], MAPPING.replace("{column: 买家}", "{column: 顾客}"))
+    result = kefu("import", source, "-m", mapping, "-o", tmp_path / "out.jsonl")
+    assert result.exit_code == 1 and not (tmp_path / "out.jsonl").exists()
+    assert result.stderr.startswith(f"{mapping.as_posix()}:7:16: error: {source.as_posix()} has no column '顾客' "
+                                    "(its columns: 时间, 方向, 买家, 客服, 角色)")
+
+
+def test_mapping_mistakes_are_located(tmp_path):
+    cases = [
+        (MAPPING.replace("events:", "evnets:"), "map.yaml:3:1: error: unknown key 'evnets'"),
+        (MAPPING.replace(", timezone: Asia/Shanghai", ""), "map.yaml:1:1: error: a time without an offset needs `timezone`"),
+        (MAPPING.replace("    type: message\n    sender: consumer", "    sender: consumer", 1),
+         "map.yaml:4:5: error: an event needs a `type`"),
+        ("time: !!python/object/apply:os.system ['touch pwned']\nevents: []\n", "map.yaml:1:1: error: `time` is"),
+    ]
+    for text, message in cases:
+        source, mapping = _files(tmp_path, ["2026-11-11 09:00:00,买家,c1,,"], text)
+        result = kefu("import", source, "-m", mapping, "-o", tmp_path / "out.jsonl")
+        assert result.exit_code == 1, (text, result.output)
+        assert message in result.stderr, (message, result.stderr)
+    assert not Path("pwned").exists()
+
+
+def test_gb18030_is_detected_and_an_encoding_can_be_given(tmp_path):
+    source, mapping = _files(tmp_path, ["2026-11-11 09:00:00,买家,张三,,"], encoding="gb18030")
+    assert kefu("import", source, "-m", mapping, "-o", tmp_path / "a.jsonl").exit_code == 0
+    assert _events(tmp_path / "a.jsonl")[0]["consumer"] == "张三"
+    wrong = kefu("import", source, "-m", mapping, "-o", tmp_path / "b.jsonl", "--encoding", "utf-8")
+    assert wrong.exit_code == 2 and "cannot" in wrong.stderr
