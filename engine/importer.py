@@ -29,8 +29,9 @@ from .scenarios import ScenarioError as MappingError, read_document, where
 
 EVENT_FIELDS = ("type", "shop", "sender", "consumer", "agent", "text", "page", "status", "to_agent", "group",
                 "max_sessions")
-SOURCE_KEYS = ("format", "delimiter", "encoding", "records")
+SOURCE_KEYS = ("format", "delimiter", "encoding", "records", "sheet")
 TIME_KEYS = ("column", "format", "timezone")
+FORMATS = ("csv", "jsonl", "json", "xlsx")
 RUN = 100_000
 """Events sorted in memory at a time; longer exports are merged from sorted runs on disk."""
 
@@ -100,6 +101,7 @@ class Mapping:
     records: str | None
     rules: list[EventRule]
     columns: dict[str, tuple[int, int]] = field(default_factory=dict)   # column -> where the mapping names it
+    sheet: int | str | None = None   # xlsx: the sheet, by name or 0-based index (default: the first)
 
 
 # ---- reading the mapping ---------------------------------------------------------------------------
@@ -136,8 +138,8 @@ def load_mapping(path: Path, shown: str) -> Mapping:
         own_time = _time(item, "ts", shown, columns) if "ts" in item else time
         rules.append(EventRule(line, conditions, fields, own_time))
     fmt = source.get("format")
-    if fmt is not None and fmt not in ("csv", "json", "jsonl"):
-        raise MappingError(shown, *where(source, "format"), f"unknown format {fmt!r}", "csv, json or jsonl")
+    if fmt is not None and fmt not in FORMATS:
+        raise MappingError(shown, *where(source, "format"), f"unknown format {fmt!r}", ", ".join(FORMATS))
     encoding = str(source.get("encoding", "auto"))
     if encoding != "auto":
         try:
@@ -148,8 +150,11 @@ def load_mapping(path: Path, shown: str) -> Mapping:
     delimiter = source.get("delimiter")
     if delimiter is not None and len(str(delimiter)) != 1:
         raise MappingError(shown, *where(source, "delimiter"), "`delimiter` is one character")
+    sheet = source.get("sheet")
     return Mapping(shown, fmt, str(delimiter) if delimiter is not None else None, encoding,
-                   str(source["records"]) if "records" in source else None, rules, columns)
+                   str(source["records"]) if "records" in source else None, rules, columns,
+                   sheet if isinstance(sheet, int) and not isinstance(sheet, bool) else
+                   (str(sheet) if sheet is not None else None))
 
 
 def _keys(node: dict, shown: str, known: tuple[str, ...]) -> None:
@@ -256,7 +261,9 @@ def detect_encoding(path: Path, encoding: str) -> str:
 def rows(path: Path, mapping: Mapping, encoding: str | None = None) -> tuple[list[str], Iterator[Row]]:
     """The export's columns and its rows, read as a stream (CSV, JSON Lines; a JSON list is read whole)."""
     fmt = mapping.format or ("jsonl" if path.suffix in (".jsonl", ".ndjson") else
-                             "json" if path.suffix == ".json" else "csv")
+                             "json" if path.suffix == ".json" else "xlsx" if path.suffix == ".xlsx" else "csv")
+    if fmt == "xlsx":
+        return _xlsx_rows(path, mapping.sheet)
     name = detect_encoding(path, encoding or mapping.encoding)
     f = open(path, encoding=name, newline="" if fmt == "csv" else None)
     if fmt == "csv":
@@ -303,6 +310,43 @@ def rows(path: Path, mapping: Mapping, encoding: str | None = None) -> tuple[lis
     header = sorted({k for r in data if isinstance(r, dict) for k in r})
     return header, (Row(n, {k: "" if v is None else str(v) for k, v in r.items()})
                     for n, r in enumerate(data, 1) if isinstance(r, dict))
+
+
+def _xlsx_rows(path: Path, sheet: int | str | None) -> tuple[list[str], Iterator[Row]]:
+    """An Excel sheet's header and rows, streamed (openpyxl read-only); a date cell reads as
+    `YYYY-MM-DD HH:MM:SS`, a number as its text."""
+    from openpyxl import load_workbook  # type: ignore[import-untyped]  # only an Excel import needs it
+
+    book = load_workbook(path, read_only=True, data_only=True)
+    names = book.sheetnames
+    if isinstance(sheet, int):
+        if not 0 <= sheet < len(names):
+            raise ValueError(f"no sheet {sheet} (the workbook has {len(names)})")
+        ws = book[names[sheet]]
+    elif sheet is not None:
+        if sheet not in names:
+            raise ValueError(f"no sheet {sheet!r} (its sheets: {', '.join(names)})")
+        ws = book[sheet]
+    else:
+        ws = book[names[0]]
+    cells = ws.iter_rows(values_only=True)
+    header = [str(h).strip() if h is not None else "" for h in next(cells, ())]
+
+    def text(value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+    def xlsx_rows() -> Iterator[Row]:
+        try:
+            for number, values in enumerate(cells, 2):
+                if any(v is not None for v in values):
+                    yield Row(number, {h: text(v) for h, v in zip(header, values)})
+        finally:
+            book.close()
+    return header, xlsx_rows()
 
 
 # ---- rows to events --------------------------------------------------------------------------------

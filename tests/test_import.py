@@ -124,3 +124,27 @@ def test_gb18030_is_detected_and_an_encoding_can_be_given(tmp_path):
     assert _events(tmp_path / "a.jsonl")[0]["consumer"] == "张三"
     wrong = kefu("import", source, "-m", mapping, "-o", tmp_path / "b.jsonl", "--encoding", "utf-8")
     assert wrong.exit_code == 2 and "cannot" in wrong.stderr
+
+
+def test_an_excel_export_by_sheet_name(tmp_path):
+    from datetime import datetime
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "说明"
+    book.active.append(["this sheet is not the chats"])
+    sheet = book.create_sheet("聊天记录")
+    sheet.append(["时间", "方向", "买家", "客服", "角色"])
+    sheet.append([datetime(2026, 11, 11, 9, 1), "客服", "c1", "amy", "人工"])   # a date cell
+    sheet.append(["2026-11-11 09:00:00", "买家", "c1", None, None])           # a text cell
+    book.save(tmp_path / "x.xlsx")
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("source: {sheet: 聊天记录}\n" + MAPPING, encoding="utf-8")
+    result = kefu("import", tmp_path / "x.xlsx", "-m", mapping, "-o", tmp_path / "out.jsonl")
+    assert result.exit_code == 0, result.output
+    assert [(e["ts"], e["sender"]) for e in _events(tmp_path / "out.jsonl")] == [
+        ("2026-11-11T01:00:00Z", "consumer"), ("2026-11-11T01:01:00Z", "agent")]
+    mapping.write_text("source: {sheet: 没有}\n" + MAPPING, encoding="utf-8")
+    missing = kefu("import", tmp_path / "x.xlsx", "-m", mapping, "-o", tmp_path / "out2.jsonl")
+    assert missing.exit_code == 2 and "no sheet '没有' (its sheets: 说明, 聊天记录)" in missing.stderr
