@@ -621,9 +621,10 @@ def explain_command(
 
 @app.command("import")
 def import_command(
-    source: Path = typer.Argument(..., help="The export: CSV, JSON Lines, or JSON."),
-    mapping: Path = typer.Option(..., "--mapping", "-m", help="The mapping file (YAML): which column gives which event field."),
-    out: Path = typer.Option(..., "--out", "-o", help="The event log to write (.jsonl, or .jsonl.gz)."),
+    source: Path = typer.Argument(..., help="The export: CSV, Excel (.xlsx), JSON Lines, or JSON."),
+    mapping: Optional[Path] = typer.Option(None, "--mapping", "-m", help="The mapping file (YAML): which column gives which event field."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="The event log to write (.jsonl, or .jsonl.gz)."),
+    guess: bool = typer.Option(False, "--guess", help="Print a starting mapping guessed from the export's columns and first rows."),
     encoding: Optional[str] = typer.Option(None, "--encoding", help="The export's encoding (default: the mapping's, else UTF-8 or GB18030 detected)."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad row (exit 1)."),
 ) -> None:
@@ -633,9 +634,22 @@ def import_command(
     --strict, 2 usage or I/O error (a file that cannot be read or decoded, an output that cannot be written).
     """
     import gzip
+    import itertools
 
-    from .importer import MappingError, import_rows, load_mapping, missing_columns, rows
+    from .importer import Mapping, MappingError, guess_mapping, import_rows, load_mapping, missing_columns, rows
 
+    if guess:
+        try:
+            header, records = rows(source, Mapping(source.as_posix(), None, None, "auto", None, []), encoding)
+            sample = list(itertools.islice(records, 50))
+        except (OSError, UnicodeDecodeError, LookupError, ValueError) as err:
+            _tell(f"error: cannot read {source.as_posix()}: {err}")
+            raise typer.Exit(EXIT_USAGE)
+        typer.echo(guess_mapping(header, sample, source.as_posix()), nl=False)
+        return
+    if mapping is None or out is None:
+        _tell("error: give --mapping MAP.yaml and --out LOG (or --guess)")
+        raise typer.Exit(EXIT_USAGE)
     try:
         plan = load_mapping(mapping, mapping.as_posix())
     except MappingError as err:

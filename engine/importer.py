@@ -488,3 +488,95 @@ def _read_run(path: Path) -> Iterator[tuple[float, int, bytes]]:
             key, body = line.rstrip(b"\n").split(b"\t", 1)
             ts, seq = orjson.loads(key)
             yield ts, seq, body
+
+
+# ---- --guess: a starting mapping -------------------------------------------------------------------
+TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M")
+HINTS = {   # header words that say what a column is (lower case)
+    "time": ("时间", "日期", "time", "date", "created", "timestamp", "ts"),
+    "consumer": ("买家", "顾客", "客户", "用户", "buyer", "customer", "consumer", "user", "nick", "author"),
+    "agent": ("客服", "坐席", "子账号", "agent", "staff", "server", "operator"),
+    "text": ("内容", "消息", "text", "content", "message", "body"),
+    "sender": ("发送方", "方向", "角色", "sender", "direction", "inbound", "from", "role"),
+    "shop": ("店铺", "shop", "store", "company"),
+}
+
+
+def _time_format(values: list[str]) -> str | None:
+    """The time format every non-empty sample value reads with, if any."""
+    samples = [v for v in values if v]
+    if not samples:
+        return None
+    for fmt in ("iso", *TIME_FORMATS, "epoch"):
+        try:
+            for v in samples:
+                if fmt == "iso":
+                    datetime.fromisoformat(v.replace("Z", "+00:00"))
+                elif fmt == "epoch":
+                    if not (v.replace(".", "", 1).isdigit() and 9 <= len(v.split(".")[0]) <= 10):
+                        raise ValueError
+                else:
+                    datetime.strptime(v, fmt)
+            return fmt
+        except ValueError:
+            continue
+    return None
+
+
+def _role(header: str, values: list[str]) -> str | None:
+    name = header.lower()
+    for role, words in HINTS.items():
+        if any(w in name for w in words):
+            return role
+    return None
+
+
+def guess_mapping(header: list[str], sample: list[Row], source: str) -> str:
+    """A starting mapping for an export, from its columns and first rows: to read and edit, not to trust."""
+    values = {h: [r.values.get(h, "").strip() for r in sample] for h in header}
+    time_col = next((h for h in header if _time_format(values[h]) and _role(h, values[h]) == "time"), None) \
+        or next((h for h in header if _time_format(values[h])), None)
+    roles: dict[str, str] = {}
+    for h in header:
+        role = _role(h, values[h])
+        if role and role != "time" and role not in roles.values():
+            roles[h] = role
+    by_role = {role: h for h, role in roles.items()}
+    lines = [f"# A starting mapping for {source}, guessed from its columns and first {len(sample)} rows by",
+             "# `kefu import --guess`: check every line (docs/import.md), then run",
+             f"#   kefu import {source} --mapping THIS.yaml --out log.jsonl",
+             f"# Columns: {', '.join(header)}"]
+    if time_col is None:
+        lines.append("time: {column: TODO, format: iso}   # no column reads as a time: name it and its format")
+    else:
+        fmt = _time_format(values[time_col])
+        naive = fmt != "epoch" and any(
+            v and (fmt != "iso" or datetime.fromisoformat(v.replace("Z", "+00:00")).tzinfo is None)
+            for v in values[time_col])
+        zone = ", timezone: Asia/Shanghai" if naive else ""
+        lines.append(f'time: {{column: {time_col}, format: "{fmt}"{zone}}}   # check the time zone')
+    lines.append(f"shop: {{column: {by_role['shop']}}}" if "shop" in by_role else "shop: TODO   # the shop's id")
+    sender = by_role.get("sender")
+    distinct = sorted({v for v in values.get(sender, []) if v}) if sender else []
+    who = {"consumer": by_role.get("consumer", "TODO"), "agent": by_role.get("agent", "TODO")}
+    text = by_role.get("text")
+    lines.append("events:")
+    for kind in ("consumer", "agent"):
+        guessed = [v for v in distinct if _looks_like(kind, v)] or ["TODO"]
+        lines.append(f"  - when: {{column: {sender or 'TODO'}, in: [{', '.join(guessed)}]}}   # the rows of the {kind}")
+        lines.append("    type: message")
+        lines.append(f"    sender: {kind}")
+        if kind == "agent":
+            lines.append(f"    agent: {{column: {who['agent']}}}")
+        lines.append(f"    consumer: {{column: {who['consumer']}}}")
+        if text:
+            lines.append(f"    text: {{column: {text}}}")
+    if distinct:
+        lines.append(f"# the values of {sender} seen: {', '.join(distinct)}")
+    return "\n".join(lines) + "\n"
+
+
+def _looks_like(kind: str, value: str) -> bool:
+    words = {"consumer": ("买家", "顾客", "客户", "buyer", "customer", "true", "1", "in"),
+             "agent": ("客服", "人工", "staff", "agent", "false", "2", "out")}[kind]
+    return value.strip().lower() in words or any(w in value.lower() for w in words if len(w) > 1)

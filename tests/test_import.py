@@ -148,3 +148,21 @@ def test_an_excel_export_by_sheet_name(tmp_path):
     mapping.write_text("source: {sheet: 没有}\n" + MAPPING, encoding="utf-8")
     missing = kefu("import", tmp_path / "x.xlsx", "-m", mapping, "-o", tmp_path / "out2.jsonl")
     assert missing.exit_code == 2 and "no sheet '没有' (its sheets: 说明, 聊天记录)" in missing.stderr
+
+
+def test_guess_prints_a_mapping_that_imports_the_sample(tmp_path):
+    guessed = kefu("import", "--guess", ROOT / "samples" / "qianniu-export.csv")
+    assert guessed.exit_code == 0, guessed.output
+    text = guessed.stdout
+    # the time column read as ISO without an offset (so a time zone to check), the sender column's
+    # values split by who writes, the id and text columns by their Chinese headers
+    assert 'time: {column: 时间, format: "iso", timezone: Asia/Shanghai}' in text
+    assert "  - when: {column: 发送方, in: [买家]}" in text and "  - when: {column: 发送方, in: [客服]}" in text
+    assert "# the values of 发送方 seen: 买家, 客服, 店小蜜, 系统" in text
+    (tmp_path / "guess.yaml").write_text(text, encoding="utf-8")
+    result = kefu("import", ROOT / "samples" / "qianniu-export.csv", "-m", tmp_path / "guess.yaml",
+                  "-o", tmp_path / "out.jsonl")
+    assert result.exit_code == 0, result.output
+    # the robot's and the system's rows match no guessed event: 5 of 7 rows imported
+    assert "7 rows read = 5 imported + 2 skipped" in result.stderr
+    assert kefu("import", ROOT / "samples" / "qianniu-export.csv").exit_code == 2   # neither --guess nor a mapping
