@@ -468,15 +468,20 @@ class SchemaName(str, Enum):
     ir = "ir"
     report = "report"
     decision = "decision"
+    mapping = "mapping"
 
 
 @app.command()
 def schema(
-    name: SchemaName = typer.Argument(SchemaName.ir, help="ir (resolved policy), report (replay report) or decision (one decision record)."),
+    name: SchemaName = typer.Argument(SchemaName.ir, help="ir (resolved policy), report (replay report), decision (one decision record) or mapping (kefu import)."),
 ) -> None:
-    """Print a JSON Schema: the policy IR, the replay report, or a decision record."""
+    """Print a JSON Schema: the policy IR, the replay report, a decision record, or an import mapping."""
     from .interface import SCHEMAS
 
+    if name is SchemaName.mapping:
+        from .importer import MAPPING_SCHEMA
+        typer.echo(json.dumps(MAPPING_SCHEMA, indent=2, ensure_ascii=False))
+        return
     model = ir.Policy if name is SchemaName.ir else SCHEMAS[name.value]
     typer.echo(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
 

@@ -580,3 +580,34 @@ def _looks_like(kind: str, value: str) -> bool:
     words = {"consumer": ("买家", "顾客", "客户", "buyer", "customer", "true", "1", "in"),
              "agent": ("客服", "人工", "staff", "agent", "false", "2", "out")}[kind]
     return value.strip().lower() in words or any(w in value.lower() for w in words if len(w) > 1)
+
+
+# ---- the mapping's JSON Schema (`kefu schema mapping`, docs/mapping.schema.json) -----------------------
+_SCALAR = {"type": ["string", "number", "integer", "boolean", "null"]}
+_COLUMN = {"type": "object", "additionalProperties": False, "required": ["column"],
+           "properties": {"column": {"type": "string"}, "map": {"type": "object"}, "default": _SCALAR}}
+_TIME = {"type": "object", "additionalProperties": False, "required": ["column"],
+         "properties": {"column": {"type": "string"}, "format": {"type": "string"}, "timezone": {"type": "string"}}}
+_WHEN = {"type": "object", "additionalProperties": False, "required": ["column"],
+         "properties": {"column": {"type": "string"}, "in": {"type": "array"}, "not_in": {"type": "array"},
+                        "empty": {"type": "boolean"}}}
+_FIELD = {"anyOf": [_SCALAR, _COLUMN]}
+MAPPING_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "kefu import mapping",
+    "description": "How an export's columns become kefu events (docs/import.md).",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["time", "events"],
+    "properties": {
+        "source": {"type": "object", "additionalProperties": False, "properties": {
+            "format": {"enum": list(FORMATS)}, "delimiter": {"type": "string", "minLength": 1, "maxLength": 1},
+            "encoding": {"type": "string"}, "records": {"type": "string"}, "sheet": {"type": ["string", "integer"]}}},
+        "time": _TIME,
+        "shop": _FIELD,
+        "events": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "additionalProperties": False, "required": ["type"],
+            "properties": {**{name: _FIELD for name in EVENT_FIELDS}, "ts": _TIME,
+                           "when": {"anyOf": [_WHEN, {"type": "array", "items": _WHEN}]}}}},
+    },
+}

@@ -166,3 +166,15 @@ def test_guess_prints_a_mapping_that_imports_the_sample(tmp_path):
     # the robot's and the system's rows match no guessed event: 5 of 7 rows imported
     assert "7 rows read = 5 imported + 2 skipped" in result.stderr
     assert kefu("import", ROOT / "samples" / "qianniu-export.csv").exit_code == 2   # neither --guess nor a mapping
+
+
+def test_the_mapping_schema_is_exported_and_the_templates_follow_it():
+    import jsonschema
+    from ruamel.yaml import YAML
+
+    shipped = json.loads((ROOT / "docs" / "mapping.schema.json").read_text(encoding="utf-8"))
+    assert json.loads(kefu("schema", "mapping").stdout) == shipped
+    for template in sorted((ROOT / "rulesets" / "imports").glob("*.yaml")):
+        jsonschema.validate(YAML(typ="safe").load(template.read_text(encoding="utf-8")), shipped)
+    with __import__("pytest").raises(jsonschema.ValidationError):
+        jsonschema.validate({"time": {"column": "t"}, "events": [{"sender": "consumer"}]}, shipped)   # no type
