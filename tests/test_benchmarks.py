@@ -77,3 +77,8 @@ def test_bench_authoring_times_test_and_fmt(bench, capsys):
     assert bench("bench_authoring").main(["--repeat", "1"]) == 0
     out = capsys.readouterr().out
     assert re.search(r"kefu test, \d+ cases .*work: [0-9.]+ s", out) and "kefu fmt --check, " in out
+
+
+def test_bench_import_prints_the_ratio(bench, capsys):
+    assert bench("bench_import").main(["--count", "3000", "--repeat", "1"]) == 0
+    assert "import / replay throughput: " in capsys.readouterr().out

@@ -178,3 +178,11 @@ def test_the_mapping_schema_is_exported_and_the_templates_follow_it():
         jsonschema.validate(YAML(typ="safe").load(template.read_text(encoding="utf-8")), shipped)
     with __import__("pytest").raises(jsonschema.ValidationError):
         jsonschema.validate({"time": {"column": "t"}, "events": [{"sender": "consumer"}]}, shipped)   # no type
+
+
+def test_default_null_leaves_an_unmapped_field_out(tmp_path):
+    mapping = MAPPING.replace("    consumer: {column: 买家}\n  - when", "    consumer: {column: 买家}\n"
+                              "    page: {column: 角色, map: {首页: shop_home}, default: null}\n  - when", 1)
+    source, mapping_file = _files(tmp_path, ["2026-11-11 09:00:00,买家,c1,,", "2026-11-11 09:00:01,买家,c2,,首页"], mapping)
+    assert kefu("import", source, "-m", mapping_file, "-o", tmp_path / "out.jsonl").exit_code == 0
+    assert [e.get("page") for e in _events(tmp_path / "out.jsonl")] == [None, "shop_home"]
