@@ -245,6 +245,7 @@ def replay(
     platform_dir: List[Path] = typer.Option([], "--platform-dir", help="Extra directory of platform files."),
     by: List[BreakdownKind] = typer.Option([], "--by", help="Add a breakdown table to the report: agent, hour (repeatable)."),
     shop: Optional[str] = typer.Option(None, "--shop", help="Replay only this shop's events (the log's `shop` id); other shops' events are counted as skipped. Without it, a shop policy stops at another shop's event (exit 2)."),
+    mapping: Optional[Path] = typer.Option(None, "--mapping", help="--events is a desk's export: import it by this mapping first (docs/import.md)."),
 ) -> None:
     """Replay an event log through a policy: decisions and a compliance report.
 
@@ -264,7 +265,7 @@ def replay(
         raise typer.Exit(EXIT_USAGE)
     _refuse_overwriting({"--decisions": None if to_stdout else decisions, "--report": report}, events, inputs)
     try:
-        stream = open_log(events)
+        stream = open_log(events) if mapping is None else _imported(Path(events), mapping)
     except OSError as err:
         _tell(f"error: cannot read events {events}: {err.strerror or err}")
         raise typer.Exit(EXIT_USAGE)
@@ -638,10 +639,9 @@ def import_command(
     Exit codes: 0 imported, 1 the mapping has errors, names a column the export lacks, or a bad row with
     --strict, 2 usage or I/O error (a file that cannot be read or decoded, an output that cannot be written).
     """
-    import gzip
     import itertools
 
-    from .importer import Mapping, MappingError, guess_mapping, import_rows, load_mapping, missing_columns, rows
+    from .importer import Mapping, guess_mapping, rows
 
     if guess:
         try:
@@ -655,6 +655,27 @@ def import_command(
     if mapping is None or out is None:
         _tell("error: give --mapping MAP.yaml and --out LOG (or --guess)")
         raise typer.Exit(EXIT_USAGE)
+    _import(source, mapping, out, encoding, strict)
+
+
+def _imported(source: Path, mapping: Path) -> BinaryIO:
+    """An export imported by a mapping into a log read at once: the file is gone once open (replay --mapping)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="kefu-replay-") as tmp:
+        log = Path(tmp) / "imported.jsonl"
+        _import(source, mapping, log, None, False, into="the replay")
+        return open(log, "rb")   # still readable when the directory is removed
+
+
+def _import(source: Path, mapping: Path, out: Path, encoding: Optional[str], strict: bool,
+            into: Optional[str] = None) -> None:
+    """Import an export to a log (kefu import, and replay --mapping), or exit saying why not; into: how
+    the summary names where the events went (default: the output file)."""
+    import gzip
+
+    from .importer import MappingError, import_rows, load_mapping, missing_columns, rows
+
     try:
         plan = load_mapping(mapping, mapping.as_posix())
     except MappingError as err:
@@ -700,7 +721,7 @@ def import_command(
     if shown_bad["n"] > MAX_REJECTS_SHOWN:
         _tell(f"{shown}: {shown_bad['n'] - MAX_REJECTS_SHOWN} more skipped rows not shown")
     _tell(f"{shown}: {stats.read} rows read = {stats.imported} imported + {stats.skipped} skipped; "
-          f"{stats.events} events written to {out}")
+          f"{stats.events} events " + (f"to {into}" if into else f"written to {out}"))
 
 
 @app.command("init")

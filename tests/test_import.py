@@ -186,3 +186,12 @@ def test_default_null_leaves_an_unmapped_field_out(tmp_path):
     source, mapping_file = _files(tmp_path, ["2026-11-11 09:00:00,买家,c1,,", "2026-11-11 09:00:01,买家,c2,,首页"], mapping)
     assert kefu("import", source, "-m", mapping_file, "-o", tmp_path / "out.jsonl").exit_code == 0
     assert [e.get("page") for e in _events(tmp_path / "out.jsonl")] == [None, "shop_home"]
+
+
+def test_replay_imports_an_export_by_its_mapping(tmp_path):
+    result = kefu("replay", TAOBAO_SHOP, "--events", ROOT / "samples" / "qianniu-export.csv",
+                  "--mapping", QIANNIU, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[-1].endswith(": 7 rows read = 6 imported + 1 skipped; 6 events to the replay")
+    (row,) = json.loads(result.stdout)["metrics"]
+    assert (row["eligible"], row["met"]) == (3, 2)   # as imported then replayed (the test above)
