@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import csv
 import heapq
+import re
 import json
 import tempfile
 from dataclasses import dataclass, field
@@ -44,6 +45,29 @@ class Writer(Protocol):
     def write(self, data: bytes, /) -> int: ...
 
 
+_PLACE = re.compile(r"\{([^{}]+)\}")
+
+
+@dataclass
+class Template:
+    """Text made of several columns: `{date} {q_start}`. Only column names go between braces: no
+    attribute, index or format spec is read (it is not Python's str.format)."""
+
+    text: str
+    columns: tuple[str, ...]
+
+    @classmethod
+    def of(cls, text: str) -> Template:
+        """The template, with the columns it names."""
+        return cls(text, tuple(_PLACE.findall(text)))
+
+    def render(self, row: dict[str, str]) -> str:
+        """The template with each column's value of the row (empty when a value is)."""
+        if any(not (row.get(c) or "").strip() for c in self.columns):
+            return ""
+        return _PLACE.sub(lambda m: (row.get(m.group(1)) or "").strip(), self.text)
+
+
 @dataclass
 class Value:
     """Where one event field comes from: a constant, or a column (its values mapped, a default)."""
@@ -53,6 +77,7 @@ class Value:
     mapping: dict[str, Any] | None = None
     default: Any = None
     has_default: bool = False   # `default:` given (`default: null`: leave the field out)
+    template: Template | None = None   # several columns' values in one text (instead of column)
     time: TimeSpec | None = None   # a column read as a time (an event with a time of its own)
 
 
@@ -63,6 +88,7 @@ class TimeSpec:
     column: str
     format: str
     zone: ZoneInfo | None
+    template: Template | None = None   # a time made of several columns: `{date} {q_start}`
 
 
 @dataclass
@@ -173,25 +199,40 @@ def _value(node: CommentedMap, key: str, shown: str, columns: dict[str, tuple[in
     raw = node[key]
     if not isinstance(raw, dict):
         return Value(constant=_plain(raw))
-    _keys(raw, shown, ("column", "map", "default", "format", "timezone"))
-    if "column" not in raw:
-        raise MappingError(shown, *where(node, key), f"`{key}` is a constant or {{column: NAME, map: …, default: …}}")
-    column = str(raw["column"])
-    columns.setdefault(column, where(raw, "column"))
+    _keys(raw, shown, ("column", "template", "map", "default"))
+    if ("column" in raw) == ("template" in raw):
+        raise MappingError(shown, *where(node, key),
+                           f"`{key}` is a constant, or {{column: NAME}} or {{template: \"{{A}}-{{B}}\"}}, with map and default")
+    template = _template(raw, shown, columns) if "template" in raw else None
+    column = template.text if template is not None else str(raw["column"])
+    if template is None:
+        columns.setdefault(column, where(raw, "column"))
     mapping = raw.get("map")
     if mapping is not None and not isinstance(mapping, dict):
         raise MappingError(shown, *where(raw, "map"), "`map` is a mapping: a value of the column -> the field's value")
     return Value(column=column, mapping={str(k): _plain(v) for k, v in mapping.items()} if mapping else None,
-                 default=_plain(raw.get("default")), has_default="default" in raw)
+                 default=_plain(raw.get("default")), has_default="default" in raw, template=template)
+
+
+def _template(raw: dict, shown: str, columns: dict[str, tuple[int, int]]) -> Template:
+    template = Template.of(str(raw["template"]))
+    if not template.columns:
+        raise MappingError(shown, *where(raw, "template"), "a template names columns in braces: \"{date} {time}\"")
+    for column in template.columns:
+        columns.setdefault(column, where(raw, "template"))
+    return template
 
 
 def _time(node: CommentedMap, key: str, shown: str, columns: dict[str, tuple[int, int]]) -> TimeSpec:
     raw = node[key]
-    if not isinstance(raw, dict) or "column" not in raw:
-        raise MappingError(shown, *where(node, key), f"`{key}` is {{column: NAME, format: iso|epoch|%Y-…, timezone: …}}")
-    _keys(raw, shown, TIME_KEYS)
-    column = str(raw["column"])
-    columns.setdefault(column, where(raw, "column"))
+    if not isinstance(raw, dict) or ("column" in raw) == ("template" in raw):
+        raise MappingError(shown, *where(node, key), f"`{key}` is {{column: NAME (or template: \"{{A}} {{B}}\"), "
+                                                     "format: iso|epoch|%Y-…, timezone: …}")
+    _keys(raw, shown, TIME_KEYS + ("template",))
+    template = _template(raw, shown, columns) if "template" in raw else None
+    column = template.text if template is not None else str(raw["column"])
+    if template is None:
+        columns.setdefault(column, where(raw, "column"))
     zone = None
     if "timezone" in raw:
         try:
@@ -203,7 +244,7 @@ def _time(node: CommentedMap, key: str, shown: str, columns: dict[str, tuple[int
     if fmt not in ("iso", "epoch") and zone is None:
         raise MappingError(shown, *where(node, key), "a time without an offset needs `timezone`",
                            "kefu never guesses a time zone: add timezone: Asia/Shanghai (for example)")
-    return TimeSpec(column, fmt, zone)
+    return TimeSpec(column, fmt, zone, template)
 
 
 def _conditions(item: CommentedMap, shown: str, columns: dict[str, tuple[int, int]]) -> list[Condition]:
@@ -363,7 +404,7 @@ class BadRow(Exception):
 
 def event_time(spec: TimeSpec, row: Row) -> float:
     """A row's time as epoch seconds, read as the mapping says."""
-    text = (row.values.get(spec.column) or "").strip()
+    text = spec.template.render(row.values) if spec.template else (row.values.get(spec.column) or "").strip()
     if not text:
         raise BadRow(spec.column, "no time")
     try:
@@ -387,7 +428,7 @@ def event_time(spec: TimeSpec, row: Row) -> float:
 def _field(name: str, value: Value, row: Row) -> Any:
     if value.column is None:
         return value.constant
-    raw = (row.values.get(value.column) or "").strip()
+    raw = value.template.render(row.values) if value.template else (row.values.get(value.column) or "").strip()
     if value.mapping is not None:
         if raw in value.mapping:
             return value.mapping[raw]
@@ -589,10 +630,13 @@ def _looks_like(kind: str, value: str) -> bool:
 
 # ---- the mapping's JSON Schema (`kefu schema mapping`, docs/mapping.schema.json) -----------------------
 _SCALAR = {"type": ["string", "number", "integer", "boolean", "null"]}
-_COLUMN = {"type": "object", "additionalProperties": False, "required": ["column"],
-           "properties": {"column": {"type": "string"}, "map": {"type": "object"}, "default": _SCALAR}}
-_TIME = {"type": "object", "additionalProperties": False, "required": ["column"],
-         "properties": {"column": {"type": "string"}, "format": {"type": "string"}, "timezone": {"type": "string"}}}
+_COLUMN = {"type": "object", "additionalProperties": False,
+           "oneOf": [{"required": ["column"]}, {"required": ["template"]}],
+           "properties": {"column": {"type": "string"}, "template": {"type": "string"}, "map": {"type": "object"},
+                          "default": _SCALAR}}
+_TIME = {"type": "object", "additionalProperties": False, "oneOf": [{"required": ["column"]}, {"required": ["template"]}],
+         "properties": {"column": {"type": "string"}, "template": {"type": "string"}, "format": {"type": "string"},
+                        "timezone": {"type": "string"}}}
 _WHEN = {"type": "object", "additionalProperties": False, "required": ["column"],
          "properties": {"column": {"type": "string"}, "in": {"type": "array"}, "not_in": {"type": "array"},
                         "empty": {"type": "boolean"}}}

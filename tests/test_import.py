@@ -195,3 +195,60 @@ def test_replay_imports_an_export_by_its_mapping(tmp_path):
     assert result.stderr.splitlines()[-1].endswith(": 7 rows read = 6 imported + 1 skipped; 6 events to the replay")
     (row,) = json.loads(result.stdout)["metrics"]
     assert (row["eligible"], row["met"]) == (3, 2)   # as imported then replayed (the test above)
+
+
+# ---- the real call-centre month (read from ../shared/data/real when it is there; never committed) --------
+REAL = ROOT.parent / "shared" / "data" / "real"
+CALL_CENTRE = """platform callcentre "a bank call centre"
+timezone Asia/Shanghai
+pages phone "电话"
+senders agent "坐席"
+metric answered_180s "180秒接通率" {
+  unit question
+  window 00:00-24:00
+  deadline 3m
+  clock starts at question
+  effective agent
+}
+allow queue, session_end
+default assign by least_loaded ties first
+"""
+
+
+def _answered_within_180s(csv_path: Path) -> dict[str, list[int]]:
+    """Independent of kefu: per date, queued calls and those whose service started within 180 s of
+    entering the queue (times are the row's date with its clock times, as the mapping reads them)."""
+    import csv
+    from datetime import datetime
+
+    per_day: dict[str, list[int]] = {}
+    with open(csv_path, encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            if row["q_start"] == "0:00:00":
+                continue
+            asked = datetime.strptime(f"{row['date']} {row['q_start']}", "%Y-%m-%d %H:%M:%S")
+            day = per_day.setdefault(asked.date().isoformat(), [0, 0])
+            day[0] += 1
+            if row["server"] != "NO_SERVER" and row["ser_start"] != "0:00:00":
+                served = datetime.strptime(f"{row['date']} {row['ser_start']}", "%Y-%m-%d %H:%M:%S")
+                day[1] += 0 <= (served - asked).total_seconds() <= 180
+    return per_day
+
+
+def test_the_bank_month_imports_and_replays_to_the_independent_count(tmp_path):
+    import pytest
+
+    files = [REAL / "callcentre_anonbank_one_day.csv", REAL / "callcentre_anonbank_august.csv"]
+    if not all(f.exists() for f in files):
+        pytest.skip("the real data is not beside the repository")
+    (tmp_path / "plat").mkdir()
+    (tmp_path / "plat" / "callcentre.kefu").write_text(CALL_CENTRE, encoding="utf-8")
+    for source in files:
+        log = tmp_path / f"{source.stem}.jsonl"
+        result = kefu("import", source, "-m", ROOT / "rulesets" / "imports" / "anonbank.yaml", "-o", log)
+        assert result.exit_code == 0, result.output
+        report = json.loads(kefu("replay", "--platform", "callcentre", "--platform-dir", tmp_path / "plat",
+                                 "--events", log, "--format", "json").stdout)
+        assert report["events"]["rejected"] == 0
+        engine = {row["date"]: [row["eligible"], row["met"]] for row in report["metrics"]}
+        assert engine == _answered_within_180s(source)   # every day (31 in August: 26,011 calls, 13,786 in time)
