@@ -252,3 +252,35 @@ def test_the_bank_month_imports_and_replays_to_the_independent_count(tmp_path):
         assert report["events"]["rejected"] == 0
         engine = {row["date"]: [row["eligible"], row["met"]] for row in report["metrics"]}
         assert engine == _answered_within_180s(source)   # every day (31 in August: 26,011 calls, 13,786 in time)
+
+
+def test_mutated_exports_and_mappings_never_end_in_a_traceback(tmp_path, monkeypatch):
+    """A seeded fuzzer: bytes cut, copied or inserted (quotes, NUL, a BOM, bad times) in the sample
+    export, and characters put into its mapping (flow brackets, tags, anchors, a template reaching
+    for an attribute); `kefu` (the in-process runner) fails the test on any traceback."""
+    import random
+
+    monkeypatch.chdir(tmp_path)
+    rng = random.Random(7)
+    export = (ROOT / "samples" / "qianniu-export.csv").read_bytes()
+    mapping = QIANNIU.read_text(encoding="utf-8")
+    inserts = [b",", b"\r\n", b'"', b"\x00", b"\xff\xfe", "时间".encode("gb18030"), b"9999-99-99 99:99:99"]
+    words = ["{", "}", "[", ":", "\n", " ", "column: x", "!!python/object ", "&a ", "*a", 'template: "{a.__class__}"']
+    for _ in range(120):
+        data, text = bytearray(export), mapping
+        for _ in range(rng.randint(0, 4)):
+            i = rng.randrange(len(data))
+            op = rng.randrange(3)
+            if op == 0:
+                del data[i:i + rng.randint(1, 8)]
+            elif op == 1:
+                data[i:i] = rng.choice(inserts)
+            else:
+                data[i:i] = bytes(data[rng.randrange(len(data)):][:20])
+        for _ in range(rng.randint(0, 3)):
+            i = rng.randrange(len(text))
+            text = text[:i] + rng.choice(words) + text[i:]
+        Path("x.csv").write_bytes(bytes(data))
+        Path("m.yaml").write_text(text, encoding="utf-8")
+        assert kefu("import", "x.csv", "-m", "m.yaml", "-o", "o.jsonl").exit_code in (0, 1, 2)
+        assert kefu("import", "--guess", "x.csv").exit_code in (0, 2)
