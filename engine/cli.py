@@ -674,7 +674,7 @@ def _import(source: Path, mapping: Path, out: Path, encoding: Optional[str], str
     the summary names where the events went (default: the output file)."""
     import gzip
 
-    from .importer import MappingError, import_rows, load_mapping, missing_columns, rows
+    from .importer import MappingError, build_tables, import_rows, load_mapping, missing_columns, rows
 
     try:
         plan = load_mapping(mapping, mapping.as_posix())
@@ -694,6 +694,12 @@ def _import(source: Path, mapping: Path, out: Path, encoding: Optional[str], str
             _tell(f"{plan.file}:{at_line}:{at_col}: error: {shown} has no column {column!r}"
                   + (f" (its columns: {', '.join(header[:20])})" if header else ""))
         raise typer.Exit(EXIT_ERRORS)
+    if plan.lookups:   # a first pass over the rows builds the lookups' tables
+        try:
+            build_tables(plan, rows(source, plan, encoding)[1])
+        except (OSError, UnicodeDecodeError, LookupError, ValueError) as err:
+            _tell(f"error: cannot read {shown}: {err}")
+            raise typer.Exit(EXIT_USAGE)
     shown_bad = {"n": 0}
 
     def on_bad(row, column, reason) -> None:

@@ -79,6 +79,43 @@ class Value:
     has_default: bool = False   # `default:` given (`default: null`: leave the field out)
     template: Template | None = None   # several columns' values in one text (instead of column)
     time: TimeSpec | None = None   # a column read as a time (an event with a time of its own)
+    lookup: str | None = None      # the value another row gives (a table of `lookups`), by key
+    key: Key | None = None
+    first_of: list[Value] | None = None   # the first of these that gives a value
+
+
+@dataclass
+class Key:
+    """The key a row looks another row up by: a column, split into several (the first found wins),
+    read as a whole number (`3.0` → `3`) when the export writes ids as numbers."""
+
+    column: str
+    split: str | None = None
+    integer: bool = False
+
+    def keys(self, row: dict[str, str]) -> list[str]:
+        """The row's keys, in order."""
+        raw = (row.get(self.column) or "").strip()
+        parts = [p.strip() for p in raw.split(self.split)] if self.split else [raw]
+        out = []
+        for part in parts:
+            if part and self.integer:
+                try:
+                    part = str(int(float(part)))
+                except ValueError:
+                    continue
+            if part:
+                out.append(part)
+        return out
+
+
+@dataclass
+class Lookup:
+    """`lookups:` a table from the rows `when` selects: key → value, built in a first pass."""
+
+    key: Key
+    value: str
+    conditions: list[Condition]
 
 
 @dataclass
@@ -131,6 +168,8 @@ class Mapping:
     rules: list[EventRule]
     columns: dict[str, tuple[int, int]] = field(default_factory=dict)   # column -> where the mapping names it
     sheet: int | str | None = None   # xlsx: the sheet, by name or 0-based index (default: the first)
+    lookups: dict[str, Lookup] = field(default_factory=dict)
+    tables: dict[str, dict[str, str]] = field(default_factory=dict)   # the lookups' tables, once built
 
 
 # ---- reading the mapping ---------------------------------------------------------------------------
@@ -139,12 +178,13 @@ def load_mapping(path: Path, shown: str) -> Mapping:
     doc = read_document(path, shown)
     if not isinstance(doc, CommentedMap):
         raise MappingError(shown, 1, 1, "a mapping file is a mapping with `events` (and `time`, `source`, …)")
-    _keys(doc, shown, ("source", "time", "shop", "events"))
+    _keys(doc, shown, ("source", "time", "shop", "events", "lookups"))
     source = doc.get("source") or CommentedMap()
     if not isinstance(source, CommentedMap):
         raise MappingError(shown, *where(doc, "source"), "`source` is a mapping (format, delimiter, encoding, records)")
     _keys(source, shown, SOURCE_KEYS)
     columns: dict[str, tuple[int, int]] = {}
+    lookups = _lookups(doc, shown, columns)
     if "time" not in doc:
         raise MappingError(shown, 1, 1, "a mapping needs `time`: the column that gives each event's time")
     time = _time(doc, "time", shown, columns)
@@ -158,9 +198,9 @@ def load_mapping(path: Path, shown: str) -> Mapping:
         if not isinstance(item, CommentedMap):
             raise MappingError(shown, line, col, "an event is a mapping of its fields (type, sender, consumer, …)")
         _keys(item, shown, EVENT_FIELDS + ("when", "ts"))
-        fields = {name: _value(item, name, shown, columns) for name in EVENT_FIELDS if name in item}
+        fields = {name: _value(item, name, shown, columns, lookups) for name in EVENT_FIELDS if name in item}
         if "shop" not in fields and "shop" in doc:
-            fields["shop"] = _value(doc, "shop", shown, columns)
+            fields["shop"] = _value(doc, "shop", shown, columns, lookups)
         if "type" not in fields:
             raise MappingError(shown, line, col, "an event needs a `type` (message, agent_status, transfer, session_end)")
         conditions = _conditions(item, shown, columns)
@@ -183,7 +223,7 @@ def load_mapping(path: Path, shown: str) -> Mapping:
     return Mapping(shown, fmt, str(delimiter) if delimiter is not None else None, encoding,
                    str(source["records"]) if "records" in source else None, rules, columns,
                    sheet if isinstance(sheet, int) and not isinstance(sheet, bool) else
-                   (str(sheet) if sheet is not None else None))
+                   (str(sheet) if sheet is not None else None), lookups)
 
 
 def _keys(node: dict, shown: str, known: tuple[str, ...]) -> None:
@@ -195,10 +235,29 @@ def _keys(node: dict, shown: str, known: tuple[str, ...]) -> None:
             raise MappingError(shown, *where(node, key), f"unknown key {str(key)!r}", hint)
 
 
-def _value(node: CommentedMap, key: str, shown: str, columns: dict[str, tuple[int, int]]) -> Value:
+def _value(node: Any, key: Any, shown: str, columns: dict[str, tuple[int, int]],
+           lookups: dict[str, Lookup] | None = None) -> Value:
     raw = node[key]
     if not isinstance(raw, dict):
         return Value(constant=_plain(raw))
+    if "first_of" in raw:
+        _keys(raw, shown, ("first_of", "default"))
+        choices = raw["first_of"]
+        if not isinstance(choices, list) or not choices:
+            raise MappingError(shown, *where(raw, "first_of"), "`first_of` is a list of field specs")
+        return Value(first_of=[_value(choices, i, shown, columns, lookups) for i in range(len(choices))],
+                     default=_plain(raw.get("default")), has_default="default" in raw)
+    if "lookup" in raw:
+        _keys(raw, shown, ("lookup", "key", "default"))
+        name = str(raw["lookup"])
+        if name not in (lookups or {}):
+            from .names import did_you_mean
+            raise MappingError(shown, *where(raw, "lookup"), f"no lookup {name!r}",
+                               did_you_mean(name, list(lookups or {})) or "declare it under `lookups`")
+        if "key" not in raw:
+            raise MappingError(shown, *where(node, key), "a lookup needs a `key`: {column: NAME, split: \",\", integer: true}")
+        return Value(column=f"lookup {name}", lookup=name, key=_key(raw, "key", shown, columns),
+                     default=_plain(raw.get("default")), has_default="default" in raw)
     _keys(raw, shown, ("column", "template", "map", "default"))
     if ("column" in raw) == ("template" in raw):
         raise MappingError(shown, *where(node, key),
@@ -212,6 +271,34 @@ def _value(node: CommentedMap, key: str, shown: str, columns: dict[str, tuple[in
         raise MappingError(shown, *where(raw, "map"), "`map` is a mapping: a value of the column -> the field's value")
     return Value(column=column, mapping={str(k): _plain(v) for k, v in mapping.items()} if mapping else None,
                  default=_plain(raw.get("default")), has_default="default" in raw, template=template)
+
+
+def _key(node: Any, key: str, shown: str, columns: dict[str, tuple[int, int]]) -> Key:
+    raw = node[key]
+    if not isinstance(raw, dict) or "column" not in raw:
+        raise MappingError(shown, *where(node, key), f"`{key}` is {{column: NAME, split: \",\", integer: true}}")
+    _keys(raw, shown, ("column", "split", "integer"))
+    column = str(raw["column"])
+    columns.setdefault(column, where(raw, "column"))
+    split = raw.get("split")
+    return Key(column, str(split) if split else None, bool(raw.get("integer", False)))
+
+
+def _lookups(doc: CommentedMap, shown: str, columns: dict[str, tuple[int, int]]) -> dict[str, Lookup]:
+    raw = doc.get("lookups")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise MappingError(shown, *where(doc, "lookups"), "`lookups` is a mapping: NAME: {key, value, when}")
+    out = {}
+    for name, spec in raw.items():
+        if not isinstance(spec, dict) or "key" not in spec or "value" not in spec:
+            raise MappingError(shown, *where(raw, name), f"lookup {name!r} is {{key: {{column: …}}, value: COLUMN, when: …}}")
+        _keys(spec, shown, ("key", "value", "when"))
+        value = str(spec["value"])
+        columns.setdefault(value, where(spec, "value"))
+        out[str(name)] = Lookup(_key(spec, "key", shown, columns), value, _conditions(spec, shown, columns))
+    return out
 
 
 def _template(raw: dict, shown: str, columns: dict[str, tuple[int, int]]) -> Template:
@@ -241,13 +328,13 @@ def _time(node: CommentedMap, key: str, shown: str, columns: dict[str, tuple[int
             raise MappingError(shown, *where(raw, "timezone"), f"unknown time zone {raw['timezone']!r}",
                                "an IANA name such as Asia/Shanghai") from None
     fmt = str(raw.get("format", "iso"))
-    if fmt not in ("iso", "epoch") and zone is None:
+    if fmt not in ("iso", "epoch") and "%z" not in fmt and zone is None:
         raise MappingError(shown, *where(node, key), "a time without an offset needs `timezone`",
                            "kefu never guesses a time zone: add timezone: Asia/Shanghai (for example)")
     return TimeSpec(column, fmt, zone, template)
 
 
-def _conditions(item: CommentedMap, shown: str, columns: dict[str, tuple[int, int]]) -> list[Condition]:
+def _conditions(item: dict, shown: str, columns: dict[str, tuple[int, int]]) -> list[Condition]:
     raw = item.get("when")
     if raw is None:
         return []
@@ -425,7 +512,17 @@ def event_time(spec: TimeSpec, row: Row) -> float:
     return moment.timestamp()
 
 
-def _field(name: str, value: Value, row: Row) -> Any:
+def _field(name: str, value: Value, row: Row, tables: dict[str, dict[str, str]]) -> Any:
+    if value.first_of is not None:
+        for choice in value.first_of:
+            found = _field(name, choice, row, tables)
+            if found is not None and found != "":
+                return found
+        return value.default
+    if value.lookup is not None:
+        table = tables[value.lookup]
+        assert value.key is not None
+        return next((table[k] for k in value.key.keys(row.values) if k in table), value.default)
     if value.column is None:
         return value.constant
     raw = value.template.render(row.values) if value.template else (row.values.get(value.column) or "").strip()
@@ -445,6 +542,23 @@ def _field(name: str, value: Value, row: Row) -> Any:
     return raw
 
 
+# the fields an event of each type must have (docs/events.md)
+REQUIRED = {"message": ("sender", "consumer"), "agent_status": ("agent", "status"),
+            "transfer": ("consumer", "agent", "to_agent"), "session_end": ("consumer",)}
+
+
+def _required(event: dict) -> list[str]:
+    needed = list(REQUIRED.get(str(event.get("type")), ()))
+    if event.get("type") == "message" and event.get("sender") == "agent":
+        needed.append("agent")
+    return needed
+
+
+def _source_of(value: Value | None) -> str | None:
+    """The column (or lookup) a field comes from, for a bad row's message."""
+    return None if value is None or value.column is None else value.column
+
+
 def row_events(mapping: Mapping, row: Row) -> list[tuple[float, dict]]:
     """The events a row gives (none when no rule's conditions hold)."""
     out = []
@@ -452,8 +566,12 @@ def row_events(mapping: Mapping, row: Row) -> list[tuple[float, dict]]:
         if not all(c.holds(row.values) for c in rule.conditions):
             continue
         ts = event_time(rule.time, row)
-        event = {name: _field(name, value, row) for name, value in rule.fields.items()}
-        out.append((ts, {k: v for k, v in event.items() if v is not None}))
+        event = {name: _field(name, value, row, mapping.tables) for name, value in rule.fields.items()}
+        event = {k: v for k, v in event.items() if v is not None and v != ""}
+        for needed in _required(event) + (["shop"] if "shop" in rule.fields else []):
+            if needed not in event:
+                raise BadRow(_source_of(rule.fields.get(needed)), f"no {needed}: its column is empty or its lookup found nothing")
+        out.append((ts, event))
     return out
 
 
@@ -466,6 +584,18 @@ class ImportStats:
     imported: int = 0
     skipped: int = 0
     events: int = 0
+
+
+def build_tables(mapping: Mapping, source: Iterator[Row]) -> None:
+    """The lookups' tables, from a first pass over the rows (held in memory: one entry a selected row)."""
+    tables: dict[str, dict[str, str]] = {name: {} for name in mapping.lookups}
+    for row in source:
+        for name, lookup in mapping.lookups.items():
+            if all(c.holds(row.values) for c in lookup.conditions):
+                value = (row.values.get(lookup.value) or "").strip()
+                for key in lookup.key.keys(row.values):
+                    tables[name].setdefault(key, value)
+    mapping.tables = tables
 
 
 def missing_columns(mapping: Mapping, header: list[str]) -> list[tuple[str, int, int]]:
@@ -630,17 +760,32 @@ def _looks_like(kind: str, value: str) -> bool:
 
 # ---- the mapping's JSON Schema (`kefu schema mapping`, docs/mapping.schema.json) -----------------------
 _SCALAR = {"type": ["string", "number", "integer", "boolean", "null"]}
-_COLUMN = {"type": "object", "additionalProperties": False,
-           "oneOf": [{"required": ["column"]}, {"required": ["template"]}],
-           "properties": {"column": {"type": "string"}, "template": {"type": "string"}, "map": {"type": "object"},
-                          "default": _SCALAR}}
-_TIME = {"type": "object", "additionalProperties": False, "oneOf": [{"required": ["column"]}, {"required": ["template"]}],
-         "properties": {"column": {"type": "string"}, "template": {"type": "string"}, "format": {"type": "string"},
-                        "timezone": {"type": "string"}}}
-_WHEN = {"type": "object", "additionalProperties": False, "required": ["column"],
-         "properties": {"column": {"type": "string"}, "in": {"type": "array"}, "not_in": {"type": "array"},
-                        "empty": {"type": "boolean"}}}
-_FIELD = {"anyOf": [_SCALAR, _COLUMN]}
+_DEFS: dict[str, Any] = {
+    "scalar": _SCALAR,
+    "column": {"type": "object", "additionalProperties": False,
+               "oneOf": [{"required": ["column"]}, {"required": ["template"]}],
+               "properties": {"column": {"type": "string"}, "template": {"type": "string"}, "map": {"type": "object"},
+                              "default": {"$ref": "#/$defs/scalar"}}},
+    "time": {"type": "object", "additionalProperties": False,
+             "oneOf": [{"required": ["column"]}, {"required": ["template"]}],
+             "properties": {"column": {"type": "string"}, "template": {"type": "string"},
+                            "format": {"type": "string"}, "timezone": {"type": "string"}}},
+    "condition": {"type": "object", "additionalProperties": False, "required": ["column"],
+                  "properties": {"column": {"type": "string"}, "in": {"type": "array"},
+                                 "not_in": {"type": "array"}, "empty": {"type": "boolean"}}},
+    "when": {"anyOf": [{"$ref": "#/$defs/condition"}, {"type": "array", "items": {"$ref": "#/$defs/condition"}}]},
+    "key": {"type": "object", "additionalProperties": False, "required": ["column"],
+            "properties": {"column": {"type": "string"}, "split": {"type": "string", "minLength": 1},
+                           "integer": {"type": "boolean"}}},
+    "lookup": {"type": "object", "additionalProperties": False, "required": ["lookup", "key"],
+               "properties": {"lookup": {"type": "string"}, "key": {"$ref": "#/$defs/key"},
+                              "default": {"$ref": "#/$defs/scalar"}}},
+    "simple": {"anyOf": [{"$ref": "#/$defs/scalar"}, {"$ref": "#/$defs/column"}, {"$ref": "#/$defs/lookup"}]},
+    "field": {"anyOf": [{"$ref": "#/$defs/simple"},
+                        {"type": "object", "additionalProperties": False, "required": ["first_of"],
+                         "properties": {"first_of": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/simple"}},
+                                        "default": {"$ref": "#/$defs/scalar"}}}]},
+}
 MAPPING_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "kefu import mapping",
@@ -652,11 +797,16 @@ MAPPING_SCHEMA: dict[str, Any] = {
         "source": {"type": "object", "additionalProperties": False, "properties": {
             "format": {"enum": list(FORMATS)}, "delimiter": {"type": "string", "minLength": 1, "maxLength": 1},
             "encoding": {"type": "string"}, "records": {"type": "string"}, "sheet": {"type": ["string", "integer"]}}},
-        "time": _TIME,
-        "shop": _FIELD,
+        "time": {"$ref": "#/$defs/time"},
+        "shop": {"$ref": "#/$defs/field"},
+        "lookups": {"type": "object", "additionalProperties": {
+            "type": "object", "additionalProperties": False, "required": ["key", "value"],
+            "properties": {"key": {"$ref": "#/$defs/key"}, "value": {"type": "string"},
+                           "when": {"$ref": "#/$defs/when"}}}},
         "events": {"type": "array", "minItems": 1, "items": {
             "type": "object", "additionalProperties": False, "required": ["type"],
-            "properties": {**{name: _FIELD for name in EVENT_FIELDS}, "ts": _TIME,
-                           "when": {"anyOf": [_WHEN, {"type": "array", "items": _WHEN}]}}}},
+            "properties": {**{name: {"$ref": "#/$defs/field"} for name in EVENT_FIELDS},
+                           "ts": {"$ref": "#/$defs/time"}, "when": {"$ref": "#/$defs/when"}}}},
     },
+    "$defs": _DEFS,
 }

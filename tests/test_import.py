@@ -284,3 +284,108 @@ def test_mutated_exports_and_mappings_never_end_in_a_traceback(tmp_path, monkeyp
         Path("m.yaml").write_text(text, encoding="utf-8")
         assert kefu("import", "x.csv", "-m", "m.yaml", "-o", "o.jsonl").exit_code in (0, 1, 2)
         assert kefu("import", "--guess", "x.csv").exit_code in (0, 2)
+
+
+def _twitter_by_hand(csv_path: Path) -> dict[tuple[str, str], int]:
+    """Independent of kefu: messages per (company, sender) as the mapping describes them — a consumer's
+    tweet belongs to the company whose tweet it replies to, else the first company that replies to it;
+    a company's tweet counts when it replies to a consumer's tweet."""
+    import csv
+
+    with open(csv_path, encoding="utf-8", newline="") as f:
+        tweets = list(csv.DictReader(f))
+
+    def ids(text: str) -> list[str]:
+        return [str(int(float(part))) for part in (text or "").split(",") if part.strip()]
+
+    company = {t["tweet_id"]: t["author_id"] for t in tweets if t["inbound"] == "False"}
+    consumer = {t["tweet_id"] for t in tweets if t["inbound"] == "True"}
+    counts: dict[tuple[str, str], int] = {}
+    for t in tweets:
+        if t["inbound"] == "True":
+            shop = next((company[i] for i in ids(t["in_response_to_tweet_id"]) + ids(t["response_tweet_id"])
+                         if i in company), None)
+            key = (shop, "consumer") if shop else None
+        else:
+            key = (t["author_id"], "agent") if any(i in consumer for i in ids(t["in_response_to_tweet_id"])) else None
+        if key:
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def test_the_twitter_corpus_imports_each_tweet_to_its_company(tmp_path):
+    import pytest
+
+    source = REAL / "twitter_support_head5000.csv"
+    if not source.exists():
+        pytest.skip("the real data is not beside the repository")
+    log = tmp_path / "twcs.jsonl"
+    result = kefu("import", source, "-m", ROOT / "rulesets" / "imports" / "twcs.yaml", "-o", log)
+    assert result.exit_code == 0, result.output
+    counts: dict[tuple[str, str], int] = {}
+    for event in _events(log):
+        counts[(event["shop"], event["sender"])] = counts.get((event["shop"], event["sender"]), 0) + 1
+    assert counts == _twitter_by_hand(source)
+    # every imported line is a valid event for a replay of every company at once
+    (tmp_path / "plat").mkdir()
+    (tmp_path / "plat" / "callcentre.kefu").write_text(CALL_CENTRE, encoding="utf-8")
+    report = json.loads(kefu("replay", "--platform", "callcentre", "--platform-dir", tmp_path / "plat",
+                             "--events", log, "--format", "json").stdout)
+    assert report["events"]["rejected"] == 0 and report["events"]["accepted"] == sum(counts.values())
+    assert len(report["shops"]) == len({shop for shop, _ in counts})
+
+
+JOIN_MAPPING = """time: {column: t, format: "%Y-%m-%d %H:%M:%S %z"}
+lookups:
+  company_post: {key: {column: id}, value: who, when: {column: side, in: [company]}}
+  buyer_post: {key: {column: id}, value: who, when: {column: side, in: [buyer]}}
+events:
+  - when: {column: side, in: [buyer]}
+    type: message
+    sender: consumer
+    consumer: {column: who}
+    shop:
+      first_of:
+        - {lookup: company_post, key: {column: reply_to, integer: true}}
+        - {lookup: company_post, key: {column: replies, split: ",", integer: true}}
+  - when: {column: side, in: [company]}
+    type: message
+    sender: agent
+    agent: {column: who}
+    shop: {column: who}
+    consumer: {lookup: buyer_post, key: {column: reply_to, integer: true}}
+"""
+# Post 1 (ann) is answered by 2 (acme) and 3 (zeta): its shop is the first company that answers (acme).
+# Post 4 (bob) replies to 3 (written 3.0): zeta. Post 5 (acme) answers nobody's post: no consumer,
+# skipped. Post 6 (cat) is answered by no company: no shop, skipped.
+JOIN_ROWS = """id,who,side,t,reply_to,replies
+1,ann,buyer,2026-01-05 09:00:00 +0000,,"2.0,3"
+2,acme,company,2026-01-05 09:01:00 +0000,1,
+3,zeta,company,2026-01-05 09:02:00 +0000,1.0,4
+4,bob,buyer,2026-01-05 09:03:00 +0000,3.0,
+5,acme,company,2026-01-05 09:04:00 +0000,,
+6,cat,buyer,2026-01-05 09:05:00 +0000,,
+"""
+
+
+def test_lookups_join_rows_to_the_rows_they_answer(tmp_path):
+    (tmp_path / "m.yaml").write_text(JOIN_MAPPING, encoding="utf-8")
+    (tmp_path / "posts.csv").write_text(JOIN_ROWS, encoding="utf-8")
+    result = kefu("import", tmp_path / "posts.csv", "-m", tmp_path / "m.yaml", "-o", tmp_path / "o.jsonl")
+    assert result.exit_code == 0, result.output
+    got = [(e["ts"][11:16], e["shop"], e["sender"], e.get("consumer"), e.get("agent")) for e in _events(tmp_path / "o.jsonl")]
+    assert got == [("09:00", "acme", "consumer", "ann", None), ("09:01", "acme", "agent", "ann", "acme"),
+                   ("09:02", "zeta", "agent", "ann", "zeta"), ("09:03", "zeta", "consumer", "bob", None)]
+    assert "posts.csv:6: column 'lookup buyer_post': skipped: no consumer" in result.stderr
+    assert "posts.csv:7: skipped: no shop" in result.stderr
+    assert result.stderr.splitlines()[-1].endswith("6 rows read = 4 imported + 2 skipped; 4 events written to "
+                                                   + str(tmp_path / "o.jsonl"))
+
+
+def test_a_lookup_not_declared_is_located_with_a_suggestion(tmp_path):
+    (tmp_path / "m.yaml").write_text(JOIN_MAPPING.replace("{lookup: buyer_post", "{lookup: buyer_pots"), encoding="utf-8")
+    (tmp_path / "posts.csv").write_text(JOIN_ROWS, encoding="utf-8")
+    result = kefu("import", tmp_path / "posts.csv", "-m", tmp_path / "m.yaml", "-o", tmp_path / "o.jsonl")
+    assert result.exit_code == 1, result.output   # the mapping has errors
+    assert "m.yaml:19:16: error: no lookup 'buyer_pots'" in result.stderr and "did you mean 'buyer_post'?" in result.stderr
+    assert not (tmp_path / "o.jsonl").exists()
