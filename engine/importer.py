@@ -373,6 +373,7 @@ class Row:
 
     number: int
     values: dict[str, str]
+    fault: str | None = None   # why the record cannot be read as a row (a CSV line of the wrong width)
 
 
 def detect_encoding(path: Path, encoding: str) -> str:
@@ -413,7 +414,10 @@ def rows(path: Path, mapping: Mapping, encoding: str | None = None) -> tuple[lis
             with f:
                 for values in reader:
                     if values:
-                        yield Row(reader.line_num, dict(zip(header, values)))
+                        fault = (None if len(values) == len(header) else
+                                 f"the line has {len(values)} fields, the header {len(header)} "
+                                 "(a bare carriage return or an unquoted delimiter in a value?)")
+                        yield Row(reader.line_num, dict(zip(header, values)), fault)
         return header, csv_rows()
     if fmt == "jsonl":
         first = ""
@@ -590,6 +594,8 @@ def build_tables(mapping: Mapping, source: Iterator[Row]) -> None:
     """The lookups' tables, from a first pass over the rows (held in memory: one entry a selected row)."""
     tables: dict[str, dict[str, str]] = {name: {} for name in mapping.lookups}
     for row in source:
+        if row.fault:
+            continue
         for name, lookup in mapping.lookups.items():
             if all(c.holds(row.values) for c in lookup.conditions):
                 value = (row.values.get(lookup.value) or "").strip()
@@ -615,6 +621,8 @@ def import_rows(mapping: Mapping, source: Iterator[Row], out: Writer,
         for row in source:
             stats.read += 1
             try:
+                if row.fault:
+                    raise BadRow(None, row.fault)
                 events = row_events(mapping, row)
             except BadRow as bad:
                 stats.skipped += 1

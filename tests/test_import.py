@@ -293,7 +293,8 @@ def _twitter_by_hand(csv_path: Path) -> dict[tuple[str, str], int]:
     import csv
 
     with open(csv_path, encoding="utf-8", newline="") as f:
-        tweets = list(csv.DictReader(f))
+        # a line of the wrong width (a bare carriage return splits tweet 3399) is a bad row, as in kefu
+        tweets = [t for t in csv.DictReader(f) if None not in t and None not in t.values()]
 
     def ids(text: str) -> list[str]:
         return [str(int(float(part))) for part in (text or "").split(",") if part.strip()]
@@ -311,6 +312,62 @@ def _twitter_by_hand(csv_path: Path) -> dict[tuple[str, str], int]:
         if key:
             counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+TWITTER = """platform twitter "Twitter support desks"
+timezone UTC
+pages timeline "timeline"
+senders agent "company account"
+metric reply_1h "1-hour consumer-day rate" {
+  unit consumer_day
+  window 00:00-24:00
+  deadline 1h
+  clock starts at first_question
+  effective agent
+}
+allow queue, session_end
+default assign by least_loaded ties first
+"""
+
+
+def _twitter_1h_by_hand(csv_path: Path) -> dict[str, tuple[int, int]]:
+    """Independent of kefu: per company, consumer-days (UTC) and those whose first tweet of the day to
+    the company has a reply from it to that consumer within the hour (without `natural day` the hour
+    may run past midnight: docs/language.md)."""
+    import csv
+    from datetime import datetime, timedelta
+
+    with open(csv_path, encoding="utf-8", newline="") as f:
+        # a line of the wrong width (a bare carriage return splits tweet 3399) is a bad row, as in kefu
+        tweets = [t for t in csv.DictReader(f) if None not in t and None not in t.values()]
+
+    def ids(text: str | None) -> list[str]:
+        return [str(int(float(part))) for part in (text or "").split(",") if part.strip()]
+
+    def at(tweet: dict) -> datetime:
+        return datetime.strptime(tweet["created_at"], "%a %b %d %H:%M:%S %z %Y")
+
+    company = {t["tweet_id"]: t["author_id"] for t in tweets if t["inbound"] == "False"}
+    consumer = {t["tweet_id"]: t["author_id"] for t in tweets if t["inbound"] == "True"}
+    first_asked: dict[tuple, datetime] = {}
+    replies: dict[tuple[str, str], list[datetime]] = {}
+    for t in tweets:
+        if t["inbound"] == "True":
+            shop = next((company[i] for i in ids(t["in_response_to_tweet_id"]) + ids(t["response_tweet_id"])
+                         if i in company), None)
+            if shop:
+                key = (shop, t["author_id"], at(t).date())
+                first_asked[key] = min(first_asked.get(key, at(t)), at(t))
+        else:
+            asker = next((consumer[i] for i in ids(t["in_response_to_tweet_id"]) if i in consumer), None)
+            if asker:
+                replies.setdefault((t["author_id"], asker), []).append(at(t))
+    out: dict[str, tuple[int, int]] = {}
+    for (shop, asker, _day), first in first_asked.items():
+        met = any(first <= r <= first + timedelta(hours=1) for r in replies.get((shop, asker), ()))
+        eligible, met_before = out.get(shop, (0, 0))
+        out[shop] = (eligible + 1, met_before + met)
+    return out
 
 
 def test_the_twitter_corpus_imports_each_tweet_to_its_company(tmp_path):
@@ -333,6 +390,15 @@ def test_the_twitter_corpus_imports_each_tweet_to_its_company(tmp_path):
                              "--events", log, "--format", "json").stdout)
     assert report["events"]["rejected"] == 0 and report["events"]["accepted"] == sum(counts.values())
     assert len(report["shops"]) == len({shop for shop, _ in counts})
+    # and the per-company 1-hour consumer-day rate equals the count made from the CSV
+    (tmp_path / "plat" / "twitter.kefu").write_text(TWITTER, encoding="utf-8")
+    report = json.loads(kefu("replay", "--platform", "twitter", "--platform-dir", tmp_path / "plat",
+                             "--events", log, "--format", "json").stdout)
+    per_company = {s["shop"]: (s["metrics"]["reply_1h"]["eligible"], s["metrics"]["reply_1h"]["met"])
+                   for s in report["shops"]}
+    by_hand = _twitter_1h_by_hand(source)
+    assert per_company == by_hand
+    assert len(by_hand) == 76 and sum(e for e, _ in by_hand.values()) == 1654 and sum(m for _, m in by_hand.values()) == 1148
 
 
 JOIN_MAPPING = """time: {column: t, format: "%Y-%m-%d %H:%M:%S %z"}
@@ -366,6 +432,22 @@ JOIN_ROWS = """id,who,side,t,reply_to,replies
 5,acme,company,2026-01-05 09:04:00 +0000,,
 6,cat,buyer,2026-01-05 09:05:00 +0000,,
 """
+
+
+def test_a_line_of_the_wrong_width_is_a_bad_row_and_feeds_no_lookup(tmp_path):
+    (tmp_path / "m.yaml").write_text(JOIN_MAPPING, encoding="utf-8")
+    # post 1's line is cut by a bare carriage return: its first part has 4 fields, the rest 3
+    broken = JOIN_ROWS.replace('1,ann,buyer,2026-01-05 09:00:00 +0000,,"2.0,3"', "1,ann,buyer,2026-01-05 09:00:00\r +0000,,")
+    (tmp_path / "posts.csv").write_bytes(broken.encode("utf-8"))
+    result = kefu("import", tmp_path / "posts.csv", "-m", tmp_path / "m.yaml", "-o", tmp_path / "o.jsonl")
+    assert "posts.csv:2: skipped: the line has 4 fields, the header 6" in result.stderr
+    assert "posts.csv:3: skipped: the line has 3 fields, the header 6" in result.stderr
+    # post 1 is not in the buyers' table, so acme's and zeta's answers to it have no consumer
+    assert "posts.csv:4: column 'lookup buyer_post': skipped: no consumer" in result.stderr
+    got = [(e["shop"], e["sender"], e["consumer"]) for e in _events(tmp_path / "o.jsonl")]
+    assert got == [("zeta", "consumer", "bob")]
+    assert result.stderr.splitlines()[-1].endswith("7 rows read = 1 imported + 6 skipped; 1 events written to "
+                                                   + str(tmp_path / "o.jsonl"))
 
 
 def test_lookups_join_rows_to_the_rows_they_answer(tmp_path):
