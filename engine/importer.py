@@ -32,6 +32,7 @@ EVENT_FIELDS = ("type", "shop", "sender", "consumer", "agent", "text", "page", "
                 "max_sessions")
 SOURCE_KEYS = ("format", "delimiter", "encoding", "records", "sheet")
 TIME_KEYS = ("column", "format", "timezone")
+DAY, HALF_DAY = 86400, 43200
 FORMATS = ("csv", "jsonl", "json", "xlsx")
 # strptime formats whose text datetime.fromisoformat reads the same (by the text's length)
 ISO_LIKE = {"%Y-%m-%d %H:%M:%S": 19, "%Y-%m-%dT%H:%M:%S": 19, "%Y-%m-%d %H:%M": 16}
@@ -126,6 +127,7 @@ class TimeSpec:
     format: str
     zone: ZoneInfo | None
     template: Template | None = None   # a time made of several columns: `{date} {q_start}`
+    rolls_over: bool = False   # `ts` only: a time over 12 h before the row's `time` is on the next day
 
 
 @dataclass
@@ -170,6 +172,7 @@ class Mapping:
     sheet: int | str | None = None   # xlsx: the sheet, by name or 0-based index (default: the first)
     lookups: dict[str, Lookup] = field(default_factory=dict)
     tables: dict[str, dict[str, str]] = field(default_factory=dict)   # the lookups' tables, once built
+    time: TimeSpec | None = None   # the row's `time` (an event's `ts` may roll over from it)
 
 
 # ---- reading the mapping ---------------------------------------------------------------------------
@@ -223,7 +226,7 @@ def load_mapping(path: Path, shown: str) -> Mapping:
     return Mapping(shown, fmt, str(delimiter) if delimiter is not None else None, encoding,
                    str(source["records"]) if "records" in source else None, rules, columns,
                    sheet if isinstance(sheet, int) and not isinstance(sheet, bool) else
-                   (str(sheet) if sheet is not None else None), lookups)
+                   (str(sheet) if sheet is not None else None), lookups, time=time)
 
 
 def _keys(node: dict, shown: str, known: tuple[str, ...]) -> None:
@@ -315,7 +318,7 @@ def _time(node: CommentedMap, key: str, shown: str, columns: dict[str, tuple[int
     if not isinstance(raw, dict) or ("column" in raw) == ("template" in raw):
         raise MappingError(shown, *where(node, key), f"`{key}` is {{column: NAME (or template: \"{{A}} {{B}}\"), "
                                                      "format: iso|epoch|%Y-…, timezone: …}")
-    _keys(raw, shown, TIME_KEYS + ("template",))
+    _keys(raw, shown, TIME_KEYS + ("template",) + (("rolls_over",) if key == "ts" else ()))
     template = _template(raw, shown, columns) if "template" in raw else None
     column = template.text if template is not None else str(raw["column"])
     if template is None:
@@ -331,7 +334,7 @@ def _time(node: CommentedMap, key: str, shown: str, columns: dict[str, tuple[int
     if fmt not in ("iso", "epoch") and "%z" not in fmt and zone is None:
         raise MappingError(shown, *where(node, key), "a time without an offset needs `timezone`",
                            "kefu never guesses a time zone: add timezone: Asia/Shanghai (for example)")
-    return TimeSpec(column, fmt, zone, template)
+    return TimeSpec(column, fmt, zone, template, bool(raw.get("rolls_over", False)))
 
 
 def _conditions(item: dict, shown: str, columns: dict[str, tuple[int, int]]) -> list[Condition]:
@@ -570,6 +573,8 @@ def row_events(mapping: Mapping, row: Row) -> list[tuple[float, dict]]:
         if not all(c.holds(row.values) for c in rule.conditions):
             continue
         ts = event_time(rule.time, row)
+        if rule.time.rolls_over and mapping.time and ts < event_time(mapping.time, row) - HALF_DAY:
+            ts += DAY   # a clock time on the row's date that is past midnight (a call that ends at 00:02)
         event = {name: _field(name, value, row, mapping.tables) for name, value in rule.fields.items()}
         event = {k: v for k, v in event.items() if v is not None and v != ""}
         for needed in _required(event) + (["shop"] if "shop" in rule.fields else []):
@@ -778,6 +783,11 @@ _DEFS: dict[str, Any] = {
              "oneOf": [{"required": ["column"]}, {"required": ["template"]}],
              "properties": {"column": {"type": "string"}, "template": {"type": "string"},
                             "format": {"type": "string"}, "timezone": {"type": "string"}}},
+    "own_time": {"type": "object", "additionalProperties": False,
+                 "oneOf": [{"required": ["column"]}, {"required": ["template"]}],
+                 "properties": {"column": {"type": "string"}, "template": {"type": "string"},
+                                "format": {"type": "string"}, "timezone": {"type": "string"},
+                                "rolls_over": {"type": "boolean"}}},
     "condition": {"type": "object", "additionalProperties": False, "required": ["column"],
                   "properties": {"column": {"type": "string"}, "in": {"type": "array"},
                                  "not_in": {"type": "array"}, "empty": {"type": "boolean"}}},
@@ -814,7 +824,7 @@ MAPPING_SCHEMA: dict[str, Any] = {
         "events": {"type": "array", "minItems": 1, "items": {
             "type": "object", "additionalProperties": False, "required": ["type"],
             "properties": {**{name: {"$ref": "#/$defs/field"} for name in EVENT_FIELDS},
-                           "ts": {"$ref": "#/$defs/time"}, "when": {"$ref": "#/$defs/when"}}}},
+                           "ts": {"$ref": "#/$defs/own_time"}, "when": {"$ref": "#/$defs/when"}}}},
     },
     "$defs": _DEFS,
 }
