@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -9,7 +10,7 @@ import sys
 import zlib
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, List, Optional
+from typing import TYPE_CHECKING, Any, BinaryIO, Iterator, List, Optional, cast
 
 import typer
 
@@ -659,22 +660,49 @@ def import_command(
 
 
 def _imported(source: Path, mapping: Path) -> BinaryIO:
-    """An export imported by a mapping into a log read at once: the file is gone once open (replay --mapping)."""
+    """An export imported by a mapping and streamed into the replay (replay --mapping): the rows are
+    read and sorted into runs on disk first (the sort must see every row), then merged as the replay
+    reads; the runs are removed when the stream is closed."""
+    stream = _import(source, mapping, None, None, False, into="the replay")
+    assert stream is not None
+    return stream
+
+
+class _LinesStream(io.RawIOBase):
+    """A binary stream of lines from an iterator, for the event reader; close() removes the runs' directory."""
+
+    def __init__(self, lines: Iterator[bytes], runs: Any):
+        self.lines, self.runs, self.left = lines, runs, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.left:
+            line = next(self.lines, None)
+            if line is None:
+                return 0
+            self.left = line
+        n = min(len(buffer), len(self.left))
+        buffer[:n] = self.left[:n]
+        self.left = self.left[n:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self.runs.cleanup()
+        super().close()
+
+
+def _import(source: Path, mapping: Path, out: Optional[Path], encoding: Optional[str], strict: bool,
+            into: Optional[str] = None) -> Optional[BinaryIO]:
+    """Import an export to a log (kefu import), or to a stream of its lines when out is None (replay
+    --mapping), or exit saying why not; into: how the summary names where the events went (default: the
+    output file)."""
+    import gzip
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="kefu-replay-") as tmp:
-        log = Path(tmp) / "imported.jsonl"
-        _import(source, mapping, log, None, False, into="the replay")
-        return open(log, "rb")   # still readable when the directory is removed
-
-
-def _import(source: Path, mapping: Path, out: Path, encoding: Optional[str], strict: bool,
-            into: Optional[str] = None) -> None:
-    """Import an export to a log (kefu import, and replay --mapping), or exit saying why not; into: how
-    the summary names where the events went (default: the output file)."""
-    import gzip
-
-    from .importer import MappingError, build_tables, import_rows, load_mapping, missing_columns, rows
+    from .importer import ImportStats, MappingError, build_tables, import_rows, load_mapping, missing_columns, rows, sort_events
 
     try:
         plan = load_mapping(mapping, mapping.as_posix())
@@ -707,6 +735,22 @@ def _import(source: Path, mapping: Path, out: Path, encoding: Optional[str], str
         if shown_bad["n"] <= MAX_REJECTS_SHOWN:
             _tell(f"{shown}:{row.number}:" + (f" column {column!r}:" if column else "") + f" skipped: {reason}")
 
+    def summarise(stats: ImportStats) -> None:
+        if shown_bad["n"] > MAX_REJECTS_SHOWN:
+            _tell(f"{shown}: {shown_bad['n'] - MAX_REJECTS_SHOWN} more skipped rows not shown")
+        _tell(f"{shown}: {stats.read} rows read = {stats.imported} imported + {stats.skipped} skipped; "
+              f"{stats.events} events " + (f"to {into}" if into else f"written to {out}"))
+
+    if out is None:
+        runs = tempfile.TemporaryDirectory(prefix="kefu-replay-")
+        try:
+            stats, lines = sort_events(plan, records, on_bad, False, Path(runs.name))
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            runs.cleanup()
+            _tell(f"error: cannot import {shown}: {err}")
+            raise typer.Exit(EXIT_USAGE)
+        summarise(stats)
+        return cast(BinaryIO, io.BufferedReader(_LinesStream(lines, runs), buffer_size=1 << 16))
     try:
         with PendingOutputs() as outputs:
             target = outputs.open(out, "log")
@@ -724,10 +768,8 @@ def _import(source: Path, mapping: Path, out: Path, encoding: Optional[str], str
     except (OSError, UnicodeDecodeError, ValueError) as err:
         _tell(f"error: cannot import {shown}: {err}")
         raise typer.Exit(EXIT_USAGE)
-    if shown_bad["n"] > MAX_REJECTS_SHOWN:
-        _tell(f"{shown}: {shown_bad['n'] - MAX_REJECTS_SHOWN} more skipped rows not shown")
-    _tell(f"{shown}: {stats.read} rows read = {stats.imported} imported + {stats.skipped} skipped; "
-          f"{stats.events} events " + (f"to {into}" if into else f"written to {out}"))
+    summarise(stats)
+    return None
 
 
 @app.command("init")

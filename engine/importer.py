@@ -618,42 +618,48 @@ def missing_columns(mapping: Mapping, header: list[str]) -> list[tuple[str, int,
 def import_rows(mapping: Mapping, source: Iterator[Row], out: Writer,
                 on_bad: Callable[[Row, str | None, str], None], strict: bool = False) -> ImportStats:
     """Every row to its events, written to out as a kefu event log in time order."""
+    with tempfile.TemporaryDirectory(prefix="kefu-import-") as tmp:
+        stats, lines = sort_events(mapping, source, on_bad, strict, Path(tmp))
+        for line in lines:
+            out.write(line)
+    return stats
+
+
+def sort_events(mapping: Mapping, source: Iterator[Row], on_bad: Callable[[Row, str | None, str], None],
+                strict: bool, tmp: Path) -> tuple[ImportStats, Iterator[bytes]]:
+    """Read every row now (the sort must see them all), in sorted runs spilled to tmp; return the
+    counts and the log's lines, merged from the runs as they are read (tmp must outlive them)."""
     stats = ImportStats()
     runs: list[Path] = []
     batch: list[tuple[float, int, bytes]] = []
-    seq = 0
-    with tempfile.TemporaryDirectory(prefix="kefu-import-") as tmp:
-        for row in source:
-            stats.read += 1
-            try:
-                if row.fault:
-                    raise BadRow(None, row.fault)
-                events = row_events(mapping, row)
-            except BadRow as bad:
-                stats.skipped += 1
-                on_bad(row, bad.column, bad.reason)
-                if strict:
-                    break
-                continue
-            if not events:
-                stats.skipped += 1
-                on_bad(row, None, "no event of the mapping matches it")
-                if strict:
-                    break
-                continue
-            stats.imported += 1
-            for ts, event in events:
-                seq += 1
-                batch.append((ts, seq, orjson.dumps(event)))
-            if len(batch) >= RUN:
-                runs.append(_spill(sorted(batch), Path(tmp), len(runs)))
-                batch = []
-        batch.sort()
-        sources = [_read_run(path) for path in runs] + [iter(batch)]
-        for ts, _, body in heapq.merge(*sources):
-            out.write(_with_ts(body, ts))
+    for row in source:
+        stats.read += 1
+        try:
+            if row.fault:
+                raise BadRow(None, row.fault)
+            events = row_events(mapping, row)
+        except BadRow as bad:
+            stats.skipped += 1
+            on_bad(row, bad.column, bad.reason)
+            if strict:
+                break
+            continue
+        if not events:
+            stats.skipped += 1
+            on_bad(row, None, "no event of the mapping matches it")
+            if strict:
+                break
+            continue
+        stats.imported += 1
+        for ts, event in events:
             stats.events += 1
-    return stats
+            batch.append((ts, stats.events, orjson.dumps(event)))
+        if len(batch) >= RUN:
+            runs.append(_spill(sorted(batch), tmp, len(runs)))
+            batch = []
+    batch.sort()
+    merged = heapq.merge(*([_read_run(path) for path in runs] + [iter(batch)]))
+    return stats, (_with_ts(body, ts) for ts, _, body in merged)
 
 
 def _with_ts(body: bytes, ts: float) -> bytes:

@@ -188,13 +188,32 @@ def test_default_null_leaves_an_unmapped_field_out(tmp_path):
     assert [e.get("page") for e in _events(tmp_path / "out.jsonl")] == [None, "shop_home"]
 
 
-def test_replay_imports_an_export_by_its_mapping(tmp_path):
+def test_replay_imports_an_export_by_its_mapping(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))   # where the sorted runs go
     result = kefu("replay", TAOBAO_SHOP, "--events", ROOT / "samples" / "qianniu-export.csv",
                   "--mapping", QIANNIU, "--format", "json")
     assert result.exit_code == 0, result.output
     assert result.stderr.splitlines()[-1].endswith(": 7 rows read = 6 imported + 1 skipped; 6 events to the replay")
     (row,) = json.loads(result.stdout)["metrics"]
     assert (row["eligible"], row["met"]) == (3, 2)   # as imported then replayed (the test above)
+    assert list(tmp_path.iterdir()) == []   # the runs are gone once the replay has read them
+    # streamed straight into the replay, the report is the one of the imported log replayed
+    assert kefu("import", ROOT / "samples" / "qianniu-export.csv", "-m", QIANNIU, "-o", tmp_path / "log.jsonl").exit_code == 0
+    replayed = kefu("replay", TAOBAO_SHOP, "--events", tmp_path / "log.jsonl", "--format", "json").stdout
+    assert json.loads(replayed)["metrics"] == json.loads(result.stdout)["metrics"]
+
+
+def test_replay_streams_a_large_import_merged_from_several_runs(tmp_path, monkeypatch):
+    import engine.importer as importer
+
+    monkeypatch.setattr(importer, "RUN", 2)   # 6 events: three runs on disk, merged as the replay reads
+    result = kefu("replay", TAOBAO_SHOP, "--events", ROOT / "samples" / "qianniu-export.csv",
+                  "--mapping", QIANNIU, "--format", "json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)["metrics"]
+    assert (row["eligible"], row["met"]) == (3, 2) and json.loads(result.stdout)["events"]["accepted"] == 6
 
 
 # ---- the real call-centre month (read from ../shared/data/real when it is there; never committed) --------
