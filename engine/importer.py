@@ -561,9 +561,17 @@ def _required(event: dict) -> list[str]:
     return needed
 
 
-def _source_of(value: Value | None) -> str | None:
-    """The column (or lookup) a field comes from, for a bad row's message."""
-    return None if value is None or value.column is None else value.column
+def _why_missing(name: str, value: Value | None, row: Row) -> BadRow:
+    """Why a field an event needs has no value: the column (or the lookup's key column) and the reason."""
+    if value is None:
+        return BadRow(None, f"no {name}: the mapping gives this event none")
+    if value.lookup is not None and value.key is not None:
+        keys = value.key.keys(row.values)
+        found = f"no row for {', '.join(keys)}" if keys else "an empty key"
+        return BadRow(value.key.column, f"no {name}: lookup {value.lookup!r} finds {found}")
+    if value.first_of is not None:
+        return BadRow(None, f"no {name}: none of its `first_of` choices gives a value")
+    return BadRow(value.column, f"no {name}: the column is empty")
 
 
 def row_events(mapping: Mapping, row: Row) -> list[tuple[float, dict]]:
@@ -579,7 +587,7 @@ def row_events(mapping: Mapping, row: Row) -> list[tuple[float, dict]]:
         event = {k: v for k, v in event.items() if v is not None and v != ""}
         for needed in _required(event) + (["shop"] if "shop" in rule.fields else []):
             if needed not in event:
-                raise BadRow(_source_of(rule.fields.get(needed)), f"no {needed}: its column is empty or its lookup found nothing")
+                raise _why_missing(needed, rule.fields.get(needed), row)
         out.append((ts, event))
     return out
 

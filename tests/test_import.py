@@ -188,6 +188,17 @@ def test_default_null_leaves_an_unmapped_field_out(tmp_path):
     assert [e.get("page") for e in _events(tmp_path / "out.jsonl")] == [None, "shop_home"]
 
 
+def test_an_event_without_a_field_its_type_needs_is_a_bad_row(tmp_path):
+    source, mapping = _files(tmp_path, ["2026-11-11 09:00:00,买家,,,",            # a consumer message, no consumer
+                                        "2026-11-11 09:00:01,客服,c1,,人工",       # an agent's message, no agent
+                                        "2026-11-11 09:00:02,买家,c1,,"], MAPPING)
+    result = kefu("import", source, "-m", mapping, "-o", tmp_path / "out.jsonl")
+    assert result.exit_code == 0, result.output
+    assert "x.csv:2: column '买家': skipped: no consumer: the column is empty" in result.stderr
+    assert "x.csv:3: column '客服': skipped: no agent: the column is empty" in result.stderr
+    assert [e["consumer"] for e in _events(tmp_path / "out.jsonl")] == ["c1"]
+
+
 def test_replay_imports_an_export_by_its_mapping(tmp_path, monkeypatch):
     import tempfile
 
@@ -465,7 +476,7 @@ def test_a_line_of_the_wrong_width_is_a_bad_row_and_feeds_no_lookup(tmp_path):
     assert "posts.csv:2: skipped: the line has 4 fields, the header 6" in result.stderr
     assert "posts.csv:3: skipped: the line has 3 fields, the header 6" in result.stderr
     # post 1 is not in the buyers' table, so acme's and zeta's answers to it have no consumer
-    assert "posts.csv:4: column 'lookup buyer_post': skipped: no consumer" in result.stderr
+    assert "posts.csv:4: column 'reply_to': skipped: no consumer: lookup 'buyer_post' finds no row for 1" in result.stderr
     got = [(e["shop"], e["sender"], e["consumer"]) for e in _events(tmp_path / "o.jsonl")]
     assert got == [("zeta", "consumer", "bob")]
     assert result.stderr.splitlines()[-1].endswith("7 rows read = 1 imported + 6 skipped; 1 events written to "
@@ -480,8 +491,8 @@ def test_lookups_join_rows_to_the_rows_they_answer(tmp_path):
     got = [(e["ts"][11:16], e["shop"], e["sender"], e.get("consumer"), e.get("agent")) for e in _events(tmp_path / "o.jsonl")]
     assert got == [("09:00", "acme", "consumer", "ann", None), ("09:01", "acme", "agent", "ann", "acme"),
                    ("09:02", "zeta", "agent", "ann", "zeta"), ("09:03", "zeta", "consumer", "bob", None)]
-    assert "posts.csv:6: column 'lookup buyer_post': skipped: no consumer" in result.stderr
-    assert "posts.csv:7: skipped: no shop" in result.stderr
+    assert "posts.csv:6: column 'reply_to': skipped: no consumer: lookup 'buyer_post' finds an empty key" in result.stderr
+    assert "posts.csv:7: skipped: no shop: none of its `first_of` choices gives a value" in result.stderr
     assert result.stderr.splitlines()[-1].endswith("6 rows read = 4 imported + 2 skipped; 4 events written to "
                                                    + str(tmp_path / "o.jsonl"))
 
