@@ -694,7 +694,8 @@ def _read_run(path: Path) -> Iterator[tuple[float, int, bytes]]:
 
 
 # ---- --guess: a starting mapping -------------------------------------------------------------------
-TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M")
+TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M",
+                "%a %b %d %H:%M:%S %z %Y", "%a, %d %b %Y %H:%M:%S %z")   # Twitter's; RFC 2822 (mail, HTTP)
 HINTS = {   # header words that say what a column is (lower case)
     "time": ("时间", "日期", "time", "date", "created", "timestamp", "ts"),
     "consumer": ("买家", "顾客", "客户", "用户", "buyer", "customer", "consumer", "user", "nick", "author"),
@@ -753,7 +754,7 @@ def guess_mapping(header: list[str], sample: list[Row], source: str) -> str:
         lines.append("time: {column: TODO, format: iso}   # no column reads as a time: name it and its format")
     else:
         fmt = _time_format(values[time_col])
-        naive = fmt != "epoch" and any(
+        naive = fmt != "epoch" and "%z" not in str(fmt) and any(
             v and (fmt != "iso" or datetime.fromisoformat(v.replace("Z", "+00:00")).tzinfo is None)
             for v in values[time_col])
         zone = ", timezone: Asia/Shanghai" if naive else ""

@@ -188,6 +188,23 @@ def test_default_null_leaves_an_unmapped_field_out(tmp_path):
     assert [e.get("page") for e in _events(tmp_path / "out.jsonl")] == [None, "shop_home"]
 
 
+def test_guess_reads_twitter_times_with_their_offset(tmp_path):
+    (tmp_path / "tweets.csv").write_text(
+        "tweet_id,author_id,inbound,created_at,text\n"
+        "1,sprintcare,False,Tue Oct 31 22:10:47 +0000 2017,@115712 hello\n"
+        "2,115712,True,Tue Oct 31 22:11:45 +0800 2017,@sprintcare hi\n", encoding="utf-8")
+    guessed = kefu("import", "--guess", tmp_path / "tweets.csv")
+    assert guessed.exit_code == 0, guessed.output
+    assert 'time: {column: created_at, format: "%a %b %d %H:%M:%S %z %Y"}' in guessed.stdout   # no timezone: the offset says
+    mapping = guessed.stdout.replace("shop: TODO", "shop: sprint").replace("agent: {column: TODO}", "agent: {column: author_id}")
+    (tmp_path / "m.yaml").write_text(mapping, encoding="utf-8")
+    result = kefu("import", tmp_path / "tweets.csv", "-m", tmp_path / "m.yaml", "-o", tmp_path / "o.jsonl")
+    assert result.exit_code == 0, result.output
+    # 22:11:45 at +08:00 is 14:11:45 UTC, before the other tweet's 22:10:47 UTC
+    assert [(e["ts"], e["sender"]) for e in _events(tmp_path / "o.jsonl")] == [
+        ("2017-10-31T14:11:45Z", "consumer"), ("2017-10-31T22:10:47Z", "agent")]
+
+
 def test_an_event_without_a_field_its_type_needs_is_a_bad_row(tmp_path):
     source, mapping = _files(tmp_path, ["2026-11-11 09:00:00,买家,,,",            # a consumer message, no consumer
                                         "2026-11-11 09:00:01,客服,c1,,人工",       # an agent's message, no agent
