@@ -17,6 +17,7 @@ import heapq
 import re
 import json
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from .events import parse_ts
 from .scenarios import ScenarioError as MappingError, read_document, where
 
 EVENT_FIELDS = ("type", "shop", "sender", "consumer", "agent", "text", "page", "status", "to_agent", "group",
@@ -102,9 +104,12 @@ class Key:
         for part in parts:
             if part and self.integer:
                 try:
-                    part = str(int(float(part)))
+                    number = float(part)
                 except ValueError:
                     continue
+                if not number.is_integer():   # 1.5, inf, nan: no whole-number id
+                    continue
+                part = str(int(number))
             if part:
                 out.append(part)
         return out
@@ -284,7 +289,9 @@ def _key(node: Any, key: str, shown: str, columns: dict[str, tuple[int, int]]) -
     column = str(raw["column"])
     columns.setdefault(column, where(raw, "column"))
     split = raw.get("split")
-    return Key(column, str(split) if split else None, bool(raw.get("integer", False)))
+    if split is not None and not str(split):
+        raise MappingError(shown, *where(raw, "split"), "`split` is the text between keys: \",\" (not empty)")
+    return Key(column, str(split) if split else None, _flag(raw, "integer", shown))
 
 
 def _lookups(doc: CommentedMap, shown: str, columns: dict[str, tuple[int, int]]) -> dict[str, Lookup]:
@@ -334,7 +341,7 @@ def _time(node: CommentedMap, key: str, shown: str, columns: dict[str, tuple[int
     if fmt not in ("iso", "epoch") and "%z" not in fmt and zone is None:
         raise MappingError(shown, *where(node, key), "a time without an offset needs `timezone`",
                            "kefu never guesses a time zone: add timezone: Asia/Shanghai (for example)")
-    return TimeSpec(column, fmt, zone, template, bool(raw.get("rolls_over", False)))
+    return TimeSpec(column, fmt, zone, template, _flag(raw, "rolls_over", shown))
 
 
 def _conditions(item: dict, shown: str, columns: dict[str, tuple[int, int]]) -> list[Condition]:
@@ -350,13 +357,26 @@ def _conditions(item: dict, shown: str, columns: dict[str, tuple[int, int]]) -> 
         _keys(entry, shown, ("column", "in", "not_in", "empty"))
         column = str(entry["column"])
         columns.setdefault(column, where(entry, "column"))
+        tests = [key for key in ("in", "not_in", "empty") if key in entry]
+        if len(tests) != 1:
+            raise MappingError(shown, *where(entries, entries.index(entry)) if isinstance(raw, list) else where(item, "when"),
+                               "a condition is one of {column: NAME, in: [values]}, {column: NAME, not_in: [values]} "
+                               f"or {{column: NAME, empty: true|false}}; this one has {', '.join(tests) or 'none'}")
         if "empty" in entry:
-            out.append(Condition(column, empty=bool(entry["empty"])))
+            out.append(Condition(column, empty=_flag(entry, "empty", shown)))
             continue
         values = entry.get("in", entry.get("not_in"))
         values = values if isinstance(values, list) else [values]
         out.append(Condition(column, tuple(str(_plain(v)) for v in values), negate="not_in" in entry))
     return out
+
+
+def _flag(node: Any, key: str, shown: str) -> bool:
+    """A true/false setting (absent: false); any other value is a located error, not read as true."""
+    value = node.get(key, False)
+    if not isinstance(value, bool):
+        raise MappingError(shown, *where(node, key), f"`{key}` is true or false, not {value!r}")
+    return value
 
 
 def _plain(value: Any) -> Any:
@@ -411,11 +431,14 @@ def rows(path: Path, mapping: Mapping, encoding: str | None = None) -> tuple[lis
             except csv.Error:
                 delimiter = ","
         reader = csv.reader(f, delimiter=delimiter)
-        header = [h.strip() for h in next(reader, [])]
+        try:
+            header = [h.strip() for h in next(reader, [])]
+        except csv.Error as err:
+            raise ValueError(f"line {reader.line_num}: {err}") from None
 
         def csv_rows() -> Iterator[Row]:
             with f:
-                for values in reader:
+                for values in _csv_lines(reader):
                     if values:
                         fault = (None if len(values) == len(header) else
                                  f"the line has {len(values)} fields, the header {len(header)} "
@@ -435,9 +458,12 @@ def rows(path: Path, mapping: Mapping, encoding: str | None = None) -> tuple[lis
             with f:
                 for n, line in enumerate(f, 1):
                     if line.strip():
-                        record = json.loads(line)
-                        if isinstance(record, dict):
-                            yield Row(n, {k: "" if v is None else str(v) for k, v in record.items()})
+                        try:
+                            record = json.loads(line)
+                        except ValueError as err:
+                            yield Row(n, {}, f"not JSON: {err}")
+                            continue
+                        yield _record_row(n, record)
         return header, jsonl_rows()
     with f:
         data: Any = json.load(f)
@@ -446,8 +472,22 @@ def rows(path: Path, mapping: Mapping, encoding: str | None = None) -> tuple[lis
     if not isinstance(data, list):
         raise ValueError(f"no list of records at {mapping.records or 'the top'}")
     header = sorted({k for r in data if isinstance(r, dict) for k in r})
-    return header, (Row(n, {k: "" if v is None else str(v) for k, v in r.items()})
-                    for n, r in enumerate(data, 1) if isinstance(r, dict))
+    return header, (_record_row(n, r) for n, r in enumerate(data, 1))
+
+
+def _record_row(number: int, record: Any) -> Row:
+    """A JSON record as a row; one that is not an object is a bad row, counted like the others."""
+    if not isinstance(record, dict):
+        return Row(number, {}, f"the record is a JSON {type(record).__name__}, not an object")
+    return Row(number, {k: "" if v is None else str(v) for k, v in record.items()})
+
+
+def _csv_lines(reader: Any) -> Iterator[list[str]]:
+    """The reader's lines; a line CSV cannot read (a field past the size limit) stops the read, located."""
+    try:
+        yield from reader
+    except csv.Error as err:
+        raise ValueError(f"line {reader.line_num}: {err}") from None
 
 
 def _xlsx_rows(path: Path, sheet: int | str | None) -> tuple[list[str], Iterator[Row]]:
@@ -455,7 +495,10 @@ def _xlsx_rows(path: Path, sheet: int | str | None) -> tuple[list[str], Iterator
     `YYYY-MM-DD HH:MM:SS`, a number as its text."""
     from openpyxl import load_workbook  # type: ignore[import-untyped]  # only an Excel import needs it
 
-    book = load_workbook(path, read_only=True, data_only=True)
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except zipfile.BadZipFile as err:
+        raise ValueError(f"not an Excel workbook: {err}") from None
     names = book.sheetnames
     if isinstance(sheet, int):
         if not 0 <= sheet < len(names):
@@ -503,14 +546,17 @@ def event_time(spec: TimeSpec, row: Row) -> float:
         raise BadRow(spec.column, "no time")
     try:
         if spec.format == "epoch":
-            return float(text)
+            return parse_ts(float(text))   # the event reader's range (and its "milliseconds?" hint)
         if spec.format == "iso":
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         elif spec.format in ISO_LIKE and len(text) == ISO_LIKE[spec.format]:
             moment = datetime.fromisoformat(text)   # the same fields, read in C (strptime is slow)
         else:
             moment = datetime.strptime(text, spec.format)
-    except ValueError:
+    except ValueError as err:
+        if spec.format == "epoch" and "out of range" in str(err):
+            hint = " (milliseconds? epoch is in seconds)" if "milliseconds" in str(err) else ""
+            raise BadRow(spec.column, f"{text[:40]!r} is out of range for epoch seconds{hint}") from None
         raise BadRow(spec.column, f"{text[:40]!r} is not a time of format {spec.format}") from None
     if moment.tzinfo is None:
         if spec.zone is None:
@@ -577,11 +623,14 @@ def _why_missing(name: str, value: Value | None, row: Row) -> BadRow:
 def row_events(mapping: Mapping, row: Row) -> list[tuple[float, dict]]:
     """The events a row gives (none when no rule's conditions hold)."""
     out = []
+    row_time: float | None = None   # the row's `time`, read once however many events use it
     for rule in mapping.rules:
         if not all(c.holds(row.values) for c in rule.conditions):
             continue
-        ts = event_time(rule.time, row)
-        if rule.time.rolls_over and mapping.time and ts < event_time(mapping.time, row) - HALF_DAY:
+        if row_time is None and (rule.time is mapping.time or rule.time.rolls_over):
+            row_time = event_time(mapping.time or rule.time, row)
+        ts = row_time if rule.time is mapping.time and row_time is not None else event_time(rule.time, row)
+        if rule.time.rolls_over and row_time is not None and ts < row_time - HALF_DAY:
             ts += DAY   # a clock time on the row's date that is past midnight (a call that ends at 00:02)
         event = {name: _field(name, value, row, mapping.tables) for name, value in rule.fields.items()}
         event = {k: v for k, v in event.items() if v is not None and v != ""}

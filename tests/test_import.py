@@ -550,3 +550,45 @@ def test_an_own_time_past_midnight_rolls_over_to_the_next_day(tmp_path):
                                      encoding="utf-8")
     result = kefu("import", tmp_path / "calls.csv", "-m", tmp_path / "m.yaml", "-o", tmp_path / "o2.jsonl")
     assert result.exit_code == 1 and "m.yaml:1:" in result.stderr and "rolls_over" in result.stderr
+
+
+def test_bad_records_and_exports_are_located_never_a_traceback(tmp_path):
+    (tmp_path / "m.yaml").write_text("time: {column: t, format: epoch}\nshop: x\n"
+                                     "events: [{type: message, sender: consumer, consumer: {column: id}}]\n", encoding="utf-8")
+    (tmp_path / "e.csv").write_text("id,t\n1,1e20\n2,1700000000\n3,nan\n4,1700000000000\n", encoding="utf-8")
+    result = kefu("import", tmp_path / "e.csv", "-m", tmp_path / "m.yaml", "-o", tmp_path / "o.jsonl")
+    assert result.exit_code == 0, result.output
+    assert "e.csv:2: column 't': skipped: '1e20' is out of range for epoch seconds" in result.stderr
+    assert "e.csv:4: column 't': skipped: 'nan' is out of range" in result.stderr
+    assert "e.csv:5: column 't': skipped: '1700000000000' is out of range for epoch seconds (milliseconds?" in result.stderr
+    assert [e["consumer"] for e in _events(tmp_path / "o.jsonl")] == ["2"]
+    # JSON Lines: a line that is not JSON, and a record that is not an object, are bad rows, counted
+    (tmp_path / "r.jsonl").write_text('{"id": 1, "t": 1700000000}\n{bad\n[1, 2]\n', encoding="utf-8")
+    result = kefu("import", tmp_path / "r.jsonl", "-m", tmp_path / "m.yaml", "-o", tmp_path / "o2.jsonl")
+    assert "r.jsonl:2: skipped: not JSON" in result.stderr and "r.jsonl:3: skipped: the record is a JSON list" in result.stderr
+    assert result.stderr.splitlines()[-1].endswith("3 rows read = 1 imported + 2 skipped; 1 events written to "
+                                                   + str(tmp_path / "o2.jsonl"))
+    # an .xlsx that is not a workbook, and a CSV field past the csv module's limit: plain messages, exit 2
+    (tmp_path / "b.xlsx").write_bytes(b"not a zip")
+    result = kefu("import", tmp_path / "b.xlsx", "-m", tmp_path / "m.yaml", "-o", tmp_path / "o3.jsonl")
+    assert result.exit_code == 2 and "not an Excel workbook" in result.stderr
+    (tmp_path / "big.csv").write_text("id,t\n1," + "9" * 200_000 + "\n", encoding="utf-8")
+    result = kefu("import", tmp_path / "big.csv", "-m", tmp_path / "m.yaml", "-o", tmp_path / "o4.jsonl")
+    assert result.exit_code == 2 and "big.csv: line 2: field larger than field limit" in result.stderr
+
+
+def test_a_mapping_setting_that_is_not_true_or_false_or_a_condition_of_two_tests_is_an_error(tmp_path):
+    (tmp_path / "e.csv").write_text("id,t,s\n1,1700000000,a\n", encoding="utf-8")
+    base = "time: {column: t, format: epoch}\nshop: x\nevents:\n  - type: message\n    sender: consumer\n" \
+           "    consumer: {column: id}\n"
+    cases = {"when: [{column: s, in: [a], not_in: [b]}]": "this one has in, not_in",
+             "when: {column: s}": "this one has none"}
+    for when, message in cases.items():
+        (tmp_path / "m.yaml").write_text(base + "    " + when + "\n", encoding="utf-8")
+        result = kefu("import", tmp_path / "e.csv", "-m", tmp_path / "m.yaml", "-o", tmp_path / "o.jsonl")
+        assert result.exit_code == 1 and message in result.stderr, (when, result.stderr)
+    (tmp_path / "m.yaml").write_text(
+        "time: {column: t, format: epoch}\nshop: x\nevents:\n  - type: message\n    sender: consumer\n"
+        "    consumer: {column: id}\n    ts: {column: t, format: epoch, rolls_over: \"no\"}\n", encoding="utf-8")
+    result = kefu("import", tmp_path / "e.csv", "-m", tmp_path / "m.yaml", "-o", tmp_path / "o.jsonl")
+    assert result.exit_code == 1 and "m.yaml:7:" in result.stderr and "`rolls_over` is true or false, not 'no'" in result.stderr
