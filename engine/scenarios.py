@@ -48,6 +48,16 @@ SCENARIO_SUFFIXES = (".yaml", ".yml")
 CASE_KEYS = ("name", "policy", "platform", "date", "seed", "events", "events_file", "generate", "expect")
 EXPECT_KEYS = ("decisions", "metrics", "counts", "report", "replies")
 DECISION_KEYS = ("only", "order", "items")
+# what each other `expect` key holds (the compare and --update code relies on it)
+EXPECT_SHAPES = (
+    ("metrics", "a list of metric rows: [{metric: NAME, date: …, eligible: N, met: N}]",
+     lambda v: isinstance(v, list) and all(isinstance(row, dict) for row in v)),
+    ("counts", "a mapping of an action to a count: {assign: 3}",
+     lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(n, int) and not isinstance(n, bool)
+                                           for k, n in v.items())),
+    ("report", "a mapping of report fields to their values", lambda v: isinstance(v, dict)),
+    ("replies", "a list of automatic replies", lambda v: isinstance(v, list)),
+)
 MAX_SCENARIO_BYTES = 16 * 1024 * 1024
 MAX_GENERATED = 1_000_000
 """Most events the `generate` blocks of one case may make (a typo in `count` must not hang the run)."""
@@ -225,6 +235,11 @@ def _case(path: Path, shown: str, node: CommentedMap, data: dict, own: Commented
         if decisions.get("order", "in_order") not in ("in_order", "any"):
             oline, ocol = where(decisions, "order")
             raise ScenarioError(shown, oline, ocol, "`order` is `in_order` (the default) or `any`")
+        if "only" in decisions and not isinstance(decisions["only"], list):
+            raise ScenarioError(shown, *where(decisions, "only"), "`only` is a list of actions: [assign, enqueue]")
+    for key, shape, ok in EXPECT_SHAPES:
+        if key in expect and not ok(expect[key]):
+            raise ScenarioError(shown, *where(expect, key), f"`{key}` is {shape}")
     name = str(data.get("name") or f"case {index + 1}")
     return Case(file=path, shown=shown, line=line, name=name, data=data, node=own, top=top)
 
@@ -244,8 +259,8 @@ def scenario_files(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[str]
             for folder, dirs, names in os.walk(path, onerror=refused):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(names):
-                    if name.endswith(SCENARIO_SUFFIXES):
-                        file = Path(folder, name)
+                    file = Path(folder, name)
+                    if name.endswith(SCENARIO_SUFFIXES) and file.is_file():   # not a FIFO (it would hang the read)
                         found.append((file, file.as_posix()))
         elif path.is_file():
             found.append((path, path.as_posix()))
@@ -290,7 +305,8 @@ def load_policy(case: Case, loader: Loader, tmp: Path) -> Loaded:
             hint = did_you_mean(name, list(files)) or f"known platforms: {', '.join(sorted(files))}"
             raise ScenarioError(case.shown, line, col, f"unknown platform {name!r}", hint)
         result = loader.load_platform_file(files[name], name)
-        assert result.platform is not None
+        if result.platform is None or not result.ok:   # a platform file with errors (a --platform-dir copy, say)
+            return Loaded(None, False, f"platform:{name}", result.diagnostics, result.sources)
         return Loaded(platform_policy(result.platform), False, f"platform:{name}", result.diagnostics, result.sources)
     value = str(data["policy"])
     if _is_policy_text(value):

@@ -169,6 +169,13 @@ def test_no_scenario_or_missing_path_is_a_usage_error(tmp_path):
 
 
 BROKEN = [
+    ("only not a list", "policy: shop.kefu\nevents: []\nexpect: {decisions: {only: 5, items: []}}\n", 3,
+     "`only` is a list of actions"),
+    ("metrics not rows", "policy: shop.kefu\nevents: []\nexpect: {metrics: [1]}\n", 3, "`metrics` is a list of metric rows"),
+    ("counts a list", "policy: shop.kefu\nevents: []\nexpect: {counts: [1]}\n", 3, "`counts` is a mapping of an action"),
+    ("counts null", "policy: shop.kefu\nevents: []\nexpect: {counts: null}\n", 3, "`counts` is a mapping of an action"),
+    ("report a list", "policy: shop.kefu\nevents: []\nexpect: {report: [1]}\n", 3, "`report` is a mapping"),
+    ("replies a number", "policy: shop.kefu\nevents: []\nexpect: {replies: 5}\n", 3, "`replies` is a list"),
     ("syntax", "policy: shop.kefu\nexpect: {counts: {assign: 1}\n", 3, "not valid YAML"),
     ("unknown key", "policy: shop.kefu\nevents: []\nexpct: {}\n", 3, "unknown key 'expct' in a scenario file"),
     # the round-trip loader builds no object from a tag: it stays data, here of the wrong shape
@@ -268,3 +275,23 @@ def test_an_unreadable_directory_is_an_io_error_not_skipped(tmp_path, monkeypatc
     result = kefu("test", tmp_path)
     assert result.exit_code == 2
     assert f"error: {locked}: cannot read directory: Permission denied" in result.stdout
+
+
+def test_a_platform_file_with_errors_fails_the_case_with_its_diagnostics(tmp_path):
+    (tmp_path / "plat").mkdir()
+    (tmp_path / "plat" / "douyin.kefu").write_text('platform douyin "抖音"\nmetric m "m" { unit questio }\n', encoding="utf-8")
+    path = tmp_path / "p.test.yaml"
+    path.write_text("platform: douyin\nevents: []\nexpect: {counts: {}}\n", encoding="utf-8")
+    result = kefu("test", path, "--platform-dir", tmp_path / "plat")
+    assert result.exit_code == 1, result.output
+    assert "the policy has errors" in result.stdout and "douyin.kefu:2:" in result.stdout
+
+
+def test_a_fifo_named_like_a_scenario_is_not_read(tmp_path):
+    import os
+
+    _write(tmp_path)
+    os.mkfifo(tmp_path / "pipe.test.yaml")
+    result = kefu("test", tmp_path)   # would block forever opening the FIFO
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "2 passed, 0 failed"
