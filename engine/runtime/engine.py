@@ -61,7 +61,9 @@ class Engine:
         self.clock = LocalClock(tz)
         self.rng = random.Random(seed)
         self.automation = automation and bool(shop.name)
-        self.replier = AutoReplier(shop.replies if self.automation else [], WorkingHours(shop, LocalClock(tz)))
+        # the shop's working hours, read by the offline reply and the offline pool (None: always open)
+        hours = WorkingHours(shop, LocalClock(tz)) if shop.hours or shop.holidays else None
+        self.replier = AutoReplier(shop.replies if self.automation else [], hours)
         self.auto_replies = self.replier.any   # whether consumer messages may get an automatic reply
         self.observers = MetricHub(policy.platform.metrics, tz)   # the metric trackers observe through it
         self.metrics = self.observers.trackers
@@ -80,7 +82,6 @@ class Engine:
         self._configure(settings, shop)
         self.sender = ReplySender(self.replier, self.cooldown, self._stamp, self.rule_ref, self.observers)
         self._auto_reply = self.sender.send
-        hours = WorkingHours(shop, LocalClock(tz)) if shop.hours or shop.holidays else None
         self.waiting = Waiting(settings, shop, self.rule_ref, self.clock, hours, self._stamp)   # queue, offline pool
         self._drain = self.waiting.drain
         self.sessions = Sessions(self._stamp, self.observers, self.end_after, self.end_rule, self._drain)
