@@ -126,13 +126,15 @@ def test_breakdown_units_add_up_to_the_metric_rows_on_every_sample():
     for name in ("douyin-flagship", "pinduoduo-fruit", "taobao-apparel"):
         result = kefu("replay", root / "rulesets" / "examples" / f"{name}.kefu", "--events",
                       root / "samples" / f"{name}.jsonl", "--by", "agent", "--by", "hour", "--format", "json")
+        assert result.exit_code == 0, result.output
         report = json.loads(result.stdout)
+        assert report["metrics"], name
         for metric in {row["metric"] for row in report["metrics"]}:
             eligible = sum(r["eligible"] for r in report["metrics"] if r["metric"] == metric)
             met = sum(r["met"] for r in report["metrics"] if r["metric"] == metric)
             for table in ("by_agent", "by_hour"):
                 rows = [r["metrics"][metric] for r in report[table]]
                 assert (sum(f["eligible"] for f in rows), sum(f["met"] for f in rows)) == (eligible, met), (name, table)
-            assigned = report["decisions"].get("assign", 0) + report["decisions"].get("offline_route", 0)
-            assert sum(r["assigned"] for r in report["by_agent"]) == assigned
-            assert sum(r["assigned"] for r in report["by_hour"]) == assigned
+        assigned = report["decisions"].get("assign", 0) + report["decisions"].get("offline_route", 0)
+        assert sum(r["assigned"] for r in report["by_agent"]) == assigned
+        assert sum(r["assigned"] for r in report["by_hour"]) == assigned

@@ -76,7 +76,7 @@ def test_the_same_engine_as_the_replay(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "d.jsonl").read_text(encoding="utf-8").splitlines()]
     story = json.loads(kefu("explain", policy, "--events", log, "--consumer", "c1", "--format", "json").stdout)
     explained = [d for event in story["events"] for d in event["decisions"] if d["consumer"] == "c1"]
-    assert explained == [d for d in records if d["consumer"] == "c1"]
+    assert explained and explained == [d for d in records if d["consumer"] == "c1"]
 
 
 def test_json_names_each_step_and_its_rule(tmp_path):

@@ -124,8 +124,9 @@ def diagnostics_of(tmp_path, text: str) -> list[tuple[str, int, int, list[tuple[
     """(code, line, column, [(line, column) of each note]) of each diagnostic of a policy."""
     path = tmp_path / "d.kefu"
     path.write_text(text, encoding="utf-8")
-    return [(d.code, d.span.line, d.span.column, [(s.line, s.column) for _, s in d.notes])
-            for d in Loader().load(path).diagnostics if d.span is not None]
+    diagnostics = Loader().load(path).diagnostics
+    assert all(d.span is not None for d in diagnostics)
+    return [(d.code, d.span.line, d.span.column, [(s.line, s.column) for _, s in d.notes]) for d in diagnostics]
 
 
 @pytest.mark.parametrize("hours, expected", [

@@ -124,10 +124,11 @@ def test_diagnostics_completion_and_hover_over_the_protocol(client, tmp_path):
 
 def test_positions_are_in_utf16_units_after_chinese_text(client, tmp_path):
     uri = (tmp_path / "cn.kefu").as_uri()
-    text = 'shop "s" on douyin\nreply keyword "发票" -> "好的" ; assign by idle_rat\n'
+    # 😀 and 𠀀 lie outside the basic plane: one Python character each, two UTF-16 units
+    text = 'shop "s" on douyin\nreply keyword "发票😀" -> "好的𠀀" ; assign by idle_rat\n'
     client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "kefu", "version": 1, "text": text}})
     (diag,) = _diagnostics(client, uri)
-    start = text.split("\n")[1].index("idle_rat")   # each of 发票好的 is one UTF-16 unit, as one character
+    start = text.split("\n")[1].index("idle_rat") + 2
     assert diag["range"]["start"] == {"line": 1, "character": start}
     assert client.close() == 0
 

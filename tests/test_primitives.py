@@ -409,7 +409,8 @@ COVERED = {
     "STRATEGIES": STRATEGY_CASES, "TIE_BREAKS": TIE_CASES, "FALLBACKS": FALLBACK_CASES,
     "QUEUE_ORDERS": QUEUE_CASES, "METRIC_UNITS": UNIT_CASES, "CLOCK_STARTS": CLOCK_CASES,
     "METRIC_COUNTS": {**COUNT_CASES, "assistant_unanswered_ineffective": None},
-    "METRIC_EVALUATION": dict.fromkeys(registry.METRIC_EVALUATION), "CONDITION_VARIABLES": FIGURE_CASES,
+    # written out, so that a new evaluation in the registry fails this test until it is covered
+    "METRIC_EVALUATION": {"same_day": None, "previous_day": None}, "CONDITION_VARIABLES": FIGURE_CASES,
     "GENERATE_RATES": GENERATE_CASES, "REPLY_STATUSES": {"busy": BUSY_AGENT},
 }
 
@@ -420,5 +421,5 @@ def test_every_primitive_has_a_behaviour_and_a_case():
     assert set(kinds) == set(COVERED)
     for kind, table in kinds.items():
         assert all(entry.behaviour is not None for entry in table.values()), kind
-        assert list(table) == list(COVERED[kind]) or set(table) == set(COVERED[kind]), kind
+        assert set(table) == set(COVERED[kind]), kind
 
