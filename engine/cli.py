@@ -810,9 +810,13 @@ def init_command(
             raise typer.Exit(EXIT_USAGE)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        for path, text in targets:
-            with path.open("x", encoding="utf-8") as out:
-                out.write(text)
+        with PendingOutputs() as outputs:   # both files or neither: a second that fails leaves no first behind
+            for path, text in targets:
+                outputs.open(path, "starter file").write(text.encode("utf-8"))
+            outputs.commit()
+    except OutputFailed as err:
+        typer.echo(f"error: cannot write {visible(str(err.output.path))}: {err.reason}", err=True)
+        raise typer.Exit(EXIT_USAGE)
     except OSError as err:
         typer.echo(f"error: cannot write {visible(str(err.filename or directory))}: {err.strerror or err}", err=True)
         raise typer.Exit(EXIT_USAGE)

@@ -72,3 +72,19 @@ def test_a_shop_id_that_cannot_name_a_file_is_refused(tmp_path, shop):
 def test_unknown_platform_gets_a_suggestion(tmp_path):
     result = kefu("init", "--platform", "douyn", "--dir", tmp_path)
     assert result.exit_code == 2 and "did you mean 'douyin'?" in result.stderr
+
+
+def test_a_second_file_that_cannot_be_written_leaves_no_first_behind(tmp_path, monkeypatch):
+    from engine import outputs
+
+    real_open = outputs.PendingOutputs.open
+
+    def open_once(self, path, what="output"):
+        if path.name.endswith(".test.yaml"):
+            raise OSError(28, "No space left on device", str(path))
+        return real_open(self, path, what)
+
+    monkeypatch.setattr(outputs.PendingOutputs, "open", open_once)
+    result = kefu("init", "--platform", "taobao", "--shop", "s", "--dir", tmp_path)
+    assert result.exit_code == 2 and "No space left on device" in result.stderr
+    assert list(tmp_path.iterdir()) == []   # neither s.kefu nor its temporary file
