@@ -12,10 +12,10 @@ from bisect import bisect_left, bisect_right, insort
 from operator import attrgetter
 from typing import Callable, Iterable
 
-from ..registry import Pick, idle_rate
-from .state import DEFAULT_CAP, AgentState, ShopState
+from ..registry import Pick
+from .state import AgentState, ShopState
 
-__all__ = ["DEFAULT_CAP", "INDEX_FROM", "AgentIndex", "Pool", "Ranker", "break_tie", "choose", "eligible", "everyone", "idle_rate"]
+__all__ = ["INDEX_FROM", "AgentIndex", "Pool", "Ranker", "break_tie", "choose", "eligible", "everyone"]
 
 
 _by_order = attrgetter("order")

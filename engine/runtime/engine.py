@@ -252,7 +252,7 @@ class Engine:
     @property
     def suppressed(self) -> int:
         """Automatic replies whose trigger held but that were not sent, so far."""
-        return self.sender.suppressed
+        return sum(self.sender.suppressed_by.values())
 
     @property
     def auto_reply_kinds(self) -> Counter:

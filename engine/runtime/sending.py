@@ -31,8 +31,7 @@ class ReplySender:
         self._rule_ref = rule_ref
         self._observe = observers.auto_replies
         self.sent_by_kind: dict[str, int] = {}
-        self.suppressed = 0                 # replies whose trigger held but that were not sent, and by (kind, reason)
-        self.suppressed_by: dict[tuple[str, str], int] = {}
+        self.suppressed_by: dict[tuple[str, str], int] = {}   # replies whose trigger held but that were not sent
 
     def send(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, new_session: bool,
              out: Out) -> None:
@@ -74,6 +73,5 @@ class ReplySender:
 
     def _suppress(self, kind: str, reason: str) -> None:
         """Count a reply whose trigger held but that was not sent, by kind and reason."""
-        self.suppressed += 1
         key = (kind, reason)
         self.suppressed_by[key] = self.suppressed_by.get(key, 0) + 1

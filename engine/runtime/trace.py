@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..events import Event
+from ..registry import idle_rate
 from .decisions import Decision, RuleRef
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def agent_line(agent: AgentState) -> str:
 def shop_state(shop: ShopState, consumer: str | None) -> dict[str, Any]:
     """What mattered at an event: every agent's status, load, cap and idle rate; the queue; the consumer's state."""
     agents = [{"agent": a.name, "status": a.status, "load": len(a.sessions), "cap": a.cap, "group": a.group,
-               "idle_rate": round((a.cap - len(a.sessions)) / a.cap, 4) if a.cap else None, "im": a.im}
+               "idle_rate": round(idle_rate(a), 4) if a.cap else None, "im": a.im}
               for a in shop.agents.values()]
     state: dict[str, Any] = {"agents": agents, "queue_length": shop.queue.size}
     cs = shop.consumers.get(consumer) if consumer else None
