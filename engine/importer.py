@@ -28,7 +28,7 @@ import orjson
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from .events import parse_ts
-from .scenarios import ScenarioError as MappingError, read_document, where
+from .scenarios import ScenarioError as MappingError, known_keys, read_document, where
 
 EVENT_FIELDS = ("type", "shop", "sender", "consumer", "agent", "text", "page", "status", "to_agent", "group",
                 "max_sessions")
@@ -186,11 +186,11 @@ def load_mapping(path: Path, shown: str) -> Mapping:
     doc = read_document(path, shown)
     if not isinstance(doc, CommentedMap):
         raise MappingError(shown, 1, 1, "a mapping file is a mapping with `events` (and `time`, `source`, …)")
-    _keys(doc, shown, ("source", "time", "shop", "events", "lookups"))
+    known_keys(doc, shown, ("source", "time", "shop", "events", "lookups"))
     source = doc.get("source") or CommentedMap()
     if not isinstance(source, CommentedMap):
         raise MappingError(shown, *where(doc, "source"), "`source` is a mapping (format, delimiter, encoding, records)")
-    _keys(source, shown, SOURCE_KEYS)
+    known_keys(source, shown, SOURCE_KEYS)
     columns: dict[str, tuple[int, int]] = {}
     lookups = _lookups(doc, shown, columns)
     if "time" not in doc:
@@ -205,7 +205,7 @@ def load_mapping(path: Path, shown: str) -> Mapping:
         line, col = where(events, index)
         if not isinstance(item, CommentedMap):
             raise MappingError(shown, line, col, "an event is a mapping of its fields (type, sender, consumer, …)")
-        _keys(item, shown, EVENT_FIELDS + ("when", "ts"))
+        known_keys(item, shown, EVENT_FIELDS + ("when", "ts"))
         fields = {name: _value(item, name, shown, columns, lookups) for name in EVENT_FIELDS if name in item}
         if "shop" not in fields and "shop" in doc:
             fields["shop"] = _value(doc, "shop", shown, columns, lookups)
@@ -234,29 +234,20 @@ def load_mapping(path: Path, shown: str) -> Mapping:
                    (str(sheet) if sheet is not None else None), lookups, time=time)
 
 
-def _keys(node: dict, shown: str, known: tuple[str, ...]) -> None:
-    from .names import did_you_mean
-
-    for key in node:
-        if key not in known:
-            hint = did_you_mean(str(key), list(known)) or f"known keys: {', '.join(known)}"
-            raise MappingError(shown, *where(node, key), f"unknown key {str(key)!r}", hint)
-
-
 def _value(node: Any, key: Any, shown: str, columns: dict[str, tuple[int, int]],
            lookups: dict[str, Lookup] | None = None) -> Value:
     raw = node[key]
     if not isinstance(raw, dict):
         return Value(constant=_plain(raw))
     if "first_of" in raw:
-        _keys(raw, shown, ("first_of", "default"))
+        known_keys(raw, shown, ("first_of", "default"))
         choices = raw["first_of"]
         if not isinstance(choices, list) or not choices:
             raise MappingError(shown, *where(raw, "first_of"), "`first_of` is a list of field specs")
         return Value(first_of=[_value(choices, i, shown, columns, lookups) for i in range(len(choices))],
                      default=_plain(raw.get("default")), has_default="default" in raw)
     if "lookup" in raw:
-        _keys(raw, shown, ("lookup", "key", "default"))
+        known_keys(raw, shown, ("lookup", "key", "default"))
         name = str(raw["lookup"])
         if name not in (lookups or {}):
             from .names import did_you_mean
@@ -266,7 +257,7 @@ def _value(node: Any, key: Any, shown: str, columns: dict[str, tuple[int, int]],
             raise MappingError(shown, *where(node, key), "a lookup needs a `key`: {column: NAME, split: \",\", integer: true}")
         return Value(column=f"lookup {name}", lookup=name, key=_key(raw, "key", shown, columns),
                      default=_plain(raw.get("default")), has_default="default" in raw)
-    _keys(raw, shown, ("column", "template", "map", "default"))
+    known_keys(raw, shown, ("column", "template", "map", "default"))
     if ("column" in raw) == ("template" in raw):
         raise MappingError(shown, *where(node, key),
                            f"`{key}` is a constant, or {{column: NAME}} or {{template: \"{{A}}-{{B}}\"}}, with map and default")
@@ -285,7 +276,7 @@ def _key(node: Any, key: str, shown: str, columns: dict[str, tuple[int, int]]) -
     raw = node[key]
     if not isinstance(raw, dict) or "column" not in raw:
         raise MappingError(shown, *where(node, key), f"`{key}` is {{column: NAME, split: \",\", integer: true}}")
-    _keys(raw, shown, ("column", "split", "integer"))
+    known_keys(raw, shown, ("column", "split", "integer"))
     column = str(raw["column"])
     columns.setdefault(column, where(raw, "column"))
     split = raw.get("split")
@@ -304,7 +295,7 @@ def _lookups(doc: CommentedMap, shown: str, columns: dict[str, tuple[int, int]])
     for name, spec in raw.items():
         if not isinstance(spec, dict) or "key" not in spec or "value" not in spec:
             raise MappingError(shown, *where(raw, name), f"lookup {name!r} is {{key: {{column: …}}, value: COLUMN, when: …}}")
-        _keys(spec, shown, ("key", "value", "when"))
+        known_keys(spec, shown, ("key", "value", "when"))
         value = str(spec["value"])
         columns.setdefault(value, where(spec, "value"))
         out[str(name)] = Lookup(_key(spec, "key", shown, columns), value, _conditions(spec, shown, columns))
@@ -325,7 +316,7 @@ def _time(node: CommentedMap, key: str, shown: str, columns: dict[str, tuple[int
     if not isinstance(raw, dict) or ("column" in raw) == ("template" in raw):
         raise MappingError(shown, *where(node, key), f"`{key}` is {{column: NAME (or template: \"{{A}} {{B}}\"), "
                                                      "format: iso|epoch|%Y-…, timezone: …}")
-    _keys(raw, shown, TIME_KEYS + ("template",) + (("rolls_over",) if key == "ts" else ()))
+    known_keys(raw, shown, TIME_KEYS + ("template",) + (("rolls_over",) if key == "ts" else ()))
     template = _template(raw, shown, columns) if "template" in raw else None
     column = template.text if template is not None else str(raw["column"])
     if template is None:
@@ -354,7 +345,7 @@ def _conditions(item: dict, shown: str, columns: dict[str, tuple[int, int]]) -> 
         if not isinstance(entry, dict) or "column" not in entry:
             raise MappingError(shown, *where(item, "when"),
                                "`when` is {column: NAME, in: [values]} (or not_in, empty: true|false), or a list of them")
-        _keys(entry, shown, ("column", "in", "not_in", "empty"))
+        known_keys(entry, shown, ("column", "in", "not_in", "empty"))
         column = str(entry["column"])
         columns.setdefault(column, where(entry, "column"))
         tests = [key for key in ("in", "not_in", "empty") if key in entry]

@@ -185,7 +185,7 @@ def load_cases(path: Path, shown: str, doc: Any) -> list[Case]:
     """The cases of a scenario file's document, each checked for known keys and types."""
     if not isinstance(doc, CommentedMap):
         raise ScenarioError(shown, 1, 1, "a scenario file is a mapping with `expect` (one case) or `cases`")
-    _known_keys(doc, shown, CASE_KEYS + ("cases",), "scenario file")
+    known_keys(doc, shown, CASE_KEYS + ("cases",), "scenario file")
     defaults = {k: v for k, v in doc.items() if k != "cases"}
     if "cases" not in doc:
         return [_case(path, shown, doc, defaults, doc, 0, doc)]
@@ -201,17 +201,18 @@ def load_cases(path: Path, shown: str, doc: Any) -> list[Case]:
         if not isinstance(item, CommentedMap):
             line, col = where(cases, index)
             raise ScenarioError(shown, line, col, "each case is a mapping (name, events, expect …)")
-        _known_keys(item, shown, CASE_KEYS, "case")
+        known_keys(item, shown, CASE_KEYS, "case")
         out.append(_case(path, shown, item, {**defaults, **item}, item, index, doc))
     return out
 
 
-def _known_keys(node: CommentedMap, shown: str, known: tuple[str, ...], what: str) -> None:
+def known_keys(node: dict, shown: str, known: tuple[str, ...], what: str | None = None) -> None:
+    """A located error, with "did you mean", for the first key of node not in known (what: "in a …")."""
     for key in node:
         if key not in known:
             line, col = where(node, key)
             hint = did_you_mean(str(key), list(known)) or f"known keys: {', '.join(known)}"
-            raise ScenarioError(shown, line, col, f"unknown key {str(key)!r} in a {what}", hint)
+            raise ScenarioError(shown, line, col, f"unknown key {str(key)!r}" + (f" in a {what}" if what else ""), hint)
 
 
 def _case(path: Path, shown: str, node: CommentedMap, data: dict, own: CommentedMap, index: int,
@@ -225,13 +226,13 @@ def _case(path: Path, shown: str, node: CommentedMap, data: dict, own: Commented
     if not isinstance(expect, CommentedMap):
         eline, ecol = where(node, "expect") if "expect" in node else (line, 1)
         raise ScenarioError(shown, eline, ecol, "`expect` must be a mapping (decisions, metrics, counts, report, replies)")
-    _known_keys(expect, shown, EXPECT_KEYS, "`expect`")
+    known_keys(expect, shown, EXPECT_KEYS, "`expect`")
     decisions = expect.get("decisions")
     if decisions is not None:
         if not isinstance(decisions, CommentedMap) or not isinstance(decisions.get("items"), list):
             dline, dcol = where(expect, "decisions")
             raise ScenarioError(shown, dline, dcol, "`decisions` needs `items`: a list of decisions to match")
-        _known_keys(decisions, shown, DECISION_KEYS, "`decisions`")
+        known_keys(decisions, shown, DECISION_KEYS, "`decisions`")
         if decisions.get("order", "in_order") not in ("in_order", "any"):
             oline, ocol = where(decisions, "order")
             raise ScenarioError(shown, oline, ocol, "`order` is `in_order` (the default) or `any`")
