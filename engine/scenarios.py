@@ -188,7 +188,7 @@ def load_cases(path: Path, shown: str, doc: Any) -> list[Case]:
     known_keys(doc, shown, CASE_KEYS + ("cases",), "scenario file")
     defaults = {k: v for k, v in doc.items() if k != "cases"}
     if "cases" not in doc:
-        return [_case(path, shown, doc, defaults, doc, 0, doc)]
+        return [_case(path, shown, doc, defaults, 0, doc)]
     cases = doc["cases"]
     if not isinstance(cases, CommentedSeq) or not cases:
         line, col = where(doc, "cases")
@@ -202,7 +202,7 @@ def load_cases(path: Path, shown: str, doc: Any) -> list[Case]:
             line, col = where(cases, index)
             raise ScenarioError(shown, line, col, "each case is a mapping (name, events, expect …)")
         known_keys(item, shown, CASE_KEYS, "case")
-        out.append(_case(path, shown, item, {**defaults, **item}, item, index, doc))
+        out.append(_case(path, shown, item, {**defaults, **item}, index, doc))
     return out
 
 
@@ -215,7 +215,7 @@ def known_keys(node: dict, shown: str, known: tuple[str, ...], what: str | None 
             raise ScenarioError(shown, line, col, f"unknown key {str(key)!r}" + (f" in a {what}" if what else ""), hint)
 
 
-def _case(path: Path, shown: str, node: CommentedMap, data: dict, own: CommentedMap, index: int,
+def _case(path: Path, shown: str, node: CommentedMap, data: dict, index: int,
           top: CommentedMap) -> Case:
     line, _ = where(node)
     if "expect" not in data:
@@ -242,7 +242,7 @@ def _case(path: Path, shown: str, node: CommentedMap, data: dict, own: Commented
         if key in expect and not ok(expect[key]):
             raise ScenarioError(shown, *where(expect, key), f"`{key}` is {shape}")
     name = str(data.get("name") or f"case {index + 1}")
-    return Case(file=path, shown=shown, line=line, name=name, data=data, node=own, top=top)
+    return Case(file=path, shown=shown, line=line, name=name, data=data, node=node, top=top)
 
 
 def scenario_files(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[str], list[str]]:
