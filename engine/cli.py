@@ -236,7 +236,7 @@ def _replay_policy(policy: Optional[Path], platform: Optional[str], platform_dir
 def replay(
     policy: Optional[Path] = typer.Argument(None, help="Shop policy to replay (omit with --platform)."),
     platform: Optional[str] = typer.Option(None, "--platform", help="Replay the platform file alone: its metrics and defaults, no shop automation."),
-    events: str = typer.Option(..., "--events", "-e", help="Event log: JSON Lines file, or - for stdin; gzip is read by its first bytes (.gz, or piped)."),
+    events: List[str] = typer.Option(..., "--events", "-e", help="Event log: JSON Lines file, or - for stdin; gzip is read by its first bytes (.gz, or piped). Repeat it, or give a directory or a quoted glob, to read several logs merged in time (docs/scale.md)."),
     decisions: Optional[Path] = typer.Option(None, "--decisions", help="Write every decision as JSON Lines here (- for standard output, with --report FILE)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the report here instead of stdout."),
     format: Optional[ReportFormat] = typer.Option(None, "--format", "-f", help="Report format: text or json (default: json for a --report FILE ending in .json, else text)."),
@@ -247,6 +247,9 @@ def replay(
     by: List[BreakdownKind] = typer.Option([], "--by", help="Add a breakdown table to the report: agent, hour (repeatable)."),
     shop: Optional[str] = typer.Option(None, "--shop", help="Replay only this shop's events (the log's `shop` id); other shops' events are counted as skipped. Without it, a shop policy stops at another shop's event (exit 2)."),
     mapping: Optional[Path] = typer.Option(None, "--mapping", help="--events is a desk's export: import it by this mapping first (docs/import.md)."),
+    policies: Optional[Path] = typer.Option(None, "--policies", help="A directory of shop policies: each shop's events go through the policy whose header names it (docs/scale.md)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Replay the shops in N processes on this machine (same output as one)."),
+    dask: Optional[str] = typer.Option(None, "--dask", help="Replay the shops on Dask: `local` (a local cluster of --jobs workers) or tcp://SCHEDULER (pip install 'kefu[dask]')."),
 ) -> None:
     """Replay an event log through a policy: decisions and a compliance report.
 
@@ -258,34 +261,48 @@ def replay(
     from .events import StrictError, open_log, standard_stream
     from .replay import SHOPS_NAMED, OtherShopError, render_text, replay as run_replay, report_dict, report_json
 
+    files = _log_files(events, mapping)
+    if policies is not None or (platform is not None and policy is None):
+        from .fleetcli import replay_shops
+        replay_shops(policies=policies, platform=platform, policy=policy, files=files, decisions=decisions,
+                     report=report, format=format, seed=seed, strict=strict, platform_dir=platform_dir,
+                     by=[kind.value for kind in by], shop=shop, jobs=jobs, dask=dask)
+        return
+    if dask is not None or jobs > 1:
+        _tell("note: a shop policy replays one shop: --jobs and --dask split shops, so it runs in this process")
+    log = files[0] if len(files) == 1 else f"{len(files)} logs"
     resolved, policy_file, inputs = _replay_policy(policy, platform, platform_dir)
-    rejects = _Rejections(events)
+    rejects = _Rejections(log)
     to_stdout = decisions is not None and str(decisions) == "-"
     if to_stdout and report is None:
         _tell("error: --decisions - writes the decisions to standard output: give the report a file with --report")
         raise typer.Exit(EXIT_USAGE)
-    _refuse_overwriting({"--decisions": None if to_stdout else decisions, "--report": report}, events, inputs)
+    _refuse_overwriting({"--decisions": None if to_stdout else decisions, "--report": report}, files, inputs)
     try:
-        stream = open_log(events) if mapping is None else _imported(Path(events), mapping)
+        if len(files) > 1:
+            stream: Any = _AllFiles(files)
+        else:
+            stream = open_log(log) if mapping is None else _imported(Path(log), mapping)
     except OSError as err:
-        _tell(f"error: cannot read events {events}: {err.strerror or err}")
+        _tell(f"error: cannot read events {err.filename or log}: {err.strerror or err}")
         raise typer.Exit(EXIT_USAGE)
     with PendingOutputs() as outputs:   # every output not committed at the end is discarded
         written = _open_outputs(outputs, {"decisions": None if to_stdout else decisions, "report": report}, stream)
         decisions_out = _Decisions(standard_stream("stdout") if to_stdout else written["decisions"]) \
             if decisions is not None else None
         try:
-            with stream, _progress(events) as tick:
-                result = run_replay(resolved, stream, seed=seed, automation=platform is None, decisions_out=decisions_out,
+            with stream, _progress(log) as tick:
+                result = run_replay(resolved, stream.files if len(files) > 1 else stream, seed=seed, automation=platform is None, decisions_out=decisions_out,
                                     on_reject=rejects, strict=strict, policy_file=policy_file, progress=tick,
                                     by=[kind.value for kind in by], shop=shop)
             if decisions_out is not None:
                 decisions_out.finish()
         except StrictError as err:
-            _tell(f"stopped at the first bad line (--strict): {rejects.label}:{err.rejected.line}: {err.rejected.reason}")
+            _tell(f"stopped at the first bad line (--strict): {err.rejected.file or rejects.label}:{err.rejected.line}: "
+                  f"{err.rejected.reason}")
             raise typer.Exit(EXIT_ERRORS)
         except OtherShopError as err:
-            _tell(f'error: {rejects.label}:{err.line}: an event of shop "{err.shop}", but the policy is for shop '
+            _tell(f'error: {err.file or rejects.label}:{err.line}: an event of shop "{err.shop}", but the policy is for shop '
                   f'"{err.policy_shop}": the log holds other shops\' events; replay one shop with --shop ID '
                   "(the others are skipped)")
             raise typer.Exit(EXIT_USAGE)
@@ -293,7 +310,7 @@ def replay(
             _tell(f"error: cannot write decisions {decisions}: {err.reason}")
             raise typer.Exit(EXIT_USAGE)
         except (OSError, EOFError, zlib.error) as err:   # a corrupt or cut .gz log among them
-            _tell(f"error: cannot read events {events}: {err}")
+            _tell(f"error: cannot read events {getattr(err, 'filename', None) or log}: {err}")
             raise typer.Exit(EXIT_USAGE)
         rejects.summarise()
         if result.skipped:
@@ -301,7 +318,7 @@ def replay(
             more = ", …" if len(result.other_shops) == SHOPS_NAMED else ""
             _tell(f'{rejects.label}: {result.skipped} event{"s" if result.skipped != 1 else ""} of other shops than '
                   f'"{shop}" skipped (shops {named}{more})')
-        _refuse_a_log_without_events(events, result.stats, rejects.first)
+        _refuse_a_log_without_events(log, result.stats, rejects.first)
         data = report_dict(result)
         as_json = (format or _format_of(report)) is ReportFormat.json
         body = report_json(data) if as_json else render_text(data).encode("utf-8")
@@ -342,11 +359,12 @@ def _format_of(report: Optional[Path]) -> ReportFormat:
     return ReportFormat.json if report is not None and report.suffix.lower() == ".json" else ReportFormat.text
 
 
-def _refuse_overwriting(outputs: dict[str, Optional[Path]], events: str, inputs: list[tuple[str, Path]]) -> None:
-    """Exit 2 when an output names a file the run reads (the log, also on standard input; the policy, its
+def _refuse_overwriting(outputs: dict[str, Optional[Path]], events: list[str], inputs: list[tuple[str, Path]]) -> None:
+    """Exit 2 when an output names a file the run reads (a log, also on standard input; the policy, its
     snippets, its platform file) or another output: writing it would replace that file."""
-    log = stdin_file() if events == "-" else Path(events)
-    clash = overwritten_input(outputs, [("the log", log), *inputs])
+    from .logset import is_url
+    logs = [stdin_file() if log == "-" else Path(log) for log in events if not is_url(log)]
+    clash = overwritten_input(outputs, [*(("the log", log) for log in logs), *inputs])
     if clash is None:
         return
     output, path, other = clash
@@ -369,6 +387,48 @@ def _refuse_a_log_without_events(events: str, stats: ReadStats, first: Optional[
         raise typer.Exit(EXIT_ERRORS)
 
 
+def _log_files(events: list[str], mapping: Optional[Path]) -> list[str]:
+    """The log files --events names (engine/logset.py), or exit 2 saying why there are none."""
+    from .logset import LogSpecError, expand
+    try:
+        files = expand(events)
+    except LogSpecError as err:
+        _tell(f"error: --events {err}")
+        raise typer.Exit(EXIT_USAGE)
+    if mapping is not None and len(files) > 1:
+        _tell("error: --mapping imports one export: give --events one file")
+        raise typer.Exit(EXIT_USAGE)
+    if "-" in files and len(files) > 1:
+        _tell("error: --events - (standard input) cannot be read together with other logs")
+        raise typer.Exit(EXIT_USAGE)
+    return files
+
+
+class _AllFiles:
+    """Several logs opened before the replay (so a missing one stops it at once), closed after it."""
+
+    def __init__(self, files: list[str]):
+        from .logset import open_file
+        self.opened: list[BinaryIO] = []
+        try:
+            for file in files:
+                self.opened.append(open_file(file))
+        except OSError:
+            self.close()
+            raise
+        self.files = files
+
+    def close(self) -> None:
+        for stream in self.opened:
+            stream.close()
+
+    def __enter__(self) -> "_AllFiles":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class _Rejections:
     """The reader's rejections: the first MAX_REJECTS_SHOWN printed on stderr, all counted, the first kept."""
 
@@ -382,7 +442,7 @@ class _Rejections:
         if self.first is None:
             self.first = rejected
         if self.count <= MAX_REJECTS_SHOWN:
-            _tell(f"{self.label}:{rejected.line}: rejected: {rejected.reason}")
+            _tell(f"{rejected.file or self.label}:{rejected.line}: rejected: {rejected.reason}")
 
     def summarise(self) -> None:
         """How many were not shown, if any."""

@@ -209,7 +209,7 @@ def _fast_ts(value: str, cache: dict, minutes: dict, offsets: dict) -> float | N
 
 
 class Event(msgspec.Struct, gc=False, forbid_unknown_fields=True,
-            rename={"line": "kefu:line", "card_kind": "kefu:card_kind", "card_id": "kefu:card_id", "wire_card": "card"}):
+            rename={"line": "kefu:line", "file": "kefu:file", "card_kind": "kefu:card_kind", "card_id": "kefu:card_id", "wire_card": "card"}):
     """One accepted line of an event log; fields not used by the event's type are None.
 
     Build one with at least line, ts and type. A msgspec Struct: read_events decodes the log's
@@ -237,6 +237,7 @@ class Event(msgspec.Struct, gc=False, forbid_unknown_fields=True,
     group: Union[_Id, None] = None
     to_agent: Union[_Id, None] = None
     wire_card: Union[_StrictCard, None] = None   # the line's card while reading; None in every Event read
+    file: int = 0        # which log, when several are read as one (engine/logset.py): its index
 
 
 _decode_event = msgspec.json.Decoder(Event).decode
@@ -312,10 +313,11 @@ def _names(vocabulary: Vocabulary | None) -> _Names:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A line that is not a valid event: its line number and a short reason."""
+    """A line that is not a valid event: its line number and a short reason (file: which of several logs)."""
 
     line: int
     reason: str
+    file: str | None = None
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}"

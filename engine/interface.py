@@ -23,13 +23,31 @@ class _Closed(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class FileCounts(_Closed):
+    """One of several logs read as one: its lines read, accepted and rejected."""
+
+    file: str
+    read: int
+    accepted: int
+    rejected: int
+
+
 class EventCounts(_Closed):
-    """Lines read from the log; read == accepted + rejected; skipped (of accepted): other shops' (--shop)."""
+    """Lines read from the logs; read == accepted + rejected; skipped (of accepted): events no policy replayed
+    (other shops' with --shop, shops with no policy with --policies); files: each log, when there are several."""
 
     read: int
     accepted: int
     rejected: int
     skipped: int
+    files: Optional[list[FileCounts]] = None
+
+
+class SkippedShop(_Closed):
+    """A shop of the logs that no policy replayed (--policies without --platform, or --shop): its events."""
+
+    shop: str
+    events: int
 
 
 class Threshold(_Closed):
@@ -142,11 +160,13 @@ class ShopSummary(_Closed):
 
 
 class Report(_Closed):
-    """The replay report (`--report FILE --format json`)."""
+    """The replay report (`--report FILE --format json`); platform is null when the shops replayed are on
+    several platforms (--policies), policies names each shop's policy file then."""
 
     format: Literal[1]
-    platform: str
+    platform: Optional[str]
     policy: Optional[PolicyRef]
+    policies: Optional[list[PolicyRef]] = None
     seed: int
     events: EventCounts
     metrics: list[MetricRecord]
@@ -159,6 +179,7 @@ class Report(_Closed):
     by_agent: Optional[list[AgentRow]] = None
     by_hour: Optional[list[HourRow]] = None
     shops: Optional[list[ShopSummary]] = None
+    skipped_shops: Optional[list[SkippedShop]] = None
 
 
 class RuleRef(_Closed):
@@ -178,6 +199,7 @@ class DecisionRecord(_Open):
     agent: Optional[str]
     line: Optional[int]
     rule: Optional[RuleRef]
+    file: Optional[str] = None
 
 
 SCHEMAS: dict[str, type[BaseModel]] = {"report": Report, "decision": DecisionRecord}

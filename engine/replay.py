@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Protocol
@@ -12,7 +13,8 @@ from rich.cells import cell_len
 
 from . import ir
 from .breakdown import Breakdown
-from .events import ReadStats, Rejected, Vocabulary, read_events
+from .events import Event, ReadStats, Rejected, Vocabulary, read_events
+from .logset import read_merged
 from .runtime import Engine
 from .diagnostics import visible
 from .runtime.decisions import encode_lines
@@ -28,8 +30,9 @@ SHOPS_NAMED = 10
 class OtherShopError(Exception):
     """A shop policy met an event of another shop, and no `--shop` says which shop to replay."""
 
-    def __init__(self, line: int, shop: str, policy_shop: str):
+    def __init__(self, line: int, shop: str, policy_shop: str, file: str | None = None):
         super().__init__(f"line {line}: an event of shop {shop!r}, the policy is for shop {policy_shop!r}")
+        self.file = file   # which log, when several are read
         self.line = line
         self.shop = shop
         self.policy_shop = policy_shop
@@ -56,7 +59,7 @@ class ReplayResult:
 
 def replay(
     policy: ir.Policy,
-    stream: BinaryIO,
+    stream: BinaryIO | list[str],
     *,
     seed: int = 0,
     automation: bool = True,
@@ -69,7 +72,8 @@ def replay(
     shop: str | None = None,
     tracer: Trace | None = None,
 ) -> ReplayResult:
-    """Replay an event stream through a policy; decisions go to decisions_out as JSON Lines.
+    """Replay an event stream (or log files merged in time, engine/logset.py) through a policy; decisions go
+    to decisions_out as JSON Lines.
 
     by: the breakdowns the report gets (`agent`, `hour`; see engine.breakdown).
     shop: replay only the events of this shop (and those naming none); the others are counted
@@ -98,16 +102,19 @@ def replay(
         batch: list = []   # decisions not written yet: written a batch at a time, by one encode call
         count = 0
         vocabulary = Vocabulary.of_platform(policy.platform)   # a log names the pages and senders of its platform
-        for event in read_events(stream, stats=stats, on_reject=on_reject, strict=strict, vocabulary=vocabulary):
+        events, files, reads = _events(stream, stats, on_reject, strict, vocabulary)
+        for event in events:
             if event.shop != only and only is not None and event.shop is not None:   # the common case: one test
                 if shop is None:
-                    raise OtherShopError(event.line, event.shop, only)
+                    raise OtherShopError(event.line, event.shop, only, files[event.file] if files else None)
                 skipped += 1
                 if len(others) < SHOPS_NAMED:
                     others[event.shop] = None
                 continue
             decisions = feed(event)
             if decisions:
+                if files is not None:
+                    _name_file(decisions, files[event.file])
                 if observe is not None:
                     observe(decisions)
                 if write is not None:
@@ -119,6 +126,8 @@ def replay(
             if progress is not None and not count & 0x3FFF:
                 progress(count)
         last = engine.finish()
+        if reads is not None:
+            _sum_reads(reads, stats)
         if observe is not None:
             observe(last)
         if tracer is not None:
@@ -128,6 +137,41 @@ def replay(
             write(encode_lines(batch))
         return ReplayResult(engine=engine, stats=stats, policy_file=policy_file, seed=seed, breakdown=breakdown,
                             skipped=skipped, other_shops=tuple(others))
+
+
+def _events(stream: BinaryIO | list[str], stats: ReadStats, on_reject: Callable[[Rejected], None] | None,
+            strict: bool, vocabulary: Vocabulary) -> tuple[Iterator[Event], list[str] | None, list | None]:
+    """The events of a stream, or of several files merged (each event's `file` then set to its file's index)."""
+    if not isinstance(stream, list):
+        return read_events(stream, stats=stats, on_reject=on_reject, strict=strict, vocabulary=vocabulary), None, None
+    files = stream
+
+    def rejected(index: int, r: Rejected) -> None:
+        if on_reject is not None:
+            on_reject(Rejected(r.line, r.reason, files[index]))
+
+    reads, merged = read_merged(files, on_reject=rejected, strict=strict, vocabulary=vocabulary)
+
+    def tagged() -> Iterator[Event]:
+        for event, index in merged:
+            event.file = index
+            yield event
+
+    return tagged(), (files if len(files) > 1 else None), reads
+
+
+def _name_file(decisions: list, file: str) -> None:
+    """Each decision an event made names the event's file (a replay of several files)."""
+    for d in decisions:
+        if d.line is not None:
+            d.file = file   # every decision class has it (runtime/decisions.py), the base class cannot
+
+
+def _sum_reads(reads: list, stats: ReadStats) -> None:
+    for r in reads:
+        stats.read += r.stats.read
+        stats.accepted += r.stats.accepted
+        stats.rejected += r.stats.rejected
 
 
 @contextmanager
@@ -143,32 +187,73 @@ def _collector_paused() -> Iterator[None]:
 
 def report_dict(result: ReplayResult) -> dict:
     """The report in its stable JSON shape (documented in docs/replay.md)."""
-    engine, stats = result.engine, result.stats
+    engine = result.engine
     policy = engine.policy
+    header = {"platform": policy.platform.name,
+              "policy": {"shop": policy.shop.name, "file": result.policy_file} if policy.shop.name else None}
+    return assemble_report([shop_part(engine, result.breakdown, result.policy_file)], result.stats, header,
+                           seed=result.seed, skipped=result.skipped)
+
+
+def shop_part(engine: Engine, breakdown: Breakdown | None, policy_file: str | None) -> dict:
+    """What one engine contributes to a report, as plain data (a worker process sends it back to be merged)."""
+    policy = engine.policy
+    return {
+        "platform": policy.platform.name,
+        "policy": policy_file if policy.shop.name else None,
+        "metrics": [row.to_dict() for row in engine.metric_rows()],
+        "day_counts": sorted(engine.day_counts.items()),
+        "agreement": sorted(engine.agreement.items()),
+        "sent": dict(engine.auto_reply_kinds),
+        "kinds": list(engine.replier.kinds),
+        "suppressed_by": sorted(engine.suppressed_by.items()),
+        "breakdown": breakdown.to_dict() if breakdown is not None else {},
+    }
+
+
+def assemble_report(parts: list[dict], stats: ReadStats, header: dict, *, seed: int, skipped: int = 0,
+                    extra_events: dict | None = None) -> dict:
+    """The report of one or more engines' parts (shop_part), in the order given."""
     days: dict[tuple[str, str], dict] = {}
 
     def day_entry(shop: str, day: str) -> dict:
         return days.setdefault((shop, day), {"shop": shop, "date": day, "decisions": {}, "compared": 0, "agreed": 0})
 
-    for (shop, day, action), n in sorted(engine.day_counts.items()):
-        day_entry(shop, day)["decisions"][action] = n
-    for (shop, day), (compared, agreed) in engine.agreement.items():
-        entry = day_entry(shop, day)
-        entry["compared"], entry["agreed"] = compared, agreed
+    counts: Counter = Counter()
+    sent: Counter = Counter()
+    suppressed_by: Counter = Counter()
+    kinds: list[str] = []
+    breakdown: dict[str, list[dict]] = {}
+    for part in parts:
+        for (shop, day, action), n in part["day_counts"]:
+            day_entry(shop, day)["decisions"][action] = n
+            counts[action] += n
+        for (shop, day), (compared, agreed) in part["agreement"]:
+            entry = day_entry(shop, day)
+            entry["compared"], entry["agreed"] = compared, agreed
+        sent.update(part["sent"])
+        suppressed_by.update(dict((tuple(key), n) for key, n in part["suppressed_by"]))
+        kinds += [k for k in part["kinds"] if k not in kinds]
+        for kind, rows in part["breakdown"].items():
+            breakdown.setdefault(kind, []).extend(rows)
     compared = sum(d["compared"] for d in days.values())
     agreed = sum(d["agreed"] for d in days.values())
+    metrics = [row for part in parts for row in part["metrics"]]
+    if len(parts) > 1:
+        metrics.sort(key=lambda r: (r["shop"], r["date"]))   # stable: each part's metric order kept
+        for rows in breakdown.values():
+            rows.sort(key=lambda r: (r["shop"], r.get("agent", ""), r.get("hour", 0)))
     report: dict[str, Any] = {
         "format": REPORT_FORMAT_VERSION,
-        "platform": policy.platform.name,
-        "policy": {"shop": policy.shop.name, "file": result.policy_file} if policy.shop.name else None,
-        "seed": result.seed,
+        **header,
+        "seed": seed,
         "events": {"read": stats.read, "accepted": stats.accepted, "rejected": stats.rejected,
-                   "skipped": result.skipped},
-        "metrics": [row.to_dict() for row in engine.metric_rows()],
-        "decisions": dict(sorted(engine.counts.items())),
-        "auto_replies": dict(sorted(engine.auto_reply_kinds.items())),
-        "suppressed_auto_replies": engine.suppressed,
-        "auto_replies_by_kind": _auto_replies_by_kind(engine),
+                   "skipped": skipped, **(extra_events or {})},
+        "metrics": metrics,
+        "decisions": dict(sorted(counts.items())),
+        "auto_replies": dict(sorted(sent.items())),
+        "suppressed_auto_replies": sum(suppressed_by.values()),
+        "auto_replies_by_kind": _auto_replies_by_kind(kinds, sent, suppressed_by),
         "assignment": {
             "compared": compared,
             "agreed": agreed,
@@ -176,7 +261,7 @@ def report_dict(result: ReplayResult) -> dict:
             "agreement": round(agreed / compared, 6) if compared else None,
         },
         "days": [days[key] for key in sorted(days)],
-        **(result.breakdown.to_dict() if result.breakdown is not None else {}),
+        **breakdown,
     }
     shops = shop_summaries(report["metrics"], report["days"])
     if len(shops) > 1:
@@ -237,12 +322,10 @@ def _with_threshold(metric: str, shops: list[dict]) -> str:
     return f"{metric} {_threshold(threshold)}" if threshold else metric
 
 
-def _auto_replies_by_kind(engine: Engine) -> dict[str, dict]:
+def _auto_replies_by_kind(kinds: list[str], sent: Counter, suppressed: Counter) -> dict[str, dict]:
     """Per reply kind the shop has (in the order replies are sent): how many were sent, and how many
     were not, by reason."""
-    sent = engine.auto_reply_kinds
-    suppressed = engine.suppressed_by
-    kinds = list(engine.replier.kinds)
+    kinds = list(kinds)
     kinds += sorted({k for k in sent if k not in kinds} | {k for k, _ in suppressed if k not in kinds})
     return {kind: {"sent": sent[kind],
                    "suppressed": {reason: n for (k, reason), n in sorted(suppressed.items()) if k == kind}}
@@ -323,13 +406,20 @@ def _by_hour(rows: list[dict], metrics: list[str]) -> list[str]:
 def render_text(report: dict) -> str:
     """A readable report: a table per shop and day, then the breakdowns asked for, then totals."""
     lines = []
-    title = f"kefu replay · platform {report['platform']}"
+    title = f"kefu replay · platform {report['platform']}" if report["platform"] else "kefu replay · several platforms"
     if report["policy"]:
         title += f" · shop {report['policy']['shop']} ({report['policy']['file']})"
+    if report.get("policies"):
+        title += f" · {len(report['policies'])} shop policies"
     lines += [title, ""]
     ev = report["events"]
     skipped = f", {ev['skipped']} skipped (other shops)" if ev["skipped"] else ""
     lines.append(f"events: {ev['read']} read, {ev['accepted']} accepted, {ev['rejected']} rejected{skipped}")
+    for file in ev.get("files") or ():
+        lines.append(f"  {file['file']}: {file['read']} read, {file['accepted']} accepted, {file['rejected']} rejected")
+    if report.get("skipped_shops"):
+        lines.append("skipped shops: " + ", ".join(f"{s['shop'] or '(no shop id)'} ({s['events']} events)"
+                                                               for s in report["skipped_shops"]))
     lines.append("")
     if report.get("shops"):
         lines += _shops_table(report["shops"], list(dict.fromkeys(r["metric"] for r in report["metrics"])))

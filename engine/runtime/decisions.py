@@ -114,6 +114,7 @@ class Assigned(Decision, omit_defaults=True, gc=False):
     load: int
     cap: int
     waited: int | None = None
+    file: str | None = None   # the event's file, when the replay reads several (docs/scale.md)
 
 
 class Queued(Decision, omit_defaults=True, gc=False):
@@ -123,6 +124,7 @@ class Queued(Decision, omit_defaults=True, gc=False):
     position: int
     queue_length: int
     estimated_wait: int | None
+    file: str | None = None   # the event's file, when the replay reads several (docs/scale.md)
 
 
 class AutoReplied(Decision, omit_defaults=True, gc=False):
@@ -132,6 +134,7 @@ class AutoReplied(Decision, omit_defaults=True, gc=False):
     text: str
     trigger: str | None = None
     faq: tuple[str, ...] | None = None
+    file: str | None = None   # the event's file, when the replay reads several (docs/scale.md)
 
 
 class Closed(Decision, omit_defaults=True, gc=False):
@@ -139,6 +142,7 @@ class Closed(Decision, omit_defaults=True, gc=False):
 
     reason: str
     duration: int
+    file: str | None = None   # the event's file, when the replay reads several (docs/scale.md)
 
 
 class Transferred(Decision, omit_defaults=True, gc=False):
@@ -146,18 +150,21 @@ class Transferred(Decision, omit_defaults=True, gc=False):
 
     reason: str
     from_agent: str | None
+    file: str | None = None   # the event's file, when the replay reads several (docs/scale.md)
 
 
 class LeftQueue(Decision, omit_defaults=True, gc=False):
     """`leave_queue`: a queued consumer leaves unserved: `by_hand`, `day_end` or `pool_expired`."""
 
     reason: str
+    file: str | None = None   # the event's file, when the replay reads several (docs/scale.md)
 
 
 class Differs(Decision, omit_defaults=True, gc=False):
     """`differs`: the agent who answered in the log (`agent` is the policy's)."""
 
     actual_agent: str
+    file: str | None = None   # the event's file, when the replay reads several (docs/scale.md)
 
 
 _encode_lines = msgspec.json.Encoder().encode_lines

@@ -1,0 +1,147 @@
+"""Several event logs read as one: `--events` files, globs and directories, merged in time.
+
+What `kefu replay --events` accepts (docs/scale.md, "Many inputs"):
+
+- a file (`.jsonl`, `.jsonl.gz`, or any name: gzip is recognised by its first bytes), or ``-``;
+- a glob (``logs/2026-11-*.jsonl.gz``), expanded in sorted order; one that matches nothing is an error;
+- a directory: every ``*.jsonl`` and ``*.jsonl.gz`` under it (subdirectories included), in sorted
+  path order; one that holds none is an error;
+- an fsspec URL (``s3://bucket/logs/*.jsonl.gz``, ``file:///…``), globbed the same way, when
+  fsspec is installed (``pip install 'kefu[dask]'``).
+
+A file named twice (by two specs that overlap) is an error: its events would be replayed twice.
+
+Each file is read by its own `read_events` (its own order checks and line numbers), and the
+files' events are merged by time; events at the same instant keep the order of their files,
+then of their lines. So a month written as a file a day replays as one log, and a rejected line
+is reported with its file and line.
+"""
+
+from __future__ import annotations
+
+import glob
+import heapq
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+from .events import Event, ReadStats, Rejected, Vocabulary, open_log, read_events
+
+LOG_SUFFIXES = (".jsonl", ".jsonl.gz")
+"""The files a directory given to --events contributes."""
+GLOB_CHARS = frozenset("*?[")
+
+
+class LogSpecError(Exception):
+    """An --events spec names nothing to read, or names a file twice."""
+
+
+def is_url(spec: str) -> bool:
+    """Whether spec is an fsspec URL (``s3://…``) rather than a local path."""
+    head, sep, _ = spec.partition("://")
+    return bool(sep) and head.isidentifier()
+
+
+def expand(specs: list[str]) -> list[str]:
+    """The log files the specs name, in order (a glob or directory expands sorted); LogSpecError if one
+    names nothing or a file comes twice."""
+    files: list[str] = []
+    for spec in specs:
+        found = _expand_one(spec)
+        if not found:
+            kind = "directory" if not is_url(spec) and os.path.isdir(spec) else "pattern"
+            what = f"no {' or '.join(LOG_SUFFIXES)} file under {spec}" if kind == "directory" else f"{spec} matches no file"
+            raise LogSpecError(what)
+        files += found
+    seen: dict[str, str] = {}
+    for file in files:
+        key = file if file == "-" or is_url(file) else os.path.realpath(file)
+        if key in seen:
+            raise LogSpecError(f"{file} is given twice (its events would be replayed twice)")
+        seen[key] = file
+    return files
+
+
+def _expand_one(spec: str) -> list[str]:
+    if spec == "-":
+        return [spec]
+    if is_url(spec):
+        return _expand_url(spec)
+    if os.path.isdir(spec):
+        root = Path(spec)
+        return sorted(str(p) for p in root.rglob("*") if p.is_file() and p.name.endswith(LOG_SUFFIXES))
+    if GLOB_CHARS & set(spec) and not os.path.exists(spec):
+        return sorted(glob.glob(spec, recursive=True))
+    return [spec]   # a plain file: opening it says whether it exists
+
+
+def _expand_url(spec: str) -> list[str]:
+    fsspec = _fsspec(spec)
+    fs, _, paths = fsspec.get_fs_token_paths(spec)
+    protocol = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
+    out = []
+    for path in sorted(paths):
+        if fs.isdir(path):
+            out += sorted(p for p in fs.find(path) if p.endswith(LOG_SUFFIXES))
+        else:
+            out.append(path)
+    return [f"{protocol}://{p}" if "://" not in p else p for p in out]
+
+
+def _fsspec(spec: str):
+    try:
+        import fsspec
+    except ImportError:
+        raise LogSpecError(f"{spec}: reading a URL needs fsspec (pip install 'kefu[dask]')") from None
+    return fsspec
+
+
+def open_file(path: str) -> BinaryIO:
+    """A log file opened for binary reading: a local path or ``-`` as `open_log` does, a URL through fsspec
+    (decompressed by the reader, which knows gzip by its first bytes)."""
+    if is_url(path):
+        return _fsspec(path).open(path, "rb").open()
+    return open_log(path)
+
+
+@dataclass
+class FileRead:
+    """One file of a log set as it was read: its counts."""
+
+    path: str
+    stats: ReadStats
+
+
+def read_merged(files: list[str], *, on_reject: Callable[[int, Rejected], None] | None = None, strict: bool = False,
+                vocabulary: Vocabulary | None = None, opened: list[BinaryIO] | None = None,
+                ) -> tuple[list[FileRead], Iterator[tuple[Event, int]]]:
+    """Every file's events merged in time as (event, file index); each file's counts (complete once the
+    iterator is exhausted). on_reject gets the file index with each rejection.
+
+    opened: the files already open, in order (default: opened here, as the merge first reads them).
+    """
+    reads = [FileRead(path, ReadStats()) for path in files]
+    streams = opened if opened is not None else [open_file(path) for path in files]
+
+    def one(index: int) -> Iterator[tuple[float, int, int, Event]]:
+        report = (lambda r: on_reject(index, r)) if on_reject is not None else None
+        with streams[index] as stream:
+            for event in read_events(stream, stats=reads[index].stats, on_reject=report, strict=strict,
+                                     vocabulary=vocabulary):
+                yield event.ts, index, event.line, event
+
+    if len(files) == 1:
+        return reads, ((event, 0) for *_, event in one(0))
+    merged = heapq.merge(*(one(i) for i in range(len(files))))
+    return reads, ((event, index) for _, index, _, event in merged)
+
+
+def total(reads: list[FileRead]) -> ReadStats:
+    """The counts of every file together."""
+    out = ReadStats()
+    for r in reads:
+        out.read += r.stats.read
+        out.accepted += r.stats.accepted
+        out.rejected += r.stats.rejected
+    return out

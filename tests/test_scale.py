@@ -1,0 +1,234 @@
+"""Many logs, many shops: --events of several files, --policies DIR, --jobs N and --dask give one replay."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from cli_helpers import kefu
+from engine.fleet import plan, scan_file
+from engine.logset import LogSpecError, expand
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "rulesets" / "examples" / "taobao-apparel.kefu"
+
+
+def _write(path: Path, events: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in events), encoding="utf-8")
+    return path
+
+
+def _day(shop: str, day: int, answer_after: int) -> list[dict]:
+    """One shop's day on Pinduoduo: agent a online at 08:00, consumers c1 and c2 write at 09:00 and 09:10,
+    a answers each answer_after seconds later, and ends both sessions at 10:00."""
+    d = f"2026-11-{day:02d}"
+    out = [{"ts": f"{d}T08:00:00+08:00", "type": "agent_status", "shop": shop, "agent": "a", "status": "online"}]
+    for i, minute in ((1, 0), (2, 10)):
+        out.append({"ts": f"{d}T09:{minute:02d}:00+08:00", "type": "message", "shop": shop, "sender": "consumer",
+                    "consumer": f"c{i}", "text": "在吗"})
+        t = minute * 60 + answer_after
+        out.append({"ts": f"{d}T09:{t // 60:02d}:{t % 60:02d}+08:00", "type": "message", "shop": shop,
+                    "sender": "agent", "agent": "a", "consumer": f"c{i}", "text": "在的"})
+    out += [{"ts": f"{d}T10:00:00+08:00", "type": "session_end", "shop": shop, "consumer": f"c{i}", "agent": "a"}
+            for i in (1, 2)]
+    return out
+
+
+def _shops_log(tmp_path: Path) -> tuple[Path, Path]:
+    """Four shops over two days: one file per shop and day in a directory, and the same events as one file
+    in time order. Shop sN answers after 90 * N seconds."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    every = []
+    for n in range(1, 5):
+        for day in (11, 12):
+            events = _day(f"s{n}", day, 90 * n)
+            _write(folder / f"s{n}-{day}.jsonl", events)
+            every += events
+    every.sort(key=lambda e: e["ts"])   # stable: at one instant, the shops in order
+    return folder, _write(tmp_path / "all.jsonl", every)
+
+
+# ---- which files --------------------------------------------------------------------------------
+
+def test_a_directory_gives_its_logs_sorted_and_a_glob_expands_sorted(tmp_path):
+    (tmp_path / "b").mkdir()
+    for name in ("b/2.jsonl", "1.jsonl.gz", "a.txt", "3.jsonl"):
+        (tmp_path / name).write_bytes(b"")
+    assert expand([str(tmp_path)]) == [str(tmp_path / n) for n in ("1.jsonl.gz", "3.jsonl", "b/2.jsonl")]
+    assert expand([str(tmp_path / "*.jsonl*")]) == [str(tmp_path / n) for n in ("1.jsonl.gz", "3.jsonl")]
+
+
+def test_a_spec_naming_nothing_or_a_file_twice_is_refused(tmp_path):
+    (tmp_path / "a.jsonl").write_bytes(b"")
+    with pytest.raises(LogSpecError, match="matches no file"):
+        expand([str(tmp_path / "*.csv")])
+    with pytest.raises(LogSpecError, match="given twice"):
+        expand([str(tmp_path / "a.jsonl"), str(tmp_path)])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = kefu("replay", "--platform", "pinduoduo", "--events", empty)
+    assert result.exit_code == 2 and "no .jsonl or .jsonl.gz file under" in result.output
+
+
+# ---- several files, one shop ---------------------------------------------------------------------
+
+def test_a_month_as_a_file_a_day_replays_as_the_one_log(tmp_path):
+    day1, day2 = _day("s1", 11, 60), _day("s1", 12, 240)
+    one = _write(tmp_path / "one.jsonl", day1 + day2)
+    _write(tmp_path / "d11.jsonl", day1)
+    _write(tmp_path / "d12.jsonl", day2)
+    policy = ROOT / "rulesets" / "examples" / "pinduoduo-fruit.kefu"
+    whole = kefu("replay", "--platform", "pinduoduo", "--events", one, "--format", "json",
+                 "--decisions", tmp_path / "one.out")
+    split = kefu("replay", "--platform", "pinduoduo", "--events", tmp_path / "d1*.jsonl", "--format", "json",
+                 "--decisions", tmp_path / "split.out")
+    assert whole.exit_code == split.exit_code == 0, split.output
+    a, b = json.loads(whole.stdout), json.loads(split.stdout)
+    files = b["events"].pop("files")
+    assert [(f["file"], f["read"]) for f in files] == [(str(tmp_path / "d11.jsonl"), 7), (str(tmp_path / "d12.jsonl"), 7)]
+    assert a == b
+    # the decisions are the same but for the file an event came from: line 2 of each day's file
+    plain = [json.loads(x) for x in (tmp_path / "one.out").read_text().splitlines()]
+    named = [json.loads(x) for x in (tmp_path / "split.out").read_text().splitlines()]
+    assert [d.pop("file", None) for d in named] == [
+        None if d["line"] is None else str(tmp_path / ("d11.jsonl" if d["ts"] < "2026-11-12" else "d12.jsonl"))
+        for d in plain]
+    assert [{**d, "line": d["line"]} for d in named] == [
+        {**d, "line": None if d["line"] is None else (d["line"] - 7 if d["ts"] >= "2026-11-12" else d["line"])}
+        for d in plain]
+    # the shop policy reads several files too
+    assert kefu("replay", policy, "--shop", "s1", "--events", tmp_path / "d11.jsonl",
+                "--events", tmp_path / "d12.jsonl").exit_code == 0
+
+
+def test_a_bad_line_is_named_by_its_file_and_line(tmp_path):
+    _write(tmp_path / "a.jsonl", _day("s1", 11, 60))
+    bad = tmp_path / "b.jsonl"
+    bad.write_text(json.dumps(_day("s1", 12, 60)[0]) + "\n{not json\n", encoding="utf-8")
+    result = kefu("replay", "--platform", "pinduoduo", "--events", tmp_path, "--format", "json")
+    assert result.exit_code == 0
+    assert f"{bad}:2: rejected:" in result.stderr
+    report = json.loads(result.stdout)
+    assert report["events"]["read"] == 9 and report["events"]["rejected"] == 1
+
+
+# ---- many shops: one process, --jobs, Dask --------------------------------------------------------
+
+def _replay(*args):
+    result = kefu("replay", *args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_jobs_give_the_one_process_output_byte_for_byte(tmp_path):
+    folder, whole = _shops_log(tmp_path)
+    for events in (folder, whole):
+        outputs = []
+        for jobs in ("1", "2", "3"):
+            out = tmp_path / f"d{jobs}.jsonl"
+            run = _replay("--platform", "pinduoduo", "--events", events, "--jobs", jobs, "--decisions", out,
+                          "--by", "agent", "--by", "hour")
+            outputs.append((run.stdout, run.stderr, out.read_bytes()))
+        assert outputs[0] == outputs[1] == outputs[2]
+    report = json.loads(_replay("--platform", "pinduoduo", "--events", folder, "--jobs", "2", "--format", "json").stdout)
+    # decisions come shop by shop: each shop's two days, the shops in id order
+    decisions = [json.loads(x) for x in (tmp_path / "d1.jsonl").read_text().splitlines()]
+    shops = [d["shop"] for d in decisions]
+    assert shops == sorted(shops) and set(shops) == {"s1", "s2", "s3", "s4"}
+    # Pinduoduo's 5-minute rate counts each question: s1-s3 answer within 300 s (90, 180, 270 s), s4 after
+    # 360 s; two questions a day over two days. The 1-hour rate: every consumer-day is answered within it.
+    met = {s["shop"]: (s["metrics"]["response_rate_5min"]["met"], s["metrics"]["response_rate_5min"]["eligible"],
+                       s["metrics"]["effective_reply_1h"]["met"]) for s in report["shops"]}
+    assert met == {"s1": (4, 4, 4), "s2": (4, 4, 4), "s3": (4, 4, 4), "s4": (0, 4, 4)}
+    assert report["shops"][0]["shop"] == "s4"   # most at risk first: its rate fails the day after (> 50 %)
+    jsonschema.validate(report, json.loads((ROOT / "docs" / "report.schema.json").read_text(encoding="utf-8")))
+
+
+def _policy(folder: Path, shop: str, welcome: str) -> None:
+    """A Pinduoduo shop policy whose welcome names the shop (every new consumer gets it)."""
+    (folder / f"{shop}.kefu").write_text(
+        f'shop "{shop}" on pinduoduo\n\nagent a max_sessions 10\n\nreply welcome once per day "{welcome}"\n', encoding="utf-8")
+
+
+def test_each_shop_goes_through_its_own_policy_and_the_others_are_skipped_or_on_the_platform(tmp_path):
+    folder, whole = _shops_log(tmp_path)
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    _policy(policies, "s1", "欢迎光临一号店")
+    _policy(policies, "s3", "欢迎光临三号店")
+    check = kefu("check", policies)
+    assert check.exit_code == 0, check.output
+    out = tmp_path / "d.jsonl"
+    result = _replay("--policies", policies, "--events", whole, "--decisions", out, "--format", "json")
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, json.loads((ROOT / "docs" / "report.schema.json").read_text(encoding="utf-8")))
+    # s2 and s4 have no policy: their 14 events each (7 a day) are skipped and named, never dropped silently
+    assert report["skipped_shops"] == [{"shop": "s2", "events": 14}, {"shop": "s4", "events": 14}]
+    assert report["events"]["skipped"] == 28
+    assert '28 events of 2 shops with no policy skipped (shops "s2", "s4")' in result.stderr
+    assert report["policies"] == [{"shop": "s1", "file": str(policies / "s1.kefu")},
+                                  {"shop": "s3", "file": str(policies / "s3.kefu")}]
+    # a welcome to each new consumer of a day: two a day over two days, in each shop's own words
+    welcomes = Counter((d["shop"], d["text"]) for d in map(json.loads, out.read_text().splitlines())
+                       if d["action"] == "auto_reply")
+    assert welcomes == {("s1", "欢迎光临一号店"): 4, ("s3", "欢迎光临三号店"): 4}
+    # with --platform the others are replayed on the platform alone (no automation), in --jobs too
+    both = [_replay("--policies", policies, "--platform", "pinduoduo", "--events", folder, "--jobs", j,
+                    "--format", "json") for j in ("1", "2")]
+    assert both[0].stdout == both[1].stdout
+    report = json.loads(both[0].stdout)
+    assert "skipped_shops" not in report and [s["shop"] for s in report["shops"]] == ["s4", "s1", "s2", "s3"]
+    assert report["auto_replies"] == {"welcome": 8}
+
+
+def test_two_policies_for_one_shop_or_none_at_all_are_refused(tmp_path):
+    _, whole = _shops_log(tmp_path)
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    result = kefu("replay", "--policies", policies, "--events", whole)
+    assert result.exit_code == 2 and "no shop policy" in result.output
+    _policy(policies, "s1", "一")
+    (policies / "again.kefu").write_text('shop "s1" on pinduoduo\n', encoding="utf-8")
+    result = kefu("replay", "--policies", policies, "--events", whole)
+    assert result.exit_code == 1 and "are both policies of shop 's1'" in result.output
+
+
+def test_a_dask_local_cluster_gives_the_one_process_output(tmp_path):
+    pytest.importorskip("distributed")
+    folder, _ = _shops_log(tmp_path)
+    runs = []
+    for extra in ((), ("--dask", "local", "--jobs", "2")):
+        out = tmp_path / f"d{len(extra)}.jsonl"
+        run = _replay("--platform", "pinduoduo", "--events", folder, "--decisions", out, "--format", "json", *extra)
+        runs.append((run.stdout, out.read_bytes()))
+    assert runs[0] == runs[1]
+
+
+# ---- planning ------------------------------------------------------------------------------------
+
+def test_a_scan_counts_each_shops_lines(tmp_path):
+    log = tmp_path / "a.jsonl.gz"
+    lines = [{"shop": "x", "ts": 1}, {"shop": "y"}, {"ts": 2}, {"shop": "x"}]
+    with gzip.open(log, "wt", encoding="utf-8") as out:
+        out.write("\n".join(json.dumps(x) for x in lines) + "\n\n{broken\n[1]\n")
+    # the object without a shop is the no-shop-id shop (""); the broken line and the array are nobody's
+    assert scan_file(str(log)) == {"x": 2, "y": 1, "": 1}
+
+
+def test_shops_sharing_a_file_go_together_and_the_largest_share_is_split_for_idle_workers():
+    scans = [{"A": 10, "B": 5}, {"C": 7}, {"D": 1}, {}]
+    tasks = plan(["f0", "f1", "f2", "f3"], scans, 2)
+    # four shares (A+B share f0; the empty file f3 still has its lines counted), largest first
+    assert [(sorted(t.shops or ()), t.files, sorted(t.owns)) for t in tasks] == [
+        (["A", "B"], [0], [0]), (["C"], [1], [1]), (["D"], [2], [2]), ([], [3], [3])]
+    tasks = plan(["f0", "f1", "f2"], scans[:3], 4)
+    # three shares for four workers: A+B is split, both halves read f0, the first owns it
+    assert [(sorted(t.shops or ()), t.files, sorted(t.owns)) for t in tasks] == [
+        (["A"], [0], [0]), (["C"], [1], [1]), (["B"], [0], []), (["D"], [2], [2])]
