@@ -265,7 +265,7 @@ def replay(
     if policies is not None or (platform is not None and policy is None):
         from .fleetcli import replay_shops
         replay_shops(policies=policies, platform=platform, policy=policy, files=files, decisions=decisions,
-                     report=report, format=format, seed=seed, strict=strict, platform_dir=platform_dir,
+                     report=report, as_json=(format or _format_of(report)) is ReportFormat.json, seed=seed, strict=strict, platform_dir=platform_dir,
                      by=[kind.value for kind in by], shop=shop, jobs=jobs, dask=dask)
         return
     if dask is not None or jobs > 1:

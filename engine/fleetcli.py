@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Optional
 import typer
 
 from . import ir
-from .cli import (EXIT_ERRORS, EXIT_USAGE, MAX_REJECTS_SHOWN, OutputFormat, ReportFormat, _exit_code, _format_of,
+from .cli import (EXIT_ERRORS, EXIT_USAGE, MAX_REJECTS_SHOWN, OutputFormat, _exit_code,
                   _loader, _open_outputs, _print_diagnostics, _refuse_a_log_without_events, _refuse_overwriting,
                   _replay_policy, _tell, _walk_policies, _WriteError, _Decisions, _progress)
 from .diagnostics import Diagnostic
@@ -27,10 +27,12 @@ from .replay import SHOPS_NAMED, assemble_report, render_text, report_json
 
 
 def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: Optional[Path], files: list[str],
-                 decisions: Optional[Path], report: Optional[Path], format: Optional[ReportFormat], seed: int,
+                 decisions: Optional[Path], report: Optional[Path], as_json: bool, seed: int,
                  strict: bool, platform_dir: list[Path], by: list[str], shop: Optional[str], jobs: int,
                  dask: Optional[str]) -> None:
-    """Replay every shop of the logs on its policy (or the platform alone); see `kefu replay --help`."""
+    """Replay every shop of the logs on its policy (or the platform alone); see `kefu replay --help`.
+
+    Called by the replay command (engine/cli.py), whose options these are; as_json: the report's format."""
     if policy is not None:
         _tell("error: give a POLICY file or --policies DIR, not both")
         raise typer.Exit(EXIT_USAGE)
@@ -78,7 +80,6 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
         first = outcome.rejections[0] if outcome.rejections else None
         _refuse_a_log_without_events(label, stats, Rejected(first[1], first[2], files[first[0]]) if first else None)
         data = _report(outcome, stats, files, table, seed)
-        as_json = (format or _format_of(report)) is ReportFormat.json
         body = report_json(data) if as_json else render_text(data).encode("utf-8")
         try:
             if report is not None:
