@@ -19,6 +19,7 @@ which shops each holds, groups shops that share a file, and splits the groups in
 from __future__ import annotations
 
 import os
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -27,7 +28,7 @@ import msgspec
 
 from . import ir
 from .breakdown import Breakdown
-from .events import MAX_LINE_BYTES, Rejected, ReadStats, StrictError, Vocabulary, _blocks
+from .events import MAX_LINE_BYTES, Rejected, ReadStats, Vocabulary, _blocks
 from .logset import open_file, read_merged
 from .replay import WRITE_BATCH, _collector_paused, _name_file, shop_part
 from .runtime import Engine
@@ -151,6 +152,8 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
     owned = {pos for pos, i in enumerate(task.files) if i in task.owns}
 
     def on_reject(pos: int, rejected: Rejected) -> None:
+        if job.strict:   # the reader raises StrictError next: say which file
+            raise BadLineStop(files[pos], rejected.line, rejected.reason)
         if pos not in owned:
             return
         index = task.files[pos]
@@ -230,12 +233,14 @@ def _encode(run: _ShopRun) -> int:
 
 
 def _spill(spool: str, task: int, runs: Iterable[_ShopRun]) -> None:
-    """Append every shop's encoded decisions to its spool file (one per shop and task)."""
-    for number, run in enumerate(runs):
+    """Append every shop's encoded decisions to its spool file: a new file per shop and attempt, so a task
+    that Dask runs again after a lost worker never appends to the first attempt's file."""
+    for run in runs:
         if not run.mine or run.engine is None:
             continue
         if run.spool is None:
-            run.spool = os.path.join(spool, f"task{task}-shop{number}.jsonl")
+            handle, run.spool = tempfile.mkstemp(prefix=f"task{task}-", suffix=".jsonl", dir=spool)
+            os.close(handle)
         with open(run.spool, "ab") as out:
             out.writelines(run.chunks)
         run.chunks.clear()
@@ -356,14 +361,9 @@ Progress = Callable[[int, int, int], None]
 def run_here(job: Job, progress: Progress | None = None) -> list[TaskResult]:
     """The whole job as one task in this process (no scan: every shop met is replayed)."""
     every = list(range(len(job.files)))
-    return [_guarded(job, Task(0, every, None, frozenset(every)), progress and (lambda n: progress(0, 0, n)))]
+    return [run_task(job, Task(0, every, None, frozenset(every)), progress and (lambda n: progress(0, 0, n)))]
 
 
-def _guarded(job: Job, task: Task, progress: Callable[[int], None] | None = None) -> TaskResult:
-    try:
-        return run_task(job, task, progress)
-    except StrictError as err:
-        raise BadLineStop(err.rejected.file or "", err.rejected.line, err.rejected.reason) from None
 
 
 def run_processes(job: Job, jobs: int, progress: Progress | None = None) -> list[TaskResult]:
@@ -374,8 +374,8 @@ def run_processes(job: Job, jobs: int, progress: Progress | None = None) -> list
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         scans = list(pool.map(scan_file, job.files))
         tasks = plan(job.files, scans, jobs)
-        futures = [pool.submit(_guarded, job, task) for task in tasks]
-        return _collect(as_completed(futures), lambda f: f.result(), tasks, progress)
+        futures = [pool.submit(run_task, job, task) for task in tasks]
+        return _collect(as_completed(futures), lambda f: f.result(), tasks, progress, job.files)
 
 
 def run_dask(job: Job, address: str, jobs: int, progress: Progress | None = None) -> list[TaskResult]:
@@ -392,8 +392,8 @@ def run_dask(job: Job, address: str, jobs: int, progress: Progress | None = None
             scans = client.gather(client.map(scan_file, job.files, pure=False))
             tasks = plan(job.files, scans, jobs if cluster is not None else max(jobs, _workers(client)))
             shared = client.scatter(job, broadcast=True)
-            futures = [client.submit(_guarded, shared, task, pure=False) for task in tasks]
-            return _collect(as_completed(futures), lambda f: f.result(), tasks, progress)
+            futures = [client.submit(run_task, shared, task, pure=False) for task in tasks]
+            return _collect(as_completed(futures), lambda f: f.result(), tasks, progress, job.files)
     finally:
         if cluster is not None:
             cluster.close()
@@ -408,16 +408,24 @@ def _workers(client: Any) -> int:
 
 
 def _collect(done: Iterable[Any], result_of: Callable[[Any], TaskResult], tasks: list[Task],
-             progress: Progress | None) -> list[TaskResult]:
+             progress: Progress | None, files: list[str]) -> list[TaskResult]:
+    """The tasks' results as they finish; with --strict, the stop at the first file and line any task met."""
     shops = sum(len(t.shops or ()) for t in tasks)
     results, finished, events = [], 0, 0
+    stops: list[BadLineStop] = []
     for future in done:
-        result = result_of(future)
+        try:
+            result = result_of(future)
+        except BadLineStop as stop:
+            stops.append(stop)
+            continue
         results.append(result)
         finished += len(result.shops)
         events += result.events
         if progress is not None:
             progress(finished, shops, events)
+    if stops:
+        raise min(stops, key=lambda stop: (files.index(stop.file), stop.line))
     return sorted(results, key=lambda r: r.index)
 
 

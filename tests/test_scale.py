@@ -232,3 +232,29 @@ def test_shops_sharing_a_file_go_together_and_the_largest_share_is_split_for_idl
     # three shares for four workers: A+B is split, both halves read f0, the first owns it
     assert [(sorted(t.shops or ()), t.files, sorted(t.owns)) for t in tasks] == [
         (["A"], [0], [0]), (["C"], [1], [1]), (["B"], [0], []), (["D"], [2], [2])]
+
+
+def test_logs_at_a_url_are_listed_and_read_through_fsspec(tmp_path):
+    pytest.importorskip("fsspec")
+    folder, whole = _shops_log(tmp_path)
+    with gzip.open(folder / "s1-11.jsonl.gz", "wb") as out:   # gzip is known by its first bytes
+        out.write((folder / "s1-11.jsonl").read_bytes())
+    (folder / "s1-11.jsonl").unlink()
+    local = _replay("--platform", "pinduoduo", "--events", whole, "--format", "json")
+    remote = _replay("--platform", "pinduoduo", "--events", f"file://{folder}/", "--jobs", "2", "--format", "json")
+    a, b = json.loads(local.stdout), json.loads(remote.stdout)
+    files = b["events"].pop("files")
+    assert len(files) == 8 and files[0]["file"] == f"file://{folder}/s1-11.jsonl.gz" and files[0]["read"] == 7
+    assert a == b
+
+
+def test_a_missing_log_and_a_bad_line_under_strict_stop_the_run(tmp_path):
+    folder, _ = _shops_log(tmp_path)
+    result = kefu("replay", "--platform", "pinduoduo", "--events", folder, "--events", tmp_path / "nope.jsonl")
+    assert result.exit_code == 2 and f"cannot read events {tmp_path / 'nope.jsonl'}" in result.output
+    with open(folder / "s2-12.jsonl", "a", encoding="utf-8") as out:
+        out.write('{"ts": "2026-11-12T11:00:00+08:00", "type": "message", "shop": "s2"}\n')
+    for jobs in ("1", "2"):
+        result = kefu("replay", "--platform", "pinduoduo", "--events", folder, "--strict", "--jobs", jobs)
+        assert result.exit_code == 1
+        assert f"stopped at the first bad line (--strict): {folder / 's2-12.jsonl'}:8: missing field" in result.stderr

@@ -1,0 +1,142 @@
+"""Many shops: `kefu replay --jobs N` and `--dask local` against one process, and peak memory per process.
+
+In one run, over one generated log of --shops shops of the same size (engine.synth from the example
+policy, each shop a copy of one shop's log under its own id):
+
+  layout  one file per shop (a directory), and the same events as one file in time order
+  jobs    `kefu replay --platform douyin --events … --jobs N` for N in --jobs (1, 2, the core count),
+          wall time of the whole command (start-up, scan, workers, merge), the best of --repeat
+  dask    `--dask local --jobs 2` (a local cluster of 2 worker processes), if Dask is installed
+
+and prints events per second and the speed-up over --jobs 1. With --memory it replays logs of
+--memory-counts events for one shop and for --memory-shops shops and prints the largest peak RSS of
+any process of the run (the kefu process or one of its workers).
+
+    python benchmarks/bench_scale.py                         # 8 shops, 800,000 events
+    python benchmarks/bench_scale.py --shops 8 --count 200000 --repeat 1
+    python benchmarks/bench_scale.py --no-speed --memory --memory-counts 1000000,10000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_decode import make_log  # noqa: E402
+
+POLICY = ROOT / "rulesets" / "examples" / "douyin-flagship.kefu"
+SHOP = b'"shop":"mi-flagship"'
+
+
+def shop_logs(one_shop: Path, shops: int, folder: Path, combined: Path | None) -> int:
+    """One file per shop in folder (copies of one_shop under ids shop-000 …), and optionally all of them
+    as one file in time order (the shops interleaved, as a platform's export would be)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = one_shop.read_bytes().splitlines(keepends=True)
+    assert lines and SHOP in lines[0], "the generated log names its shop as expected"
+    for n in range(shops):
+        (folder / f"shop-{n:03d}.jsonl").write_bytes(b"".join(lines).replace(SHOP, _shop(n)))
+    if combined is not None:
+        with open(combined, "wb") as out:
+            for line in lines:   # every shop's copy of each line at once: time order kept
+                out.write(b"".join(line.replace(SHOP, _shop(n)) for n in range(shops)))
+    return len(lines) * shops
+
+
+def _shop(n: int) -> bytes:
+    return b'"shop":"shop-%03d"' % n
+
+
+def run(events: Path, *extra: str) -> tuple[float, float]:
+    """Wall seconds of one `kefu replay --platform douyin` over events, and the largest peak RSS (MB) of
+    any process it ran (RUSAGE_CHILDREN of a fresh runner process: its largest waited-for descendant)."""
+    code = ("import resource, subprocess, sys, time\n"
+            "t = time.perf_counter()\n"
+            "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
+            "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+    cmd = [sys.executable, "-c", code, sys.executable, "-m", "engine.cli", "replay", "--platform", "douyin",
+           "--events", str(events), *extra]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout.split()
+    return float(out[0]), int(out[1]) / 1024
+
+
+def best(events: Path, repeat: int, *extra: str) -> tuple[float, float]:
+    """The best wall time of repeat runs, and the peak RSS of that run."""
+    return min(run(events, *extra) for _ in range(repeat))
+
+
+def speed(args: argparse.Namespace, tmp: Path) -> None:
+    one = tmp / "one.jsonl"
+    took = make_log(one, args.count // args.shops, POLICY, 1)
+    total = shop_logs(one, args.shops, tmp / "shops", tmp / "all.jsonl")
+    print(f"generated {args.shops} shops x {args.count // args.shops:,} events = {total:,} in {took:.1f} s; "
+          f"{os.cpu_count()} cores")
+    jobs = sorted({int(j) for j in args.jobs.split(",")} | {1})
+    for layout, events in (("a file per shop", tmp / "shops"), ("one file", tmp / "all.jsonl")):
+        base = None
+        for n in jobs:
+            wall, rss = best(events, args.repeat, "--jobs", str(n))
+            base = base or wall
+            print(f"{layout:<16} --jobs {n:<3} {wall:7.2f} s  {total / wall:>9,.0f} events/s  "
+                  f"speed-up {base / wall:4.2f}x  peak RSS {rss:5.0f} MB")
+        if args.dask and layout == "a file per shop":
+            try:
+                import distributed  # noqa: F401
+            except ImportError:
+                print("dask: not installed (pip install 'kefu[dask]')")
+                continue
+            wall, rss = best(events, args.repeat, "--dask", "local", "--jobs", "2")
+            jobs2 = best(events, 1, "--jobs", "2")[0]
+            print(f"{layout:<16} --dask local, 2 workers {wall:7.2f} s  {total / wall:>9,.0f} events/s  "
+                  f"speed-up {base / wall:4.2f}x; against --jobs 2 ({jobs2:.2f} s): {jobs2 / wall:4.2f}x")
+
+
+def memory(args: argparse.Namespace, tmp: Path) -> None:
+    for count in (int(c) for c in args.memory_counts.split(",")):
+        one = tmp / f"one-{count}.jsonl"
+        make_log(one, count, POLICY, 1)
+        wall, rss = run(one)
+        print(f"memory: 1 shop, {count:,} events: peak RSS {rss:.0f} MB ({wall:.0f} s)")
+        folder = tmp / f"many-{count}"
+        per_shop = tmp / f"per-shop-{count}.jsonl"
+        make_log(per_shop, count // args.memory_shops, POLICY, 1)
+        shop_logs(per_shop, args.memory_shops, folder, None)
+        for jobs in ("1", "2"):
+            wall, rss = run(folder, "--jobs", jobs)
+            print(f"memory: {args.memory_shops} shops, {count:,} events, --jobs {jobs}: largest peak RSS of a "
+                  f"process {rss:.0f} MB ({wall:.0f} s)")
+        for path in [one, per_shop, *folder.iterdir()]:
+            path.unlink()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shops", type=int, default=8, help="shops of the speed log (default 8)")
+    ap.add_argument("--count", type=int, default=800_000, help="events of the speed log, all shops (default 800,000)")
+    ap.add_argument("--jobs", default=f"1,2,{os.cpu_count() or 1}", help="the --jobs values to time")
+    ap.add_argument("--repeat", type=int, default=2, help="timed runs of each; the best is kept")
+    ap.add_argument("--no-dask", dest="dask", action="store_false", help="skip the Dask local cluster")
+    ap.add_argument("--no-speed", dest="speed", action="store_false", help="skip the timings")
+    ap.add_argument("--memory", action="store_true", help="also measure peak memory against log length")
+    ap.add_argument("--memory-counts", default="1000000,10000000", help="log lengths for --memory")
+    ap.add_argument("--memory-shops", type=int, default=100, help="shops of the many-shop memory logs")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.speed:
+            speed(args, Path(tmp))
+        if args.memory:
+            memory(args, Path(tmp))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
