@@ -408,7 +408,8 @@ class _AllFiles:
     """Several logs opened before the replay (so a missing one stops it at once), closed after it."""
 
     def __init__(self, files: list[str]):
-        from .logset import open_file
+        from .logset import allow_open, open_file
+        allow_open(len(files))
         self.opened: list[BinaryIO] = []
         try:
             for file in files:

@@ -113,6 +113,20 @@ class FileRead:
     stats: ReadStats
 
 
+def allow_open(files: int) -> None:
+    """Raise this process's open-file limit towards its hard limit when a merge must hold `files` logs open
+    (the soft limit is often 1,024; a month of a file per shop and day is more)."""
+    try:
+        import resource
+    except ImportError:   # not on this system: its own limit stands
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = files + 64   # the process's own files besides the logs
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard == resource.RLIM_INFINITY else min(hard, max(wanted, soft)),
+                                                    hard))
+
+
 def read_merged(files: list[str], *, on_reject: Callable[[int, Rejected], None] | None = None, strict: bool = False,
                 vocabulary: Vocabulary | None = None, opened: list[BinaryIO] | None = None,
                 ) -> tuple[list[FileRead], Iterator[tuple[Event, int]]]:
@@ -122,6 +136,8 @@ def read_merged(files: list[str], *, on_reject: Callable[[int, Rejected], None] 
     opened: the files already open, in order (default: opened here, as the merge first reads them).
     """
     reads = [FileRead(path, ReadStats()) for path in files]
+    if opened is None:
+        allow_open(len(files))
     streams = opened if opened is not None else [open_file(path) for path in files]
 
     def one(index: int) -> Iterator[tuple[float, int, int, Event]]:

@@ -258,3 +258,21 @@ def test_a_missing_log_and_a_bad_line_under_strict_stop_the_run(tmp_path):
         result = kefu("replay", "--platform", "pinduoduo", "--events", folder, "--strict", "--jobs", jobs)
         assert result.exit_code == 1
         assert f"stopped at the first bad line (--strict): {folder / 's2-12.jsonl'}:8: missing field" in result.stderr
+
+
+def test_progress_counts_shops_done_of_all_and_their_events(tmp_path):
+    from engine.fleet import Job, Policies, combine, run_processes
+    from engine.loader import Loader
+    from engine.runtime import platform_policy
+    from engine import ir
+
+    folder, _ = _shops_log(tmp_path)
+    platform, _, _ = Loader().platform(ir.Ref(name="pinduoduo"))
+    files = sorted(str(p) for p in folder.iterdir())
+    job = Job(files, Policies({}, {}, fallback=platform_policy(platform), automation=False))
+    seen: list[tuple[int, int, int]] = []
+    outcome = combine(job, run_processes(job, 2, lambda *a: seen.append(a)))
+    # four shops, each its own task (a file per shop and day): one call as each ends, 14 events a shop
+    assert [(done, total) for done, total, _ in seen] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert [events for *_, events in seen] == [14, 28, 42, 56]
+    assert [s.shop for s in outcome.replayed] == ["s1", "s2", "s3", "s4"]
