@@ -322,20 +322,31 @@ def replay(
         data = report_dict(result)
         as_json = (format or _format_of(report)) is ReportFormat.json
         body = report_json(data) if as_json else render_text(data).encode("utf-8")
-        try:
-            if report is not None:
-                written["report"].write(body)
-            outputs.commit()
-        except OSError as err:
-            _tell(f"error: cannot write report {report}: {err.strerror or err}")
-            raise typer.Exit(EXIT_USAGE)
-        except OutputFailed as err:
-            _tell(f"error: cannot write {err.output.what} {err.output.path}: {err.reason}")
-            raise typer.Exit(EXIT_USAGE)
+        _commit_report(outputs, written, report, body)
     if report is None:
-        stdout = standard_stream("stdout")
-        stdout.write(body)
-        stdout.flush()
+        _print_body(body)
+
+
+def _commit_report(outputs: PendingOutputs, written: dict[str, BinaryIO], report: Optional[Path], body: bytes) -> None:
+    """The report written to its file (if it has one) and every output committed; exit 2 if one cannot be."""
+    try:
+        if report is not None:
+            written["report"].write(body)
+        outputs.commit()
+    except OSError as err:
+        _tell(f"error: cannot write report {report}: {err.strerror or err}")
+        raise typer.Exit(EXIT_USAGE)
+    except OutputFailed as err:
+        _tell(f"error: cannot write {err.output.what} {err.output.path}: {err.reason}")
+        raise typer.Exit(EXIT_USAGE)
+
+
+def _print_body(body: bytes) -> None:
+    """The report on standard output."""
+    from .events import standard_stream
+    stdout = standard_stream("stdout")
+    stdout.write(body)
+    stdout.flush()
 
 
 def _open_outputs(outputs: PendingOutputs, paths: dict[str, Optional[Path]], stream) -> dict[str, BinaryIO]:

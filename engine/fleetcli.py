@@ -16,13 +16,14 @@ import typer
 from . import ir
 from .cli import (EXIT_ERRORS, EXIT_USAGE, MAX_REJECTS_SHOWN, OutputFormat, _exit_code,
                   _loader, _open_outputs, _print_diagnostics, _refuse_a_log_without_events, _refuse_overwriting,
-                  _replay_policy, _tell, _walk_policies, _WriteError, _Decisions, _progress)
+                  _replay_policy, _tell, _walk_policies, _WriteError, _Decisions, _progress, _commit_report,
+                  _print_body)
 from .diagnostics import Diagnostic
 from .events import Rejected, ReadStats, Vocabulary, standard_stream
 from .fleet import (BadLineStop, DaskMissing, Job, Outcome, Policies, combine, run_dask, run_here, run_processes,
                     write_decisions)
 from .logset import LogSpecError, is_url
-from .outputs import OutputFailed, PendingOutputs
+from .outputs import PendingOutputs
 from .replay import SHOPS_NAMED, assemble_report, render_text, report_json
 
 
@@ -81,20 +82,9 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
         _refuse_a_log_without_events(label, stats, Rejected(first[1], first[2], files[first[0]]) if first else None)
         data = _report(outcome, stats, files, table, seed)
         body = report_json(data) if as_json else render_text(data).encode("utf-8")
-        try:
-            if report is not None:
-                written["report"].write(body)
-            outputs.commit()
-        except OSError as err:
-            _tell(f"error: cannot write report {report}: {err.strerror or err}")
-            raise typer.Exit(EXIT_USAGE)
-        except OutputFailed as err:
-            _tell(f"error: cannot write {err.output.what} {err.output.path}: {err.reason}")
-            raise typer.Exit(EXIT_USAGE)
+        _commit_report(outputs, written, report, body)
     if report is None:
-        stdout = standard_stream("stdout")
-        stdout.write(body)
-        stdout.flush()
+        _print_body(body)
 
 
 class _Nothing:
