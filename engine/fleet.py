@@ -359,9 +359,18 @@ Progress = Callable[[int, int, int], None]
 
 
 def run_here(job: Job, progress: Progress | None = None) -> list[TaskResult]:
-    """The whole job as one task in this process (no scan: every shop met is replayed)."""
+    """The job in this process: one log as one task (every shop met is replayed); several logs scanned and
+    planned as for one worker, so that only files that share shops are merged (a file per shop is read
+    alone: no merge of hundreds of files, and one file open at a time)."""
     every = list(range(len(job.files)))
-    return [run_task(job, Task(0, every, None, frozenset(every)), progress and (lambda n: progress(0, 0, n)))]
+    if len(job.files) == 1:
+        return [run_task(job, Task(0, every, None, frozenset(every)), progress and (lambda n: progress(0, 0, n)))]
+    tasks = plan(job.files, [scan_file(file) for file in job.files], 1)
+    results: list[TaskResult] = []
+    for task in tasks:
+        done = sum(r.events for r in results)
+        results.append(run_task(job, task, progress and (lambda n: progress(0, 0, done + n))))
+    return results
 
 
 
