@@ -10,7 +10,7 @@ import sys
 import zlib
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Iterator, List, Optional, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, List, Optional, cast
 
 import typer
 
@@ -183,6 +183,13 @@ def ir_command(
 class ReportFormat(str, Enum):
     text = "text"
     json = "json"
+    html = "html"
+
+
+class PlainFormat(str, Enum):
+    """The formats of `kefu explain` and `kefu test` (no HTML page)."""
+    text = "text"
+    json = "json"
 
 
 class BreakdownKind(str, Enum):
@@ -239,7 +246,7 @@ def replay(
     events: List[str] = typer.Option(..., "--events", "-e", help="Event log: JSON Lines file, or - for stdin; gzip is read by its first bytes (.gz, or piped). Repeat it, or give a directory or a quoted glob, to read several logs merged in time (docs/scale.md)."),
     decisions: Optional[Path] = typer.Option(None, "--decisions", help="Write every decision as JSON Lines here (- for standard output, with --report FILE)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the report here instead of stdout."),
-    format: Optional[ReportFormat] = typer.Option(None, "--format", "-f", help="Report format: text or json (default: json for a --report FILE ending in .json, else text)."),
+    format: Optional[ReportFormat] = typer.Option(None, "--format", "-f", help="Report format: text, json, or html (a page with charts, to a --report FILE; pip install 'kefu[html]'). Default: by the --report FILE's suffix, .json or .html, else text."),
     seed: int = typer.Option(0, "--seed", min=SEED_MIN, max=SEED_MAX,
                              help="Seed for random tie-breaks (same seed, same output): 0 to 2^64-1; a negative seed is refused (-n would repeat n)."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad event line (exit 1)."),
@@ -259,13 +266,18 @@ def replay(
     Bad event lines are reported on stderr with their line number, counted, and skipped.
     """
     from .events import StrictError, open_log, standard_stream
-    from .replay import SHOPS_NAMED, OtherShopError, render_text, replay as run_replay, report_dict, report_json
+    from .replay import SHOPS_NAMED, OtherShopError, replay as run_replay, report_dict
 
     files = _log_files(events, mapping)
+    report_format = format or _format_of(report)
+    if report_format is ReportFormat.html:
+        _require_html(report)
+        by = [*by, BreakdownKind.hour, BreakdownKind.agent]   # the page charts both
+    render = _renderer(report_format)
     if policies is not None or (platform is not None and policy is None):
         from .fleetcli import replay_shops
         replay_shops(policies=policies, platform=platform, policy=policy, files=files, decisions=decisions,
-                     report=report, as_json=(format or _format_of(report)) is ReportFormat.json, seed=seed, strict=strict, platform_dir=platform_dir,
+                     report=report, render=render, seed=seed, strict=strict, platform_dir=platform_dir,
                      by=[kind.value for kind in by], shop=shop, jobs=jobs, dask=dask)
         return
     if dask is not None or jobs > 1:
@@ -320,8 +332,7 @@ def replay(
                   f'"{shop}" skipped (shops {named}{more})')
         _refuse_a_log_without_events(log, result.stats, rejects.first)
         data = report_dict(result)
-        as_json = (format or _format_of(report)) is ReportFormat.json
-        body = report_json(data) if as_json else render_text(data).encode("utf-8")
+        body = render(data)
         _commit_report(outputs, written, report, body)
     if report is None:
         _print_body(body)
@@ -366,8 +377,35 @@ def _open_outputs(outputs: PendingOutputs, paths: dict[str, Optional[Path]], str
 
 
 def _format_of(report: Optional[Path]) -> ReportFormat:
-    """The report's format when --format is not given: JSON for a --report file named *.json, else text."""
-    return ReportFormat.json if report is not None and report.suffix.lower() == ".json" else ReportFormat.text
+    """The report's format when --format is not given: JSON for a --report file named *.json, HTML for *.html
+    or *.htm, else text."""
+    suffix = report.suffix.lower() if report is not None else ""
+    by_suffix = {".json": ReportFormat.json, ".html": ReportFormat.html, ".htm": ReportFormat.html}
+    return by_suffix.get(suffix, ReportFormat.text)
+
+
+def _renderer(report_format: ReportFormat) -> Callable[[dict], bytes]:
+    """How the report dict becomes the bytes written: text, JSON or the HTML page."""
+    from .replay import render_text, report_json
+    if report_format is ReportFormat.html:
+        from .reports.html import render_html
+        return render_html
+    if report_format is ReportFormat.json:
+        return report_json
+    return lambda data: render_text(data).encode("utf-8")
+
+
+def _require_html(report: Optional[Path]) -> None:
+    """--format html needs a --report FILE (the page is a file to open) and the kefu[html] extra; else exit 2."""
+    if report is None:
+        _tell("error: --format html writes a page to open in a browser: give its file with --report FILE.html")
+        raise typer.Exit(EXIT_USAGE)
+    from .reports.html import RendererMissing, require_renderer
+    try:
+        require_renderer()
+    except RendererMissing as err:
+        _tell(str(err))
+        raise typer.Exit(EXIT_USAGE)
 
 
 def _refuse_overwriting(outputs: dict[str, Optional[Path]], events: list[str], inputs: list[tuple[str, Path]]) -> None:
@@ -649,7 +687,7 @@ def explain_command(
     line: Optional[int] = typer.Option(None, "--line", min=1, help="Explain the event on this line of the log."),
     consumer: Optional[str] = typer.Option(None, "--consumer", help="Explain this consumer's whole story."),
     full: bool = typer.Option(False, "--full", help="Every agent's state and every step, not only those that acted."),
-    format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Output format: text or json."),
+    format: PlainFormat = typer.Option(PlainFormat.text, "--format", "-f", help="Output format: text or json."),
     platform: Optional[str] = typer.Option(None, "--platform", help="Explain the platform file's rules alone."),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help="Seed for random tie-breaks, as for replay."),
     shop: Optional[str] = typer.Option(None, "--shop", help="Replay only this shop's events, as for replay."),
@@ -692,7 +730,7 @@ def explain_command(
         else:
             _tell(f"error: consumer {consumer!r} does not appear in {events}")
         raise typer.Exit(EXIT_ERRORS)
-    body = render_explain_json(found) if format is ReportFormat.json else render_explain_text(found, full).encode("utf-8")
+    body = render_explain_json(found) if format is PlainFormat.json else render_explain_text(found, full).encode("utf-8")
     stdout = standard_stream("stdout")
     stdout.write(body)
     stdout.flush()
@@ -901,7 +939,7 @@ def init_command(
 def test_command(
     paths: List[Path] = typer.Argument(None, help="Scenario files, or directories to search for *.yaml scenario files (default: .)."),
     run: Optional[str] = typer.Option(None, "--run", help="Only the cases whose name matches this regular expression."),
-    format: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Output format: text or json."),
+    format: PlainFormat = typer.Option(PlainFormat.text, "--format", "-f", help="Output format: text or json."),
     junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML here (for CI)."),
     update: bool = typer.Option(False, "--update", help="Rewrite the expectations of failing cases from the replay, keeping comments and layout."),
     coverage: bool = typer.Option(False, "--coverage", help="List the policies' rules that no case exercised."),
@@ -926,7 +964,7 @@ def test_command(
         raise typer.Exit(EXIT_USAGE)
     coverage = coverage or threshold is not None
     outcome = run_paths(list(paths or [Path(".")]), pattern=pattern, loader=_loader(platform_dir), update=update)
-    body = render_test_json(outcome, coverage=coverage) if format is ReportFormat.json else \
+    body = render_test_json(outcome, coverage=coverage) if format is PlainFormat.json else \
         render_test_text(outcome, coverage=coverage).encode("utf-8")
     stdout = standard_stream("stdout")
     stdout.write(body)

@@ -24,16 +24,16 @@ from .fleet import (BadLineStop, DaskMissing, Job, Outcome, Policies, combine, r
                     write_decisions)
 from .logset import LogSpecError, is_url
 from .outputs import PendingOutputs
-from .replay import SHOPS_NAMED, assemble_report, render_text, report_json
+from .replay import SHOPS_NAMED, assemble_report
 
 
 def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: Optional[Path], files: list[str],
-                 decisions: Optional[Path], report: Optional[Path], as_json: bool, seed: int,
+                 decisions: Optional[Path], report: Optional[Path], render: Callable[[dict], bytes], seed: int,
                  strict: bool, platform_dir: list[Path], by: list[str], shop: Optional[str], jobs: int,
                  dask: Optional[str]) -> None:
     """Replay every shop of the logs on its policy (or the platform alone); see `kefu replay --help`.
 
-    Called by the replay command (engine/cli.py), whose options these are; as_json: the report's format."""
+    Called by the replay command (engine/cli.py), whose options these are; render: the report's format."""
     if policy is not None:
         _tell("error: give a POLICY file or --policies DIR, not both")
         raise typer.Exit(EXIT_USAGE)
@@ -81,7 +81,7 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
         first = outcome.rejections[0] if outcome.rejections else None
         _refuse_a_log_without_events(label, stats, Rejected(first[1], first[2], files[first[0]]) if first else None)
         data = _report(outcome, stats, files, table, seed)
-        body = report_json(data) if as_json else render_text(data).encode("utf-8")
+        body = render(data)
         _commit_report(outputs, written, report, body)
     if report is None:
         _print_body(body)
