@@ -179,6 +179,11 @@ def test_each_shop_goes_through_its_own_policy_and_the_others_are_skipped_or_on_
     welcomes = Counter((d["shop"], d["text"]) for d in map(json.loads, out.read_text().splitlines())
                        if d["action"] == "auto_reply")
     assert welcomes == {("s1", "欢迎光临一号店"): 4, ("s3", "欢迎光临三号店"): 4}
+    pytest.importorskip("vl_convert")
+    page = tmp_path / "shops.html"
+    _replay("--policies", policies, "--events", whole, "--report", page)
+    html = page.read_text(encoding="utf-8")
+    assert "2 shop policies" in html and "skipped shops: s2 (14 events), s4 (14 events)" in html
     # with --platform the others are replayed on the platform alone (no automation), in --jobs too
     both = [_replay("--policies", policies, "--platform", "pinduoduo", "--events", folder, "--jobs", j,
                     "--format", "json") for j in ("1", "2")]

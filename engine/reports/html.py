@@ -178,22 +178,32 @@ def _label(value: str) -> str:
     return visible(value)
 
 
+def _platform(report: dict) -> str:
+    """The title's platform part: one platform, or several (a --policies run over shops of several)."""
+    return f"platform {report['platform']}" if report["platform"] else "several platforms"
+
+
 def _title(report: dict) -> str:
-    title = f"kefu replay · platform {report['platform']}"
+    title = f"kefu replay · {_platform(report)}"
     if report.get("policy"):
         title += f" · shop {report['policy']['shop']}"
     return _text(title)
 
 
 def _header(report: dict) -> str:
-    heading = f"kefu replay · platform {_text(report['platform'])}"
+    heading = f"kefu replay · {_text(_platform(report))}"
     policy = report.get("policy")
     if policy:
         heading += f" · shop {_text(policy['shop'])} ({_text(policy['file'])})"
+    if report.get("policies"):
+        heading += f" · {len(report['policies'])} shop policies"
     ev = report["events"]
     skipped = f", {ev['skipped']} skipped (other shops)" if ev.get("skipped") else ""
+    shops = report.get("skipped_shops") or []
+    named = ("<p>skipped shops: " + ", ".join(f"{_text(s['shop'] or '(no shop id)')} ({s['events']} events)"
+                                              for s in shops) + "</p>") if shops else ""
     return (f"<h1>{heading}</h1>\n<p>events: {ev['read']} read, {ev['accepted']} accepted, "
-            f"{ev['rejected']} rejected{skipped} · seed {report['seed']}</p>")
+            f"{ev['rejected']} rejected{skipped} · seed {report['seed']}</p>{named}")
 
 
 def _problems_box() -> str:
