@@ -354,3 +354,26 @@ def test_the_bank_month_calibrates_to_the_independent_count(tmp_path):
     assert shop.delays.first_reply_all_loads.n == answered
     assert (shop.patience.censored, shop.patience.left) == (answered, abandoned + unrecorded)
     assert all(agent.presence.source == "inferred" for agent in shop.agents)
+
+
+def test_the_docs_example_is_an_excerpt_of_the_real_output(tmp_path):
+    """docs/whatif.md shows `kefu calibrate samples/taobao-apparel.jsonl --out agents.yaml` with lines left
+    out (`# …`): the lines it shows are the output's, in its order."""
+    import os
+    import re
+
+    text = (ROOT / "docs" / "whatif.md").read_text(encoding="utf-8")
+    block = re.search(r"--out agents\.yaml` \(`# …` marks\s+lines left out\):\n\n```yaml\n(.*?)```", text, re.S)
+    assert block, "the example is gone from docs/whatif.md"
+    shown = [line for line in block.group(1).splitlines() if line.strip() != "# …"]
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        result = kefu("calibrate", "samples/taobao-apparel.jsonl", "--out", tmp_path / "agents.yaml")
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 0, result.output
+    real = iter((tmp_path / "agents.yaml").read_text(encoding="utf-8").splitlines())
+    missing = [line for line in shown if not any(line == other for other in real)]
+    assert missing == [], missing
+    assert len(shown) > 60
