@@ -151,6 +151,29 @@ def test_conversation_boundaries_idle_gap_and_long_first_waits():
     assert shop.patience.left == 1 and shop.patience.waits == 4   # e3: left at its only message
 
 
+def test_transfers_and_a_reply_by_another_agent():
+    lines = [
+        _msg(0, "t1"), _msg(10, "t2"),
+        {"ts": T0 + 30, "type": "transfer", "shop": "s", "consumer": "t1", "agent": "a", "to_agent": "b"},
+        _msg(40, "t2", "a"),   # since 10: a had t1 (from 0 to the transfer at 30) and t2 -> load 2, 30 s
+        _msg(50, "t1", "b"),   # b waited on from the transfer: 20 s, load 1; t1's wait (patience) 50 s
+        _msg(60, "t1"),
+        _msg(65, "t1", "a"),   # a's first reply to t1, no transfer: since 60, a has only t1 (t2 quiet since 40): 5 s
+        _end(100, "t1"),       # by hand, for a (who has t1 now), 35 s after a's reply
+        _status(100 + IDLE_GAP + 10, "z", "online"),   # the log goes on: t2's session ended quietly (auto)
+    ]
+    (shop,) = _model(lines).shops
+    a, b = _agent(shop, "a"), _agent(shop, "b")
+    assert (shop.delays.first_reply["1"].n, shop.delays.first_reply["2-3"].n, shop.delays.follow_up_all_loads.n) == (2, 1, 0)
+    assert shop.delays.first_reply["2-3"].quantiles["p50"] == 30.0
+    assert shop.delays.first_reply["1"].quantiles["p50"] == 12.5   # 5 and 20
+    assert (a.session_end.sessions, a.session_end.by_hand, a.session_end.auto) == (2, 0.5, 0.5)
+    assert a.session_end.by_hand_delay.quantiles["p50"] == 35.0
+    assert (b.session_end.sessions, b.session_end.by_hand, b.session_end.auto) == (0, None, None)
+    assert (shop.patience.waits, shop.patience.left, shop.patience.censored) == (2, 0, 2)
+    assert (a.replies, b.replies, shop.replies) == (2, 1, 3)
+
+
 def test_pooling_agent_group_shop_levels():
     lines = [_status(0, "a", "online", group="g", max_sessions=5), _status(0, "b", "online", group="g")]
     for i in range(1, 31):   # a answers 30 consumers one at a time, in 10 s, 20 s, …, 300 s

@@ -48,6 +48,9 @@ MAX_WAIT = 24 * 3600
 """Seconds a consumer no agent has answered yet is taken to wait at most (the offline pool answers the
 next shift); with no reply by then they left unanswered."""
 
+SWEEP_EVERY = 3600
+"""Seconds of log between two sweeps of the open conversations for those that have ended."""
+
 KINDS = ("first_reply", "follow_up")
 _EPSILON = 1e-9
 
@@ -190,11 +193,14 @@ class ShopLog:
     open: dict[str, Conversation] = field(default_factory=dict)
     first_ts: float = math.inf
     last_ts: float = -math.inf
+    next_sweep: float = -math.inf
 
     def feed(self, ev: Event) -> None:
         """Take one event of the shop (in time order)."""
         self.first_ts = min(self.first_ts, ev.ts)
         self.last_ts = max(self.last_ts, ev.ts)
+        if ev.ts >= self.next_sweep:
+            self._sweep(ev.ts)
         if ev.type == "agent_status":
             self._status(ev)
             return
@@ -296,8 +302,18 @@ class ShopLog:
         else:
             self.waits.append((conv.last_consumer_ts - conv.waiting_since, True))
 
+    def _sweep(self, now: float) -> None:
+        """Close the conversations that have ended by now (the log went quiet), so that memory holds only the
+        recent ones; the next event of their consumers would have closed them the same way."""
+        for consumer in [c for c, conv in self.open.items() if self._expired(conv, now)]:
+            conv = self.open.pop(consumer)
+            self._close(conv, "auto", conv.last_ts)
+        self.next_sweep = now + SWEEP_EVERY
+
     def finish(self, log_end: float) -> None:
-        """Close the conversations still open when the log ends."""
+        """Close the conversations still open when the log ends: those the log has gone quiet on as it does
+        mid-log, the others as open at the end."""
+        self._sweep(log_end)
         for consumer in sorted(self.open):
             self._close(self.open[consumer], "open", log_end)
         self.open.clear()
@@ -446,8 +462,8 @@ def _hours(spent: dict[str, list[float]], covered: list[float]) -> dict[str, Hou
             for hour in range(24) if covered[hour] > 0}
 
 
-def _agent(name: str, log: ShopLog, observed: Observations, groups: dict[str, DelaysByLoad], shop: DelaysByLoad,
-           zone: ZoneInfo, covered: list[float]) -> AgentEntry:
+def _agent(name: str, log: ShopLog, observed: Observations, endings: list[Ending], groups: dict[str, DelaysByLoad],
+           shop: DelaysByLoad, zone: ZoneInfo, covered: list[float]) -> AgentEntry:
     group = log.group_of.get(name)
     pooled = {kind: {bucket: _pooled(observed[kind][bucket], groups.get(group) if group else None, shop, kind, bucket)
                      for bucket in BUCKET_NAMES} for kind in KINDS}
@@ -457,7 +473,7 @@ def _agent(name: str, log: ShopLog, observed: Observations, groups: dict[str, De
     return AgentEntry(
         agent=name, group=group, max_sessions=log.cap_of.get(name), replies=len(log.reply_times.get(name, [])),
         delays=PooledDelays(first_reply=pooled["first_reply"], follow_up=pooled["follow_up"]),
-        session_end=_session_ends([e for e in log.endings if e.agent == name]), presence=presence,
+        session_end=_session_ends(endings), presence=presence,
     )
 
 
@@ -473,12 +489,16 @@ def shop_entry(shop: Optional[str], log: ShopLog, zone: ZoneInfo) -> ShopEntry:
     groups = {group: _delays(_merged(per_agent.get(a, empty) for a in agents)) for group, agents in members.items()}
     shop_delays = _delays(_merged(per_agent.values()))
     covered = _covered(log.first_ts, log.last_ts, zone)
+    endings_of: dict[str, list[Ending]] = defaultdict(list)
+    for ending in log.endings:
+        endings_of[ending.agent].append(ending)
     return ShopEntry(
         shop=shop, consumers=len(log.consumers), replies=sum(len(times) for times in log.reply_times.values()),
         delays=shop_delays,
         session_end=_session_ends(log.endings), patience=_patience(log.waits),
         groups=[GroupEntry(group=g, agents=members[g], delays=groups[g]) for g in sorted(groups)],
-        agents=[_agent(name, log, per_agent.get(name, empty), groups, shop_delays, zone, covered) for name in names],
+        agents=[_agent(name, log, per_agent.get(name, empty), endings_of.get(name, []), groups, shop_delays, zone, covered)
+                for name in names],
     )
 
 
