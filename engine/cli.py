@@ -484,7 +484,7 @@ def calibrate_command(
     """
     from .events import ReadStats, Vocabulary, open_log
     from .runtime.clock import DEFAULT_TIMEZONE, policy_timezone
-    from .whatif.calibrate import calibrate_stream
+    from .whatif.calibrate import SHOPS_NAMED, calibrate_stream
     from .whatif.model import dump_model
 
     vocabulary: Optional[Vocabulary] = None
@@ -511,9 +511,10 @@ def calibrate_command(
             raise typer.Exit(EXIT_USAGE)
         rejects.summarise()
         if found.skipped:
+            named = ", ".join(f'"{other}"' for other in list(found.other_shops)[:SHOPS_NAMED])
+            more = ", …" if len(found.other_shops) > SHOPS_NAMED else ""
             _tell(f'{rejects.label}: {found.skipped} event{"s" if found.skipped != 1 else ""} of other shops than '
-                  f'"{shop}" skipped (shops {", ".join(repr(s) for s in found.other_shops[:5])}'
-                  f'{", …" if len(found.other_shops) > 5 else ""})')
+                  f'"{shop}" skipped (shops {named}{more})')
         if stats.read == 0:
             _tell(f"note: {'standard input' if log == '-' else log} has no event lines: the model has no shop")
         else:

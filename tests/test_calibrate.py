@@ -312,6 +312,8 @@ def test_cli_exit_codes_and_outputs_left_alone(tmp_path):
     assert result.exit_code == 1 and "does not look like a kefu event log" in result.stderr
     assert kefu("calibrate", tmp_path / "missing.jsonl", "--out", out).exit_code == 2
     assert kefu("calibrate", SAMPLE, "--out", out, "--platform", "taobaoo").exit_code == 2
+    result = kefu("calibrate", SAMPLE, "--out", tmp_path / "no" / "m.yaml")
+    assert result.exit_code == 2 and "cannot write model" in result.stderr
     assert out.read_text(encoding="utf-8") == "old\n"
     log = tmp_path / "log.jsonl"
     log.write_bytes(SAMPLE.read_bytes())
@@ -324,7 +326,7 @@ def test_cli_platform_shop_and_mapping(tmp_path):
     out = tmp_path / "m.yaml"
     result = kefu("calibrate", SAMPLE, "--out", out, "--platform", "taobao", "--shop", "other")
     assert result.exit_code == 0
-    assert "1495 events of other shops than \"other\" skipped" in result.stderr
+    assert '1495 events of other shops than "other" skipped (shops "yishang-apparel")' in result.stderr
     assert load_model(out).shops == [] and load_model(out).source.platform == "taobao"
     mapping = ROOT / "rulesets" / "imports" / "qianniu.yaml"
     export = ROOT / "samples" / "qianniu-export.csv"

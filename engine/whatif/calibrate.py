@@ -48,6 +48,9 @@ MAX_WAIT = 24 * 3600
 """Seconds a consumer no agent has answered yet is taken to wait at most (the offline pool answers the
 next shift); with no reply by then they left unanswered."""
 
+SHOPS_NAMED = 10
+"""How many of the other shops' ids (skipped with --shop) a calibration names; the events are all counted."""
+
 SWEEP_EVERY = 3600
 """Seconds of log between two sweeps of the open conversations for those that have ended."""
 
@@ -287,6 +290,7 @@ class ShopLog:
             self._unanswered(conv, how, at)
         if conv.agent is not None and (how != "open" or at - conv.last_ts > IDLE_GAP):
             hand = how == "by_hand"
+            self.agents.add(by or conv.agent)
             self.endings.append(Ending(by or conv.agent, hand, at - conv.last_message_ts if hand else 0.0))
         end = at if how == "by_hand" else conv.last_ts
         for agent in list(conv.started):
@@ -510,7 +514,7 @@ class Calibration:
 
     shops: dict[Optional[str], ShopLog] = field(default_factory=dict)
     skipped: int = 0
-    other_shops: list[str] = field(default_factory=list)
+    other_shops: dict[str, None] = field(default_factory=dict)   # the first SHOPS_NAMED + 1 met, in order
     first_ts: Optional[float] = None
     last_ts: Optional[float] = None
 
@@ -523,8 +527,8 @@ def calibrate(events: Iterable[Event], *, shop: Optional[str] = None) -> Calibra
         if shop is not None:
             if name is not None and name != shop:
                 found.skipped += 1
-                if name not in found.other_shops:
-                    found.other_shops.append(name)
+                if len(found.other_shops) <= SHOPS_NAMED:
+                    found.other_shops[name] = None
                 continue
             name = shop
         log = found.shops.get(name)
