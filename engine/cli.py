@@ -576,6 +576,76 @@ def generate(
     raise typer.Exit(generate_command(policy, out, day, days, consumers, seed, platform_dirs=platform_dir))
 
 
+@app.command("calibrate")
+def calibrate_command(
+    log: str = typer.Argument(..., help="Event log: JSON Lines file, or - for stdin; gzip is read by its first bytes. With --mapping: a desk's export."),
+    out: Path = typer.Option(..., "--out", "-o", help="The agent model to write (YAML)."),
+    shop: Optional[str] = typer.Option(None, "--shop", help="Calibrate only this shop's events (and those naming none); other shops' events are counted as skipped."),
+    platform: Optional[str] = typer.Option(None, "--platform", help="The log's platform: the pages and senders its lines may name, and the time zone of the hours of day (default: the shipped platforms' names, Asia/Shanghai)."),
+    mapping: Optional[Path] = typer.Option(None, "--mapping", help="LOG is a desk's export: import it by this mapping first (docs/import.md)."),
+    platform_dir: List[Path] = typer.Option([], "--platform-dir", help="Extra directory of platform files."),
+) -> None:
+    """Calibrate a model of the agents on a log: reply delays by load, session ends, presence, patience (docs/whatif.md).
+
+    Exit codes: 0 written, 1 platform or mapping errors, or a log of which no line is an event, 2 usage or
+    I/O error (also an --out that names the log, the mapping or the platform file), 130 interrupted (143 on
+    SIGTERM). On any exit but 0 --out is not written or changed. Bad event lines are reported on stderr with
+    their line number, counted, and skipped.
+    """
+    from .events import ReadStats, Vocabulary, open_log
+    from .runtime.clock import DEFAULT_TIMEZONE, policy_timezone
+    from .whatif.calibrate import SHOPS_NAMED, calibrate_stream
+    from .whatif.model import dump_model
+
+    vocabulary: Optional[Vocabulary] = None
+    zone, inputs = DEFAULT_TIMEZONE, []
+    if platform is not None:
+        resolved, _, inputs = _replay_policy(None, platform, platform_dir)
+        vocabulary, zone = Vocabulary.of_platform(resolved.platform), policy_timezone(resolved)
+    _refuse_overwriting({"--out": out}, log, inputs + ([("the mapping", mapping)] if mapping is not None else []))
+    rejects = _Rejections(log)
+    try:
+        stream = open_log(log) if mapping is None else _imported(Path(log), mapping)
+    except OSError as err:
+        _tell(f"error: cannot read events {log}: {err.strerror or err}")
+        raise typer.Exit(EXIT_USAGE)
+    with PendingOutputs() as outputs:   # the model appears whole, or the old file stays as it was
+        target = _open_outputs(outputs, {"model": out}, stream)["model"]
+        stats = ReadStats()
+        try:
+            with stream:
+                model, found = calibrate_stream(stream, log_name=log, timezone=zone, stats=stats, on_reject=rejects,
+                                                vocabulary=vocabulary, platform=platform, shop=shop)
+        except (OSError, EOFError, zlib.error) as err:   # a corrupt or cut .gz log among them
+            _tell(f"error: cannot read events {log}: {err}")
+            raise typer.Exit(EXIT_USAGE)
+        rejects.summarise()
+        if found.skipped:
+            named = ", ".join(f'"{other}"' for other in list(found.other_shops)[:SHOPS_NAMED])
+            more = ", …" if len(found.other_shops) > SHOPS_NAMED else ""
+            _tell(f'{rejects.label}: {found.skipped} event{"s" if found.skipped != 1 else ""} of other shops than '
+                  f'"{shop}" skipped (shops {named}{more})')
+        if stats.read == 0:
+            _tell(f"note: {'standard input' if log == '-' else log} has no event lines: the model has no shop")
+        else:
+            _refuse_a_log_without_events(log, stats, rejects.first)
+        if shop is not None and not model.shops and stats.read:
+            _tell(f'note: {rejects.label} has no events of shop "{shop}": the model has no shop')
+        try:
+            target.write(dump_model(model))
+            outputs.commit()
+        except OSError as err:
+            _tell(f"error: cannot write model {out}: {err.strerror or err}")
+            raise typer.Exit(EXIT_USAGE)
+        except OutputFailed as err:
+            _tell(f"error: cannot write model {out}: {err.reason}")
+            raise typer.Exit(EXIT_USAGE)
+    agents = sum(len(entry.agents) for entry in model.shops)
+    _tell(f"{rejects.label}: {stats.read} lines read = {stats.accepted} accepted + {stats.rejected} rejected; "
+          f"{len(model.shops)} shop{'s' if len(model.shops) != 1 else ''}, {agents} agent{'s' if agents != 1 else ''} "
+          f"calibrated: wrote {out}")
+
+
 class SchemaName(str, Enum):
     ir = "ir"
     report = "report"
