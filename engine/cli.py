@@ -602,7 +602,7 @@ def calibrate_command(
     if platform is not None:
         resolved, _, inputs = _replay_policy(None, platform, platform_dir)
         vocabulary, zone = Vocabulary.of_platform(resolved.platform), policy_timezone(resolved)
-    _refuse_overwriting({"--out": out}, log, inputs + ([("the mapping", mapping)] if mapping is not None else []))
+    _refuse_overwriting({"--out": out}, [log], inputs + ([("the mapping", mapping)] if mapping is not None else []))
     rejects = _Rejections(log)
     try:
         stream = open_log(log) if mapping is None else _imported(Path(log), mapping)
