@@ -192,6 +192,37 @@ class PlainFormat(str, Enum):
     json = "json"
 
 
+class AgentsKind(str, Enum):
+    log = "log"
+    model = "model"
+
+
+def _actor(agents: AgentsKind, model: Optional[Path], seed: int, many: bool) -> Any:
+    """Who answers in a replay: None for the log's people, else the model actor of --model; exit 2 when
+    --model is missing, unreadable or not a model, or the replay is of many shops (not yet modelled)."""
+    if agents is AgentsKind.log:
+        if model is not None:
+            _tell("error: --model is the agent model of --agents model: give both, or neither")
+            raise typer.Exit(EXIT_USAGE)
+        return None
+    if model is None:
+        _tell("error: --agents model needs the agent model: --model agents.yaml (written by kefu calibrate LOG)")
+        raise typer.Exit(EXIT_USAGE)
+    if many:
+        _tell("error: --agents model replays one shop policy (POLICY); --platform and --policies replays "
+              "follow the log's agents")
+        raise typer.Exit(EXIT_USAGE)
+    from .whatif.actor import ModelActor
+    from .whatif.model import ModelError, load_model
+    try:
+        return ModelActor(load_model(model), seed)
+    except OSError as err:
+        _tell(f"error: cannot read the agent model {model}: {err.strerror or err}")
+    except ModelError as err:
+        _tell(f"error: {err}")
+    raise typer.Exit(EXIT_USAGE)
+
+
 class BreakdownKind(str, Enum):
     agent = "agent"
     hour = "hour"
@@ -257,6 +288,8 @@ def replay(
     policies: Optional[Path] = typer.Option(None, "--policies", help="A directory of shop policies: each shop's events go through the policy whose header names it (docs/scale.md)."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Replay the shops in N processes on this machine (same output as one)."),
     dask: Optional[str] = typer.Option(None, "--dask", help="Replay the shops on Dask: `local` (a local cluster of --jobs workers) or tcp://SCHEDULER (pip install 'kefu[dask]')."),
+    agents: AgentsKind = typer.Option(AgentsKind.log, "--agents", help="Who answers: `log` (the log's people, as they did) or `model` (agents answer as the --model file says: the what-if replay, docs/whatif.md)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="The agent model for --agents model (written by kefu calibrate)."),
 ) -> None:
     """Replay an event log through a policy: decisions and a compliance report.
 
@@ -269,6 +302,7 @@ def replay(
     from .replay import SHOPS_NAMED, OtherShopError, replay as run_replay, report_dict
 
     files = _log_files(events, mapping)
+    actor = _actor(agents, model, seed, policies is not None or (platform is not None and policy is None))
     report_format = format or _format_of(report)
     if report_format is ReportFormat.html:
         _require_html(report)
@@ -306,7 +340,7 @@ def replay(
             with stream, _progress(log) as tick:
                 result = run_replay(resolved, stream.files if len(files) > 1 else stream, seed=seed, automation=platform is None, decisions_out=decisions_out,
                                     on_reject=rejects, strict=strict, policy_file=policy_file, progress=tick,
-                                    by=[kind.value for kind in by], shop=shop)
+                                    by=[kind.value for kind in by], shop=shop, actor=actor)
             if decisions_out is not None:
                 decisions_out.finish()
         except StrictError as err:

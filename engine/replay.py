@@ -71,6 +71,7 @@ def replay(
     by: Iterable[str] = (),
     shop: str | None = None,
     tracer: Trace | None = None,
+    actor: Any = None,
 ) -> ReplayResult:
     """Replay an event stream (or log files merged in time, engine/logset.py) through a policy; decisions go
     to decisions_out as JSON Lines.
@@ -80,6 +81,8 @@ def replay(
     as skipped. Without it, a shop policy refuses an event of another shop (OtherShopError);
     a platform policy replays every shop, each on its own.
     tracer: the engine's tracer hook (`kefu explain`, runtime/trace.py).
+    actor: who answers: None for the log's people, or a model actor (engine/whatif/actor.py, `play`), which
+    takes the shop's events (read whole first) and feeds the engine the answers its model draws.
 
     The cyclic garbage collector is paused while it runs (and restored after): the replay's
     records make no reference cycles, so a collection would only rescan the live state.
@@ -103,6 +106,10 @@ def replay(
         count = 0
         vocabulary = Vocabulary.of_platform(policy.platform)   # a log names the pages and senders of its platform
         events, files, reads = _events(stream, stats, on_reject, strict, vocabulary)
+        if actor is not None:
+            played = actor.play(engine, list(_of_shop(events, only, shop, files, others, skip := [0])))
+            events = (_Step(decisions) for decisions in played)   # type: ignore[misc]
+            feed = _Step.decisions_of   # type: ignore[assignment]  # the actor fed the engine: a step is what it decided
         for event in events:
             if event.shop != only and only is not None and event.shop is not None:   # the common case: one test
                 if shop is None:
@@ -113,7 +120,7 @@ def replay(
                 continue
             decisions = feed(event)
             if decisions:
-                if files is not None:
+                if files is not None and actor is None:
                     _name_file(decisions, files[event.file])
                 if observe is not None:
                     observe(decisions)
@@ -125,6 +132,8 @@ def replay(
             count += 1
             if progress is not None and not count & 0x3FFF:
                 progress(count)
+        if actor is not None:
+            skipped = skip[0]
         last = engine.finish()
         if reads is not None:
             _sum_reads(reads, stats)
@@ -158,6 +167,35 @@ def _events(stream: BinaryIO | list[str], stats: ReadStats, on_reject: Callable[
             yield event
 
     return tagged(), (files if len(files) > 1 else None), reads
+
+
+def _of_shop(events: Iterator[Event], only: str | None, shop: str | None, files: list[str] | None,
+             others: dict[str, None], skipped: list[int]) -> Iterator[Event]:
+    """The events a replay replays, as its loop takes them: another shop's are skipped (counted in skipped[0],
+    the first named in others) with --shop, else stop it."""
+    for event in events:
+        if event.shop != only and only is not None and event.shop is not None:
+            if shop is None:
+                raise OtherShopError(event.line, event.shop, only, files[event.file] if files else None)
+            skipped[0] += 1
+            if len(others) < SHOPS_NAMED:
+                others[event.shop] = None
+            continue
+        yield event
+
+
+class _Step:
+    """A step of a model actor as the replay loop takes it: the decisions made (and no shop to check)."""
+
+    __slots__ = ("decisions",)
+    shop = None
+
+    def __init__(self, decisions: list):
+        self.decisions = decisions
+
+    def decisions_of(self) -> list:
+        """The decisions of the step (the loop's `feed`)."""
+        return self.decisions
 
 
 def _name_file(decisions: list, file: str) -> None:

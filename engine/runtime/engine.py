@@ -207,6 +207,11 @@ class Engine:
         self._reply_message = begun(reply_message)  # type: ignore[method-assign,assignment]
         self._handlers = {kind: begun(handler) for kind, handler in self._handlers.items()}
 
+    def next_due(self) -> float:
+        """When the engine next acts on its own (a session's automatic end, a local midnight); inf for never."""
+        due = self.timers[0][0] if self.timers else math.inf
+        return min(due, self._midnight) if self._midnight > -math.inf else due
+
     def advance(self, ts: float) -> list[Decision]:
         """Fire the timers due by ts (a live desk calls this on a clock tick)."""
         out: Out = []

@@ -1,0 +1,209 @@
+"""The counterfactual replay: agents answer as an agent model says (`kefu replay --agents model`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cli_helpers import kefu
+from engine.events import Event, ReadStats, read_events
+from engine.loader import Loader
+from engine.runtime import Engine
+from engine.whatif.actor import ModelActor, bucket_of, conversations, draw, inverse, _Run
+from engine.whatif.model import (QUANTILES, AgentModel, DelaysByLoad, Patience, Pool, SessionEnds, Settings, ShopEntry,
+                                 Source, quantile_key, save_model)
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = "2026-11-11T09:"
+
+
+def _const(seconds: float | None) -> Pool:
+    """A distribution whose every quantile is `seconds` (None: empty)."""
+    if seconds is None:
+        return Pool(n=0)
+    return Pool(n=100, quantiles={quantile_key(q): seconds for q in QUANTILES})
+
+
+def _model(first: float, follow: float, patience: float | None = None, by_hand: float = 0.0,
+           hand_delay: float = 0.0) -> AgentModel:
+    """A one-shop model with constant delays (every load), patience, and share of hand ends."""
+    buckets = ("1", "2-3", "4-6", "7+")
+    delays = DelaysByLoad(first_reply={b: _const(first) for b in buckets}, follow_up={b: _const(follow) for b in buckets},
+                          first_reply_all_loads=_const(first), follow_up_all_loads=_const(follow))
+    quantiles = {quantile_key(q): patience for q in QUANTILES}
+    shop = ShopEntry(shop="s", consumers=1, replies=1, delays=delays,
+                     session_end=SessionEnds(sessions=1, by_hand=by_hand, auto=1 - by_hand, by_hand_delay=_const(hand_delay)),
+                     patience=Patience(waits=1, left=1, censored=0, quantiles=quantiles, survival={}),
+                     groups=[], agents=[])
+    return AgentModel(source=Source(log="x", events_read=0, events_accepted=0, events_rejected=0),
+                      settings=Settings(load_buckets=list(buckets), min_observations=30, idle_gap_s=3600,
+                                        max_wait_s=86400, timezone="Asia/Shanghai"),
+                      shops=[shop])
+
+
+def _events(rows: list[dict]) -> list[Event]:
+    data = "".join(json.dumps({"shop": "s", **r}) + "\n" for r in rows).encode()
+    import io
+    return list(read_events(io.BytesIO(data), stats=ReadStats()))
+
+
+def _policy(tmp_path: Path, body: str = "") -> object:
+    path = tmp_path / "s.kefu"
+    path.write_text(f'shop "s" on taobao\n\ngroup g {{ agents a; max_sessions 1 }}\n{body}', encoding="utf-8")
+    result = Loader().load(path)
+    assert result.policy is not None, result.diagnostics
+    return result.policy
+
+
+def _play(policy, model: AgentModel, rows: list[dict], seed: int = 0) -> tuple[list[Event], list]:
+    """What the model fed the engine, and the decisions."""
+    engine = Engine(policy, seed=seed)
+    fed: list[Event] = []
+    plain = engine.feed
+
+    def feed(event: Event):
+        fed.append(event)
+        return plain(event)
+
+    engine.feed = feed   # type: ignore[method-assign]
+    decisions = [d for step in ModelActor(model, seed).play(engine, _events(rows)) for d in step]
+    return fed, decisions + engine.finish()
+
+
+ONLINE = {"ts": T0 + "00:00+08:00", "type": "agent_status", "agent": "a", "status": "online"}
+
+
+def _msg(ts: str, sender: str, consumer: str = "c1", **more) -> dict:
+    row = {"ts": T0 + ts + "+08:00", "type": "message", "sender": sender, "consumer": consumer, **more}
+    if sender == "agent":
+        row["agent"] = "a"
+    return row
+
+
+# ---- the pieces ---------------------------------------------------------------------------------
+
+def test_a_distribution_is_read_between_its_quantiles():
+    quantiles = {quantile_key(q): q * 1000 for q in QUANTILES}   # p05 = 50, p10 = 100, ..., p99 = 990
+    assert inverse(quantiles, 0.5) == pytest.approx(500)
+    assert inverse(quantiles, 0.025) == pytest.approx(25)        # from 0 at u = 0 to p05
+    assert inverse(quantiles, 0.995) == pytest.approx(990)       # p99 above it
+    assert inverse({**quantiles, "p99": None}, 0.995) is None    # never: the curve ends before
+    assert inverse(None, 0.5) is None
+    assert [bucket_of(n) for n in (1, 2, 3, 4, 6, 7, 40)] == ["1", "2-3", "2-3", "4-6", "4-6", "7+", "7+"]
+    assert draw(1, "s", "c1", 1, 0, "reply") == draw(1, "s", "c1", 1, 0, "reply")
+    assert draw(1, "s", "c1", 1, 0, "reply") != draw(2, "s", "c1", 1, 0, "reply")
+    assert 0 <= draw(7, "x") < 1
+
+
+def test_a_log_is_cut_into_conversations_and_bursts():
+    events = _events([ONLINE, _msg("00:00", "consumer"), _msg("00:20", "consumer"), _msg("01:00", "agent"),
+                      _msg("01:30", "robot"), _msg("02:00", "consumer"), _msg("03:00", "agent"),
+                      {"ts": T0 + "04:00+08:00", "type": "session_end", "consumer": "c1"},
+                      _msg("05:00", "consumer"),
+                      _msg("05:10", "consumer", "c2")])
+    convs, kept = conversations(events)
+    assert kept == [events[0]]
+    assert [(c.consumer, c.index, len(c.bursts)) for c in convs] == [("c1", 1, 2), ("c1", 2, 1), ("c2", 1, 1)]
+    first = convs[0].bursts
+    # burst 0: 09:00:00 and 09:00:20 (offsets 0, 20); burst 1 came 60 s after the agent's 09:01:00 answer
+    # (the robot's 09:01:30 message is the log's automation, not an answer)
+    assert [o for o, _ in first[0].messages] == [0, 20] and first[0].gap is None
+    assert first[1].gap == 60 and [o for o, _ in first[1].messages] == [0]
+
+
+# ---- the replay -----------------------------------------------------------------------------------
+
+def test_the_agent_answers_when_the_model_says_and_follow_ups_keep_their_gaps(tmp_path):
+    rows = [ONLINE, _msg("00:00", "consumer"), _msg("00:20", "consumer"), _msg("05:00", "agent"),
+            _msg("05:30", "consumer"), _msg("09:00", "agent")]
+    fed, decisions = _play(_policy(tmp_path), _model(first=100, follow=50), rows)
+    times = [(e.sender or e.type, e.ts - fed[0].ts) for e in fed]
+    # first reply 100 s after 09:00:00; the follow-up 30 s after that answer (as 30 s after the log's);
+    # its answer 50 s later. The log's agent messages are not fed.
+    assert times == [("agent_status", 0), ("consumer", 0), ("consumer", 20), ("agent", 100), ("consumer", 130),
+                     ("agent", 180)]
+    assert [(d.action, d.agent) for d in decisions if d.action == "assign"] == [("assign", "a")]
+
+
+def test_an_answer_is_never_before_the_bursts_last_message(tmp_path):
+    rows = [ONLINE, _msg("00:00", "consumer"), _msg("01:00", "consumer"), _msg("02:00", "agent")]
+    fed, _ = _play(_policy(tmp_path), _model(first=10, follow=10), rows)
+    assert [(e.sender, e.ts - fed[0].ts) for e in fed[1:]] == [("consumer", 0), ("consumer", 60), ("agent", 61)]
+
+
+def test_a_queued_consumer_leaves_when_patience_runs_out(tmp_path):
+    # cap 1: c2 queues behind c1, whose session the agent holds; patience 60 s
+    rows = [ONLINE, _msg("00:00", "consumer"), _msg("00:10", "consumer", "c2"), _msg("09:00", "agent"),
+            _msg("09:30", "agent", "c2")]
+    fed, decisions = _play(_policy(tmp_path), _model(first=100, follow=50, patience=60), rows)
+    left = [d for d in decisions if d.action == "leave_queue"]
+    assert [(d.consumer, d.reason, d.ts) for d in left] == [("c2", "by_hand", "2026-11-11T09:01:10+08:00")]
+    assert [e.type for e in fed if e.consumer == "c2"] == ["message", "session_end"]
+
+
+def test_sessions_end_by_hand_as_often_as_the_model_says(tmp_path):
+    rows = [ONLINE, _msg("00:00", "consumer"), _msg("02:00", "agent")]
+    _, by_hand = _play(_policy(tmp_path), _model(first=100, follow=50, by_hand=1.0, hand_delay=30), rows)
+    closed = [d for d in by_hand if d.action == "close_session"]
+    assert [(d.reason, d.ts) for d in closed] == [("by_hand", "2026-11-11T09:02:10+08:00")]
+    _, auto = _play(_policy(tmp_path), _model(first=100, follow=50, by_hand=0.0), rows)
+    assert [d.reason for d in auto if d.action == "close_session"] == ["auto_end"]
+
+
+# ---- the command ------------------------------------------------------------------------------------
+
+def test_replay_with_model_agents_is_deterministic_and_refuses_a_missing_model(tmp_path):
+    policy, log = ROOT / "rulesets/examples/taobao-apparel.kefu", ROOT / "samples/taobao-apparel.jsonl"
+    model = tmp_path / "agents.yaml"
+    assert kefu("calibrate", log, "--out", model).exit_code == 0
+    runs = [kefu("replay", policy, "--events", log, "--agents", "model", "--model", model, "--format", "json",
+                 "--decisions", tmp_path / f"d{i}.jsonl") for i in range(2)]
+    assert runs[0].exit_code == 0 and runs[0].stdout == runs[1].stdout
+    assert (tmp_path / "d0.jsonl").read_bytes() == (tmp_path / "d1.jsonl").read_bytes()
+    report = json.loads(runs[0].stdout)
+    # the model's agents answer every consumer the policy gives them: agreement is complete, and no transfer
+    assert report["assignment"]["differs"] == 0 and "transfer" not in report["decisions"]
+    assert kefu("replay", policy, "--events", log, "--agents", "model").exit_code == 2
+    assert kefu("replay", policy, "--events", log, "--model", model).exit_code == 2
+    (tmp_path / "bad.yaml").write_text("version: 7\n", encoding="utf-8")
+    bad = kefu("replay", policy, "--events", log, "--agents", "model", "--model", tmp_path / "bad.yaml")
+    assert bad.exit_code == 2 and "version 7" in bad.output
+
+
+def test_raising_the_cap_while_consumers_queue_takes_fewer_into_the_queue(tmp_path):
+    # c1 at 09:00, c2 at 09:01; the agent answers 300 s after a burst starts and ends the session by hand
+    # at once. Cap 1: c2 queues until c1's session ends at 09:05:00 (waited 240 s), answered at 09:06:00.
+    # Cap 2: c2 is assigned at 09:01:00 and nobody queues.
+    rows = [ONLINE, _msg("00:00", "consumer"), _msg("01:00", "consumer", "c2"), _msg("30:00", "agent"),
+            _msg("31:00", "agent", "c2")]
+    model = _model(first=300, follow=60, by_hand=1.0, hand_delay=0)
+    fed, one = _play(_policy(tmp_path), model, rows)
+    assert [(d.action, d.ts[11:19], getattr(d, "waited", None)) for d in one if d.consumer == "c2" and d.action in ("enqueue", "assign")] \
+        == [("enqueue", "09:01:00", None), ("assign", "09:05:00", 240)]
+    assert [e.ts - fed[0].ts for e in fed if e.consumer == "c2" and e.sender == "agent"] == [360]
+    path = tmp_path / "two.kefu"
+    path.write_text('shop "s" on taobao\n\ngroup g { agents a; max_sessions 2 }\n', encoding="utf-8")
+    _, two = _play(Loader().load(path).policy, model, rows)
+    assert [(d.action, d.ts[11:19]) for d in two if d.consumer == "c2" and d.action in ("enqueue", "assign")] \
+        == [("assign", "09:01:00")]
+
+
+def test_removing_the_pinduoduo_welcome_lowers_the_one_hour_rate(tmp_path):
+    # agents who take two hours to answer: only the welcome (an effective reply on Pinduoduo) answers
+    # within the hour, so each consumer-day is met with it and missed without it
+    rows = [ONLINE, _msg("00:00", "consumer"), _msg("10:00", "consumer", "c2"), _msg("59:00", "agent"),
+            _msg("59:30", "agent", "c2")]
+    model = _model(first=7200, follow=60)
+    rates = {}
+    for name, body in (("with", 'reply welcome once per day "欢迎光临"\n'), ("without", "")):
+        path = tmp_path / f"{name}.kefu"
+        path.write_text(f'shop "s" on pinduoduo\n\ngroup g {{ agents a; max_sessions 5 }}\n{body}', encoding="utf-8")
+        engine = Engine(Loader().load(path).policy, seed=0)
+        for _ in ModelActor(model, 0).play(engine, _events(rows)):
+            pass
+        engine.finish()
+        (row,) = [r for r in engine.metric_rows() if r.metric == "effective_reply_1h"]
+        rates[name] = (row.met, row.eligible)
+    assert rates == {"with": (2, 2), "without": (0, 2)}
