@@ -290,6 +290,7 @@ def replay(
     dask: Optional[str] = typer.Option(None, "--dask", help="Replay the shops on Dask: `local` (a local cluster of --jobs workers) or tcp://SCHEDULER (pip install 'kefu[dask]')."),
     agents: AgentsKind = typer.Option(AgentsKind.log, "--agents", help="Who answers: `log` (the log's people, as they did) or `model` (agents answer as the --model file says: the what-if replay, docs/whatif.md)."),
     model: Optional[Path] = typer.Option(None, "--model", help="The agent model for --agents model (written by kefu calibrate)."),
+    runs: int = typer.Option(1, "--runs", min=1, help="Replay N times with seeds S, S+1, …: the report adds each metric's mean and 95 % interval (runs spread over --jobs processes); decisions are the first run's."),
 ) -> None:
     """Replay an event log through a policy: decisions and a compliance report.
 
@@ -314,8 +315,15 @@ def replay(
                      report=report, render=render, seed=seed, strict=strict, platform_dir=platform_dir,
                      by=[kind.value for kind in by], shop=shop, jobs=jobs, dask=dask)
         return
-    if dask is not None or jobs > 1:
+    if dask is not None or (jobs > 1 and runs == 1):
         _tell("note: a shop policy replays one shop: --jobs and --dask split shops, so it runs in this process")
+    if runs > 1 and (mapping is not None or "-" in files):
+        _tell("error: --runs reads the log once a run: give it as files (not standard input or --mapping; "
+              "kefu import writes an export as a log)")
+        raise typer.Exit(EXIT_USAGE)
+    if runs > 1 and seed + runs - 1 > SEED_MAX:
+        _tell(f"error: --runs {runs} from --seed {seed} goes past the largest seed ({SEED_MAX})")
+        raise typer.Exit(EXIT_USAGE)
     log = files[0] if len(files) == 1 else f"{len(files)} logs"
     resolved, policy_file, inputs = _replay_policy(policy, platform, platform_dir)
     rejects = _Rejections(log)
@@ -366,6 +374,12 @@ def replay(
                   f'"{shop}" skipped (shops {named}{more})')
         _refuse_a_log_without_events(log, result.stats, rejects.first)
         data = report_dict(result)
+        if runs > 1:
+            from .whatif.runs import more_runs, summarise
+            seeds = list(range(seed, seed + runs))
+            others = more_runs(resolved, files, seeds[1:], actor.model if actor is not None else None,
+                               tuple(kind.value for kind in by), shop, jobs)
+            data["runs"] = summarise([data, *others], seeds)
         body = render(data)
         _commit_report(outputs, written, report, body)
     if report is None:

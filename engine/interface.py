@@ -159,6 +159,27 @@ class ShopSummary(_Closed):
     metrics: dict[str, ShopMetric]
 
 
+class RunMetric(_Closed):
+    """`--runs N`: one metric of one shop and day across the runs: each run's rate, their mean and 95 % interval."""
+
+    shop: str
+    date: str
+    metric: str
+    runs: int
+    mean: Optional[float]
+    low: Optional[float]
+    high: Optional[float]
+    rates: list[Optional[float]]
+
+
+class RunsSummary(_Closed):
+    """`--runs N`: the seeds replayed and each metric across them (the rest of the report is the first run's)."""
+
+    count: int
+    seeds: list[int]
+    metrics: list[RunMetric]
+
+
 class Report(_Closed):
     """The replay report (`--report FILE --format json`); platform is null when the shops replayed are on
     several platforms (--policies), policies names each shop's policy file then."""
@@ -180,6 +201,7 @@ class Report(_Closed):
     by_hour: Optional[list[HourRow]] = None
     shops: Optional[list[ShopSummary]] = None
     skipped_shops: Optional[list[SkippedShop]] = None
+    runs: Optional[RunsSummary] = None
 
 
 class RuleRef(_Closed):

@@ -485,6 +485,9 @@ def render_text(report: dict) -> str:
         lines += _by_agent(report["by_agent"], metrics)
     if report.get("by_hour"):
         lines += _by_hour(report["by_hour"], metrics)
+    if report.get("runs"):
+        from .whatif.runs import render_runs
+        lines += render_runs(report["runs"])
     total = report["assignment"]
     lines.append("totals: " + (_decision_counts(report["decisions"]) if report["decisions"] else "no decisions"))
     if total["compared"]:

@@ -207,3 +207,70 @@ def test_removing_the_pinduoduo_welcome_lowers_the_one_hour_rate(tmp_path):
         (row,) = [r for r in engine.metric_rows() if r.metric == "effective_reply_1h"]
         rates[name] = (row.met, row.eligible)
     assert rates == {"with": (2, 2), "without": (0, 2)}
+
+
+# ---- --runs ------------------------------------------------------------------------------------------
+
+def test_the_interval_is_students_t_over_the_runs():
+    from engine.whatif.runs import interval, summarise, t975
+    assert t975(1) == 12.706 and t975(9) == 2.262 and t975(100) == pytest.approx(1.96, abs=0.001)
+    mean, low, high = interval([0.5, 0.7])
+    # s = 0.1414…, half-width 12.706 * s / sqrt(2) = 1.2706
+    assert (mean, low, high) == (pytest.approx(0.6), pytest.approx(-0.6706), pytest.approx(1.8706))
+    reports = [{"metrics": [{"shop": "s", "date": "d", "metric": "m", "rate": r}]} for r in (0.5, 0.7, None)]
+    (row,) = summarise(reports, [3, 4, 5])["metrics"]
+    assert (row["runs"], row["mean"], row["rates"]) == (2, 0.6, [0.5, 0.7, None])
+
+
+def _busy_day(agents: int) -> list[dict]:
+    """40 consumers two minutes apart from 09:00, `agents` agents online; each answered in the log."""
+    rows = [{**ONLINE, "agent": f"a{i}"} for i in range(agents)]
+    for n in range(40):
+        minute = 2 * n
+        rows.append({"ts": f"2026-11-11T{9 + minute // 60:02d}:{minute % 60:02d}:00+08:00", "type": "message",
+                     "sender": "consumer", "consumer": f"c{n}"})
+    return sorted(rows, key=lambda r: r["ts"])
+
+
+def test_more_agents_online_never_lowers_the_expected_rate_beyond_its_interval(tmp_path):
+    from engine.whatif.runs import interval
+    path = tmp_path / "s.kefu"
+    path.write_text('shop "s" on taobao\n\ngroup g { agents a0, a1, a2; max_sessions 2 }\n', encoding="utf-8")
+    policy = Loader().load(path).policy
+    spread = {quantile_key(q): 30 + q * 400 for q in QUANTILES}   # 50 s at p05 … 426 s at p99: the 3-minute line cuts it
+    model = _model(first=0, follow=0, patience=None)
+    for pools in (model.shops[0].delays.first_reply, model.shops[0].delays.follow_up):
+        for pool in pools.values():
+            pool.quantiles = dict(spread)
+    rates = {}
+    for agents in (1, 3):
+        per_run = []
+        for seed in range(8):
+            engine = Engine(policy, seed=seed)
+            for _ in ModelActor(model, seed).play(engine, _events(_busy_day(agents))):
+                pass
+            engine.finish()
+            (row,) = [r for r in engine.metric_rows() if r.metric == "response_rate_3min"]
+            per_run.append(row.met / row.eligible)
+        rates[agents] = interval(per_run)
+    one, three = rates[1], rates[3]
+    assert three[0] >= one[1]           # the mean with three agents is not below the interval of one
+    assert three[0] > one[0]            # and here it is higher: one agent at cap 2 queues consumers
+
+
+def test_runs_report_each_metric_across_seeds_the_same_in_one_process_or_several(tmp_path):
+    policy, log = ROOT / "rulesets/examples/taobao-apparel.kefu", ROOT / "samples/taobao-apparel.jsonl"
+    model = tmp_path / "agents.yaml"
+    assert kefu("calibrate", log, "--out", model).exit_code == 0
+    outs = [kefu("replay", policy, "--events", log, "--agents", "model", "--model", model, "--runs", "3",
+                 "--jobs", jobs, "--format", "json") for jobs in ("1", "2")]
+    assert outs[0].exit_code == 0 and outs[0].stdout == outs[1].stdout
+    report = json.loads(outs[0].stdout)
+    runs = report["runs"]
+    assert runs["seeds"] == [0, 1, 2]
+    single = json.loads(kefu("replay", policy, "--events", log, "--agents", "model", "--model", model, "--seed", "2",
+                             "--format", "json").stdout)
+    first = [r for r in runs["metrics"] if r["rates"][0] is not None][0]
+    rate_of = {(m["shop"], m["date"], m["metric"]): m["rate"] for m in single["metrics"]}
+    assert first["rates"][2] == rate_of[(first["shop"], first["date"], first["metric"])]   # run 3 is seed 2's replay
+    assert kefu("replay", policy, "--events", "-", "--runs", "2", input=log.read_bytes()).exit_code == 2
