@@ -29,6 +29,7 @@ Events the model makes carry line 0 (their decisions name no log line).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
 import math
@@ -112,6 +113,12 @@ def conversations(events: Iterable[Event]) -> tuple[list[Conversation], list[Eve
     return out, kept
 
 
+def _shop_of(conv: Conversation, engine: Engine) -> str:
+    """The engine's id of a conversation's shop (an event naming none is the engine's default shop's)."""
+    shop = conv.bursts[0].messages[0][1].shop
+    return shop if shop is not None else engine.default_shop
+
+
 def draw(seed: int, *key: object) -> float:
     """A uniform number in [0, 1) from the seed and a key (the same key, the same number)."""
     digest = hashlib.blake2b(repr((seed, *key)).encode("utf-8"), digest_size=8).digest()
@@ -121,18 +128,32 @@ def draw(seed: int, *key: object) -> float:
 def inverse(quantiles: Mapping[str, float | None] | None, u: float) -> float | None:
     """The value at probability u of a distribution given by its quantiles (linear between them, from 0 at
     u = 0 to p05; p99 above it); None when the distribution is empty or ends before u (never)."""
+    return _at(_points(quantiles), u)
+
+
+def _points(quantiles: Mapping[str, float | None] | None) -> tuple[float | None, ...] | None:
+    """The quantiles' values in QUANTILES order, 0 first (u = 0); None for an empty distribution."""
     if not quantiles:
         return None
-    points = [(0.0, 0.0)] + [(q, quantiles.get(quantile_key(q))) for q in QUANTILES]
-    previous = points[0]
-    for q, value in points[1:]:
-        if value is None:
-            return None
-        if u <= q:
-            (q0, v0) = previous
-            return v0 + (value - v0) * (u - q0) / (q - q0)   # type: ignore[operator]
-        previous = (q, value)
-    return previous[1]
+    return (0.0, *(quantiles.get(quantile_key(q)) for q in QUANTILES))
+
+
+_PROBABILITIES = (0.0, *QUANTILES)
+
+
+def _at(points: tuple[float | None, ...] | None, u: float) -> float | None:
+    if points is None:
+        return None
+    i = bisect.bisect_left(_PROBABILITIES, u)
+    if i >= len(points):
+        return points[-1]
+    if i == 0:
+        return points[0]
+    lo, hi = points[i - 1], points[i]
+    if lo is None or hi is None:
+        return None
+    q0, q1 = _PROBABILITIES[i - 1], _PROBABILITIES[i]
+    return lo + (hi - lo) * (u - q0) / (q1 - q0)
 
 
 def bucket_of(load: int) -> str:
@@ -150,6 +171,16 @@ class ShopAgents:
     def __init__(self, entry: ShopEntry):
         self.entry = entry
         self.agents: dict[str, AgentEntry] = {a.agent: a for a in entry.agents}
+        self._compiled: dict[int, tuple[float | None, ...] | None] = {}   # id of a quantiles dict -> its points
+        self._patience = _points(entry.patience.quantiles)
+
+    def _value(self, quantiles: Mapping[str, float | None] | None, u: float) -> float | None:
+        """inverse(quantiles, u), each distribution's points worked out once."""
+        key = id(quantiles)
+        points = self._compiled.get(key, False)
+        if points is False:
+            points = self._compiled[key] = _points(quantiles)
+        return _at(points, u)   # type: ignore[arg-type]
 
     def delay(self, agent: str, first: bool, load: int, u: float) -> float:
         """Seconds to answer a burst (first reply or follow-up) at this load."""
@@ -163,7 +194,7 @@ class ShopAgents:
             pool = (delays.first_reply if first else delays.follow_up).get(bucket)
             if pool is None or not pool.quantiles:
                 pool = delays.first_reply_all_loads if first else delays.follow_up_all_loads
-        value = inverse(pool.quantiles, u)
+        value = self._value(pool.quantiles, u)
         return 60.0 if value is None else value   # a model with no delay at all: a minute (docs/whatif.md)
 
     def hand_end(self, u_share: float, u_delay: float) -> float | None:
@@ -171,12 +202,12 @@ class ShopAgents:
         ends = self.entry.session_end
         if ends.by_hand is None or u_share >= ends.by_hand:
             return None
-        value = inverse(ends.by_hand_delay.quantiles, u_delay)
+        value = self._value(ends.by_hand_delay.quantiles, u_delay)
         return 0.0 if value is None else value
 
     def patience(self, u: float) -> float:
         """Seconds a consumer waits in a queue before leaving (inf: stays)."""
-        value = inverse(self.entry.patience.quantiles, u)
+        value = _at(self._patience, u)
         return math.inf if value is None else value
 
 
@@ -185,6 +216,7 @@ class _Live:
     """A conversation as the model plays it."""
 
     conv: Conversation
+    sid: str = ""                    # the engine's id of the consumer's shop
     burst: int = 0
     burst_start: float = 0.0
     last_message: float = 0.0
@@ -228,10 +260,13 @@ class _Run:
         self.seq = 0
         self.live: dict[tuple[str, str], _Live] = {}
         self.models: dict[str | None, ShopAgents] = {}
-        for ev in kept:
-            self._push(ev.ts, "event", ev)
-        for conv in convs:
-            self._push(conv.bursts[0].start, "burst", _Live(conv))
+        # what the log starts (agent status, each conversation), in time order: merged with the heap as the
+        # run goes (ahead of the heap's own at the same instant), so the heap holds only what is under way
+        starts: list[tuple[float, int, int, str, object]] = [(ev.ts, 0, i, "event", ev) for i, ev in enumerate(kept)]
+        starts += [(conv.bursts[0].start, 1, i, "burst", _Live(conv, sid=_shop_of(conv, engine)))
+                   for i, conv in enumerate(convs)]
+        starts.sort(key=lambda start: start[:3])
+        self.starts = [(ts, kind, item) for ts, _, _, kind, item in starts]
 
     def _push(self, ts: float, kind: str, item: object) -> None:
         self.seq += 1
@@ -244,17 +279,24 @@ class _Run:
         return model
 
     def run(self) -> Iterator[list[Decision]]:
-        engine, heap = self.engine, self.heap
-        while heap:
+        engine, heap, starts = self.engine, self.heap, self.starts
+        next_start, inf = 0, math.inf
+        while heap or next_start < len(starts):
+            start_ts = starts[next_start][0] if next_start < len(starts) else inf
+            first = heap[0][0] if heap else inf
             due = engine.next_due()
-            if due <= heap[0][0]:   # the engine acts first (an automatic end, a midnight): at its own time
+            if due <= first and due <= start_ts:   # the engine acts first (an automatic end, a midnight)
                 out = engine.advance(due)
                 if out:
                     self._follow(out, due)
                     yield out
                 if engine.next_due() > due:
                     continue
-            ts, _, kind, item = heapq.heappop(heap)
+            if start_ts <= first:
+                ts, kind, item = starts[next_start]
+                next_start += 1
+            else:
+                ts, _, kind, item = heapq.heappop(heap)
             out = self._step(ts, kind, item)
             if out:
                 self._follow(out, ts)
@@ -307,8 +349,7 @@ class _Run:
         return cs.session.agent if cs is not None and cs.session is not None else None
 
     def _shop_id(self, live: _Live) -> str:
-        shop = live.conv.bursts[0].messages[0][1].shop
-        return shop if shop is not None else self.engine.default_shop
+        return live.sid
 
     def _schedule(self, now: float, live: _Live, agent: str) -> None:
         """The agent answers the burst when the model says (see the module doc)."""
