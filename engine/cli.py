@@ -197,12 +197,14 @@ class AgentsKind(str, Enum):
     model = "model"
 
 
-def _actor(agents: AgentsKind, model: Optional[Path], seed: int, many: bool) -> Any:
-    """Who answers in a replay: None for the log's people, else the model actor of --model; exit 2 when
-    --model is missing, unreadable or not a model, or the replay is of many shops (not yet modelled)."""
+def _actor(agents: AgentsKind, model: Optional[Path], seed: int, many: bool, staff: Optional[Path] = None) -> Any:
+    """Who answers in a replay: None for the log's people, else the model actor of --model (and --staff);
+    exit 2 when --model is missing, unreadable or not a model, a plan is bad, or the replay is of many shops
+    (not yet modelled)."""
     if agents is AgentsKind.log:
-        if model is not None:
-            _tell("error: --model is the agent model of --agents model: give both, or neither")
+        if model is not None or staff is not None:
+            _tell(f"error: {'--model' if model is not None else '--staff'} is for --agents model: the log's agents "
+                  "answer as they did")
             raise typer.Exit(EXIT_USAGE)
         return None
     if model is None:
@@ -214,8 +216,11 @@ def _actor(agents: AgentsKind, model: Optional[Path], seed: int, many: bool) -> 
         raise typer.Exit(EXIT_USAGE)
     from .whatif.actor import ModelActor
     from .whatif.model import ModelError, load_model
+    from .whatif.staff import StaffError, load_plan
     try:
-        return ModelActor(load_model(model), seed)
+        return ModelActor(load_model(model), seed, load_plan(staff) if staff is not None else None)
+    except StaffError as err:
+        _tell(f"error: --staff {err}")
     except OSError as err:
         _tell(f"error: cannot read the agent model {model}: {err.strerror or err}")
     except ModelError as err:
@@ -290,6 +295,7 @@ def replay(
     dask: Optional[str] = typer.Option(None, "--dask", help="Replay the shops on Dask: `local` (a local cluster of --jobs workers) or tcp://SCHEDULER (pip install 'kefu[dask]')."),
     agents: AgentsKind = typer.Option(AgentsKind.log, "--agents", help="Who answers: `log` (the log's people, as they did) or `model` (agents answer as the --model file says: the what-if replay, docs/whatif.md)."),
     model: Optional[Path] = typer.Option(None, "--model", help="The agent model for --agents model (written by kefu calibrate)."),
+    staff: Optional[Path] = typer.Option(None, "--staff", help="With --agents model: who is present, by shift (a staffing plan, docs/whatif.md), instead of or besides the log's agents."),
     runs: int = typer.Option(1, "--runs", min=1, help="Replay N times with seeds S, S+1, …: the report adds each metric's mean and 95 % interval (runs spread over --jobs processes); decisions are the first run's."),
 ) -> None:
     """Replay an event log through a policy: decisions and a compliance report.
@@ -303,7 +309,7 @@ def replay(
     from .replay import SHOPS_NAMED, OtherShopError, replay as run_replay, report_dict
 
     files = _log_files(events, mapping)
-    actor = _actor(agents, model, seed, policies is not None or (platform is not None and policy is None))
+    actor = _actor(agents, model, seed, policies is not None or (platform is not None and policy is None), staff)
     report_format = format or _format_of(report)
     if report_format is ReportFormat.html:
         _require_html(report)
@@ -378,7 +384,7 @@ def replay(
             from .whatif.runs import more_runs, summarise
             seeds = list(range(seed, seed + runs))
             others = more_runs(resolved, files, seeds[1:], actor.model if actor is not None else None,
-                               tuple(kind.value for kind in by), shop, jobs)
+                               tuple(kind.value for kind in by), shop, jobs, actor.staff if actor is not None else None)
             data["runs"] = summarise([data, *others], seeds)
         body = render(data)
         _commit_report(outputs, written, report, body)

@@ -274,3 +274,82 @@ def test_runs_report_each_metric_across_seeds_the_same_in_one_process_or_several
     rate_of = {(m["shop"], m["date"], m["metric"]): m["rate"] for m in single["metrics"]}
     assert first["rates"][2] == rate_of[(first["shop"], first["date"], first["metric"])]   # run 3 is seed 2's replay
     assert kefu("replay", policy, "--events", "-", "--runs", "2", input=log.read_bytes()).exit_code == 2
+
+
+# ---- --staff ----------------------------------------------------------------------------------------
+
+def _plan(tmp_path: Path, text: str):
+    from engine.whatif.staff import load_plan
+    path = tmp_path / "plan.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_plan(path)
+
+
+def test_a_plan_puts_its_agents_online_for_each_shift_of_each_day(tmp_path):
+    from zoneinfo import ZoneInfo
+    from engine.whatif.staff import presence_events
+    plan = _plan(tmp_path, "shifts:\n"
+                           "  - agents: [lin]\n    hours: '09:00-12:00'\n"
+                           "  - agents: [lin]\n    hours: '11:00-13:00'\n"           # overlaps: one span 09-13
+                           "  - group: presale\n    count: 2\n    hours: '22:00-02:00'\n"
+                           "    days: [2026-11-11]\n    max_sessions: 20\n")
+    zone = ZoneInfo("Asia/Shanghai")
+    first = 1794358800.0   # 2026-11-11T09:00:00+08:00
+    events = presence_events(plan, None, first, first + 86400, zone)   # two local days: the 11th and the 12th
+    hour = 3600
+    got = [(e.agent, e.status, (e.ts - first) / hour, e.group, e.max_sessions) for e in events]
+    assert got == [
+        ("lin", "online", 0, None, None), ("lin", "offline", 4, None, None),                       # 11th 09-13
+        ("presale+1", "online", 13, "presale", 20), ("presale+2", "online", 13, "presale", 20),     # 11th 22:00
+        ("presale+1", "offline", 17, None, None), ("presale+2", "offline", 17, None, None),         # 12th 02:00
+        ("lin", "online", 24, None, None), ("lin", "offline", 28, None, None)]                     # 12th 09-13
+
+
+@pytest.mark.parametrize("text, message", [
+    ("shifts:\n  - agents: [a]\n    hours: '9-18'\n", "hours must be HH:MM-HH:MM"),
+    ("shifts:\n  - agents: [a]\n    count: 2\n    group: g\n    hours: '09:00-18:00'\n", "one of them"),
+    ("shifts:\n  - count: 2\n    hours: '09:00-18:00'\n", "needs the group"),
+    ("shifts:\n  - agents: [a]\n    hours: '09:00-09:00'\n", "two different times"),
+    ("shifts: [\n", "plan.yaml:2:1: not YAML"),
+    ("version: 2\nshifts: []\n", "version"),
+])
+def test_a_bad_plan_says_what_and_where(tmp_path, text, message):
+    from engine.whatif.staff import StaffError
+    with pytest.raises(StaffError, match=message.replace("(", r"\(")):
+        _plan(tmp_path, text)
+
+
+def test_more_agents_by_the_plan_never_lower_the_expected_rate(tmp_path):
+    from engine.whatif.actor import ModelActor
+    from engine.whatif.runs import interval
+    path = tmp_path / "s.kefu"
+    path.write_text('shop "s" on taobao\n\ngroup g { agents a0; max_sessions 2 }\n', encoding="utf-8")
+    policy = Loader().load(path).policy
+    model = _model(first=0, follow=0)
+    spread = {quantile_key(q): 30 + q * 400 for q in QUANTILES}
+    for pools in (model.shops[0].delays.first_reply, model.shops[0].delays.follow_up):
+        for pool in pools.values():
+            pool.quantiles = dict(spread)
+    means = {}
+    for extra in (0, 2):
+        shifts = "  - agents: [a0]\n    hours: '08:00-12:00'\n"
+        if extra:
+            shifts += f"  - group: g\n    count: {extra}\n    hours: '08:00-12:00'\n"
+        plan = _plan(tmp_path, "shifts:\n" + shifts)
+        per_run = []
+        for seed in range(6):
+            engine = Engine(policy, seed=seed)
+            for _ in ModelActor(model, seed, plan).play(engine, _events(_busy_day(0))):
+                pass
+            engine.finish()
+            (row,) = [r for r in engine.metric_rows() if r.metric == "response_rate_3min"]
+            per_run.append(row.met / row.eligible)
+        means[extra] = interval(per_run)
+    assert means[2][0] >= means[0][1] and means[2][0] > means[0][0]
+
+
+def test_staff_needs_model_agents(tmp_path):
+    policy, log = ROOT / "rulesets/examples/taobao-apparel.kefu", ROOT / "samples/taobao-apparel.jsonl"
+    (tmp_path / "plan.yaml").write_text("shifts:\n  - agents: [lin]\n    hours: '09:00-18:00'\n", encoding="utf-8")
+    result = kefu("replay", policy, "--events", log, "--staff", tmp_path / "plan.yaml")
+    assert result.exit_code == 2 and "--staff is for --agents model" in result.output

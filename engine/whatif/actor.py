@@ -18,8 +18,9 @@ replay's own: the actor only decides which events it is fed, and when.
 - **Patience.** A consumer who joins the queue or the offline pool leaves it (a `session_end`) once the
   patience drawn from the shop's Kaplan–Meier curve has passed since the burst's first message, if no
   agent has taken them by then; the rest of that conversation is not sent.
-- **Presence.** Agents come and go as the log's `agent_status` events say; the log's agent messages,
-  transfers and session ends are the log's people, replaced by the model's.
+- **Presence.** Agents come and go as the log's `agent_status` events say, or as a staffing plan says
+  (`--staff`, staff.py); the log's agent messages, transfers and session ends are the log's people,
+  replaced by the model's.
 - **Random numbers.** Every draw is a hash of (seed, shop, consumer, conversation, burst, what is drawn):
   the same consumer's same answer uses the same number under two policies (common random numbers), and
   the same seed gives the same output.
@@ -41,6 +42,7 @@ from ..events import Event
 from ..runtime import Engine
 from ..runtime.decisions import Assigned, Decision, Queued
 from .calibrate import IDLE_GAP
+from .staff import StaffPlan, presence_events
 from .model import LOAD_BUCKETS, QUANTILES, AgentEntry, AgentModel, Pool, Pooled, ShopEntry, quantile_key
 
 BUCKET_NAMES = tuple(f"{lo}" if lo == hi else (f"{lo}+" if hi is None else f"{lo}-{hi}") for lo, hi in LOAD_BUCKETS)
@@ -230,9 +232,10 @@ class _Live:
 class ModelActor:
     """Feeds an engine the log's demand with answers, ends and departures drawn from an agent model."""
 
-    def __init__(self, model: AgentModel, seed: int = 0):
+    def __init__(self, model: AgentModel, seed: int = 0, staff: StaffPlan | None = None):
         self.model = model
         self.seed = seed
+        self.staff = staff   # who is present, by shift, instead of or besides the log's agents (staff.py)
 
     def shop(self, shop: str | None) -> ShopAgents:
         """The model of a shop (a model of one shop serves any shop id)."""
@@ -246,7 +249,11 @@ class ModelActor:
 
     def play(self, engine: Engine, events: Iterable[Event]) -> Iterator[list[Decision]]:
         """Run the counterfactual: the engine's decisions as they are made, event by event."""
+        events = list(events)
         convs, kept = conversations(events)
+        if self.staff is not None and events:
+            planned = presence_events(self.staff, None, events[0].ts, events[-1].ts, engine.clock.tz)
+            kept = sorted((kept if self.staff.presence == "log+plan" else []) + planned, key=lambda e: e.ts)
         runner = _Run(self, engine, convs, kept)
         yield from runner.run()
 

@@ -66,20 +66,21 @@ def render_runs(runs: dict) -> list[str]:
     return [head, *_table(["shop", "date", "metric", "runs", "mean", "95% interval"], body, left=3), ""]
 
 
-def replay_report(policy: Any, files: list[str], seed: int, model: Any, by: tuple[str, ...], shop: str | None) -> dict:
+def replay_report(policy: Any, files: list[str], seed: int, model: Any, by: tuple[str, ...], shop: str | None,
+                  staff: Any = None) -> dict:
     """The report of one more run (no decisions written): a worker of `--runs` calls it."""
     from ..replay import replay, report_dict
     from .actor import ModelActor
-    actor = ModelActor(model, seed) if model is not None else None
+    actor = ModelActor(model, seed, staff) if model is not None else None
     return report_dict(replay(policy, list(files), seed=seed, by=by, shop=shop, actor=actor))
 
 
 def more_runs(policy: Any, files: list[str], seeds: list[int], model: Any, by: tuple[str, ...], shop: str | None,
-              jobs: int) -> list[dict]:
+              jobs: int, staff: Any = None) -> list[dict]:
     """The reports of the runs after the first, in seed order, over `jobs` processes (1: in this one)."""
     if jobs <= 1 or len(seeds) <= 1:
-        return [replay_report(policy, files, seed, model, by, shop) for seed in seeds]
+        return [replay_report(policy, files, seed, model, by, shop, staff) for seed in seeds]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     with ProcessPoolExecutor(max_workers=min(jobs, len(seeds)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(replay_report, *zip(*[(policy, files, seed, model, by, shop) for seed in seeds])))
+        return list(pool.map(replay_report, *zip(*[(policy, files, seed, model, by, shop, staff) for seed in seeds])))

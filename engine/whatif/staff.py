@@ -1,0 +1,175 @@
+"""`--staff plan.yaml`: who is present in a what-if replay, by shift, instead of (or besides) the log's agents.
+
+A plan (docs/whatif.md, "Staffing plans"):
+
+    version: 1
+    presence: plan            # plan: the log's agent_status events are dropped; log+plan: kept, the plan added
+    shifts:
+      - agents: [lin, chen]   # named agents
+        hours: "09:00-18:00"
+      - group: presale        # a head count: agents presale+1 … presale+3 of the group
+        count: 3
+        hours: "20:00-23:00"
+        days: [2026-11-11]    # only these local days of the log (default: every day)
+        max_sessions: 20      # their cap (default: the policy's)
+
+Each shift puts its agents online at its start and offline at its end, on each local day of the log
+(from its first event's day to its last's); `hours` may run over midnight ("22:00-02:00": the end is the
+next day's), and "24:00" is the day's end. An agent in two shifts of a day is present over their union.
+The agents a head count adds are named `GROUP+1`, `GROUP+2`, … (the same names in every shift and day),
+and join the group; they answer with the shop's pooled delays (they are not in the model).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Literal, Optional
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from ..events import Event
+
+PLAN_VERSION = 1
+MODEL_LINE = 0
+
+
+class StaffError(Exception):
+    """A plan that cannot be used: what is wrong, where."""
+
+
+class Shift(BaseModel):
+    """Agents present over some hours of some days."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agents: Optional[list[str]] = None
+    group: Optional[str] = None
+    count: Optional[int] = Field(None, ge=1, le=10_000)
+    hours: str
+    days: Optional[list[date]] = None
+    max_sessions: Optional[int] = Field(None, ge=1)
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        start, dash, end = value.partition("-")
+        if not dash or _minutes(start) is None or _minutes(end) is None or _minutes(start) == _minutes(end):
+            raise ValueError(f"hours must be HH:MM-HH:MM (two different times, 24:00 at most), not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _who(self) -> "Shift":
+        if (self.agents is None) == (self.count is None):
+            raise ValueError("a shift names its agents (agents: [...]) or a head count (group: NAME, count: N), one of them")
+        if self.count is not None and self.group is None:
+            raise ValueError("a head count needs the group its agents join (group: NAME)")
+        if self.agents is not None and not self.agents:
+            raise ValueError("agents: the list is empty")
+        return self
+
+    def names(self) -> list[str]:
+        """The agents of the shift."""
+        return list(self.agents) if self.agents is not None else [f"{self.group}+{i}" for i in range(1, (self.count or 0) + 1)]
+
+    def span(self, day: date, zone: ZoneInfo) -> tuple[float, float]:
+        """The shift's start and end on a local day, as epoch seconds (an end before the start is the next day's)."""
+        start_text, _, end_text = self.hours.partition("-")
+        start, end = _minutes(start_text), _minutes(end_text)
+        assert start is not None and end is not None   # checked when the plan was read
+        if end <= start:
+            end += 24 * 60
+        midnight = datetime.combine(day, time(0), zone)
+        return _epoch(midnight, start, zone), _epoch(midnight, end, zone)
+
+
+class StaffPlan(BaseModel):
+    """A staffing plan: its shifts, and whether the log's own presence is kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    presence: Literal["plan", "log+plan"] = "plan"
+    shifts: list[Shift]
+
+
+def _minutes(text: str) -> int | None:
+    hours, sep, minutes = text.strip().partition(":")
+    if not sep or not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2):
+        return None
+    value = int(hours) * 60 + int(minutes)
+    return value if int(minutes) < 60 and value <= 24 * 60 else None
+
+
+def _epoch(midnight: datetime, minutes: int, zone: ZoneInfo) -> float:
+    """The epoch of a wall-clock time `minutes` after a local midnight (past 24:00: the next day's)."""
+    day = midnight.date() + timedelta(days=minutes // (24 * 60))
+    minutes %= 24 * 60
+    return datetime.combine(day, time(minutes // 60, minutes % 60), zone).timestamp()
+
+
+def load_plan(path: Path) -> StaffPlan:
+    """Read a plan; StaffError says what is wrong (with the YAML's line where it has one)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise StaffError(f"{path}: cannot read: {err.strerror or err}") from None
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+    except YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise StaffError(f"{path}{where}: not YAML: {getattr(err, 'problem', None) or err}") from None
+    if not isinstance(data, dict):
+        raise StaffError(f"{path}: a staffing plan is a mapping with `shifts:` (docs/whatif.md)")
+    try:
+        return StaffPlan.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise StaffError(f"{path}: {where}: {first['msg']}") from None
+
+
+def presence_events(plan: StaffPlan, shop: str | None, first: float, last: float, zone: ZoneInfo) -> list[Event]:
+    """The agent_status events of the plan over the local days from first to last, in time order."""
+    days = _days(first, last, zone)
+    spans: dict[str, list[tuple[float, float, Shift]]] = {}
+    for shift in plan.shifts:
+        for day in days:
+            if shift.days is not None and day not in shift.days:
+                continue
+            start, end = shift.span(day, zone)
+            for name in shift.names():
+                spans.setdefault(name, []).append((start, end, shift))
+    events: list[tuple[float, int, str, Event]] = []
+    for name, intervals in spans.items():
+        for start, end, shift in _union(intervals):
+            online = Event(MODEL_LINE, start, "agent_status", shop=shop, agent=name, status="online",
+                           group=shift.group, max_sessions=shift.max_sessions)
+            events.append((start, 1, name, online))
+            events.append((end, 0, name, Event(MODEL_LINE, end, "agent_status", shop=shop, agent=name, status="offline")))
+    events.sort(key=lambda e: e[:3])   # at one instant, those leaving before those arriving
+    return [e[3] for e in events]
+
+
+def _days(first: float, last: float, zone: ZoneInfo) -> list[date]:
+    day, end = datetime.fromtimestamp(first, zone).date(), datetime.fromtimestamp(last, zone).date()
+    out = []
+    while day <= end:
+        out.append(day)
+        day += timedelta(days=1)
+    return out
+
+
+def _union(intervals: list[tuple[float, float, Shift]]) -> list[tuple[float, float, Shift]]:
+    """Overlapping or touching intervals of one agent as one (the first shift's group and cap)."""
+    out: list[tuple[float, float, Shift]] = []
+    for start, end, shift in sorted(intervals, key=lambda i: (i[0], i[1])):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end), out[-1][2])
+        else:
+            out.append((start, end, shift))
+    return out
