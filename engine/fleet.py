@@ -358,12 +358,16 @@ Progress = Callable[[int, int, int], None]
 """progress(shops done, shops in all (0: not known yet), events done)."""
 
 
+MERGE_AT_ONCE = 32
+"""Up to this many logs, one process merges them all in one task; more are scanned and planned first."""
+
+
 def run_here(job: Job, progress: Progress | None = None) -> list[TaskResult]:
-    """The job in this process: one log as one task (every shop met is replayed); several logs scanned and
-    planned as for one worker, so that only files that share shops are merged (a file per shop is read
-    alone: no merge of hundreds of files, and one file open at a time)."""
+    """The job in this process: up to MERGE_AT_ONCE logs as one task (every shop met is replayed); more are
+    scanned and planned as for one worker, so that only files that share shops are merged (a file per shop
+    is read alone: no merge of hundreds of files, and one file open at a time)."""
     every = list(range(len(job.files)))
-    if len(job.files) == 1:
+    if len(job.files) <= MERGE_AT_ONCE:
         return [run_task(job, Task(0, every, None, frozenset(every)), progress and (lambda n: progress(0, 0, n)))]
     tasks = plan(job.files, [scan_file(file) for file in job.files], 1)
     results: list[TaskResult] = []
@@ -377,14 +381,23 @@ def run_here(job: Job, progress: Progress | None = None) -> list[TaskResult]:
 
 def run_processes(job: Job, jobs: int, progress: Progress | None = None) -> list[TaskResult]:
     """The job split by shop over `jobs` worker processes on this machine."""
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=worker_context()) as pool:
         scans = list(pool.map(scan_file, job.files))
         tasks = plan(job.files, scans, jobs)
         futures = [pool.submit(run_task, job, task) for task in tasks]
         return _collect(as_completed(futures), lambda f: f.result(), tasks, progress, job.files)
+
+
+def worker_context() -> Any:
+    """How workers start: forked when this process has one thread (no re-import: about 0.3 s less a worker),
+    else spawned (forking a process with threads can copy a held lock). The output is the same either way."""
+    import multiprocessing
+    import threading
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 def run_dask(job: Job, address: str, jobs: int, progress: Progress | None = None) -> list[TaskResult]:

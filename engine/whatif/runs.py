@@ -80,7 +80,7 @@ def more_runs(policy: Any, files: list[str], seeds: list[int], model: Any, by: t
     """The reports of the runs after the first, in seed order, over `jobs` processes (1: in this one)."""
     if jobs <= 1 or len(seeds) <= 1:
         return [replay_report(policy, files, seed, model, by, shop, staff) for seed in seeds]
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
-    with ProcessPoolExecutor(max_workers=min(jobs, len(seeds)), mp_context=multiprocessing.get_context("spawn")) as pool:
+    from ..fleet import worker_context
+    with ProcessPoolExecutor(max_workers=min(jobs, len(seeds)), mp_context=worker_context()) as pool:
         return list(pool.map(replay_report, *zip(*[(policy, files, seed, model, by, shop, staff) for seed in seeds])))
