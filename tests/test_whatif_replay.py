@@ -353,3 +353,32 @@ def test_staff_needs_model_agents(tmp_path):
     (tmp_path / "plan.yaml").write_text("shifts:\n  - agents: [lin]\n    hours: '09:00-18:00'\n", encoding="utf-8")
     result = kefu("replay", policy, "--events", log, "--staff", tmp_path / "plan.yaml")
     assert result.exit_code == 2 and "--staff is for --agents model" in result.output
+
+
+def test_a_longer_repeat_entry_window_sends_more_consumers_back_to_their_agent(tmp_path):
+    # three consumers write at 09:00, 09:01, 09:02 and again 40 minutes later; the model's agent answers in
+    # 60 s and ends the session at once. Round robin over a0, a1 gives c0 a0, c1 a1, c2 a0, then c0 a1,
+    # c1 a0, c2 a1: nobody returns to their agent unless repeat entry (within 2h) sends them back.
+    rows = [{**ONLINE, "agent": "a0"}, {**ONLINE, "agent": "a1"}]
+    for i in range(3):
+        for minute in (i, 40 + i):   # in the log each is answered at :30 and ended a few minutes later
+            rows += [_msg(f"{minute:02d}:00", "consumer", f"c{i}"), {**_msg(f"{minute:02d}:30", "agent", f"c{i}")},
+                     {"ts": f"{T0}{minute + 5:02d}:00+08:00", "type": "session_end", "consumer": f"c{i}"}]
+    rows.sort(key=lambda r: r["ts"])
+    model = _model(first=60, follow=60, by_hand=1.0, hand_delay=0)
+    back = {}
+    for window in ("10m", "2h"):
+        path = tmp_path / f"{window}.kefu"
+        path.write_text('shop "s" on taobao\n\ngroup g { agents a0, a1; max_sessions 5 }\nassign by round_robin\n'
+                        f"return to previous agent within {window}\n", encoding="utf-8")
+        _, decisions = _play(Loader().load(path).policy, model, rows)
+        first: dict[str, str] = {}
+        returned = 0
+        for d in decisions:
+            if d.action == "assign":
+                if d.consumer in first:
+                    returned += d.agent == first[d.consumer]
+                else:
+                    first[d.consumer] = d.agent
+        back[window] = returned
+    assert back == {"10m": 0, "2h": 3}
