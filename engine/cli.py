@@ -197,10 +197,9 @@ class AgentsKind(str, Enum):
     model = "model"
 
 
-def _actor(agents: AgentsKind, model: Optional[Path], seed: int, many: bool, staff: Optional[Path] = None) -> Any:
+def _actor(agents: AgentsKind, model: Optional[Path], seed: int, staff: Optional[Path] = None) -> Any:
     """Who answers in a replay: None for the log's people, else the model actor of --model (and --staff);
-    exit 2 when --model is missing, unreadable or not a model, a plan is bad, or the replay is of many shops
-    (not yet modelled)."""
+    exit 2 when --model is missing, unreadable or not a model, or a plan is bad."""
     if agents is AgentsKind.log:
         if model is not None or staff is not None:
             _tell(f"error: {'--model' if model is not None else '--staff'} is for --agents model: the log's agents "
@@ -209,10 +208,6 @@ def _actor(agents: AgentsKind, model: Optional[Path], seed: int, many: bool, sta
         return None
     if model is None:
         _tell("error: --agents model needs the agent model: --model agents.yaml (written by kefu calibrate LOG)")
-        raise typer.Exit(EXIT_USAGE)
-    if many:
-        _tell("error: --agents model replays one shop policy (POLICY); --platform and --policies replays "
-              "follow the log's agents")
         raise typer.Exit(EXIT_USAGE)
     from .whatif.actor import ModelActor
     from .whatif.model import ModelError, load_model
@@ -309,17 +304,21 @@ def replay(
     from .replay import SHOPS_NAMED, OtherShopError, replay as run_replay, report_dict
 
     files = _log_files(events, mapping)
-    actor = _actor(agents, model, seed, policies is not None or (platform is not None and policy is None), staff)
+    actor = _actor(agents, model, seed, staff)
     report_format = format or _format_of(report)
     if report_format is ReportFormat.html:
         _require_html(report)
         by = [*by, BreakdownKind.hour, BreakdownKind.agent]   # the page charts both
     render = _renderer(report_format)
     if policies is not None or (platform is not None and policy is None):
+        if runs > 1:
+            _tell("error: --runs repeats the replay of one shop policy (POLICY); --platform and --policies "
+                  "replays are run once")
+            raise typer.Exit(EXIT_USAGE)
         from .fleetcli import replay_shops
         replay_shops(policies=policies, platform=platform, policy=policy, files=files, decisions=decisions,
                      report=report, render=render, seed=seed, strict=strict, platform_dir=platform_dir,
-                     by=[kind.value for kind in by], shop=shop, jobs=jobs, dask=dask)
+                     by=[kind.value for kind in by], shop=shop, jobs=jobs, dask=dask, actor=actor)
         return
     if dask is not None or (jobs > 1 and runs == 1):
         _tell("note: a shop policy replays one shop: --jobs and --dask split shops, so it runs in this process")

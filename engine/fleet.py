@@ -74,6 +74,8 @@ class Job:
     strict: bool = False
     vocabulary: Vocabulary | None = None
     spool: str | None = None               # a directory for decisions (every worker sees it), or None: no decisions
+    model: Any = None                      # an agent model (engine/whatif): its agents answer, not the log's
+    staff: Any = None                      # with a model: a staffing plan (engine/whatif/staff.py)
 
 
 @dataclass
@@ -117,11 +119,13 @@ class TaskResult:
 class _ShopRun:
     """One shop's engine in a task, with its breakdown and its decisions not yet written."""
 
-    __slots__ = ("shop", "mine", "engine", "feed", "breakdown", "policy_file", "pending", "chunks", "events", "spool")
+    __slots__ = ("shop", "mine", "engine", "feed", "breakdown", "policy_file", "pending", "chunks", "events", "spool",
+                 "held")
 
     def __init__(self, shop: str, policy: ir.Policy | None, policy_file: str | None, job: Job, mine: bool = True):
         self.shop = shop
         self.mine = mine
+        self.held: list = []   # with model agents: the shop's events, played once all are read
         self.events = 0
         self.pending: list = []
         self.chunks: list[bytes] = []
@@ -180,6 +184,9 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
         run.events += 1
         if run.engine is None:
             continue
+        if job.model is not None:
+            run.held.append(event)
+            continue
         decisions = run.feed(event)
         if decisions:
             if several:
@@ -193,6 +200,8 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
                     if held > SPOOL_BYTES:
                         _spill(job.spool, task.index, runs.values())
                         held = 0
+    if job.model is not None:
+        held = _play_models(job, task, runs)
     for run in runs.values():
         if not run.mine:
             continue
@@ -214,6 +223,28 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
     for pos in sorted(owned):
         result.reads[task.files[pos]] = reads[pos].stats
     return result
+
+
+def _play_models(job: Job, task: Task, runs: dict[str | None, _ShopRun]) -> int:
+    """With model agents: each shop's events played by the model actor, shop after shop (the decisions held as
+    the replay loop holds them); the bytes of decisions still held."""
+    from .whatif.actor import ModelActor
+    held = 0
+    for run in runs.values():
+        if not run.mine or run.engine is None or not run.held:
+            continue
+        for decisions in ModelActor(job.model, job.seed, job.staff).play(run.engine, run.held):
+            if run.breakdown is not None:
+                run.breakdown.observe(decisions)
+            if job.spool is not None:
+                run.pending += decisions
+                if len(run.pending) >= WRITE_BATCH:
+                    held += _encode(run)
+                    if held > SPOOL_BYTES:
+                        _spill(job.spool, task.index, runs.values())
+                        held = 0
+        run.held = []
+    return held
 
 
 def _new_run(key: str | None, wanted: frozenset[str] | None, only: str | None, job: Job) -> _ShopRun:

@@ -30,7 +30,7 @@ from .replay import SHOPS_NAMED, assemble_report
 def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: Optional[Path], files: list[str],
                  decisions: Optional[Path], report: Optional[Path], render: Callable[[dict], bytes], seed: int,
                  strict: bool, platform_dir: list[Path], by: list[str], shop: Optional[str], jobs: int,
-                 dask: Optional[str]) -> None:
+                 dask: Optional[str], actor: Any = None) -> None:
     """Replay every shop of the logs on its policy (or the platform alone); see `kefu replay --help`.
 
     Called by the replay command (engine/cli.py), whose options these are; render: the report's format."""
@@ -51,7 +51,8 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
         raise typer.Exit(EXIT_USAGE)
     _refuse_overwriting({"--decisions": None if to_stdout else decisions, "--report": report}, files, inputs)
     _check_readable(files)
-    job = Job(files, table, seed=seed, by=tuple(by), strict=strict, vocabulary=_vocabulary(table))
+    job = Job(files, table, seed=seed, by=tuple(by), strict=strict, vocabulary=_vocabulary(table),
+              model=actor.model if actor is not None else None, staff=actor.staff if actor is not None else None)
     with PendingOutputs() as outputs:
         written = _open_outputs(outputs, {"decisions": None if to_stdout else decisions, "report": report}, _Nothing())
         spool = tempfile.mkdtemp(prefix=".kefu-spool-", dir=_spool_parent(decisions, to_stdout)) \

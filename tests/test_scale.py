@@ -281,3 +281,20 @@ def test_progress_counts_shops_done_of_all_and_their_events(tmp_path):
     assert [(done, total) for done, total, _ in seen] == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert [events for *_, events in seen] == [14, 28, 42, 56]
     assert [s.shop for s in outcome.replayed] == ["s1", "s2", "s3", "s4"]
+
+
+def test_model_agents_replay_many_shops_each_with_its_model_the_same_in_any_split(tmp_path):
+    folder, whole = _shops_log(tmp_path)
+    model = tmp_path / "agents.yaml"
+    assert kefu("calibrate", whole, "--out", model).exit_code == 0
+    outs = [_replay("--platform", "pinduoduo", "--events", folder, "--agents", "model", "--model", model,
+                    "--jobs", jobs, "--format", "json", "--decisions", tmp_path / f"m{jobs}.jsonl") for jobs in ("1", "2")]
+    assert outs[0].stdout == outs[1].stdout
+    assert (tmp_path / "m1.jsonl").read_bytes() == (tmp_path / "m2.jsonl").read_bytes()
+    # the log's agents answer the shops 90, 180, 270 and 360 s after each burst; each shop's model has
+    # that delay at every quantile, so the model's agents answer as the log's did: s4 alone misses 5 minutes
+    report = json.loads(outs[0].stdout)
+    met = {s["shop"]: s["metrics"]["response_rate_5min"]["met"] for s in report["shops"]}
+    assert met == {"s1": 4, "s2": 4, "s3": 4, "s4": 0}
+    assert kefu("replay", "--platform", "pinduoduo", "--events", folder, "--agents", "model", "--model", model,
+                "--runs", "2").exit_code == 2
