@@ -340,3 +340,29 @@ def test_the_page_charts_both_policies_and_escapes_the_ids(tmp_path: Path):
                       .replace("\\u003e", ">"))
     values = data[0][1]["layer"][0]["data"]["values"]
     assert [(v["policy"], v["hour"], v["rate"]) for v in values] == [("A", "09:00", 0.0), ("B", "09:00", 1.0)]
+
+
+# ---- docs ------------------------------------------------------------------------------------------------------
+
+def test_the_docs_example_is_real_output(tmp_path: Path, monkeypatch):
+    """docs/compare.md's example: the Douyin sample with the presale cap raised, made by the doc's own sed line."""
+    doc = (ROOT / "docs" / "compare.md").read_text(encoding="utf-8")
+    example = doc.split("## Example", 1)[1]
+    commands, shown = [block.split("\n", 1)[1] for block in example.split("```")[1:4:2]]
+    sed, compare = commands.strip().splitlines()
+    assert sed == ("sed 's/^  max_sessions 12$/  max_sessions 16/' rulesets/examples/douyin-flagship.kefu "
+                   "> rulesets/examples/douyin-flagship-b.kefu")
+    examples = tmp_path / "rulesets" / "examples"
+    (examples / "common").mkdir(parents=True)
+    (tmp_path / "samples").mkdir()
+    for name in ("douyin-flagship.kefu", "common/courtesy.kefu"):
+        (examples / name).write_bytes((ROOT / "rulesets" / "examples" / name).read_bytes())
+    (tmp_path / "samples" / "douyin-flagship.jsonl").write_bytes((ROOT / "samples" / "douyin-flagship.jsonl").read_bytes())
+    policy = (examples / "douyin-flagship.kefu").read_text(encoding="utf-8")
+    assert policy.count("\n  max_sessions 12\n") == 1
+    (examples / "douyin-flagship-b.kefu").write_text(policy.replace("\n  max_sessions 12\n", "\n  max_sessions 16\n"),
+                                                     encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = kefu(*compare.split()[1:])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == shown

@@ -22,6 +22,7 @@ from typing import Callable, Optional, Protocol, Sequence
 import msgspec
 
 from .. import ir
+from ..breakdown import NO_AGENT
 from ..events import Rejected
 from ..replay import ReplayResult, replay, report_dict
 
@@ -395,9 +396,10 @@ def _decisions(a: dict[str, int], b: dict[str, int]) -> dict[str, dict]:
 
 
 def _by_agent(run_a: RunOutcome, run_b: RunOutcome, seconds: int) -> list[dict]:
-    """Per shop and agent: assigned, peak load and cap (the replay's by-agent table) and occupancy, A and B."""
-    rows_a = {(r["shop"], r["agent"]): r for r in run_a.report.get("by_agent") or []}
-    rows_b = {(r["shop"], r["agent"]): r for r in run_b.report.get("by_agent") or []}
+    """Per shop and agent: assigned, peak load and cap (the replay's by-agent table, without its row of units
+    never assigned) and occupancy, A and B."""
+    rows_a = {(r["shop"], r["agent"]): r for r in run_a.report.get("by_agent") or [] if r["agent"] != NO_AGENT}
+    rows_b = {(r["shop"], r["agent"]): r for r in run_b.report.get("by_agent") or [] if r["agent"] != NO_AGENT}
     agents = sorted(rows_a.keys() | rows_b.keys() | {(_shop(run_a), agent) for agent in run_a.changes.held}
                     | {(_shop(run_b), agent) for agent in run_b.changes.held})
     return [{"shop": shop, "agent": agent,
