@@ -33,6 +33,7 @@ c3 (1,800 s), c5 twice (600 s each): 9,000 s. Under the routing change amy holds
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -40,6 +41,7 @@ import pytest
 
 from cli_helpers import kefu
 from engine.whatif.compare import percentile, t_interval, t_quantile
+from test_html_report import browser, needs_chromium  # noqa: F401  (the headless-Chromium fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = [(ROOT / "rulesets" / "examples" / f"{name}.kefu", ROOT / "samples" / f"{name}.jsonl")
@@ -189,6 +191,29 @@ def test_a_routing_change_moves_consumers_and_not_the_rates(hand: Path):
     assert (agents["amy"]["a"]["peak_load"], agents["amy"]["b"]["peak_load"]) == (2, 2)
 
 
+def test_several_logs_merged_compare_as_one(hand: Path, tmp_path: Path):
+    """The log split in two files (sessions are then keyed by file and line): the same figures as one file."""
+    first, second = tmp_path / "1.jsonl", tmp_path / "2.jsonl"
+    _write(first, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in LOG[:8]))
+    _write(second, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in LOG[8:]))
+    merged = _compare_json(hand / "a.kefu", hand / "routing.kefu", "--events", first, "--events", second)
+    whole = _compare_json(hand / "a.kefu", hand / "routing.kefu", "--events", hand / "log.jsonl")
+    assert merged["changes"] == whole["changes"] and merged["metrics"] == whole["metrics"]
+    assert merged["changes"]["sessions"]["other_agent"] == 4
+
+
+def test_a_bad_line_is_reported_once_and_counted(hand: Path, tmp_path: Path):
+    lines = (hand / "log.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    bad = _write(tmp_path / "bad.jsonl", "".join(lines[:3]) + "{not json\n" + "".join(lines[3:]))
+    result = kefu("compare", hand / "a.kefu", hand / "welcome.kefu", "--events", bad, "--format", "json",
+                  "--runs", "2")
+    assert result.exit_code == 0
+    assert result.output.count(f"{bad}:4: rejected") == 1   # two runs of two policies read it: told once
+    assert '"rejected": 1' in result.output
+    nothing = _write(tmp_path / "nothing.jsonl", "a,b,c\n1,2,3\n")
+    assert kefu("compare", hand / "a.kefu", hand / "a.kefu", "--events", nothing).exit_code == 1
+
+
 # ---- queue and waits -------------------------------------------------------------------------------------------
 
 def test_a_cap_of_one_queues_a_consumer_and_times_the_wait(hand: Path, tmp_path: Path):
@@ -317,29 +342,51 @@ SHOP = "<script>alert(1)</script>"
 AGENT = "</script><script>alert(2)</script>"
 
 
-def test_the_page_charts_both_policies_and_escapes_the_ids(tmp_path: Path):
+@pytest.fixture(scope="module")
+def compare_page(tmp_path_factory) -> Path:
+    """A page comparing a policy with no reply to one with a welcome: c1 asks at 09:00 and nobody answers, so
+    under A the hour's consumer-day is missed (0 of 1), under B the welcome answers it (1 of 1)."""
     pytest.importorskip("vl_convert")
-    policy = _write(tmp_path / "p.kefu", f'shop "{SHOP}" on pinduoduo\n')
-    changed = _write(tmp_path / "q.kefu", f'shop "{SHOP}" on pinduoduo\nagent x {{ role admin }}\neditor x\n'
-                                          'reply welcome "<script>alert(3)</script>"\n')
-    log = _write(tmp_path / "log.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in [
+    folder = tmp_path_factory.mktemp("page")
+    policy = _write(folder / "p.kefu", f'shop "{SHOP}" on pinduoduo\n')
+    changed = _write(folder / "q.kefu", f'shop "{SHOP}" on pinduoduo\nagent x {{ role admin }}\neditor x\n'
+                                        'reply welcome "<script>alert(3)</script>"\n')
+    log = _write(folder / "log.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in [
         {"ts": "2026-11-11T08:59:00+08:00", "type": "agent_status", "shop": SHOP, "agent": AGENT, "status": "online"},
         {"ts": "2026-11-11T09:00:00+08:00", "type": "message", "shop": SHOP, "sender": "consumer", "consumer": "c1",
          "text": "在吗"},
     ]))
-    out = tmp_path / "compare.html"
+    out = folder / "compare.html"
     result = kefu("compare", policy, changed, "--events", log, "--report", out)
     assert result.exit_code == 0, result.output
-    text = out.read_text(encoding="utf-8")
+    return out
+
+
+def test_the_page_charts_both_policies_and_escapes_the_ids(compare_page: Path):
+    text = compare_page.read_text(encoding="utf-8")
     assert SHOP not in text and AGENT not in text and "alert(3)" not in text
     assert text.count("<script") == 4   # the problem watcher, the Vega bundle, the charts' data, the drawing code
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "<td>&lt;/script&gt;&lt;script&gt;alert(2)&lt;/script&gt;</td>" in text
     assert text.count('class="chart"') == 2   # a chart per Pinduoduo metric
     assert "Content-Security-Policy" in text
     data = json.loads(text.split('id="kefu-charts">')[1].split("</script>")[0].replace("\\u003c", "<")
                       .replace("\\u003e", ">"))
     values = data[0][1]["layer"][0]["data"]["values"]
     assert [(v["policy"], v["hour"], v["rate"]) for v in values] == [("A", "09:00", 0.0), ("B", "09:00", 1.0)]
+
+
+@needs_chromium
+def test_the_browser_draws_the_page_from_the_file_alone(compare_page: Path, browser):
+    dom, fetched = browser(compare_page)
+    assert fetched == []
+    problems = re.search(r'<div id="kefu-problems"([^>]*)>.*?<ul>(.*?)</ul>', dom, re.S)
+    assert problems is not None and problems.groups() == (' hidden=""', ""), problems and problems.group(2)
+    charts = dom.split('<div id="chart-')[1:]
+    assert len(charts) == 2 and all('data-drawn="yes"' in chart.partition(">")[0] for chart in charts)
+    bars = re.findall(r'<path aria-label="([^"]*)" role="graphics-symbol" aria-roledescription="bar"', dom)
+    assert any(label.startswith("local hour: 09:00; rate: 100%; policy: B;") for label in bars), bars
+    assert dom.count("<script") == 4
 
 
 # ---- docs ------------------------------------------------------------------------------------------------------

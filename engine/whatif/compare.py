@@ -71,7 +71,6 @@ class LogReplay:
         result: ReplayResult = replay(policy, log, seed=seed, decisions_out=facts, shop=shop, by=BREAKDOWNS,
                                       on_reject=self.on_reject if self.runs == 0 else None, policy_file=policy_file)
         self.runs += 1
-        facts.finish()
         return RunOutcome(report_dict(result), facts)
 
 
@@ -171,11 +170,12 @@ class DecisionFacts:
             self.held[agent] = self.held.get(agent, 0.0) + ts - self.busy_since.pop(agent)
         self.held.setdefault(agent, 0.0)
 
-    def finish(self) -> None:
-        """Sessions still open at the last decision are held until then."""
-        for agent, since in sorted(self.busy_since.items()):
-            self.held[agent] = self.held.get(agent, 0.0) + (self.last or since) - since
-        self.busy_since.clear()
+    def occupied(self, end: Optional[float]) -> dict[str, float]:
+        """Per agent, the seconds it held at least one session; a session still open is held until end."""
+        held = dict(self.held)
+        for agent, since in self.busy_since.items():
+            held[agent] += max(0.0, (end if end is not None else since) - since)
+        return held
 
 
 # --- the comparison ---------------------------------------------------------------------------------------------
@@ -285,7 +285,7 @@ def compare_dict(result: Comparison) -> dict:
         "metrics": _metric_rows(result),
         "totals": _totals(result),
         "changes": _changes(first_a, first_b),
-        "by_agent": _by_agent(first_a, first_b, span[2]),
+        "by_agent": _by_agent(first_a, first_b, span[2], _last(first_a.changes, first_b.changes)),
         "by_hour": _by_hour(result),
     }
 
@@ -299,6 +299,11 @@ def _span(a: DecisionFacts, b: DecisionFacts) -> tuple[Optional[str], Optional[s
     end = max(sides, key=lambda f: f.last or 0.0)
     assert start.first is not None and end.last is not None
     return start.first_text, end.last_text, round(end.last - start.first)
+
+
+def _last(a: DecisionFacts, b: DecisionFacts) -> Optional[float]:
+    """The end of the replayed time, as epoch seconds."""
+    return max((f.last for f in (a, b) if f.last is not None), default=None)
 
 
 def _figures(row: Optional[dict]) -> Optional[dict]:
@@ -395,16 +400,17 @@ def _decisions(a: dict[str, int], b: dict[str, int]) -> dict[str, dict]:
             for action in sorted(a.keys() | b.keys())}
 
 
-def _by_agent(run_a: RunOutcome, run_b: RunOutcome, seconds: int) -> list[dict]:
+def _by_agent(run_a: RunOutcome, run_b: RunOutcome, seconds: int, end: Optional[float]) -> list[dict]:
     """Per shop and agent: assigned, peak load and cap (the replay's by-agent table, without its row of units
     never assigned) and occupancy, A and B."""
     rows_a = {(r["shop"], r["agent"]): r for r in run_a.report.get("by_agent") or [] if r["agent"] != NO_AGENT}
     rows_b = {(r["shop"], r["agent"]): r for r in run_b.report.get("by_agent") or [] if r["agent"] != NO_AGENT}
-    agents = sorted(rows_a.keys() | rows_b.keys() | {(_shop(run_a), agent) for agent in run_a.changes.held}
-                    | {(_shop(run_b), agent) for agent in run_b.changes.held})
+    held_a, held_b = run_a.changes.occupied(end), run_b.changes.occupied(end)
+    agents = sorted(rows_a.keys() | rows_b.keys() | {(_shop(run_a), agent) for agent in held_a}
+                    | {(_shop(run_b), agent) for agent in held_b})
     return [{"shop": shop, "agent": agent,
-             "a": _agent_side(rows_a.get((shop, agent)), run_a.changes.held.get(agent, 0.0), seconds),
-             "b": _agent_side(rows_b.get((shop, agent)), run_b.changes.held.get(agent, 0.0), seconds)}
+             "a": _agent_side(rows_a.get((shop, agent)), held_a.get(agent, 0.0), seconds),
+             "b": _agent_side(rows_b.get((shop, agent)), held_b.get(agent, 0.0), seconds)}
             for shop, agent in agents]
 
 
