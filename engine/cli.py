@@ -668,7 +668,8 @@ class SchemaName(str, Enum):
 def schema(
     name: SchemaName = typer.Argument(SchemaName.ir, help="ir (resolved policy), report (replay report), decision (one decision record), mapping (kefu import) or compare (kefu compare's JSON)."),
 ) -> None:
-    """Print a JSON Schema: the policy IR, the replay report, a decision record, or an import mapping."""
+    """Print a JSON Schema: the policy IR, the replay report, a decision record, an import mapping, or the output
+    of kefu compare."""
     from .interface import SCHEMAS
 
     if name is SchemaName.mapping:

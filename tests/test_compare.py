@@ -320,6 +320,9 @@ def test_a_policy_with_errors_exits_1(hand: Path, tmp_path: Path):
     result = kefu("compare", hand / "a.kefu", broken, "--events", hand / "log.jsonl")
     assert result.exit_code == 1
     assert "E103" in result.output
+    platform = kefu("compare", ROOT / "rulesets" / "platforms" / "pinduoduo.kefu", hand / "a.kefu",
+                    "--events", hand / "log.jsonl")
+    assert platform.exit_code == 1 and "E030" in platform.output and "not a shop policy" in platform.output
 
 
 def test_standard_input_and_unknown_agents_are_usage_errors(hand: Path):
