@@ -391,6 +391,86 @@ def replay(
         _print_body(body)
 
 
+class AgentsMode(str, Enum):
+    """Who answers in a `kefu compare` run: `log`, the log's people as they did (the only mode built)."""
+    log = "log"
+
+
+@app.command("compare")
+def compare_command(
+    policy_a: Path = typer.Argument(..., metavar="A.kefu", help="The shop policy as it is (A)."),
+    policy_b: Path = typer.Argument(..., metavar="B.kefu", help="The changed policy (B): the same shop and platform."),
+    events: List[str] = typer.Option(..., "--events", "-e", help="Event log(s), as for replay: a file, repeated, a directory or a quoted glob (merged in time). Not - : the log is read once per run and policy."),
+    shop: Optional[str] = typer.Option(None, "--shop", help="Replay only this shop's events, as for replay."),
+    seed: int = typer.Option(0, "--seed", min=SEED_MIN, max=SEED_MAX, help="Seed of the first run: run i uses seed+i for both A and B."),
+    runs: int = typer.Option(1, "--runs", min=1, max=1000, help="Runs of A and B (the difference's mean and 95% interval are over the runs)."),
+    agents: AgentsMode = typer.Option(AgentsMode.log, "--agents", help="Who answers: log (the log's people, as they did; the only mode for now)."),
+    format: Optional[ReportFormat] = typer.Option(None, "--format", "-f", help="text, json, or html (a page with charts, to a --report FILE; pip install 'kefu[html]'). Default: by the --report FILE's suffix, else text."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write the comparison here instead of stdout."),
+    by: List[BreakdownKind] = typer.Option([], "--by", help="Add a table comparing A and B: agent (load, occupancy), hour (rate per hour); repeatable."),
+    platform_dir: List[Path] = typer.Option([], "--platform-dir", help="Extra directory of platform files."),
+) -> None:
+    """Compare two versions of a shop policy on one log: each metric under A and B per day, the difference
+    of rate (B − A), and what the change did (routing, queue, waits, automatic replies, load) (docs/compare.md).
+
+    Exit codes: 0 compared, 1 policy errors or a log of which no line is an event, 2 usage or I/O error
+    (also A and B for different shops or platforms, another shop's event without --shop).
+    """
+    from .replay import OtherShopError
+    from .whatif.compare import Side, compare, compare_dict, log_replay
+    from .whatif.compare_output import compare_json, render_html, render_text as render_compare_text, shown
+
+    files = _log_files(events, None)
+    if "-" in files:
+        _tell("error: kefu compare reads the log once per policy and run: give --events a file, not standard input")
+        raise typer.Exit(EXIT_USAGE)
+    report_format = format or _format_of(report)
+    if report_format is ReportFormat.html:
+        _require_html(report)
+    resolved_a, file_a, inputs_a = _replay_policy(policy_a, None, platform_dir)
+    resolved_b, file_b, inputs_b = _replay_policy(policy_b, None, platform_dir)
+    if (resolved_a.shop.name, resolved_a.platform.name) != (resolved_b.shop.name, resolved_b.platform.name):
+        _tell(f'error: A and B must be policies of one shop on one platform: A is shop "{resolved_a.shop.name}" on '
+              f'{resolved_a.platform.name} ({file_a}), B is shop "{resolved_b.shop.name}" on '
+              f'{resolved_b.platform.name} ({file_b})')
+        raise typer.Exit(EXIT_USAGE)
+    _refuse_overwriting({"--report": report}, files, [*inputs_a, *inputs_b])
+    log = files[0] if len(files) == 1 else f"{len(files)} logs"
+    rejects = _Rejections(log)
+    try:
+        result = compare(Side(resolved_a, file_a), Side(resolved_b, file_b), files, seed=seed, runs=runs,
+                         runner=log_replay(rejects), shop=shop, agents=agents.value)
+    except OtherShopError as err:
+        _tell(f'error: {err.file or log}:{err.line}: an event of shop "{err.shop}", but the policies are for shop '
+              f'"{err.policy_shop}": compare one shop with --shop ID (the others are skipped)')
+        raise typer.Exit(EXIT_USAGE)
+    except (OSError, EOFError, zlib.error) as err:
+        _tell(f"error: cannot read events {getattr(err, 'filename', None) or log}: {err}")
+        raise typer.Exit(EXIT_USAGE)
+    rejects.summarise()
+    data = compare_dict(result)
+    ev = data["events"]
+    from .events import ReadStats
+    _refuse_a_log_without_events(log, ReadStats(read=ev["read"], accepted=ev["accepted"], rejected=ev["rejected"]),
+                                 rejects.first)
+    if report_format is ReportFormat.html:
+        body = render_html(data)
+    elif report_format is ReportFormat.json:
+        body = compare_json(shown(data, [kind.value for kind in by]))
+    else:
+        body = render_compare_text(shown(data, [kind.value for kind in by])).encode("utf-8")
+    if report is None:
+        _print_body(body)
+        return
+    with PendingOutputs() as outputs:
+        try:
+            written = {"report": outputs.open(report, "report")}
+        except OSError as err:
+            _tell(f"error: cannot write report {report}: {err.strerror or err}")
+            raise typer.Exit(EXIT_USAGE)
+        _commit_report(outputs, written, report, body)
+
+
 def _commit_report(outputs: PendingOutputs, written: dict[str, BinaryIO], report: Optional[Path], body: bytes) -> None:
     """The report written to its file (if it has one) and every output committed; exit 2 if one cannot be."""
     try:
@@ -704,13 +784,15 @@ class SchemaName(str, Enum):
     report = "report"
     decision = "decision"
     mapping = "mapping"
+    compare = "compare"
 
 
 @app.command()
 def schema(
-    name: SchemaName = typer.Argument(SchemaName.ir, help="ir (resolved policy), report (replay report), decision (one decision record) or mapping (kefu import)."),
+    name: SchemaName = typer.Argument(SchemaName.ir, help="ir (resolved policy), report (replay report), decision (one decision record), mapping (kefu import) or compare (kefu compare's JSON)."),
 ) -> None:
-    """Print a JSON Schema: the policy IR, the replay report, a decision record, or an import mapping."""
+    """Print a JSON Schema: the policy IR, the replay report, a decision record, an import mapping, or the output
+    of kefu compare."""
     from .interface import SCHEMAS
 
     if name is SchemaName.mapping:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .runtime.decisions import ACTIONS
 from .runtime.replies import SEND_ORDER, SUPPRESSION_REASONS
+from .whatif.compare_schema import CompareReport
 
 
 class _Open(BaseModel):
@@ -224,4 +225,4 @@ class DecisionRecord(_Open):
     file: Optional[str] = None
 
 
-SCHEMAS: dict[str, type[BaseModel]] = {"report": Report, "decision": DecisionRecord}
+SCHEMAS: dict[str, type[BaseModel]] = {"report": Report, "decision": DecisionRecord, "compare": CompareReport}
