@@ -197,9 +197,33 @@ class AgentsKind(str, Enum):
     model = "model"
 
 
-def _actor(agents: AgentsKind, model: Optional[Path], seed: int, staff: Optional[Path] = None) -> Any:
+def _model_of_log(files: list[str], policy: ir.Policy, shop: Optional[str]) -> Any:
+    """The agent model calibrated on the log itself (kefu compare without --model), said on stderr."""
+    from .events import ReadStats, Vocabulary
+    from .logset import read_merged
+    from .runtime.clock import policy_timezone
+    from .whatif.calibrate import calibrate_events
+    stats = ReadStats()
+    _, merged = read_merged(files, vocabulary=Vocabulary.of_platform(policy.platform))
+    model, _ = calibrate_events((event for event, _ in merged), log_name=", ".join(files),
+                                timezone=policy_timezone(policy), stats=stats, platform=policy.platform.name, shop=shop)
+    _tell("note: --agents model with no --model: the agents answer as a model calibrated on --events itself "
+          "(kefu calibrate LOG --out agents.yaml keeps it to read and edit)")
+    return model
+
+
+def _actor(agents: AgentsKind, model: Optional[Path], seed: int, staff: Optional[Path] = None,
+           plan_only: bool = False) -> Any:
     """Who answers in a replay: None for the log's people, else the model actor of --model (and --staff);
-    exit 2 when --model is missing, unreadable or not a model, or a plan is bad."""
+    exit 2 when --model is missing, unreadable or not a model, or a plan is bad. plan_only: just the plan
+    of --staff (None without it)."""
+    if plan_only:
+        from .whatif.staff import StaffError, load_plan
+        try:
+            return load_plan(staff) if staff is not None else None
+        except StaffError as err:
+            _tell(f"error: --staff {err}")
+            raise typer.Exit(EXIT_USAGE)
     if agents is AgentsKind.log:
         if model is not None or staff is not None:
             _tell(f"error: {'--model' if model is not None else '--staff'} is for --agents model: the log's agents "
@@ -392,7 +416,9 @@ def replay(
 
 
 class AgentsMode(str, Enum):
-    """Who answers in a `kefu compare` run: `log`, the log's people as they did (the only mode built)."""
+    """Who answers in a `kefu compare` run: `model` (agents answer as an agent model says), `log` (the log's
+    people as they did)."""
+    model = "model"
     log = "log"
 
 
@@ -404,7 +430,9 @@ def compare_command(
     shop: Optional[str] = typer.Option(None, "--shop", help="Replay only this shop's events, as for replay."),
     seed: int = typer.Option(0, "--seed", min=SEED_MIN, max=SEED_MAX, help="Seed of the first run: run i uses seed+i for both A and B."),
     runs: int = typer.Option(1, "--runs", min=1, max=1000, help="Runs of A and B (the difference's mean and 95% interval are over the runs)."),
-    agents: AgentsMode = typer.Option(AgentsMode.log, "--agents", help="Who answers: log (the log's people, as they did; the only mode for now)."),
+    agents: AgentsMode = typer.Option(AgentsMode.model, "--agents", help="Who answers: model (agents answer as --model says, or a model calibrated on the log itself; the default) or log (the log's people, as they did)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="The agent model for --agents model (kefu calibrate); default: calibrated on --events."),
+    staff: Optional[Path] = typer.Option(None, "--staff", help="With --agents model: who is present, by shift (docs/whatif.md)."),
     format: Optional[ReportFormat] = typer.Option(None, "--format", "-f", help="text, json, or html (a page with charts, to a --report FILE; pip install 'kefu[html]'). Default: by the --report FILE's suffix, else text."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write the comparison here instead of stdout."),
     by: List[BreakdownKind] = typer.Option([], "--by", help="Add a table comparing A and B: agent (load, occupancy), hour (rate per hour); repeatable."),
@@ -437,9 +465,20 @@ def compare_command(
     _refuse_overwriting({"--report": report}, files, [*inputs_a, *inputs_b])
     log = files[0] if len(files) == 1 else f"{len(files)} logs"
     rejects = _Rejections(log)
+    runner = log_replay(rejects)
+    if agents is AgentsMode.model:
+        from .whatif.compare import model_replay
+        actor = _actor(AgentsKind.model, model, seed, staff) if model is not None else None
+        agent_model = actor.model if actor is not None else _model_of_log(files, resolved_a, shop)
+        plan = actor.staff if actor is not None else _actor(AgentsKind.model, None, seed, staff, plan_only=True)
+        runner = model_replay(agent_model, plan, rejects)
+    elif model is not None or staff is not None:
+        _tell(f"error: {'--model' if model is not None else '--staff'} is for --agents model: the log's agents "
+              "answer as they did")
+        raise typer.Exit(EXIT_USAGE)
     try:
         result = compare(Side(resolved_a, file_a), Side(resolved_b, file_b), files, seed=seed, runs=runs,
-                         runner=log_replay(rejects), shop=shop, agents=agents.value)
+                         runner=runner, shop=shop, agents=agents.value)
     except OtherShopError as err:
         _tell(f'error: {err.file or log}:{err.line}: an event of shop "{err.shop}", but the policies are for shop '
               f'"{err.policy_shop}": compare one shop with --shop ID (the others are skipped)')

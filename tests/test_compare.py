@@ -109,8 +109,14 @@ def hand(tmp_path_factory) -> Path:
     return folder
 
 
+def compare_log(*args, **kw):
+    """kefu compare with the log's agents (what these figures were worked out for), unless --agents is given."""
+    agents = () if "--agents" in [str(a) for a in args] else ("--agents", "log")
+    return kefu("compare", *args, *agents, **kw)
+
+
 def _compare_json(*args) -> dict:
-    result = kefu("compare", *args, "--format", "json")
+    result = compare_log(*args, "--format", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     jsonschema.validate(data, SCHEMA)
@@ -124,9 +130,12 @@ def _metric(data: dict, name: str) -> dict:
 
 # ---- A against A: no difference anywhere ------------------------------------------------------------------------
 
+@pytest.mark.parametrize("agents", ["log", "model"])
 @pytest.mark.parametrize("policy,log", SAMPLES, ids=lambda p: p.stem)
-def test_a_policy_against_itself_differs_in_nothing(policy: Path, log: Path):
-    data = _compare_json(policy, policy, "--events", log, "--by", "agent", "--by", "hour", "--runs", "2")
+def test_a_policy_against_itself_differs_in_nothing(policy: Path, log: Path, agents: str):
+    # with model agents the runs differ from each other, but A and B draw the same numbers in each run
+    data = _compare_json(policy, policy, "--events", log, "--by", "agent", "--by", "hour", "--runs", "2",
+                         "--agents", agents)
     assert data["metrics"] and data["by_hour"] and data["by_agent"]
     for row in data["metrics"]:
         assert row["a"] == row["b"]
@@ -205,13 +214,13 @@ def test_several_logs_merged_compare_as_one(hand: Path, tmp_path: Path):
 def test_a_bad_line_is_reported_once_and_counted(hand: Path, tmp_path: Path):
     lines = (hand / "log.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
     bad = _write(tmp_path / "bad.jsonl", "".join(lines[:3]) + "{not json\n" + "".join(lines[3:]))
-    result = kefu("compare", hand / "a.kefu", hand / "welcome.kefu", "--events", bad, "--format", "json",
+    result = compare_log(hand / "a.kefu", hand / "welcome.kefu", "--events", bad, "--format", "json",
                   "--runs", "2")
     assert result.exit_code == 0
     assert result.output.count(f"{bad}:4: rejected") == 1   # two runs of two policies read it: told once
     assert '"rejected": 1' in result.output
     nothing = _write(tmp_path / "nothing.jsonl", "a,b,c\n1,2,3\n")
-    assert kefu("compare", hand / "a.kefu", hand / "a.kefu", "--events", nothing).exit_code == 1
+    assert compare_log(hand / "a.kefu", hand / "a.kefu", "--events", nothing).exit_code == 1
 
 
 # ---- queue and waits -------------------------------------------------------------------------------------------
@@ -270,7 +279,7 @@ def test_the_nearest_rank_percentile():
 # ---- output ----------------------------------------------------------------------------------------------------
 
 def test_the_text_shows_the_difference_tables(hand: Path):
-    result = kefu("compare", hand / "a.kefu", hand / "welcome.kefu", "--events", hand / "log.jsonl", "--by", "hour")
+    result = compare_log(hand / "a.kefu", hand / "welcome.kefu", "--events", hand / "log.jsonl", "--by", "hour")
     assert result.exit_code == 0, result.output
     text = result.stdout
     assert "== difference of rate, B − A in points, whole log ==" in text
@@ -288,7 +297,7 @@ def test_the_same_inputs_give_the_same_bytes(hand: Path, tmp_path: Path):
         outputs = []
         for i in range(2):
             out = tmp_path / f"{fmt}{i}"
-            result = kefu("compare", hand / "a.kefu", hand / "routing.kefu", "--events", hand / "log.jsonl",
+            result = compare_log(hand / "a.kefu", hand / "routing.kefu", "--events", hand / "log.jsonl",
                           "--by", "agent", "--by", "hour", "--format", fmt, "--report", out, "--runs", "2")
             assert result.exit_code == 0, result.output
             outputs.append(out.read_bytes())
@@ -305,36 +314,52 @@ def test_the_schema_command_prints_the_shipped_schema():
 
 def test_policies_of_two_shops_are_refused(hand: Path, tmp_path: Path):
     other = _write(tmp_path / "other.kefu", BASE.replace('"hand-fruit"', '"other-shop"'))
-    result = kefu("compare", hand / "a.kefu", other, "--events", hand / "log.jsonl")
+    result = compare_log(hand / "a.kefu", other, "--events", hand / "log.jsonl")
     assert result.exit_code == 2
     assert 'A is shop "hand-fruit" on pinduoduo' in result.output and 'B is shop "other-shop"' in result.output
 
 
 def test_policies_of_two_platforms_are_refused(hand: Path, tmp_path: Path):
     taobao = _write(tmp_path / "taobao.kefu", 'shop "hand-fruit" on taobao\n')
-    assert kefu("compare", hand / "a.kefu", taobao, "--events", hand / "log.jsonl").exit_code == 2
+    assert compare_log(hand / "a.kefu", taobao, "--events", hand / "log.jsonl").exit_code == 2
 
 
 def test_a_policy_with_errors_exits_1(hand: Path, tmp_path: Path):
     broken = _write(tmp_path / "broken.kefu", BASE + "assign by idle_rat\n")
-    result = kefu("compare", hand / "a.kefu", broken, "--events", hand / "log.jsonl")
+    result = compare_log(hand / "a.kefu", broken, "--events", hand / "log.jsonl")
     assert result.exit_code == 1
     assert "E103" in result.output
-    platform = kefu("compare", ROOT / "rulesets" / "platforms" / "pinduoduo.kefu", hand / "a.kefu",
+    platform = compare_log(ROOT / "rulesets" / "platforms" / "pinduoduo.kefu", hand / "a.kefu",
                     "--events", hand / "log.jsonl")
     assert platform.exit_code == 1 and "E030" in platform.output and "not a shop policy" in platform.output
 
 
 def test_standard_input_and_unknown_agents_are_usage_errors(hand: Path):
-    assert kefu("compare", hand / "a.kefu", hand / "a.kefu", "--events", "-", input="").exit_code == 2
-    result = kefu("compare", hand / "a.kefu", hand / "a.kefu", "--events", hand / "log.jsonl", "--agents", "model")
+    assert compare_log(hand / "a.kefu", hand / "a.kefu", "--events", "-", input="").exit_code == 2
+    result = compare_log(hand / "a.kefu", hand / "a.kefu", "--events", hand / "log.jsonl", "--agents", "robots")
     assert result.exit_code == 2
+    result = compare_log(hand / "a.kefu", hand / "a.kefu", "--events", hand / "log.jsonl", "--model", hand / "a.kefu")
+    assert result.exit_code == 2 and "--model is for --agents model" in result.output
+
+
+def test_model_agents_are_the_default_and_see_a_welcome(hand: Path):
+    # the default: agents answer as a model calibrated on the log itself (said on stderr)
+    welcome = kefu("compare", hand / "a.kefu", hand / "welcome.kefu", "--events", hand / "log.jsonl", "--format", "json")
+    assert welcome.exit_code == 0 and "no --model" in welcome.stderr
+    data = json.loads(welcome.stdout)
+    jsonschema.validate(data, SCHEMA)
+    assert data["agents"] == "model"
+    replies = data["changes"]["auto_replies"]["welcome"]
+    assert replies["a"]["sent"] == 0 and replies["b"]["sent"] == 7   # the seven consumer-days, as with the log's agents
+    # the welcome answers each consumer-day at once, whoever the agents are: all five are met under B
+    one_hour = _metric(data, "effective_reply_1h")["b"]
+    assert (one_hour["met"], one_hour["eligible"]) == (5, 5)
 
 
 def test_another_shops_event_needs_shop(hand: Path, tmp_path: Path):
     mixed = _write(tmp_path / "mixed.jsonl", (hand / "log.jsonl").read_text(encoding="utf-8") + json.dumps(
         {"ts": "2026-11-12T01:00:00+08:00", "type": "message", "shop": "x", "sender": "consumer", "consumer": "z"}) + "\n")
-    assert kefu("compare", hand / "a.kefu", hand / "a.kefu", "--events", mixed).exit_code == 2
+    assert compare_log(hand / "a.kefu", hand / "a.kefu", "--events", mixed).exit_code == 2
     data = _compare_json(hand / "a.kefu", hand / "a.kefu", "--events", mixed, "--shop", "hand-fruit")
     assert data["events"]["skipped"] == 1
 
@@ -360,7 +385,7 @@ def compare_page(tmp_path_factory) -> Path:
          "text": "在吗"},
     ]))
     out = folder / "compare.html"
-    result = kefu("compare", policy, changed, "--events", log, "--report", out)
+    result = compare_log(policy, changed, "--events", log, "--report", out)
     assert result.exit_code == 0, result.output
     return out
 

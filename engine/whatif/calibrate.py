@@ -550,8 +550,15 @@ def calibrate_stream(stream: BinaryIO, *, log_name: str, timezone: str, stats: R
                      on_reject: Optional[Callable[[Rejected], None]] = None, vocabulary: Optional[Vocabulary] = None,
                      platform: Optional[str] = None, shop: Optional[str] = None) -> tuple[AgentModel, Calibration]:
     """Read a log (as the replay does) and build its agent model; the Calibration tells what was skipped."""
+    events = read_events(stream, stats=stats, on_reject=on_reject, vocabulary=vocabulary)
+    return calibrate_events(events, log_name=log_name, timezone=timezone, stats=stats, platform=platform, shop=shop)
+
+
+def calibrate_events(events: Iterable[Event], *, log_name: str, timezone: str, stats: ReadStats,
+                     platform: Optional[str] = None, shop: Optional[str] = None) -> tuple[AgentModel, Calibration]:
+    """The agent model of events already read (stats: the read's counts, complete once they are consumed)."""
     zone = ZoneInfo(timezone)
-    found = calibrate(read_events(stream, stats=stats, on_reject=on_reject, vocabulary=vocabulary), shop=shop)
+    found = calibrate(events, shop=shop)
     shops = sorted(found.shops.items(), key=lambda item: (item[0] is not None, item[0] or ""))
     model = AgentModel(
         source=Source(log=log_name, platform=platform, shop=shop, events_read=stats.read,

@@ -6,10 +6,10 @@ each metric under A and B and the difference of rate (B − A, in points) with i
 t-interval over the runs; what the change did (sessions given to another agent, consumers queued,
 waits, automatic replies, decisions by action); per agent the load and occupancy; the rate by hour.
 
-The runner decides who the agents are. The only one built is `log_replay`: the log's people act as
-they did (`--agents log`), so a run is exact and every run the same. A runner is any callable with
-`ReplayRunner`'s signature returning a `RunOutcome`, so one whose agents answer as a model says can
-be passed to `compare` unchanged.
+The runner decides who the agents are: `model_replay` (`--agents model`), agents answering as an agent
+model says, run i drawing the same numbers for A and B; or `log_replay` (`--agents log`), the log's
+people acting as they did, so a run is exact and every run the same. A runner is any callable with
+`ReplayRunner`'s signature returning a `RunOutcome`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from ..events import Rejected
 from ..replay import ReplayResult, replay, report_dict
 
 COMPARE_FORMAT_VERSION = 1
-AGENTS = ("log",)
-"""The actors a comparison can replay with: `log` (the log's people, as they did)."""
+AGENTS = ("model", "log")
+"""The actors a comparison can replay with: `model` (agents answer as an agent model says: engine/whatif/actor.py)
+and `log` (the log's people, as they did)."""
 BREAKDOWNS = ("agent", "hour")
 T_975 = (12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004, 2.262157, 2.228139,
          2.200985, 2.178813, 2.160369, 2.144787, 2.131450, 2.119905, 2.109816, 2.100922, 2.093024, 2.085963,
@@ -60,8 +61,9 @@ class LogReplay:
     on_reject hears the log's bad lines during the first run only (every run reads the same log).
     """
 
-    def __init__(self, on_reject: Optional[Callable[[Rejected], None]] = None):
+    def __init__(self, on_reject: Optional[Callable[[Rejected], None]] = None, actor: Optional[Callable[[int], object]] = None):
         self.on_reject = on_reject
+        self.actor = actor   # the actor of a run's seed (model agents), or None: the log's people
         self.runs = 0
 
     def __call__(self, policy: ir.Policy, log: list[str], *, seed: int, shop: Optional[str],
@@ -69,7 +71,8 @@ class LogReplay:
         """One replay: its report and its decisions' facts."""
         facts = DecisionFacts()
         result: ReplayResult = replay(policy, log, seed=seed, decisions_out=facts, shop=shop, by=BREAKDOWNS,
-                                      on_reject=self.on_reject if self.runs == 0 else None, policy_file=policy_file)
+                                      on_reject=self.on_reject if self.runs == 0 else None, policy_file=policy_file,
+                                      actor=self.actor(seed) if self.actor is not None else None)
         self.runs += 1
         return RunOutcome(report_dict(result), facts)
 
@@ -77,6 +80,13 @@ class LogReplay:
 def log_replay(on_reject: Optional[Callable[[Rejected], None]] = None) -> ReplayRunner:
     """The runner of `--agents log`."""
     return LogReplay(on_reject)
+
+
+def model_replay(model: object, staff: object = None, on_reject: Optional[Callable[[Rejected], None]] = None) -> ReplayRunner:
+    """The runner of `--agents model`: the replay with agents answering as the model says, present as the log
+    or the staffing plan says; run i's draws use its seed, the same for A and B (common random numbers)."""
+    from .actor import ModelActor
+    return LogReplay(on_reject, lambda seed: ModelActor(model, seed, staff))   # type: ignore[arg-type]
 
 
 _decode_lines = msgspec.json.Decoder().decode_lines

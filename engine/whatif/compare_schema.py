@@ -207,7 +207,7 @@ class CompareReport(_Closed):
     shop: str
     a: CompareFile
     b: CompareFile
-    agents: Literal["log"]
+    agents: Literal["model", "log"]
     seed: int
     runs: int
     events: CompareEvents
