@@ -310,7 +310,7 @@ def replay(
     shop: Optional[str] = typer.Option(None, "--shop", help="Replay only this shop's events (the log's `shop` id); other shops' events are counted as skipped. Without it, a shop policy stops at another shop's event (exit 2)."),
     mapping: Optional[Path] = typer.Option(None, "--mapping", help="--events is a desk's export: import it by this mapping first (docs/import.md)."),
     policies: Optional[Path] = typer.Option(None, "--policies", help="A directory of shop policies: each shop's events go through the policy whose header names it (docs/scale.md)."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Replay the shops in N processes on this machine (same output as one)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Replay the shops in N processes on this machine (same output as one; default 1), or --runs over N (default: every core)."),
     dask: Optional[str] = typer.Option(None, "--dask", help="Replay the shops on Dask: `local` (a local cluster of --jobs workers) or tcp://SCHEDULER (pip install 'kefu[dask]')."),
     agents: AgentsKind = typer.Option(AgentsKind.log, "--agents", help="Who answers: `log` (the log's people, as they did) or `model` (agents answer as the --model file says: the what-if replay, docs/whatif.md)."),
     model: Optional[Path] = typer.Option(None, "--model", help="The agent model for --agents model (written by kefu calibrate)."),
@@ -342,9 +342,9 @@ def replay(
         from .fleetcli import replay_shops
         replay_shops(policies=policies, platform=platform, policy=policy, files=files, decisions=decisions,
                      report=report, render=render, seed=seed, strict=strict, platform_dir=platform_dir,
-                     by=[kind.value for kind in by], shop=shop, jobs=jobs, dask=dask, actor=actor)
+                     by=[kind.value for kind in by], shop=shop, jobs=jobs or 1, dask=dask, actor=actor)
         return
-    if dask is not None or (jobs > 1 and runs == 1):
+    if dask is not None or (jobs is not None and jobs > 1 and runs == 1):
         _tell("note: a shop policy replays one shop: --jobs and --dask split shops, so it runs in this process")
     if runs > 1 and (mapping is not None or "-" in files):
         _tell("error: --runs reads the log once a run: give it as files (not standard input or --mapping; "
@@ -407,7 +407,8 @@ def replay(
             from .whatif.runs import more_runs, summarise
             seeds = list(range(seed, seed + runs))
             others = more_runs(resolved, files, seeds[1:], actor.model if actor is not None else None,
-                               tuple(kind.value for kind in by), shop, jobs, actor.staff if actor is not None else None)
+                               tuple(kind.value for kind in by), shop, jobs or os.cpu_count() or 1,
+                               actor.staff if actor is not None else None)
             data["runs"] = summarise([data, *others], seeds)
         body = render(data)
         _commit_report(outputs, written, report, body)
