@@ -205,7 +205,7 @@ def _model_of_log(files: list[str], policy: ir.Policy, shop: Optional[str]) -> A
     from .whatif.calibrate import calibrate_events
     stats = ReadStats()
     _, merged = read_merged(files, vocabulary=Vocabulary.of_platform(policy.platform))
-    model, _ = calibrate_events((event for event, _ in merged), log_name=", ".join(files),
+    model, _ = calibrate_events(merged, log_name=", ".join(files),
                                 timezone=policy_timezone(policy), stats=stats, platform=policy.platform.name, shop=shop)
     _tell("note: --agents model with no --model: the agents answer as a model calibrated on --events itself "
           "(kefu calibrate LOG --out agents.yaml keeps it to read and edit)")

@@ -36,7 +36,7 @@ from .runtime.decisions import encode_lines
 
 REJECTS_KEPT = 100
 """Rejected lines kept per file for the message on stderr (every one is counted)."""
-SPOOL_BYTES = 32 << 20
+SPOOL_BYTES = 8 << 20
 """Encoded decisions a task holds in memory before it appends them to its shops' spool files."""
 NO_SHOP = ""
 """How a task names the shop of events that name none (shop ids are never empty)."""
@@ -171,7 +171,7 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
     wanted, only = task.shops, job.policies.only
     several = len(job.files) > 1
     held = count = 0
-    for event, pos in events:
+    for event in events:
         count += 1
         if progress is not None and not count & 0x3FFF:
             progress(count)
@@ -190,7 +190,7 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
         decisions = run.feed(event)
         if decisions:
             if several:
-                _name_file(decisions, files[pos])
+                _name_file(decisions, files[event.file])
             if run.breakdown is not None:
                 run.breakdown.observe(decisions)
             if job.spool is not None:

@@ -129,28 +129,33 @@ def allow_open(files: int) -> None:
 
 def read_merged(files: list[str], *, on_reject: Callable[[int, Rejected], None] | None = None, strict: bool = False,
                 vocabulary: Vocabulary | None = None, opened: list[BinaryIO] | None = None,
-                ) -> tuple[list[FileRead], Iterator[tuple[Event, int]]]:
-    """Every file's events merged in time as (event, file index); each file's counts (complete once the
-    iterator is exhausted). on_reject gets the file index with each rejection.
+                ) -> tuple[list[FileRead], Iterator[Event]]:
+    """Every file's events merged in time, each event's `file` its file's index; each file's counts
+    (complete once the iterator is exhausted). on_reject gets the file index with each rejection.
 
     opened: the files already open, in order (default: opened here, as the merge first reads them).
+    One file is read straight through (no merge, no tuple per event).
     """
     reads = [FileRead(path, ReadStats()) for path in files]
     if opened is None:
         allow_open(len(files))
     streams = opened if opened is not None else [open_file(path) for path in files]
 
-    def one(index: int) -> Iterator[tuple[float, int, int, Event]]:
+    def reader(index: int) -> Iterator[Event]:
         report = (lambda r: on_reject(index, r)) if on_reject is not None else None
         with streams[index] as stream:
-            for event in read_events(stream, stats=reads[index].stats, on_reject=report, strict=strict,
-                                     vocabulary=vocabulary):
-                yield event.ts, index, event.line, event
+            yield from read_events(stream, stats=reads[index].stats, on_reject=report, strict=strict,
+                                   vocabulary=vocabulary)
+
+    def keyed(index: int) -> Iterator[tuple[float, int, int, Event]]:
+        for event in reader(index):
+            event.file = index
+            yield event.ts, index, event.line, event
 
     if len(files) == 1:
-        return reads, ((event, 0) for *_, event in one(0))
-    merged = heapq.merge(*(one(i) for i in range(len(files))))
-    return reads, ((event, index) for _, index, _, event in merged)
+        return reads, reader(0)
+    merged = heapq.merge(*(keyed(i) for i in range(len(files))))
+    return reads, (event for *_, event in merged)
 
 
 def total(reads: list[FileRead]) -> ReadStats:

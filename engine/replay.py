@@ -160,13 +160,7 @@ def _events(stream: BinaryIO | list[str], stats: ReadStats, on_reject: Callable[
             on_reject(Rejected(r.line, r.reason, files[index]))
 
     reads, merged = read_merged(files, on_reject=rejected, strict=strict, vocabulary=vocabulary)
-
-    def tagged() -> Iterator[Event]:
-        for event, index in merged:
-            event.file = index
-            yield event
-
-    return tagged(), (files if len(files) > 1 else None), reads
+    return merged, (files if len(files) > 1 else None), reads
 
 
 def _of_shop(events: Iterator[Event], only: str | None, shop: str | None, files: list[str] | None,
