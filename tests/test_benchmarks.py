@@ -82,3 +82,22 @@ def test_bench_authoring_times_test_and_fmt(bench, capsys):
 def test_bench_import_prints_the_ratio(bench, capsys):
     assert bench("bench_import").main(["--count", "3000", "--repeat", "1"]) == 0
     assert "import / replay throughput: " in capsys.readouterr().out
+
+
+def test_bench_scale_prints_speed_ups_and_memory(bench, capsys):
+    assert bench("bench_scale").main(["--shops", "2", "--count", "2000", "--jobs", "1,2", "--repeat", "1", "--no-dask",
+                                      "--memory", "--memory-counts", "1000", "--memory-shops", "2"]) == 0
+    out = capsys.readouterr().out
+    # each layout at --jobs 1 and 2, the speed-up of 1 being 1.00x by definition
+    rows = [line for line in out.splitlines() if "--jobs" in line and "speed-up" in line]
+    assert len(rows) == 4 and all(" 1.00x" in row for row in rows[::2])
+    assert out.count("memory:") == 3
+
+
+def test_bench_whatif_prints_the_ratio(bench, capsys):
+    assert bench("bench_whatif").main(["--count", "2000", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    plain, model = (float(re.search(rf"{label}\s+([0-9.]+) s", out).group(1)) for label in ("plain replay", "--agents model"))
+    ratio = float(re.search(r"model / plain: ([0-9.]+)", out).group(1))
+    # the seconds are printed to 0.01 s: the ratio lies between what their roundings allow
+    assert (model - 0.005) / (plain + 0.005) - 0.005 <= ratio <= (model + 0.005) / (plain - 0.005) + 0.005
