@@ -101,3 +101,31 @@ def test_bench_whatif_prints_the_ratio(bench, capsys):
     ratio = float(re.search(r"model / plain: ([0-9.]+)", out).group(1))
     # the seconds are printed to 0.01 s: the ratio lies between what their roundings allow
     assert (model - 0.005) / (plain + 0.005) - 0.005 <= ratio <= (model + 0.005) / (plain - 0.005) + 0.005
+
+
+def test_backtest_bank_counts_the_observed_shares_and_the_pickup_by_hand(bench, tmp_path):
+    from zoneinfo import ZoneInfo
+    backtest = bench("backtest_bank")
+    head = "vru+line,call_id,customer_id,priority,type,date,vru_entry,vru_exit,vru_time,q_start,q_exit,q_time,outcome,ser_start,ser_exit,ser_time,server\n"
+    rows = [  # queued at 10:00:00; served after 30 s, 120 s, 400 s; one abandons; one never queued
+        "A,1,0,0,PS,2010-08-01,9:59:50,10:00:00,10,10:00:00,10:00:30,30,AGENT,10:00:30,10:05:00,270,X",
+        "A,2,0,0,PS,2010-08-01,9:59:50,10:00:00,10,10:00:00,10:02:00,120,AGENT,10:02:00,10:04:00,120,Y",
+        "A,3,0,0,NW,2010-08-01,9:59:50,10:00:00,10,10:00:00,10:06:40,400,AGENT,10:06:40,10:08:00,80,X",
+        "A,4,0,0,NW,2010-08-01,9:59:50,10:00:00,10,10:00:00,10:01:00,60,HANG,0:00:00,0:00:00,0,NO_SERVER",
+        "A,5,0,0,PS,2010-08-01,9:59:50,10:00:05,15,0:00:00,0:00:00,0,HANG,0:00:00,0:00:00,0,NO_SERVER",
+    ]
+    data = tmp_path / "calls.csv"
+    data.write_text(head + "\n".join(rows) + "\n", encoding="utf-8")
+    calls = backtest.calls(data, ZoneInfo(backtest.ZONE))
+    assert len(calls) == 4   # the call that never queued is not a call of the queue
+    # within 60 s: call 1 of 4; within 180 s: calls 1 and 2
+    assert backtest.observed(calls) == {"2010-08-01": (0.25, 0.5, 4)}
+    # every call queued at 10:00:00, before any agent was free: no pick-up observed, so 1 s
+    assert set(backtest.pickup(calls).values()) == {1.0}
+    # Y, free since 10:04:00, takes a call queued at 10:10:00 after 20 s: the pick-up is 20 s
+    later = dict(calls[1], q_start=calls[1]["q_start"] + 600, ser_start=calls[1]["q_start"] + 620,
+                 ser_exit=calls[1]["q_start"] + 700)
+    assert set(backtest.pickup(calls + [later]).values()) == {20.0}
+    events = backtest.presence(calls, "day")
+    assert [(agent, status) for _, agent, status in events] == [("X", "online"), ("Y", "online"), ("Y", "offline"),
+                                                                ("X", "offline")]

@@ -382,3 +382,22 @@ def test_a_longer_repeat_entry_window_sends_more_consumers_back_to_their_agent(t
                     first[d.consumer] = d.agent
         back[window] = returned
     assert back == {"10m": 0, "2h": 3}
+
+
+def test_where_the_platform_ends_no_session_every_session_ends_by_hand(tmp_path):
+    # a desk whose platform has no automatic end (a call centre): a model whose sessions all ended
+    # "by the platform" would leave every agent holding its first call for ever
+    platforms = tmp_path / "platforms"
+    platforms.mkdir()
+    (platforms / "desk.kefu").write_text(
+        'platform desk "a desk"\n\ntimezone Asia/Shanghai\n\npages PS "PS"\n\nsenders agent "agent"\n\n'
+        'metric answered_60s "60 s" {\n  unit question\n  window 00:00-24:00\n  deadline 1m\n'
+        '  clock starts at question\n  effective agent\n}\n\nallow queue\n', encoding="utf-8")
+    path = tmp_path / "s.kefu"
+    path.write_text('shop "s" on desk\n\ngroup g { agents a; max_sessions 1 }\n', encoding="utf-8")
+    result = Loader([platforms]).load(path)
+    assert result.policy is not None, result.diagnostics
+    rows = [ONLINE, _msg("00:00", "consumer"), _msg("01:00", "agent")]
+    _, decisions = _play(result.policy, _model(first=10, follow=10, by_hand=0.0, hand_delay=50), rows)
+    # answered at 09:00:10, ended by hand 50 s later
+    assert [(d.reason, d.ts[11:19]) for d in decisions if d.action == "close_session"] == [("by_hand", "09:01:00")]

@@ -14,7 +14,7 @@ replay's own: the actor only decides which events it is fed, and when.
   (then 1 s after it) nor before the assignment (then 1 s after it).
 - **Ends.** After the conversation's last burst is answered, the session ends by hand with the shop's
   share of hand ends (after a delay drawn from its hand-end delays), else it is left to the platform's
-  automatic end (the policy's timer).
+  automatic end (the policy's timer); where there is none, every session ends by hand.
 - **Patience.** A consumer who joins the queue or the offline pool leaves it (a `session_end`) once the
   patience drawn from the shop's Kaplan–Meier curve has passed since the burst's first message, if no
   agent has taken them by then; the rest of that conversation is not sent.
@@ -199,10 +199,11 @@ class ShopAgents:
         value = self._value(pool.quantiles, u)
         return 60.0 if value is None else value   # a model with no delay at all: a minute (docs/whatif.md)
 
-    def hand_end(self, u_share: float, u_delay: float) -> float | None:
-        """Seconds after the last answer the agent ends the session by hand, or None: the platform's auto end."""
+    def hand_end(self, u_share: float, u_delay: float, platform_ends: bool = True) -> float | None:
+        """Seconds after the last answer the agent ends the session by hand, or None: the platform's auto end.
+        On a platform (or policy) with no automatic end every session ends by hand: nothing else would end it."""
         ends = self.entry.session_end
-        if ends.by_hand is None or u_share >= ends.by_hand:
+        if platform_ends and (ends.by_hand is None or u_share >= ends.by_hand):
             return None
         value = self._value(ends.by_hand_delay.quantiles, u_delay)
         return 0.0 if value is None else value
@@ -383,8 +384,10 @@ class _Run:
             self._push(ts + (nxt.gap or 0.0), "burst", live)
         else:
             sid = self._shop_id(live)
-            after = self._model(sid).hand_end(draw(self.seed, sid, conv.consumer, conv.index, "end"),
-                                              draw(self.seed, sid, conv.consumer, conv.index, "end delay"))
+            model = self._model(sid)
+            after = model.hand_end(draw(self.seed, sid, conv.consumer, conv.index, "end"),
+                                   draw(self.seed, sid, conv.consumer, conv.index, "end delay"),
+                                   platform_ends=self.engine.sessions.end_after is not None)
             if after is not None:
                 self._push(ts + after, "end", live)
         return out

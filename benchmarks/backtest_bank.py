@@ -1,0 +1,302 @@
+"""Back-test of the what-if replay on the real bank call-centre month (docs/whatif.md, "Back-test").
+
+The counterfactual must reproduce a desk's own scores when the policy says how the desk ran. This
+script replays the "Anonymous Bank" month (`../shared/data/real/callcentre_anonbank_august.csv`, read
+from there, never copied) with model agents and compares, per day, the share of queued calls answered
+within 60 s and within 180 s with the share observed in the data:
+
+- **observed**: of the calls that entered the queue (`q_start` recorded), those whose service started
+  (`server` named, `ser_start` recorded) within 60 s / 180 s of entering it;
+- **the log**: a call is a consumer's message at `q_start` (its page the service `type`), the agent's
+  answer at `ser_start`, a `session_end` at `ser_exit` (served) or `q_exit` (abandoned);
+- **presence**: the data has no breaks or logins, so an agent is taken as present in each 15-minute slot
+  in which it served a call (`--presence slots`), or from its first to its last call of the day
+  (`--presence day`);
+- **the platform and policy** (written to a temporary directory: a platform file whose pages are the
+  service types, which shows a new kind of desk is one file): every agent takes one call at a time
+  (`max_sessions 1`), calls queue in arrival order, the longest-idle agent takes the next; one pool for
+  every type (the data's agents serve several types, and an agent is in one kefu group);
+- **the model**: calibrated on the log (`kefu calibrate`), then its reply delays set to 1 s (a phone agent
+  picks up as soon as the call is put through: the calibrated first-reply delay is the queue wait, which
+  the replay itself produces); service times are the calibrated hand-end delays, patience the Kaplan–Meier
+  curve of the abandoned calls.
+
+It prints each day's observed and simulated shares, the mean absolute error and bias over the month,
+and the worst days.
+
+    python benchmarks/backtest_bank.py                       # the month, slot presence, seed 0
+    python benchmarks/backtest_bank.py --presence day --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import tempfile
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+from pathlib import Path
+from statistics import fmean
+from zoneinfo import ZoneInfo
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.events import ReadStats, Vocabulary, read_events  # noqa: E402
+from engine.loader import Loader  # noqa: E402
+from engine.replay import replay  # noqa: E402
+from engine.whatif.actor import ModelActor  # noqa: E402
+from engine.whatif.calibrate import calibrate_events  # noqa: E402
+from engine.whatif.model import QUANTILES, quantile_key  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "real" / "callcentre_anonbank_august.csv"
+ZONE = "Asia/Shanghai"
+SLOT = 15 * 60
+PLATFORM = """platform bank "Anonymous Bank call centre"
+
+timezone Asia/Shanghai
+
+pages PS "PS", NW "NW", IN "IN", NE "NE", TT "TT", PE "PE"
+
+senders agent "agent"
+
+metric answered_60s "answered within 60 s" {
+  unit question
+  window 00:00-24:00
+  deadline 1m
+  clock starts at question
+  effective agent
+}
+
+metric answered_180s "answered within 180 s" {
+  unit question
+  window 00:00-24:00
+  deadline 3m
+  clock starts at question
+  effective agent
+}
+
+allow queue
+limit max_sessions 1..1
+default assign by longest_idle ties first
+default queue { scope shop; order fifo }
+"""
+
+
+def _clock(day: str, text: str, zone: ZoneInfo) -> float | None:
+    if text == "0:00:00":
+        return None
+    h, m, s = (int(x) for x in text.split(":"))
+    return (datetime.fromisoformat(day).replace(tzinfo=zone) + timedelta(hours=h, minutes=m, seconds=s)).timestamp()
+
+
+def calls(path: Path, zone: ZoneInfo) -> list[dict]:
+    """The calls that entered the queue, with their times as epoch seconds."""
+    out = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            q_start = _clock(row["date"], row["q_start"], zone)
+            if q_start is None:
+                continue
+            ser_start, ser_exit = _clock(row["date"], row["ser_start"], zone), _clock(row["date"], row["ser_exit"], zone)
+            q_exit = _clock(row["date"], row["q_exit"], zone)
+            served = row["server"] != "NO_SERVER" and ser_start is not None
+            if served and ser_start < q_start:   # a time past midnight is the next day's
+                ser_start += 86400
+            if served and ser_exit is not None and ser_exit < ser_start:
+                ser_exit += 86400
+            if q_exit is not None and q_exit < q_start:
+                q_exit += 86400
+            out.append({"id": f"{row['vru+line']}-{row['call_id']}@{row['date']}", "day": row["date"],
+                        "type": row["type"], "q_start": q_start, "served": served, "agent": row["server"],
+                        "ser_start": ser_start, "ser_exit": ser_exit, "q_exit": q_exit})
+    return out
+
+
+def observed(rows: list[dict]) -> dict[str, tuple[float, float, int]]:
+    """Per day: the share answered within 60 s and within 180 s, and the calls."""
+    by_day: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_day[r["day"]].append(r)
+    out = {}
+    for day, day_rows in sorted(by_day.items()):
+        waits = [r["ser_start"] - r["q_start"] for r in day_rows if r["served"]]
+        n = len(day_rows)
+        out[day] = (sum(w <= 60 for w in waits) / n, sum(w <= 180 for w in waits) / n, n)
+    return out
+
+
+def pickup(rows: list[dict]) -> dict[str, float]:
+    """Quantiles of the seconds from queue entry to service when the agent who took the call was already
+    free at its entry (its previous call had ended): the time to put a call through, with no queue in it."""
+    by_agent: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["served"] and r["ser_exit"] is not None:
+            by_agent[r["agent"]].append(r)
+    waits = []
+    for calls_of in by_agent.values():
+        calls_of.sort(key=lambda r: r["ser_start"])
+        for before, call in zip(calls_of, calls_of[1:]):
+            if before["ser_exit"] <= call["q_start"] and call["q_start"] - before["ser_exit"] < 3600:
+                waits.append(call["ser_start"] - call["q_start"])
+    waits.sort()
+    if not waits:   # no call found a free agent: put through at once
+        return {quantile_key(q): 1.0 for q in QUANTILES}
+    return {quantile_key(q): float(waits[min(len(waits) - 1, int(q * len(waits)))]) for q in QUANTILES}
+
+
+def presence(rows: list[dict], mode: str, slot: int = SLOT) -> list[tuple[float, str, str]]:
+    """(ts, agent, status) of each agent's presence, inferred from its calls (see the module doc)."""
+    spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for r in rows:
+        if r["served"] and r["ser_exit"] is not None:
+            spans[r["agent"]].append((r["ser_start"], r["ser_exit"]))
+    events = []
+    for agent, intervals in spans.items():
+        if mode == "day":
+            by_day: dict[int, list[tuple[float, float]]] = defaultdict(list)
+            for start, end in intervals:
+                by_day[int(start // 86400)].append((start, end))
+            merged = [(min(s for s, _ in v), max(e for _, e in v)) for v in by_day.values()]
+        else:
+            step = max(1, slot // 3)
+            slots = sorted({int(t // slot) for start, end in intervals for t in [*range(int(start), int(end), step), int(end)]})
+            merged = []
+            for number in slots:
+                start, end = number * slot, (number + 1) * slot
+                if merged and start <= merged[-1][1]:
+                    merged[-1] = (merged[-1][0], end)
+                else:
+                    merged.append((start, end))
+        for start, end in merged:
+            events += [(start - 1, agent, "online"), (end, agent, "offline")]
+    return sorted(events)
+
+
+def event_log(rows: list[dict], mode: str, zone: ZoneInfo, path: Path, slot: int = SLOT) -> None:
+    """The calls as a kefu event log, the inferred presence included."""
+    def iso(ts: float) -> str:
+        return datetime.fromtimestamp(ts, zone).isoformat()
+
+    events = [(ts, 0, {"ts": iso(ts), "type": "agent_status", "agent": agent, "status": status})
+              for ts, agent, status in presence(rows, mode, slot)]
+    for r in rows:
+        events.append((r["q_start"], 1, {"ts": iso(r["q_start"]), "type": "message", "sender": "consumer",
+                                         "consumer": r["id"], "page": r["type"]}))
+        if r["served"]:
+            events.append((r["ser_start"], 2, {"ts": iso(r["ser_start"]), "type": "message", "sender": "agent",
+                                               "agent": r["agent"], "consumer": r["id"]}))
+            if r["ser_exit"] is not None:
+                events.append((r["ser_exit"], 3, {"ts": iso(r["ser_exit"]), "type": "session_end", "consumer": r["id"],
+                                                  "agent": r["agent"]}))
+        elif r["q_exit"] is not None:
+            events.append((r["q_exit"], 3, {"ts": iso(r["q_exit"]), "type": "session_end", "consumer": r["id"]}))
+    events.sort(key=lambda e: (e[0], e[1]))
+    with open(path, "wb") as out:
+        for _, _, event in events:
+            out.write(orjson.dumps({**event, "shop": "anonbank"}) + b"\n")
+
+
+def desk(folder: Path, rows: list[dict], skills: bool) -> tuple[Path, Path]:
+    """The bank's platform file and its as-run policy, written to folder: one pool of every agent, or (skills)
+    a group per service type of the agents who served it most, each type routed to its group."""
+    platforms = folder / "platforms"
+    platforms.mkdir()
+    (platforms / "bank.kefu").write_text(PLATFORM.replace("allow queue", "allow queue, page_routing"), encoding="utf-8")
+    policy = folder / "anonbank.kefu"
+    served: dict[str, Counter] = defaultdict(Counter)
+    for r in rows:
+        if r["served"]:
+            served[r["agent"]][r["type"]] += 1
+    if not skills:
+        names = ", ".join(sorted(served))
+        policy.write_text(f'shop "anonbank" on bank\n\ngroup desk {{ agents {names}; max_sessions 1 }}\n', encoding="utf-8")
+        return platforms, policy
+    groups: dict[str, list[str]] = defaultdict(list)
+    for agent, types in sorted(served.items()):
+        groups[types.most_common(1)[0][0]].append(agent)
+    lines = ['shop "anonbank" on bank', ""]
+    lines += [f"group {kind} {{ agents {', '.join(agents)}; max_sessions 1 }}" for kind, agents in sorted(groups.items())]
+    biggest = max(groups, key=lambda kind: len(groups[kind]))
+    lines += ["", "route {"] + [f"  page {kind} -> {kind}" for kind in sorted(groups)] + [f"  default -> {biggest}", "}"]
+    policy.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return platforms, policy
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--presence", choices=("slots", "day"), default="slots")
+    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--skills", action="store_true", help="a group per service type (else one pool)")
+    ap.add_argument("--pickup", action="store_true",
+                    help="answers take the time calls took to be put through to a free agent (else 1 s)")
+    ap.add_argument("--slot", type=int, default=15, help="minutes of a presence slot (--presence slots)")
+    ap.add_argument("--worst", type=int, default=5)
+    args = ap.parse_args(argv)
+    if not args.data.is_file():
+        print(f"no data at {args.data}: the back-test needs the bank month (see the module doc)")
+        return 2
+    zone = ZoneInfo(ZONE)
+    rows = calls(args.data, zone)
+    truth = observed(rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        log = folder / "bank.jsonl"
+        event_log(rows, args.presence, zone, log, args.slot * 60)
+        agents = sorted({r["agent"] for r in rows if r["served"]})
+        platforms, policy_path = desk(folder, rows, args.skills)
+        result = Loader([platforms]).load(policy_path)
+        if result.policy is None or not result.ok:
+            print("\n".join(str(d) for d in result.diagnostics))
+            return 1
+        policy = result.policy
+        with open(log, "rb") as f:
+            events = read_events(f, stats=ReadStats(), vocabulary=Vocabulary.of_platform(policy.platform))
+            model, _ = calibrate_events(events, log_name=str(log), timezone=ZONE,
+                                        stats=ReadStats(), platform="bank")
+        immediate = pickup(rows) if args.pickup else {quantile_key(q): 1.0 for q in QUANTILES}
+        for shop in model.shops:
+            for pools in (shop.delays.first_reply, shop.delays.follow_up):
+                for pool in pools.values():
+                    pool.quantiles = dict(immediate)
+            shop.delays.first_reply_all_loads.quantiles = dict(immediate)
+            shop.delays.follow_up_all_loads.quantiles = dict(immediate)
+            for agent in shop.agents:
+                for pooled in (*agent.delays.first_reply.values(), *agent.delays.follow_up.values()):
+                    pooled.quantiles = dict(immediate)
+        simulated: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for seed in range(args.runs):
+            with open(log, "rb") as f:
+                replayed = replay(policy, f, seed=seed, actor=ModelActor(model, seed))
+            rates: dict[str, dict[str, float]] = defaultdict(dict)
+            for row in replayed.engine.metric_rows():
+                if row.eligible:
+                    rates[row.date.isoformat() if hasattr(row.date, "isoformat") else str(row.date)][row.metric] = row.met / row.eligible
+            for day in truth:
+                got = rates.get(day, {})
+                simulated[day].append((got.get("answered_60s", 0.0), got.get("answered_180s", 0.0)))
+    slots = f" ({args.slot}-minute slots)" if args.presence == "slots" else ""
+    print(f"Anonymous Bank, August: {len(rows):,} queued calls, {len(agents)} agents; presence {args.presence}{slots}; "
+          f"{args.runs} run(s)")
+    print(f"{'day':<11} {'calls':>6}  {'60 s obs':>8} {'sim':>6} {'diff':>6}   {'180 s obs':>9} {'sim':>6} {'diff':>6}")
+    diffs60, diffs180 = [], []
+    for day, (o60, o180, n) in truth.items():
+        s60 = fmean(s for s, _ in simulated[day])
+        s180 = fmean(s for _, s in simulated[day])
+        diffs60.append((s60 - o60) * 100)
+        diffs180.append((s180 - o180) * 100)
+        print(f"{day:<11} {n:>6}  {o60 * 100:7.1f}% {s60 * 100:5.1f}% {diffs60[-1]:+6.1f}   {o180 * 100:8.1f}% "
+              f"{s180 * 100:5.1f}% {diffs180[-1]:+6.1f}")
+    for label, diffs in (("60 s", diffs60), ("180 s", diffs180)):
+        print(f"{label}: mean absolute error {fmean(abs(d) for d in diffs):.1f} points, bias {fmean(diffs):+.1f} points")
+    worst = sorted(zip(truth, diffs180), key=lambda item: -abs(item[1]))[:args.worst]
+    print("worst days (180 s): " + ", ".join(f"{day} {d:+.1f}" for day, d in worst))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
