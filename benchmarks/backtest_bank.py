@@ -226,12 +226,27 @@ def desk(folder: Path, rows: list[dict], skills: bool) -> tuple[Path, Path]:
     return platforms, policy
 
 
+def _answer_with(model, quantiles: dict[str, float]) -> None:
+    """Every reply delay of the model set to these quantiles (the time to put a call through)."""
+    for shop in model.shops:
+        for pools in (shop.delays.first_reply, shop.delays.follow_up):
+            for pool in pools.values():
+                pool.quantiles = dict(quantiles)
+        shop.delays.first_reply_all_loads.quantiles = dict(quantiles)
+        shop.delays.follow_up_all_loads.quantiles = dict(quantiles)
+        for agent in shop.agents:
+            for pooled in (*agent.delays.first_reply.values(), *agent.delays.follow_up.values()):
+                pooled.quantiles = dict(quantiles)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--presence", choices=("slots", "day"), default="slots")
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--skills", action="store_true", help="a group per service type (else one pool)")
+    ap.add_argument("--daily-pickup", action="store_true",
+                    help="each day replayed alone with the pick-up time measured on that day")
     ap.add_argument("--pickup", action="store_true",
                     help="answers take the time calls took to be put through to a free agent (else 1 s)")
     ap.add_argument("--slot", type=int, default=15, help="minutes of a presence slot (--presence slots)")
@@ -258,27 +273,27 @@ def main(argv: list[str] | None = None) -> int:
             events = read_events(f, stats=ReadStats(), vocabulary=Vocabulary.of_platform(policy.platform))
             model, _ = calibrate_events(events, log_name=str(log), timezone=ZONE,
                                         stats=ReadStats(), platform="bank")
-        immediate = pickup(rows) if args.pickup else {quantile_key(q): 1.0 for q in QUANTILES}
-        for shop in model.shops:
-            for pools in (shop.delays.first_reply, shop.delays.follow_up):
-                for pool in pools.values():
-                    pool.quantiles = dict(immediate)
-            shop.delays.first_reply_all_loads.quantiles = dict(immediate)
-            shop.delays.follow_up_all_loads.quantiles = dict(immediate)
-            for agent in shop.agents:
-                for pooled in (*agent.delays.first_reply.values(), *agent.delays.follow_up.values()):
-                    pooled.quantiles = dict(immediate)
         simulated: dict[str, list[tuple[float, float]]] = defaultdict(list)
-        for seed in range(args.runs):
-            with open(log, "rb") as f:
-                replayed = replay(policy, f, seed=seed, actor=ModelActor(model, seed))
-            rates: dict[str, dict[str, float]] = defaultdict(dict)
-            for row in replayed.engine.metric_rows():
-                if row.eligible:
-                    rates[row.date.isoformat() if hasattr(row.date, "isoformat") else str(row.date)][row.metric] = row.met / row.eligible
-            for day in truth:
-                got = rates.get(day, {})
-                simulated[day].append((got.get("answered_60s", 0.0), got.get("answered_180s", 0.0)))
+        # --daily-pickup: each day replayed alone with its own pick-up (a call centre's queue empties at night)
+        days = [[day] for day in truth] if args.daily_pickup else [list(truth)]
+        for chosen in days:
+            part = [r for r in rows if r["day"] in chosen]
+            answer = pickup(part) if args.pickup or args.daily_pickup else {quantile_key(q): 1.0 for q in QUANTILES}
+            _answer_with(model, answer)
+            day_log = log
+            if len(days) > 1:
+                day_log = folder / f"{chosen[0]}.jsonl"
+                event_log(part, args.presence, zone, day_log, args.slot * 60)
+            for seed in range(args.runs):
+                with open(day_log, "rb") as f:
+                    replayed = replay(policy, f, seed=seed, actor=ModelActor(model, seed))
+                rates: dict[str, dict[str, float]] = defaultdict(dict)
+                for row in replayed.engine.metric_rows():
+                    if row.eligible:
+                        rates[str(row.date)][row.metric] = row.met / row.eligible
+                for day in chosen:
+                    got = rates.get(day, {})
+                    simulated[day].append((got.get("answered_60s", 0.0), got.get("answered_180s", 0.0)))
     slots = f" ({args.slot}-minute slots)" if args.presence == "slots" else ""
     print(f"Anonymous Bank, August: {len(rows):,} queued calls, {len(agents)} agents; presence {args.presence}{slots}; "
           f"{args.runs} run(s)")
