@@ -19,6 +19,9 @@ from ..replay import _pct, _table, _threshold, _verdict
 NO_SHOP = "(no shop id)"
 SIDES = ("a", "b")
 
+AGENTS_SAY = {"log": "the log's people act as they did", "model": "agents answer as the agent model says"}
+"""What the text says of each actor."""
+
 
 @dataclass
 class Section:
@@ -87,7 +90,7 @@ def title_lines(data: dict) -> list[str]:
     return [f"kefu compare · platform {data['platform']} · shop {data['shop'] or NO_SHOP}",
             f"  A: {data['a']['file']}",
             f"  B: {data['b']['file']}",
-            f"agents: {data['agents']} (the log's people act as they did) · seed {data['seed']} · "
+            f"agents: {data['agents']} ({AGENTS_SAY.get(data['agents'], '')}) · seed {data['seed']} · "
             f"{runs} run{'s' if runs != 1 else ''}" + (f" (seeds {data['seed']} to {data['seed'] + runs - 1}, "
                                                        "the same for A and B)" if runs > 1 else ""),
             f"events: {ev['read']} read, {ev['accepted']} accepted, {ev['rejected']} rejected{skipped}",
