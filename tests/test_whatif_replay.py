@@ -401,3 +401,30 @@ def test_where_the_platform_ends_no_session_every_session_ends_by_hand(tmp_path)
     _, decisions = _play(result.policy, _model(first=10, follow=10, by_hand=0.0, hand_delay=50), rows)
     # answered at 09:00:10, ended by hand 50 s later
     assert [(d.reason, d.ts[11:19]) for d in decisions if d.action == "close_session"] == [("by_hand", "09:01:00")]
+
+
+def test_the_worked_example_of_the_docs_is_what_kefu_prints(tmp_path, monkeypatch):
+    doc = (ROOT / "docs" / "whatif.md").read_text(encoding="utf-8")
+    example = doc.split("## A worked example", 1)[1].split("\n## ", 1)[0]
+    blocks = [block.split("\n", 1)[1] for block in example.split("```")[1::2]]
+    shown_compare, shown_before, shown_after = blocks[1], blocks[3], blocks[4]
+    shutil_tree = ROOT / "rulesets" / "examples"
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "courtesy.kefu").write_bytes((shutil_tree / "common" / "courtesy.kefu").read_bytes())
+    policy = (shutil_tree / "douyin-flagship.kefu").read_text(encoding="utf-8")
+    (tmp_path / "douyin-flagship.kefu").write_text(policy, encoding="utf-8")
+    (tmp_path / "douyin-flagship-b.kefu").write_text(policy.replace("\n  max_sessions 12\n", "\n  max_sessions 16\n"),
+                                                      encoding="utf-8")
+    (tmp_path / "douyin-flagship.jsonl").write_bytes((ROOT / "samples" / "douyin-flagship.jsonl").read_bytes())
+    (tmp_path / "evening.yaml").write_text('version: 1\npresence: log+plan\nshifts:\n  - group: presale\n    count: 2\n'
+                                           '    hours: "19:00-23:00"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert kefu("calibrate", "douyin-flagship.jsonl", "--out", "agents.yaml").exit_code == 0
+    compared = kefu("compare", "douyin-flagship.kefu", "douyin-flagship-b.kefu", "--events", "douyin-flagship.jsonl",
+                    "--model", "agents.yaml", "--runs", "5")
+    assert compared.stdout.startswith(shown_compare)
+    common = ("replay", "douyin-flagship.kefu", "--events", "douyin-flagship.jsonl", "--agents", "model", "--model",
+              "agents.yaml", "--runs", "5")
+    for shown, extra in ((shown_before, ()), (shown_after, ("--staff", "evening.yaml"))):
+        out = kefu(*common, *extra).stdout
+        assert shown.strip() in out
