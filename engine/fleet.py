@@ -170,7 +170,8 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
     runs: dict[str | None, _ShopRun] = {}
     wanted, only = task.shops, job.policies.only
     several = len(job.files) > 1
-    held = count = 0
+    take = _Taker(job, task, runs)
+    count = 0
     for event in events:
         count += 1
         if progress is not None and not count & 0x3FFF:
@@ -191,17 +192,9 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
         if decisions:
             if several:
                 _name_file(decisions, files[event.file])
-            if run.breakdown is not None:
-                run.breakdown.observe(decisions)
-            if job.spool is not None:
-                run.pending += decisions
-                if len(run.pending) >= WRITE_BATCH:
-                    held += _encode(run)
-                    if held > SPOOL_BYTES:
-                        _spill(job.spool, task.index, runs.values())
-                        held = 0
+            take(run, decisions)
     if job.model is not None:
-        held = _play_models(job, task, runs)
+        _play_models(job, runs, take)
     for run in runs.values():
         if not run.mine:
             continue
@@ -225,26 +218,35 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
     return result
 
 
-def _play_models(job: Job, task: Task, runs: dict[str | None, _ShopRun]) -> int:
-    """With model agents: each shop's events played by the model actor, shop after shop (the decisions held as
-    the replay loop holds them); the bytes of decisions still held."""
+class _Taker:
+    """What becomes of a shop's decisions in a task: its breakdown counts them, and they are encoded and held
+    (up to SPOOL_BYTES for the task) before they are appended to the shops' spool files."""
+
+    def __init__(self, job: Job, task: Task, runs: dict[str | None, _ShopRun]):
+        self.spool, self.task, self.runs = job.spool, task.index, runs
+        self.held = 0
+
+    def __call__(self, run: _ShopRun, decisions: list) -> None:
+        if run.breakdown is not None:
+            run.breakdown.observe(decisions)
+        if self.spool is not None:
+            run.pending += decisions
+            if len(run.pending) >= WRITE_BATCH:
+                self.held += _encode(run)
+                if self.held > SPOOL_BYTES:
+                    _spill(self.spool, self.task, self.runs.values())
+                    self.held = 0
+
+
+def _play_models(job: Job, runs: dict[str | None, _ShopRun], take: _Taker) -> None:
+    """With model agents: each shop's events played by the model actor, shop after shop."""
     from .whatif.actor import ModelActor
-    held = 0
     for run in runs.values():
         if not run.mine or run.engine is None or not run.held:
             continue
         for decisions in ModelActor(job.model, job.seed, job.staff).play(run.engine, run.held):
-            if run.breakdown is not None:
-                run.breakdown.observe(decisions)
-            if job.spool is not None:
-                run.pending += decisions
-                if len(run.pending) >= WRITE_BATCH:
-                    held += _encode(run)
-                    if held > SPOOL_BYTES:
-                        _spill(job.spool, task.index, runs.values())
-                        held = 0
+            take(run, decisions)
         run.held = []
-    return held
 
 
 def _new_run(key: str | None, wanted: frozenset[str] | None, only: str | None, job: Job) -> _ShopRun:
