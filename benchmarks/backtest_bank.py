@@ -200,9 +200,10 @@ def event_log(rows: list[dict], mode: str, zone: ZoneInfo, path: Path, slot: int
             out.write(orjson.dumps({**event, "shop": "anonbank"}) + b"\n")
 
 
-def desk(folder: Path, rows: list[dict], skills: bool) -> tuple[Path, Path]:
-    """The bank's platform file and its as-run policy, written to folder: one pool of every agent, or (skills)
-    a group per service type of the agents who served it most, each type routed to its group."""
+def desk(folder: Path, rows: list[dict], skills: bool, skill_share: float | None = None) -> tuple[Path, Path]:
+    """The bank's platform file and its as-run policy, written to folder: one pool of every agent; or (skills)
+    a group per service type of the agents who served it most, each type routed to its group; or (skill_share)
+    each type routed to every agent who served it in at least that share of its calls."""
     platforms = folder / "platforms"
     platforms.mkdir()
     (platforms / "bank.kefu").write_text(PLATFORM.replace("allow queue", "allow queue, page_routing"), encoding="utf-8")
@@ -214,6 +215,17 @@ def desk(folder: Path, rows: list[dict], skills: bool) -> tuple[Path, Path]:
     if not skills:
         names = ", ".join(sorted(served))
         policy.write_text(f'shop "anonbank" on bank\n\ngroup desk {{ agents {names}; max_sessions 1 }}\n', encoding="utf-8")
+        return platforms, policy
+    if skill_share is not None:   # every agent who served a type often enough takes its calls
+        names = ", ".join(sorted(served))
+        lines = ['shop "anonbank" on bank', "", f"group desk {{ agents {names}; max_sessions 1 }}", "", "route {"]
+        kinds = sorted({kind for types in served.values() for kind in types})
+        for kind in kinds:
+            takers = [a for a, types in sorted(served.items()) if types[kind] >= skill_share * sum(types.values())]
+            takers = takers or [max(served, key=lambda a: served[a][kind])]
+            lines.append(f"  page {kind} -> {', '.join(takers)}")
+        lines += ["  default -> desk", "}"]
+        policy.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return platforms, policy
     groups: dict[str, list[str]] = defaultdict(list)
     for agent, types in sorted(served.items()):
@@ -245,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--presence", choices=("slots", "day"), default="slots")
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--skills", action="store_true", help="a group per service type (else one pool)")
+    ap.add_argument("--skill-share", type=float, default=None,
+                    help="route each type to every agent who served it in at least this share of its calls")
     ap.add_argument("--daily-pickup", action="store_true",
                     help="each day replayed alone with the pick-up time measured on that day")
     ap.add_argument("--pickup", action="store_true",
@@ -263,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         log = folder / "bank.jsonl"
         event_log(rows, args.presence, zone, log, args.slot * 60)
         agents = sorted({r["agent"] for r in rows if r["served"]})
-        platforms, policy_path = desk(folder, rows, args.skills)
+        platforms, policy_path = desk(folder, rows, args.skills or args.skill_share is not None, args.skill_share)
         result = Loader([platforms]).load(policy_path)
         if result.policy is None or not result.ok:
             print("\n".join(str(d) for d in result.diagnostics))
@@ -306,8 +320,11 @@ def main(argv: list[str] | None = None) -> int:
         diffs180.append((s180 - o180) * 100)
         print(f"{day:<11} {n:>6}  {o60 * 100:7.1f}% {s60 * 100:5.1f}% {diffs60[-1]:+6.1f}   {o180 * 100:8.1f}% "
               f"{s180 * 100:5.1f}% {diffs180[-1]:+6.1f}")
+    half = len(diffs60) // 2
     for label, diffs in (("60 s", diffs60), ("180 s", diffs180)):
-        print(f"{label}: mean absolute error {fmean(abs(d) for d in diffs):.1f} points, bias {fmean(diffs):+.1f} points")
+        print(f"{label}: mean absolute error {fmean(abs(d) for d in diffs):.1f} points, bias {fmean(diffs):+.1f} points "
+              f"(days 1-{half}: {fmean(abs(d) for d in diffs[:half]):.1f}, "
+              f"days {half + 1}-{len(diffs)}: {fmean(abs(d) for d in diffs[half:]):.1f})")
     worst = sorted(zip(truth, diffs180), key=lambda item: -abs(item[1]))[:args.worst]
     print("worst days (180 s): " + ", ".join(f"{day} {d:+.1f}" for day, d in worst))
     return 0
