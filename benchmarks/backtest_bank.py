@@ -15,17 +15,19 @@ within 60 s and within 180 s with the share observed in the data:
 - **the platform and policy** (written to a temporary directory: a platform file whose pages are the
   service types, which shows a new kind of desk is one file): every agent takes one call at a time
   (`max_sessions 1`), calls queue in arrival order, the longest-idle agent takes the next; one pool for
-  every type (the data's agents serve several types, and an agent is in one kefu group);
+  every type, or a group per type (`--skills`), or each type routed to every agent who served it often
+  enough (`--skill-share`);
 - **the model**: calibrated on the log (`kefu calibrate`), then its reply delays set to 1 s (a phone agent
   picks up as soon as the call is put through: the calibrated first-reply delay is the queue wait, which
-  the replay itself produces); service times are the calibrated hand-end delays, patience the Kaplan–Meier
-  curve of the abandoned calls.
+  the replay itself produces), or the measured time to put a call through to a free agent (`--pickup`,
+  `--daily-pickup`); service times are the calibrated hand-end delays, patience the Kaplan–Meier curve of
+  the abandoned calls.
 
 It prints each day's observed and simulated shares, the mean absolute error and bias over the month,
 and the worst days.
 
-    python benchmarks/backtest_bank.py                       # the month, slot presence, seed 0
-    python benchmarks/backtest_bank.py --presence day --runs 3
+    python benchmarks/backtest_bank.py --skill-share 0.1 --daily-pickup --slot 15   # the best of docs/whatif.md
+    python benchmarks/backtest_bank.py --presence day --runs 3                     # the simplest assumptions
 """
 
 from __future__ import annotations
