@@ -7,29 +7,23 @@ fewer than two rates there is no interval (null).
 
 from __future__ import annotations
 
-import math
-from statistics import NormalDist, fmean, stdev
 from typing import Any
-
-T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-"""Student's t at 0.975 for 1 … 30 degrees of freedom (beyond, the normal's 1.96 is within 2 %)."""
 
 
 def t975(df: int) -> float:
-    """Student's t quantile at 0.975 for df degrees of freedom."""
+    """Student's t quantile at 0.975 for df degrees of freedom (the one table of kefu compare)."""
     if df < 1:
         raise ValueError("an interval needs two runs or more")
-    return T975[df - 1] if df <= len(T975) else NormalDist().inv_cdf(0.975)
+    from .compare import t_quantile
+    return t_quantile(df)
 
 
 def interval(values: list[float]) -> tuple[float, float | None, float | None]:
     """Mean and 95 % interval (low, high) of values; no interval for fewer than two."""
-    mean = fmean(values)
-    if len(values) < 2:
-        return mean, None, None
-    half = t975(len(values) - 1) * stdev(values) / math.sqrt(len(values))
-    return mean, mean - half, mean + half
+    from .compare import t_interval
+    mean, low, high = t_interval(values)
+    assert mean is not None   # values is never empty here (summarise passes the rates present)
+    return mean, low, high
 
 
 def summarise(reports: list[dict], seeds: list[int]) -> dict[str, Any]:
