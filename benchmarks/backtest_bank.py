@@ -150,7 +150,7 @@ def pickup(rows: list[dict]) -> dict[str, float]:
     return {quantile_key(q): float(waits[min(len(waits) - 1, int(q * len(waits)))]) for q in QUANTILES}
 
 
-def presence(rows: list[dict], mode: str, slot: int = SLOT) -> list[tuple[float, str, str]]:
+def presence(rows: list[dict], mode: str, slot: int = SLOT, gap: int = 0) -> list[tuple[float, str, str]]:
     """(ts, agent, status) of each agent's presence, inferred from its calls (see the module doc)."""
     spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for r in rows:
@@ -158,6 +158,8 @@ def presence(rows: list[dict], mode: str, slot: int = SLOT) -> list[tuple[float,
             spans[r["agent"]].append((r["ser_start"], r["ser_exit"]))
     events = []
     for agent, intervals in spans.items():
+        if gap:   # an agent idle for less than `gap` between two calls was there all along
+            intervals = _bridged(sorted(intervals), gap)
         if mode == "day":
             by_day: dict[int, list[tuple[float, float]]] = defaultdict(list)
             for start, end in intervals:
@@ -178,13 +180,24 @@ def presence(rows: list[dict], mode: str, slot: int = SLOT) -> list[tuple[float,
     return sorted(events)
 
 
-def event_log(rows: list[dict], mode: str, zone: ZoneInfo, path: Path, slot: int = SLOT) -> None:
+def _bridged(intervals: list[tuple[float, float]], gap: int) -> list[tuple[float, float]]:
+    """Intervals with the gaps shorter than `gap` seconds between them filled."""
+    out: list[tuple[float, float]] = []
+    for start, end in intervals:
+        if out and start - out[-1][1] < gap:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def event_log(rows: list[dict], mode: str, zone: ZoneInfo, path: Path, slot: int = SLOT, gap: int = 0) -> None:
     """The calls as a kefu event log, the inferred presence included."""
     def iso(ts: float) -> str:
         return datetime.fromtimestamp(ts, zone).isoformat()
 
     events = [(ts, 0, {"ts": iso(ts), "type": "agent_status", "agent": agent, "status": status})
-              for ts, agent, status in presence(rows, mode, slot)]
+              for ts, agent, status in presence(rows, mode, slot, gap)]
     for r in rows:
         events.append((r["q_start"], 1, {"ts": iso(r["q_start"]), "type": "message", "sender": "consumer",
                                          "consumer": r["id"], "page": r["type"]}))
@@ -265,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="each day replayed alone with the pick-up time measured on that day")
     ap.add_argument("--pickup", action="store_true",
                     help="answers take the time calls took to be put through to a free agent (else 1 s)")
+    ap.add_argument("--gap", type=int, default=0, help="minutes: an agent idle for less between two calls was present")
     ap.add_argument("--slot", type=int, default=15, help="minutes of a presence slot (--presence slots)")
     ap.add_argument("--worst", type=int, default=5)
     args = ap.parse_args(argv)
@@ -277,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         log = folder / "bank.jsonl"
-        event_log(rows, args.presence, zone, log, args.slot * 60)
+        event_log(rows, args.presence, zone, log, args.slot * 60, args.gap * 60)
         agents = sorted({r["agent"] for r in rows if r["served"]})
         platforms, policy_path = desk(folder, rows, args.skills or args.skill_share is not None, args.skill_share)
         result = Loader([platforms]).load(policy_path)
@@ -299,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             day_log = log
             if len(days) > 1:
                 day_log = folder / f"{chosen[0]}.jsonl"
-                event_log(part, args.presence, zone, day_log, args.slot * 60)
+                event_log(part, args.presence, zone, day_log, args.slot * 60, args.gap * 60)
             for seed in range(args.runs):
                 with open(day_log, "rb") as f:
                     replayed = replay(policy, f, seed=seed, actor=ModelActor(model, seed))
