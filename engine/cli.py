@@ -197,6 +197,12 @@ class AgentsKind(str, Enum):
     model = "model"
 
 
+def _model_mismatch(model: Optional[Path], err: Exception) -> None:
+    """Exit 2: the agent model has no entry for a shop of the log."""
+    _tell(f"error: --model {model}: {err}: calibrate a model on this shop's log (kefu calibrate LOG --out FILE)")
+    raise typer.Exit(EXIT_USAGE)
+
+
 def _model_of_log(files: list[str], policy: ir.Policy, shop: Optional[str]) -> Any:
     """The agent model calibrated on the log itself (kefu compare without --model), said on stderr."""
     from .events import ReadStats, Vocabulary
@@ -326,6 +332,7 @@ def replay(
     """
     from .events import StrictError, open_log, standard_stream
     from .replay import SHOPS_NAMED, OtherShopError, replay as run_replay, report_dict
+    from .whatif.model import ModelMismatch
 
     files = _log_files(events, mapping)
     actor = _actor(agents, model, seed, staff)
@@ -389,6 +396,8 @@ def replay(
                   f'"{err.policy_shop}": the log holds other shops\' events; replay one shop with --shop ID '
                   "(the others are skipped)")
             raise typer.Exit(EXIT_USAGE)
+        except ModelMismatch as err:
+            _model_mismatch(model, err)
         except _WriteError as err:
             _tell(f"error: cannot write decisions {decisions}: {err.reason}")
             raise typer.Exit(EXIT_USAGE)
@@ -447,6 +456,7 @@ def compare_command(
     """
     from .replay import OtherShopError
     from .whatif.compare import Side, compare, compare_dict, log_replay
+    from .whatif.model import ModelMismatch
     from .whatif.compare_output import compare_json, render_html, render_text as render_compare_text, shown
 
     files = _log_files(events, None)
@@ -484,6 +494,8 @@ def compare_command(
         _tell(f'error: {err.file or log}:{err.line}: an event of shop "{err.shop}", but the policies are for shop '
               f'"{err.policy_shop}": compare one shop with --shop ID (the others are skipped)')
         raise typer.Exit(EXIT_USAGE)
+    except ModelMismatch as err:
+        _model_mismatch(model, err)
     except (OSError, EOFError, zlib.error) as err:
         _tell(f"error: cannot read events {getattr(err, 'filename', None) or log}: {err}")
         raise typer.Exit(EXIT_USAGE)

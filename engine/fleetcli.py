@@ -24,6 +24,7 @@ from .fleet import (BadLineStop, DaskMissing, Job, Outcome, Policies, combine, r
                     write_decisions)
 from .logset import LogSpecError, is_url
 from .outputs import PendingOutputs
+from .whatif.model import ModelMismatch
 from .replay import SHOPS_NAMED, assemble_report
 
 
@@ -67,6 +68,9 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
         except BadLineStop as err:
             _tell(f"stopped at the first bad line (--strict): {err.file}:{err.line}: {err.reason}")
             raise typer.Exit(EXIT_ERRORS)
+        except ModelMismatch as err:
+            _tell(f"error: --model: {err}: calibrate a model on these shops' logs (kefu calibrate LOG --out FILE)")
+            raise typer.Exit(EXIT_USAGE)
         except _WriteError as err:
             _tell(f"error: cannot write decisions {decisions}: {err.reason}")
             raise typer.Exit(EXIT_USAGE)

@@ -429,3 +429,16 @@ def test_the_worked_example_of_the_docs_is_what_kefu_prints(tmp_path, monkeypatc
     for shown, extra in ((shown_before, ()), (shown_after, ("--staff", "evening.yaml"))):
         out = kefu(*common, *extra).stdout
         assert shown.strip() in out
+
+
+def test_a_model_without_the_logs_shop_is_a_usage_error_not_a_traceback(tmp_path):
+    policy, log = ROOT / "rulesets/examples/taobao-apparel.kefu", ROOT / "samples/taobao-apparel.jsonl"
+    model = _model(first=10, follow=10)
+    model.shops.append(model.shops[0].model_copy(update={"shop": "t"}))   # two shops, neither the sample's
+    path = tmp_path / "two.yaml"
+    save_model(model, path)
+    for args in (("replay", policy, "--events", log, "--agents", "model", "--model", path),
+                 ("replay", "--platform", "taobao", "--events", log, "--agents", "model", "--model", path, "--jobs", "2"),
+                 ("compare", policy, policy, "--events", log, "--model", path)):
+        result = kefu(*args)
+        assert result.exit_code == 2 and "the agent model has no shop 'yishang-apparel' (it has s, t)" in result.output

@@ -43,15 +43,12 @@ from ..runtime import Engine
 from ..runtime.decisions import Assigned, Decision, Queued
 from .calibrate import IDLE_GAP
 from .staff import StaffPlan, presence_events
-from .model import LOAD_BUCKETS, QUANTILES, AgentEntry, AgentModel, Pool, Pooled, ShopEntry, quantile_key
+from .model import (LOAD_BUCKETS, QUANTILES, AgentEntry, AgentModel, ModelMismatch, Pool, Pooled, ShopEntry,
+                    quantile_key)
 
 BUCKET_NAMES = tuple(f"{lo}" if lo == hi else (f"{lo}+" if hi is None else f"{lo}-{hi}") for lo, hi in LOAD_BUCKETS)
 MODEL_LINE = 0
 """The line of an event the model made."""
-
-
-class ModelMismatch(Exception):
-    """The agent model has no entry for a shop the log holds."""
 
 
 @dataclass

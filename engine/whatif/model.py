@@ -20,7 +20,7 @@ from ruamel.yaml.error import YAMLError
 __all__ = [
     "VERSION", "QUANTILES", "LOAD_BUCKETS", "MIN_OBSERVATIONS", "SURVIVAL_AT", "Pool", "Pooled", "DelaysByLoad",
     "PooledDelays", "SessionEnds", "HourPresence", "Presence", "Patience", "AgentEntry", "GroupEntry", "ShopEntry",
-    "Settings", "Source", "AgentModel", "ModelError", "quantile_key", "dump_model", "save_model", "load_model",
+    "Settings", "Source", "AgentModel", "ModelError", "ModelMismatch", "quantile_key", "dump_model", "save_model", "load_model",
 ]
 
 VERSION = 1
@@ -182,6 +182,10 @@ class AgentModel(_Model):
     source: Source
     settings: Settings
     shops: list[ShopEntry] = Field(default_factory=list)
+
+
+class ModelMismatch(Exception):
+    """The agent model has no entry for a shop the log holds (a replay meets it: exit 2)."""
 
 
 class ModelError(Exception):
