@@ -197,6 +197,23 @@ class AgentsKind(str, Enum):
     model = "model"
 
 
+def _check_plan(plan: Any, staff: Optional[Path], policies: list[ir.Policy]) -> None:
+    """Exit 2 when the --staff plan's head counts join a group no policy has (those agents would take no
+    consumer: a typo would otherwise go unnoticed)."""
+    if plan is None:
+        return
+    from .whatif.staff import unknown_groups
+    groups = {group.name for policy in policies for group in policy.shop.groups}
+    if not groups:
+        return   # no policy declares a group (a --platform replay): the log's agent_status events name them
+    unknown = unknown_groups(plan, groups)
+    if unknown:
+        from .names import did_you_mean
+        hint = did_you_mean(unknown[0], sorted(groups)) or f"the policy's groups: {', '.join(sorted(groups)) or 'none'}"
+        _tell(f"error: --staff {staff or 'plan'}: group {unknown[0]!r} is not a group of the policy ({hint})")
+        raise typer.Exit(EXIT_USAGE)
+
+
 def _model_mismatch(model: Optional[Path], err: Exception) -> None:
     """Exit 2: the agent model has no entry for a shop of the log."""
     _tell(f"error: --model {model}: {err}: calibrate a model on this shop's log (kefu calibrate LOG --out FILE)")
@@ -362,6 +379,7 @@ def replay(
         raise typer.Exit(EXIT_USAGE)
     log = files[0] if len(files) == 1 else f"{len(files)} logs"
     resolved, policy_file, inputs = _replay_policy(policy, platform, platform_dir)
+    _check_plan(actor.staff if actor is not None else None, staff, [resolved])
     rejects = _Rejections(log)
     to_stdout = decisions is not None and str(decisions) == "-"
     if to_stdout and report is None:
@@ -482,6 +500,7 @@ def compare_command(
         actor = _actor(AgentsKind.model, model, seed, staff) if model is not None else None
         agent_model = actor.model if actor is not None else _model_of_log(files, resolved_a, shop)
         plan = actor.staff if actor is not None else _actor(AgentsKind.model, None, seed, staff, plan_only=True)
+        _check_plan(plan, staff, [resolved_a, resolved_b])
         runner = model_replay(agent_model, plan, rejects)
     elif model is not None or staff is not None:
         _tell(f"error: {'--model' if model is not None else '--staff'} is for --agents model: the log's agents "

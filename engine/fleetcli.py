@@ -16,7 +16,7 @@ import typer
 from . import ir
 from .cli import (EXIT_ERRORS, EXIT_USAGE, MAX_REJECTS_SHOWN, OutputFormat, _exit_code,
                   _loader, _open_outputs, _print_diagnostics, _refuse_a_log_without_events, _refuse_overwriting,
-                  _replay_policy, _tell, _walk_policies, _WriteError, _Decisions, _progress, _commit_report,
+                  _check_plan, _replay_policy, _tell, _walk_policies, _WriteError, _Decisions, _progress, _commit_report,
                   _print_body)
 from .diagnostics import Diagnostic
 from .events import Rejected, ReadStats, Vocabulary, standard_stream
@@ -46,6 +46,8 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
         fallback, _, inputs = _replay_policy(None, platform, platform_dir)
     table = _shop_policies(policies, platform_dir, inputs) if policies is not None else Policies({}, {})
     table.fallback, table.automation, table.only = fallback, False, shop
+    _check_plan(actor.staff if actor is not None else None, None,
+                [*table.by_shop.values(), *([fallback] if fallback is not None else [])])
     to_stdout = decisions is not None and str(decisions) == "-"
     if to_stdout and report is None:
         _tell("error: --decisions - writes the decisions to standard output: give the report a file with --report")

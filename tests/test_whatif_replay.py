@@ -442,3 +442,14 @@ def test_a_model_without_the_logs_shop_is_a_usage_error_not_a_traceback(tmp_path
                  ("compare", policy, policy, "--events", log, "--model", path)):
         result = kefu(*args)
         assert result.exit_code == 2 and "the agent model has no shop 'yishang-apparel' (it has s, t)" in result.output
+
+
+def test_a_head_count_for_a_group_the_policy_lacks_is_refused(tmp_path):
+    policy, log = ROOT / "rulesets/examples/douyin-flagship.kefu", ROOT / "samples/douyin-flagship.jsonl"
+    model = tmp_path / "agents.yaml"
+    assert kefu("calibrate", log, "--out", model).exit_code == 0
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("shifts:\n  - group: presal\n    count: 2\n    hours: '19:00-23:00'\n", encoding="utf-8")
+    for command in (("replay", policy), ("compare", policy, policy)):
+        result = kefu(*command, "--events", log, "--agents", "model", "--model", model, "--staff", plan)
+        assert result.exit_code == 2 and "group 'presal' is not a group of the policy (did you mean 'presale'?)" in result.output

@@ -173,3 +173,9 @@ def _union(intervals: list[tuple[float, float, Shift]]) -> list[tuple[float, flo
         else:
             out.append((start, end, shift))
     return out
+
+
+def unknown_groups(plan: StaffPlan, groups: set[str]) -> list[str]:
+    """The groups the plan's head counts join that no policy replayed has (their agents would take no consumer)."""
+    return sorted({shift.group for shift in plan.shifts
+                   if shift.count is not None and shift.group is not None and shift.group not in groups})
