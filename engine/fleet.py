@@ -443,7 +443,11 @@ def run_dask(job: Job, address: str, jobs: int, progress: Progress | None = None
     cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None) \
         if address == "local" else None
     try:
-        with Client(cluster if cluster is not None else address) as client:
+        try:
+            client = Client(cluster if cluster is not None else address)
+        except (OSError, ValueError) as err:   # no scheduler there, or not an address
+            raise DaskUnreachable(f"cannot reach the Dask scheduler {address}: {err}") from None
+        with client:
             scans = client.gather(client.map(scan_file, job.files, pure=False))
             tasks = plan(job.files, scans, jobs if cluster is not None else max(jobs, _workers(client)))
             shared = client.scatter(job, broadcast=True)
@@ -456,6 +460,10 @@ def run_dask(job: Job, address: str, jobs: int, progress: Progress | None = None
 
 class DaskMissing(Exception):
     """--dask without the optional dependency installed."""
+
+
+class DaskUnreachable(Exception):
+    """--dask names a scheduler that cannot be reached (or no address at all)."""
 
 
 def _workers(client: Any) -> int:

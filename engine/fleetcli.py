@@ -20,8 +20,8 @@ from .cli import (EXIT_ERRORS, EXIT_USAGE, MAX_REJECTS_SHOWN, OutputFormat, _exi
                   _print_body)
 from .diagnostics import Diagnostic
 from .events import Rejected, ReadStats, Vocabulary, standard_stream
-from .fleet import (BadLineStop, DaskMissing, Job, Outcome, Policies, combine, run_dask, run_here, run_processes,
-                    write_decisions)
+from .fleet import (BadLineStop, DaskMissing, DaskUnreachable, Job, Outcome, Policies, combine, run_dask, run_here,
+                    run_processes, write_decisions)
 from .logset import LogSpecError, is_url
 from .outputs import PendingOutputs
 from .whatif.model import ModelMismatch
@@ -181,6 +181,9 @@ def _run(job: Job, jobs: int, dask: Optional[str]) -> Outcome:
                 return combine(job, run_dask(job, dask, jobs, tick))
         except DaskMissing:
             _tell("error: --dask needs Dask: pip install 'kefu[dask]'")
+            raise typer.Exit(EXIT_USAGE)
+        except DaskUnreachable as err:
+            _tell(f"error: --dask: {err}")
             raise typer.Exit(EXIT_USAGE)
     if jobs > 1:
         with _shops_progress() as tick:

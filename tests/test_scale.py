@@ -298,3 +298,10 @@ def test_model_agents_replay_many_shops_each_with_its_model_the_same_in_any_spli
     assert met == {"s1": 4, "s2": 4, "s3": 4, "s4": 0}
     assert kefu("replay", "--platform", "pinduoduo", "--events", folder, "--agents", "model", "--model", model,
                 "--runs", "2").exit_code == 2
+
+
+def test_a_dask_address_that_is_not_one_is_a_usage_error(tmp_path):
+    pytest.importorskip("distributed")
+    folder, _ = _shops_log(tmp_path)
+    result = kefu("replay", "--platform", "pinduoduo", "--events", folder, "--dask", "nonsense")
+    assert result.exit_code == 2 and "error: --dask: cannot reach the Dask scheduler nonsense" in result.output
