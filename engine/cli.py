@@ -342,10 +342,12 @@ def replay(
 ) -> None:
     """Replay an event log through a policy: decisions and a compliance report.
 
-    Exit codes: 0 replayed, 1 policy errors, a bad line with --strict, or a log of which no line is an event,
-    2 usage or I/O error (or another shop's event with a shop policy and no --shop), 130 interrupted
-    (143 on SIGTERM). On any exit but 0 no output file is written or changed.
-    Bad event lines are reported on stderr with their line number, counted, and skipped.
+    Exit codes: 0 replayed, 1 policy errors (two policies for one shop under --policies), a bad line with
+    --strict, or a log of which no line is an event, 2 usage or I/O error (another shop's event with a shop
+    policy and no --shop; --events naming no log or a log twice; an unreachable --dask scheduler; a bad
+    --model or --staff), 130 interrupted (143 on SIGTERM). On any exit but 0 no output file is written or
+    changed. Bad event lines are reported on stderr with their file and line number, counted, and skipped.
+    Many logs, many shops, --jobs and --dask: docs/scale.md; --agents model: docs/whatif.md.
     """
     from .events import StrictError, open_log, standard_stream
     from .replay import SHOPS_NAMED, OtherShopError, replay as run_replay, report_dict
