@@ -284,6 +284,7 @@ class _Run:
         return model
 
     def run(self) -> Iterator[list[Decision]]:
+        """Feed the engine in time order: the log's starts, the model's answers and ends, the engine's timers."""
         engine, heap, starts = self.engine, self.heap, self.starts
         next_start, inf = 0, math.inf
         while heap or next_start < len(starts):

@@ -55,26 +55,31 @@ def signed(value: Optional[float]) -> str:
 
 
 def interval(diff: dict) -> str:
+    """A difference's 95 % interval as [low, high] in points, or — without one."""
     if diff["low"] is None or diff["high"] is None:
         return "—"
     return f"[{signed(diff['low'])}, {signed(diff['high'])}]"
 
 
 def units(figures: Optional[dict]) -> str:
+    """A metric's rate with its units (met/eligible), or — when none is eligible."""
     if not figures or not figures["eligible"]:
         return "—"
     return f"{_pct(figures['rate'])} ({figures['met']}/{figures['eligible']})"
 
 
 def seconds(value: Optional[float]) -> str:
+    """Whole seconds with an s, or —."""
     return "—" if value is None else f"{value:.0f}s"
 
 
 def count_difference(a: int, b: int) -> str:
+    """B − A of two counts, signed (0 when equal)."""
     return "0" if a == b else f"{b - a:+d}"
 
 
 def load_cell(side: dict) -> str:
+    """An agent's peak load over its cap, or — without a cap."""
     return f"{side['peak_load']}/{side['cap']}" if side["cap"] is not None else "—"
 
 
@@ -109,6 +114,7 @@ def _difference_heads(runs: int) -> list[str]:
 
 
 def totals_section(data: dict) -> Section:
+    """The whole log's difference of rate per metric."""
     thresholds = {row["metric"]: row["threshold"] for row in data["metrics"]}
     rows = [[t["metric"], _threshold(thresholds.get(t["metric"])), units(t["a"]), units(t["b"]),
              *_difference_cells(t["difference"], data["runs"])] for t in data["totals"]]
@@ -171,6 +177,7 @@ def changes_section(data: dict) -> Section:
 
 
 def agent_sections(data: dict) -> list[Section]:
+    """Per shop, each agent's assignments, peak load and occupancy under A and B."""
     out = []
     for shop in dict.fromkeys(r["shop"] for r in data.get("by_agent") or []):
         rows = [[r["agent"], str(r["a"]["assigned"]), str(r["b"]["assigned"]), load_cell(r["a"]), load_cell(r["b"]),
@@ -183,6 +190,7 @@ def agent_sections(data: dict) -> list[Section]:
 
 
 def hour_sections(data: dict) -> list[Section]:
+    """Per shop, each metric's rate by local hour under A and B."""
     out = []
     rows_of = data.get("by_hour") or []
     metrics = list(dict.fromkeys(m for r in rows_of for m in r["metrics"]))
