@@ -163,8 +163,9 @@ def test_replay_with_model_agents_is_deterministic_and_refuses_a_missing_model(t
     assert runs[0].exit_code == 0 and runs[0].stdout == runs[1].stdout
     assert (tmp_path / "d0.jsonl").read_bytes() == (tmp_path / "d1.jsonl").read_bytes()
     report = json.loads(runs[0].stdout)
-    # the model's agents answer every consumer the policy gives them: agreement is complete, and no transfer
-    assert report["assignment"]["differs"] == 0 and "transfer" not in report["decisions"]
+    # the model's agents answer whom the policy gave them: nothing is compared with the log, no transfer
+    assert report["assignment"] == {"compared": 0, "agreed": 0, "differs": 0, "agreement": None}
+    assert "transfer" not in report["decisions"] and "differs" not in report["decisions"]
     assert kefu("replay", policy, "--events", log, "--agents", "model").exit_code == 2
     assert kefu("replay", policy, "--events", log, "--model", model).exit_code == 2
     (tmp_path / "bad.yaml").write_text("version: 7\n", encoding="utf-8")

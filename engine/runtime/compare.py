@@ -25,6 +25,14 @@ class LogComparison:
         self._open = open_session   # Sessions.open
         self.agreement: dict[tuple[str, str], list[int]] = {}   # (shop, day) -> [compared, agreed]
 
+    def tally_nothing(self) -> None:
+        """Stop comparing: the answers are not the log's (model agents answer whom the policy assigned, so
+        agreement would be complete by construction and say nothing)."""
+        self.first_answer = self._mark_only   # type: ignore[method-assign]
+
+    def _mark_only(self, sid: str, session: Session, answered_by: str, ev: Event, out: Out) -> None:
+        session.compared = True
+
     def first_answer(self, sid: str, session: Session, answered_by: str, ev: Event, out: Out) -> None:
         """The first answer of a session: did the policy assign the agent who answered in the log?"""
         session.compared = True

@@ -247,6 +247,7 @@ class ModelActor:
 
     def play(self, engine: Engine, events: Iterable[Event]) -> Iterator[list[Decision]]:
         """Run the counterfactual: the engine's decisions as they are made, event by event."""
+        engine.comparison.tally_nothing()   # who answered is the model's: nothing to compare with the log
         events = list(events)
         convs, kept = conversations(events)
         if self.staff is not None and events:
