@@ -910,6 +910,8 @@ def fmt_command(
             continue
         except FormatError as err:
             typer.echo(f"error: {visible(shown)}: cannot format: {err}", err=True)
+            if err.diagnostics:   # where it goes wrong, as kefu check says it
+                _print_diagnostics(err.diagnostics, {shown: src}, OutputFormat.text, [shown])
             failed += 1
             continue
         if formatted == src.text:

@@ -49,7 +49,12 @@ _TOKEN = re.compile(r"""
 
 
 class FormatError(Exception):
-    """A file the formatter cannot lay out (it does not parse, or layout would change it)."""
+    """A file the formatter cannot lay out (it does not parse, or layout would change it); diagnostics say
+    where a file that does not parse goes wrong."""
+
+    def __init__(self, message: str, diagnostics: list | None = None):
+        super().__init__(message)
+        self.diagnostics = diagnostics or []
 
 
 @dataclass(frozen=True)
@@ -334,7 +339,8 @@ def format_text(text: str, path: str = "policy.kefu") -> str:
     try:
         tree = policy_parser().parse(text)
     except LarkError:
-        raise FormatError("it has syntax errors (see `kefu check`)") from None
+        _, diagnostics = parse_statements(SourceFile(path, text))
+        raise FormatError("it has syntax errors", diagnostics) from None
     result = render(_Layout(text, tree).run())
     _same_meaning(text, result, path)
     return result

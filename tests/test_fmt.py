@@ -137,7 +137,10 @@ def test_a_file_that_cannot_be_formatted_is_left_alone(tmp_path):
     path.write_text('shop "s" on douyin\ngroup g {\n', encoding="utf-8")
     result = kefu("fmt", path)
     assert result.exit_code == 1
-    assert result.stderr == f"error: {path.as_posix()}: cannot format: it has syntax errors (see `kefu check`)\n"
+    shown = path.as_posix()
+    # the error, then where the file goes wrong: file:line:col, the line, a caret, the code (as kefu check)
+    assert result.stderr.startswith(f"error: {shown}: cannot format: it has syntax errors\n{shown}:2:9: error[E015]")
+    assert "group g {" in result.stderr and "^" in result.stderr
     assert path.read_text(encoding="utf-8") == 'shop "s" on douyin\ngroup g {\n'
 
 
