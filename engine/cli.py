@@ -294,13 +294,11 @@ def _replay_policy(policy: Optional[Path], platform: Optional[str], platform_dir
         raise typer.Exit(EXIT_USAGE)
     loader = _loader(platform_dir)
     if platform is not None:
-        files = loader.available_platforms()
-        if platform not in files:
-            from .names import did_you_mean
-            hint = did_you_mean(platform, files) or f"known platforms: {', '.join(sorted(files))}"
+        found, hint = loader.find_platform(platform)
+        if found is None:
             _tell(f"error: unknown platform {platform!r} ({hint})")
             raise typer.Exit(EXIT_USAGE)
-        result = loader.load_platform_file(files[platform], platform)
+        result = loader.load_platform_file(found, platform)
         if not result.ok:
             _print_diagnostics(result.diagnostics, result.sources, OutputFormat.text, [platform])
             raise typer.Exit(_exit_code(result.diagnostics, False) or EXIT_ERRORS)
@@ -1175,7 +1173,6 @@ def init_command(
     exists already: init never overwrites).
     """
     from .diagnostics import visible
-    from .names import did_you_mean
     from .starter import SHOP_NAME, starter
 
     if not SHOP_NAME.fullmatch(shop):
@@ -1183,12 +1180,11 @@ def init_command(
                    "starting with a letter or digit: it names the files", err=True)
         raise typer.Exit(EXIT_USAGE)
     loader = _loader(platform_dir)
-    files = loader.available_platforms()
-    if platform not in files:
-        hint = did_you_mean(platform, list(files)) or f"known platforms: {', '.join(sorted(files))}"
+    found, hint = loader.find_platform(platform)
+    if found is None:
         typer.echo(f"error: unknown platform {visible(platform)!r} ({hint})", err=True)
         raise typer.Exit(EXIT_USAGE)
-    loaded = loader.load_platform_file(files[platform], platform)
+    loaded = loader.load_platform_file(found, platform)
     if loaded.platform is None or not loaded.ok:
         _print_diagnostics(loaded.diagnostics, loaded.sources, OutputFormat.text, [platform])
         raise typer.Exit(EXIT_USAGE)

@@ -358,18 +358,25 @@ class Loader:
         result.platform = platform
         return result
 
+    def find_platform(self, name: str) -> tuple[Path | None, str]:
+        """A platform's file by name, or None and the hint for an unknown one (the closest name, a platform
+        whose label it is, or the known platforms)."""
+        files = self.available_platforms()
+        if name in files:
+            return files[name], ""
+        return None, (did_you_mean(name, files) or by_label(name, self._platform_labels(files))
+                      or f"known platforms: {', '.join(sorted(files))}")
+
     def platform(self, ref: ir.Ref) -> tuple[ir.Platform | None, list[Diagnostic], dict[str, SourceFile]]:
         """The platform a shop names, with the diagnostics of its file."""
         if ref.name in self._platforms:
             return self._platforms[ref.name]
-        files = self.available_platforms()
-        if ref.name not in files:
-            hint = (did_you_mean(ref.name, files) or by_label(ref.name, self._platform_labels(files))
-                    or f"known platforms: {', '.join(sorted(files))}")
+        found, hint = self.find_platform(ref.name)
+        if found is None:
             diag = error("E040", f"unknown platform {ref.name!r}", ref.span, hint)
             entry: tuple[ir.Platform | None, list[Diagnostic], dict[str, SourceFile]] = (None, [diag], {})
         else:
-            loaded = self.load_platform_file(files[ref.name], ref.name)
+            loaded = self.load_platform_file(found, ref.name)
             entry = (loaded.platform if loaded.ok else None, loaded.diagnostics, loaded.sources)
             self._platform_inputs[ref.name] = loaded.inputs
         self._platforms[ref.name] = entry

@@ -300,12 +300,11 @@ def load_policy(case: Case, loader: Loader, tmp: Path) -> Loaded:
     data = case.data
     if "platform" in data:
         name = str(data["platform"])
-        files = loader.available_platforms()
-        if name not in files:
+        found, hint = loader.find_platform(name)
+        if found is None:
             line, col = where(case.node, "platform") if "platform" in case.node else (case.line, 1)
-            hint = did_you_mean(name, list(files)) or f"known platforms: {', '.join(sorted(files))}"
             raise ScenarioError(case.shown, line, col, f"unknown platform {name!r}", hint)
-        result = loader.load_platform_file(files[name], name)
+        result = loader.load_platform_file(found, name)
         if result.platform is None or not result.ok:   # a platform file with errors (a --platform-dir copy, say)
             return Loaded(None, False, f"platform:{name}", result.diagnostics, result.sources)
         return Loaded(platform_policy(result.platform), False, f"platform:{name}", result.diagnostics, result.sources)
