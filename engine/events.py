@@ -28,8 +28,9 @@ Decisions this module makes (docs/events.md gives them to users):
   is rejected naming the platform and its names (or the closest one).
 - **Fields per type** (anything else is ignored, as docs/events.md says): every event may carry ``shop``;
   ``message`` needs ``sender`` and ``consumer``, plus ``agent`` when the sender is ``agent``; it may
-  carry ``text``, and a consumer message may carry ``page`` and ``card`` (on other senders those
-  two, and ``agent`` on non-agent senders, are ignored and left ``None``). ``agent_status`` needs
+  carry ``text``, and a consumer message may carry ``page``, ``card`` and ``priority`` (an integer
+  from 0 to MAX_PRIORITY; on other senders those three, and ``agent`` on non-agent senders, are
+  ignored and left ``None``). ``agent_status`` needs
   ``agent`` and ``status`` and may carry ``max_sessions`` (a positive integer, at most MAX_CAP =
   2**63 - 1) and ``group``.
   ``transfer`` needs ``consumer``, ``agent`` and ``to_agent`` (a different agent). ``session_end``
@@ -162,6 +163,9 @@ _CardKind = Literal[CARD_KINDS]  # type: ignore[valid-type]
 MAX_CAP = (1 << 63) - 1
 """Largest max_sessions a line may give: a 64-bit integer, as JSON readers of the decisions expect."""
 _Cap = Annotated[int, msgspec.Meta(ge=1, le=MAX_CAP)]
+MAX_PRIORITY = 9
+"""A consumer message's `priority` is an integer from 0 (the default) to MAX_PRIORITY, higher served first."""
+_Priority = Annotated[int, msgspec.Meta(ge=0, le=MAX_PRIORITY)]
 
 
 class _StrictCard(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -238,6 +242,7 @@ class Event(msgspec.Struct, gc=False, forbid_unknown_fields=True,
     to_agent: Union[_Id, None] = None
     wire_card: Union[_StrictCard, None] = None   # the line's card while reading; None in every Event read
     file: int = 0        # which log, when several are read as one (engine/logset.py): its index
+    priority: Union[_Priority, None] = None   # consumer message: its place in a `queue { order priority }`
 
 
 _decode_event = msgspec.json.Decoder(Event).decode
@@ -584,8 +589,11 @@ def _event(obj: dict, line: int, ts_cache: dict | None, names: _Names) -> Event:
                     if card_id == "":
                         raise _Bad('field "card.id" is empty')
                     raise _Bad(f'field "card.id" must be a string, got {_json_type(card_id)}')
+            priority = get("priority")
+            if priority is not None and (type(priority) is not int or not 0 <= priority <= MAX_PRIORITY):
+                raise _Bad(f'field "priority" must be an integer from 0 to {MAX_PRIORITY}, got {_show(priority)}')
             return Event(line=line, ts=ts, type=kind, shop=shop, sender=sender, consumer=consumer, text=text, page=page,
-                         card_kind=card_kind, card_id=card_id)
+                         card_kind=card_kind, card_id=card_id, priority=priority)
         agent = None
         if sender == "agent":
             agent = get("agent")
@@ -943,8 +951,9 @@ def _settle_fields(ev: Event, senders: Mapping[str, str], pages: Mapping[str, st
             elif ev.card_kind is not None or ev.card_id is not None:
                 return False  # "kefu:card_kind" and the like: left to the original path
         else:
-            if ev.page is not None or ev.wire_card is not None or ev.card_kind is not None or ev.card_id is not None:
-                ev.page = ev.wire_card = ev.card_kind = ev.card_id = None
+            if (ev.page is not None or ev.wire_card is not None or ev.card_kind is not None or ev.card_id is not None
+                    or ev.priority is not None):
+                ev.page = ev.wire_card = ev.card_kind = ev.card_id = ev.priority = None
             if sender == "agent":
                 if ev.agent is None or not agents:
                     return False
@@ -958,8 +967,8 @@ def _settle_fields(ev: Event, senders: Mapping[str, str], pages: Mapping[str, st
     if kind is None:
         return False
     if (ev.sender is not None or ev.text is not None or ev.page is not None or ev.wire_card is not None
-            or ev.card_kind is not None or ev.card_id is not None):
-        ev.sender = ev.text = ev.page = ev.wire_card = ev.card_kind = ev.card_id = None
+            or ev.card_kind is not None or ev.card_id is not None or ev.priority is not None):
+        ev.sender = ev.text = ev.page = ev.wire_card = ev.card_kind = ev.card_id = ev.priority = None
     if kind == "agent_status":
         if ev.consumer is not None or ev.to_agent is not None:
             ev.consumer = ev.to_agent = None

@@ -148,15 +148,19 @@ DEFAULT_FALLBACK = ("same_group", "queue")
 
 @dataclass(frozen=True)
 class QueueOrder:
-    """Which queued consumer is served first."""
+    """Which queued consumer is served first: by queueing order (lifo: the newest), or the highest
+    `priority` of the consumer's message first and then the first queued (by_priority)."""
 
     lifo: bool
+    by_priority: bool = False
 
 
 QUEUE_ORDERS: Registry[QueueOrder] = Registry(
     "queue order",
     Primitive("fifo", "first queued, first served", behaviour=QueueOrder(lifo=False)),
     Primitive("lifo", "last queued, first served", behaviour=QueueOrder(lifo=True)),
+    Primitive("priority", "the highest priority first (the consumer message's `priority`, 0-9), then first queued",
+              behaviour=QueueOrder(lifo=False, by_priority=True)),
 )
 
 

@@ -828,3 +828,17 @@ def test_replay_of_a_corrupt_gzip_on_stdin_ends_in_a_plain_message(tmp_path):
     assert result.exit_code == 2
     assert "error: cannot read events -: " in result.output
     assert "rejected" not in result.output
+
+
+def test_a_consumer_message_may_carry_a_priority_from_0_to_9():
+    head = '{"ts": "2026-11-11T09:00:0%d+08:00", "type": "message", "shop": "s", "consumer": "c", '
+    lines = [head % 0 + '"sender": "consumer", "priority": 2}',
+             head % 1 + '"sender": "consumer"}',
+             head % 2 + '"sender": "consumer", "priority": 10}',
+             head % 3 + '"sender": "consumer", "priority": true}',
+             head % 4 + '"sender": "agent", "agent": "a", "priority": 5}']   # ignored on an agent's message
+    got, rejected, stats = read(("\n".join(lines) + "\n").encode())
+    assert [(e.line, e.priority) for e in got] == [(1, 2), (2, None), (5, None)]
+    assert [(r.line, r.reason) for r in rejected] == [
+        (3, 'field "priority" must be an integer from 0 to 9, got 10'),
+        (4, 'field "priority" must be an integer from 0 to 9, got true')]

@@ -59,9 +59,10 @@ def offline(line: int, clock: str, agent: str) -> Event:
     return Event(line=line, ts=at(clock), type="agent_status", shop="s", agent=agent, status="offline")
 
 
-def asks(line: int, clock: str, consumer: str, text: str | None = None, card: tuple | None = None) -> Event:
+def asks(line: int, clock: str, consumer: str, text: str | None = None, card: tuple | None = None,
+         priority: int | None = None) -> Event:
     return Event(line=line, ts=at(clock), type="message", shop="s", sender="consumer", consumer=consumer, text=text,
-                 card_kind=card and card[0], card_id=card and card[1])
+                 card_kind=card and card[0], card_id=card and card[1], priority=priority)
 
 
 def answers(line: int, clock: str, consumer: str, agent: str = "A", sender: str = "agent") -> Event:
@@ -198,17 +199,17 @@ def test_each_fallback_sends_a_returning_consumer_its_own_way(tmp_path, name):
     assert decisions[3:] == FALLBACK_CASES[name]   # after c1 → A, c2 → B and c1's session end
 
 
-# One agent with a cap of 1: c1 takes it, c2 and c3 queue; c1's session ends: the order picks.
-QUEUE_CASES = {"fifo": "c2", "lifo": "c3"}
+# One agent with a cap of 1: c1 takes it, c2, c3 (priority 2) and c4 queue; c1's session ends: the order picks.
+QUEUE_CASES = {"fifo": "c2", "lifo": "c4", "priority": "c3"}
 
 
 @pytest.mark.parametrize("name", list(QUEUE_CASES))
 def test_each_queue_order_serves_its_own_consumer(tmp_path, name):
     shop = f"agent A {{ max_sessions 1 }}\nqueue {{ scope shop; order {name} }}\n"
     events = [online(1, "09:00:00", "A"), asks(2, "09:01:00", "c1"), asks(3, "09:02:00", "c2"),
-              asks(4, "09:03:00", "c3"), ends(5, "09:04:00", "c1")]
+              asks(4, "09:03:00", "c3", priority=2), asks(5, "09:03:30", "c4"), ends(6, "09:04:00", "c1")]
     decisions = replay_decisions(tmp_path, shop, events)
-    # the one dequeued; the other stays queued until it leaves the queue at midnight (day_end)
+    # the one dequeued; the others stay queued until they leave the queue at midnight (day_end)
     assert [d for d in decisions if d[-1] == "dequeue"] == [("assign", QUEUE_CASES[name], "A", "dequeue")]
 
 
@@ -423,3 +424,13 @@ def test_every_primitive_has_a_behaviour_and_a_case():
         assert all(entry.behaviour is not None for entry in table.values()), kind
         assert set(table) == set(COVERED[kind]), kind
 
+
+
+def test_a_priority_queue_places_a_consumer_behind_those_of_its_priority_or_higher(tmp_path):
+    # c2 (priority 0) queues first, then c3 (priority 2): c3 is first in line; c4 (priority 0) is third
+    shop = "agent A { max_sessions 1 }\nqueue { scope shop; order priority }\n"
+    events = [online(1, "09:00:00", "A"), asks(2, "09:01:00", "c1"), asks(3, "09:02:00", "c2"),
+              asks(4, "09:03:00", "c3", priority=2), asks(5, "09:03:30", "c4")]
+    engine = engine_for(tmp_path, shop)
+    queued = [d for ev in events for d in engine.feed(ev) if d.action == "enqueue"]
+    assert [(d.consumer, d.position, d.queue_length) for d in queued] == [("c2", 1, 1), ("c3", 1, 2), ("c4", 3, 3)]

@@ -34,7 +34,9 @@ class Waiting:
         queue = settings.queue
         self.enabled = queue is not None
         self.rule = rule_ref(queue.span) if queue else None
-        self.lifo = bool(queue and queue.order and registry.QUEUE_ORDERS.behaviour(queue.order.name).lifo)
+        order = registry.QUEUE_ORDERS.behaviour(queue.order.name) if queue and queue.order else None
+        self.lifo = bool(order and order.lifo)
+        self.by_priority = bool(order and order.by_priority)
         scope = queue.scope if queue else None
         groups = {g.name for g in scope.groups} if scope and scope.kind == "groups" else None
         members = group_members(shop)
@@ -67,14 +69,16 @@ class Waiting:
 
     def enqueue(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, candidates: frozenset[str] | None,
                 ts: float, line: int | None, rule: RuleRef | None, reason: str, out: Out,
-                action: str = "enqueue") -> None:
-        """The consumer joins the queue (or, as `offline_pool`, the offline pool), with its place and wait."""
+                action: str = "enqueue", priority: int = 0) -> None:
+        """The consumer joins the queue (or, as `offline_pool`, the offline pool), with its place and wait.
+        priority: the message's (only queue order `priority` reads it)."""
         shop.queue_seq += 1
-        entry = QueueEntry(cid, ts, candidates, shop.queue_seq, reason, action == "offline_pool")
+        entry = QueueEntry(cid, ts, candidates, shop.queue_seq, reason, action == "offline_pool",
+                           priority if self.by_priority else 0)
         queue = shop.queue
         queue.join(entry)
         cs.queued = entry
-        position = 1 if self.lifo else queue.size
+        position = 1 if self.lifo else queue.ahead_of(entry.priority) if self.by_priority else queue.size
         wait = self.estimate_wait(shop, position, candidates, ts) if self.estimate_from else None
         out.append(Queued(ts=self._stamp(ts), action=action, shop=sid, consumer=cid, agent=None, line=line, rule=rule,
                           reason=reason, position=position, queue_length=queue.size, estimated_wait=wait))
@@ -141,12 +145,14 @@ class Waiting:
     def drain(self, sid: str, shop: ShopState, ts: float, line: int | None, out: Out) -> None:
         """Assign queued consumers while agents have free slots, in queue order."""
         queue = shop.queue
-        lifo = self.lifo
+        lifo, by_priority = self.lifo, self.by_priority
         while queue.size:
             best: QueueEntry | None = None
             best_pool: list = []
             for head in queue.heads(lifo):
-                if best is not None and (head.seq < best.seq if lifo else head.seq > best.seq):
+                if best is not None and (head.seq < best.seq if lifo else
+                                         (head.priority, -head.seq) < (best.priority, -best.seq) if by_priority else
+                                         head.seq > best.seq):
                     continue
                 pool = self._pool(shop, head.candidates)
                 if pool:
@@ -156,8 +162,10 @@ class Waiting:
             queue.leave(best)
             cid = best.consumer
             if self.tracer is not None:
-                self.tracer.step("dequeue", f"an agent of {cid}'s routing is free: {cid} leaves the queue "
-                                            f"({'last queued, first served' if lifo else 'first queued, first served'})",
+                how = ("last queued, first served" if lifo else
+                       f"priority {best.priority}, the highest first, then first queued" if by_priority else
+                       "first queued, first served")
+                self.tracer.step("dequeue", f"an agent of {cid}'s routing is free: {cid} leaves the queue ({how})",
                                  self.rule, consumer=cid)
             self._assign(sid, shop.consumer(cid), cid, self._pick(shop, best_pool), ts, line, self.rule, "dequeue", out,
                          waited=round(ts - best.since))

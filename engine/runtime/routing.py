@@ -109,7 +109,8 @@ class Router:
             reason = self.why_no_agent(shop, candidates)
             if trace is not None:
                 trace.step("queue", f"no eligible agent ({reason}): the consumer queues", self.queue_rule)
-            self._enqueue(sid, shop, cs, cid, candidates, ts, line, self.queue_rule, reason, out)
+            self._enqueue(sid, shop, cs, cid, candidates, ts, line, self.queue_rule, reason, out,
+                          priority=ev.priority or 0)
             return
         if trace is not None:
             trace.step("queue", "no eligible agent, and the policy has no queue for this routing", self.queue_rule)
@@ -117,7 +118,8 @@ class Router:
         if agent is not None:
             self._assign(sid, cs, cid, agent, ts, line, rule or self.assign_rule, "over_cap_no_queue", out)
         else:
-            self._enqueue(sid, shop, cs, cid, candidates, ts, line, self.queue_rule, "no_agent", out)
+            self._enqueue(sid, shop, cs, cid, candidates, ts, line, self.queue_rule, "no_agent", out,
+                          priority=ev.priority or 0)
 
     def _repeat_entry(self, sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, out: Out) -> bool:
         rule = self.repeat_rule
@@ -135,7 +137,8 @@ class Router:
                 # 重新排队: the consumer joins the queue like any other, so a free agent of its
                 # routing (outside the previous agent's group) takes it at once, in queue order
                 candidates, _ = self.candidates(shop, ev.page)
-                self._enqueue(sid, shop, cs, cid, candidates, ev.ts, ev.line, rule, "repeat_entry", out)
+                self._enqueue(sid, shop, cs, cid, candidates, ev.ts, ev.line, rule, "repeat_entry", out,
+                              priority=ev.priority or 0)
                 self._drain(sid, shop, ev.ts, ev.line, out)
                 return True
             pool = self._fallback_pool(step, shop, previous, ev.page)
@@ -157,7 +160,7 @@ class Router:
             return True
         if self.offline_pool is not None:
             self._enqueue(sid, shop, cs, cid, None, ev.ts, ev.line, self.pool_rule, "all_offline", out,
-                          action="offline_pool")
+                          action="offline_pool", priority=ev.priority or 0)
             return True
         return False
 

@@ -61,6 +61,13 @@ class QueueEntry(msgspec.Struct, eq=False, gc=False):
     seq: int
     reason: str
     pooled: bool = False          # in the offline pool (kept past the day's end), not the queue
+    priority: int = 0             # the message's `priority` (queue order `priority`: higher first)
+
+
+def _group_of(entry: QueueEntry) -> Any:
+    """An entry's group in the waiting line: its routing, and its priority when it has one (a key of
+    priority 0 stays the routing alone, as before priorities)."""
+    return entry.candidates if not entry.priority else (entry.candidates, entry.priority)
 
 
 class WaitingLine:
@@ -73,24 +80,30 @@ class WaitingLine:
     __slots__ = ("groups", "size")
 
     def __init__(self) -> None:
-        self.groups: dict[frozenset | None, dict[str, QueueEntry]] = {}
+        self.groups: dict[Any, dict[str, QueueEntry]] = {}   # by _group_of: routing, or (routing, priority)
         self.size = 0
 
     def __len__(self) -> int:
         return self.size
 
     def join(self, entry: QueueEntry) -> None:
-        """Add an entry at the back of its group."""
-        group = self.groups.get(entry.candidates)
+        """Add an entry at the back of its group (entries of one priority and one routing)."""
+        key = _group_of(entry)
+        group = self.groups.get(key)
         if group is None:
-            group = self.groups[entry.candidates] = {}
+            group = self.groups[key] = {}
         group[entry.consumer] = entry
         self.size += 1
 
     def leave(self, entry: QueueEntry) -> None:
         """Remove an entry wherever it is."""
-        del self.groups[entry.candidates][entry.consumer]
+        del self.groups[_group_of(entry)][entry.consumer]
         self.size -= 1
+
+    def ahead_of(self, priority: int) -> int:
+        """Entries of this priority or higher (under queue order `priority`, those served before a new one)."""
+        return sum(len(entries) for key, entries in self.groups.items()
+                   if (key[1] if type(key) is tuple else 0) >= priority)
 
     def heads(self, lifo: bool) -> list[QueueEntry]:
         """The first entry to serve of every non-empty group."""
