@@ -113,7 +113,8 @@ def calls(path: Path, zone: ZoneInfo) -> list[dict]:
             if q_exit is not None and q_exit < q_start:
                 q_exit += 86400
             out.append({"id": f"{row['vru+line']}-{row['call_id']}@{row['date']}", "day": row["date"],
-                        "type": row["type"], "q_start": q_start, "served": served, "agent": row["server"],
+                        "type": row["type"], "priority": int(row["priority"] or 0), "q_start": q_start,
+                        "served": served, "agent": row["server"],
                         "ser_start": ser_start, "ser_exit": ser_exit, "q_exit": q_exit})
     return out
 
@@ -191,7 +192,8 @@ def _bridged(intervals: list[tuple[float, float]], gap: int) -> list[tuple[float
     return out
 
 
-def event_log(rows: list[dict], mode: str, zone: ZoneInfo, path: Path, slot: int = SLOT, gap: int = 0) -> None:
+def event_log(rows: list[dict], mode: str, zone: ZoneInfo, path: Path, slot: int = SLOT, gap: int = 0,
+              priority: bool = False) -> None:
     """The calls as a kefu event log, the inferred presence included."""
     def iso(ts: float) -> str:
         return datetime.fromtimestamp(ts, zone).isoformat()
@@ -199,8 +201,10 @@ def event_log(rows: list[dict], mode: str, zone: ZoneInfo, path: Path, slot: int
     events = [(ts, 0, {"ts": iso(ts), "type": "agent_status", "agent": agent, "status": status})
               for ts, agent, status in presence(rows, mode, slot, gap)]
     for r in rows:
-        events.append((r["q_start"], 1, {"ts": iso(r["q_start"]), "type": "message", "sender": "consumer",
-                                         "consumer": r["id"], "page": r["type"]}))
+        call = {"ts": iso(r["q_start"]), "type": "message", "sender": "consumer", "consumer": r["id"], "page": r["type"]}
+        if priority:
+            call["priority"] = r["priority"]
+        events.append((r["q_start"], 1, call))
         if r["served"]:
             events.append((r["ser_start"], 2, {"ts": iso(r["ser_start"]), "type": "message", "sender": "agent",
                                                "agent": r["agent"], "consumer": r["id"]}))
@@ -215,13 +219,17 @@ def event_log(rows: list[dict], mode: str, zone: ZoneInfo, path: Path, slot: int
             out.write(orjson.dumps({**event, "shop": "anonbank"}) + b"\n")
 
 
-def desk(folder: Path, rows: list[dict], skills: bool, skill_share: float | None = None) -> tuple[Path, Path]:
+def desk(folder: Path, rows: list[dict], skills: bool, skill_share: float | None = None,
+         priority: bool = False) -> tuple[Path, Path]:
     """The bank's platform file and its as-run policy, written to folder: one pool of every agent; or (skills)
     a group per service type of the agents who served it most, each type routed to its group; or (skill_share)
     each type routed to every agent who served it in at least that share of its calls."""
     platforms = folder / "platforms"
     platforms.mkdir()
-    (platforms / "bank.kefu").write_text(PLATFORM.replace("allow queue", "allow queue, page_routing"), encoding="utf-8")
+    platform = PLATFORM.replace("allow queue", "allow queue, queue_order, page_routing")
+    if priority:
+        platform = platform.replace("order fifo", "order priority")
+    (platforms / "bank.kefu").write_text(platform, encoding="utf-8")
     policy = folder / "anonbank.kefu"
     served: dict[str, Counter] = defaultdict(Counter)
     for r in rows:
@@ -278,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="each day replayed alone with the pick-up time measured on that day")
     ap.add_argument("--pickup", action="store_true",
                     help="answers take the time calls took to be put through to a free agent (else 1 s)")
+    ap.add_argument("--priority", action="store_true", help="calls queue by their priority (0-2, the highest first)")
     ap.add_argument("--gap", type=int, default=0, help="minutes: an agent idle for less between two calls was present")
     ap.add_argument("--slot", type=int, default=15, help="minutes of a presence slot (--presence slots)")
     ap.add_argument("--worst", type=int, default=5)
@@ -291,9 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         log = folder / "bank.jsonl"
-        event_log(rows, args.presence, zone, log, args.slot * 60, args.gap * 60)
+        event_log(rows, args.presence, zone, log, args.slot * 60, args.gap * 60, args.priority)
         agents = sorted({r["agent"] for r in rows if r["served"]})
-        platforms, policy_path = desk(folder, rows, args.skills or args.skill_share is not None, args.skill_share)
+        platforms, policy_path = desk(folder, rows, args.skills or args.skill_share is not None, args.skill_share,
+                                      args.priority)
         result = Loader([platforms]).load(policy_path)
         if result.policy is None or not result.ok:
             print("\n".join(str(d) for d in result.diagnostics))
@@ -313,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
             day_log = log
             if len(days) > 1:
                 day_log = folder / f"{chosen[0]}.jsonl"
-                event_log(part, args.presence, zone, day_log, args.slot * 60, args.gap * 60)
+                event_log(part, args.presence, zone, day_log, args.slot * 60, args.gap * 60, args.priority)
             for seed in range(args.runs):
                 with open(day_log, "rb") as f:
                     replayed = replay(policy, f, seed=seed, actor=ModelActor(model, seed))

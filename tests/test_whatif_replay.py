@@ -454,3 +454,23 @@ def test_a_head_count_for_a_group_the_policy_lacks_is_refused(tmp_path):
     for command in (("replay", policy), ("compare", policy, policy)):
         result = kefu(*command, "--events", log, "--agents", "model", "--model", model, "--staff", plan)
         assert result.exit_code == 2 and "group 'presal' is not a group of the policy (did you mean 'presale'?)" in result.output
+
+
+def test_the_model_keeps_each_consumers_priority(tmp_path):
+    # one agent at cap 1; c2 (priority 0) and c3 (priority 2) queue behind c1: under order priority the
+    # model's replay serves c3 first, as the log's demand said
+    platforms = tmp_path / "platforms"
+    platforms.mkdir()
+    (platforms / "desk.kefu").write_text(
+        'platform desk "a desk"\n\ntimezone Asia/Shanghai\n\npages PS "PS"\n\nsenders agent "agent"\n\n'
+        'metric answered_60s "60 s" {\n  unit question\n  window 00:00-24:00\n  deadline 1m\n'
+        '  clock starts at question\n  effective agent\n}\n\nallow queue, queue_order\n', encoding="utf-8")
+    path = tmp_path / "s.kefu"
+    path.write_text('shop "s" on desk\n\ngroup g { agents a; max_sessions 1 }\nqueue { order priority }\n',
+                    encoding="utf-8")
+    result = Loader([platforms]).load(path)
+    assert result.policy is not None, result.diagnostics
+    rows = [ONLINE, _msg("00:00", "consumer"), _msg("00:10", "consumer", "c2"),
+            _msg("00:20", "consumer", "c3", priority=2), _msg("09:00", "agent")]
+    _, decisions = _play(result.policy, _model(first=60, follow=60, by_hand=1.0, hand_delay=0), rows)
+    assert [d.consumer for d in decisions if d.action == "assign"] == ["c1", "c3", "c2"]

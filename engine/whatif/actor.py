@@ -342,7 +342,8 @@ class _Run:
         if live.sent < len(burst.messages):
             self._push(live.burst_start + burst.messages[live.sent][0], "message", live)
         event = Event(original.line, ts, "message", shop=original.shop, sender="consumer", consumer=original.consumer,
-                      text=original.text, page=original.page, card_kind=original.card_kind, card_id=original.card_id)
+                      text=original.text, page=original.page, card_kind=original.card_kind, card_id=original.card_id,
+                      priority=original.priority)
         out = self.engine.feed(event)
         if live.agent is None:
             session = self._session(live)
