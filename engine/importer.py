@@ -31,7 +31,9 @@ from .events import parse_ts
 from .scenarios import ScenarioError as MappingError, known_keys, read_document, where
 
 EVENT_FIELDS = ("type", "shop", "sender", "consumer", "agent", "text", "page", "status", "to_agent", "group",
-                "max_sessions")
+                "max_sessions", "priority")
+WHOLE_NUMBERS = ("max_sessions", "priority")
+"""Fields whose column text becomes an integer in the event."""
 SOURCE_KEYS = ("format", "delimiter", "encoding", "records", "sheet")
 TIME_KEYS = ("column", "format", "timezone")
 DAY, HALF_DAY = 86400, 43200
@@ -578,7 +580,7 @@ def _field(name: str, value: Value, row: Row, tables: dict[str, dict[str, str]])
         raise BadRow(value.column, f"{raw[:40]!r} is not one of the values `map` lists for {name}")
     if raw == "":
         return value.default
-    if name == "max_sessions":
+    if name in WHOLE_NUMBERS:
         try:
             return int(raw)
         except ValueError:

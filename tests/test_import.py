@@ -592,3 +592,17 @@ def test_a_mapping_setting_that_is_not_true_or_false_or_a_condition_of_two_tests
         "    consumer: {column: id}\n    ts: {column: t, format: epoch, rolls_over: \"no\"}\n", encoding="utf-8")
     result = kefu("import", tmp_path / "e.csv", "-m", tmp_path / "m.yaml", "-o", tmp_path / "o.jsonl")
     assert result.exit_code == 1 and "m.yaml:7:" in result.stderr and "`rolls_over` is true or false, not 'no'" in result.stderr
+
+
+def test_a_mapping_may_give_a_calls_priority_as_a_whole_number(tmp_path):
+    source = tmp_path / "calls.csv"
+    source.write_text("when,caller,prio\n2026-11-11 09:00:00,c1,2\n2026-11-11 09:01:00,c2,high\n", encoding="utf-8")
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("time: {column: when, format: '%Y-%m-%d %H:%M:%S', timezone: Asia/Shanghai}\nshop: s\n"
+                       "events:\n  - type: message\n    sender: consumer\n    consumer: {column: caller}\n"
+                       "    priority: {column: prio}\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = kefu("import", source, "-m", mapping, "-o", out)
+    assert result.exit_code == 0
+    assert [json.loads(line)["priority"] for line in out.read_text(encoding="utf-8").splitlines()] == [2]
+    assert "'high' is not a whole number" in result.stderr
