@@ -107,7 +107,7 @@ def replay(
         vocabulary = Vocabulary.of_platform(policy.platform)   # a log names the pages and senders of its platform
         events, files, reads = _events(stream, stats, on_reject, strict, vocabulary)
         if actor is not None:
-            played = actor.play(engine, list(_of_shop(events, only, shop, files, others, skip := [0])))
+            played = actor.play(engine, _of_shop(events, only, shop, files, others, skip := [0]))   # streamed
             events = (_Step(decisions) for decisions in played)   # type: ignore[misc]
             feed = _Step.decisions_of   # type: ignore[assignment]  # the actor fed the engine: a step is what it decided
         for event in events:

@@ -40,8 +40,8 @@ from typing import Iterable, Iterator, Mapping
 
 from ..events import Event
 from ..runtime import Engine
-from ..runtime.decisions import Assigned, Decision, Queued
-from .calibrate import IDLE_GAP
+from ..runtime.decisions import Assigned, Decision, LeftQueue, Queued
+from .calibrate import IDLE_GAP, MAX_WAIT
 from .staff import StaffPlan, presence_events
 from .model import (LOAD_BUCKETS, QUANTILES, AgentEntry, AgentModel, ModelMismatch, Pool, Pooled, ShopEntry,
                     quantile_key)
@@ -68,47 +68,111 @@ class Conversation:
     consumer: str
     index: int
     bursts: list[Burst] = field(default_factory=list)
+    last_seen: float = 0.0            # the log's last event of the conversation so far
+    complete: bool = False            # no more of it is in the log (a session_end, or IDLE_GAP passed)
+    watched: bool = False             # the cutter watches it for silence
 
 
-def conversations(events: Iterable[Event]) -> tuple[list[Conversation], list[Event]]:
-    """A shop's log cut into conversations, and the events kept as they are (agent status)."""
-    open_: dict[str, Conversation] = {}
-    last_seen: dict[str, float] = {}
-    last_answer: dict[str, float] = {}
-    counts: dict[str, int] = {}
-    out: list[Conversation] = []
-    kept: list[Event] = []
-    for ev in events:
+class Cutter:
+    """A shop's log cut into conversations as it is read (see the module doc): `take` each event in time
+    order; it returns what the event starts (a conversation, or an agent status kept as it is)."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, Conversation] = {}
+        self.last_answer: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        self.expiring: list[tuple[float, int, Conversation]] = []   # (last_seen + IDLE_GAP, seq, conversation)
+        self.seq = 0
+        self.completed: list[Conversation] = []   # conversations found complete since the last look
+
+    def take(self, ev: Event) -> Conversation | Event | None:
+        """Read one event: a new conversation or a kept event, or None (it went into a conversation, or is
+        the log's people's act). `expire` says which conversations went silent, once a batch is read."""
         if ev.type == "agent_status":
-            kept.append(ev)
-            continue
+            return ev
         cid = ev.consumer
         if cid is None:
-            continue
+            return None
         if ev.type == "session_end":
-            open_.pop(cid, None)
-            continue
+            conv = self.open.pop(cid, None)
+            if conv is not None:
+                self._close(conv)
+            return None
         if ev.type != "message":
-            continue   # a transfer is the log's people's act
-        conv = open_.get(cid)
-        if conv is not None and ev.ts - last_seen[cid] > IDLE_GAP:
-            conv = open_.pop(cid)
+            return None   # a transfer is the log's people's act
+        conv = self.open.get(cid)
+        if conv is not None and ev.ts - conv.last_seen > IDLE_GAP:
+            self._close(self.open.pop(cid))
             conv = None
-        last_seen[cid] = ev.ts
+        started = None
         if ev.sender != "consumer":
-            if conv is not None and ev.sender == "agent":   # the log's robot and system messages are its automation's
-                last_answer[cid] = ev.ts
-            continue
+            if conv is not None:
+                conv.last_seen = ev.ts
+                self._expiry(conv)
+                if ev.sender == "agent":   # the log's robot and system messages are its automation's
+                    self.last_answer[cid] = ev.ts
+            return None
         if conv is None:
-            counts[cid] = counts.get(cid, 0) + 1
-            conv = open_[cid] = Conversation(cid, counts[cid])
-            out.append(conv)
-            last_answer.pop(cid, None)
-        answered = last_answer.pop(cid, None)
+            self.counts[cid] = self.counts.get(cid, 0) + 1
+            conv = started = self.open[cid] = Conversation(cid, self.counts[cid])
+            self.last_answer.pop(cid, None)
+        conv.last_seen = ev.ts
+        self._expiry(conv)
+        answered = self.last_answer.pop(cid, None)
         if not conv.bursts or answered is not None:
             conv.bursts.append(Burst(ev.ts, gap=None if not conv.bursts else ev.ts - answered))  # type: ignore[operator]
         burst = conv.bursts[-1]
         burst.messages.append((ev.ts - burst.start, ev))
+        return started
+
+    def finish(self) -> None:
+        """The end of the log: every conversation still open is complete."""
+        for conv in self.open.values():
+            self._close(conv)
+        self.open.clear()
+
+    def _expiry(self, conv: Conversation) -> None:
+        """Watch a conversation for silence: one entry each, moved on when it finds the conversation went on."""
+        if conv.watched:
+            return
+        conv.watched = True
+        self.seq += 1
+        heapq.heappush(self.expiring, (conv.last_seen + IDLE_GAP, self.seq, conv))
+
+    def expire(self, now: float) -> None:
+        """Conversations whose consumer has been silent for more than IDLE_GAP by now (the time of the next
+        event, all before it read) are complete."""
+        expiring = self.expiring
+        while expiring and expiring[0][0] < now:
+            _, _, conv = heapq.heappop(expiring)
+            if conv.complete or self.open.get(conv.consumer) is not conv:
+                continue
+            deadline = conv.last_seen + IDLE_GAP
+            if deadline >= now:   # it went on since: watch it to its new deadline
+                self.seq += 1
+                heapq.heappush(expiring, (deadline, self.seq, conv))
+                continue
+            del self.open[conv.consumer]
+            self.last_answer.pop(conv.consumer, None)
+            self._close(conv)
+
+    def _close(self, conv: Conversation) -> None:
+        conv.complete = True
+        self.completed.append(conv)
+
+
+def conversations(events: Iterable[Event]) -> tuple[list[Conversation], list[Event]]:
+    """A shop's log cut into conversations, and the events kept as they are (agent status)."""
+    cutter = Cutter()
+    out: list[Conversation] = []
+    kept: list[Event] = []
+    for ev in events:
+        started = cutter.take(ev)
+        if isinstance(started, Conversation):
+            out.append(started)
+        elif started is not None:
+            kept.append(started)
+    cutter.finish()
     return out, kept
 
 
@@ -248,31 +312,72 @@ class ModelActor:
     def play(self, engine: Engine, events: Iterable[Event]) -> Iterator[list[Decision]]:
         """Run the counterfactual: the engine's decisions as they are made, event by event."""
         engine.comparison.tally_nothing()   # who answered is the model's: nothing to compare with the log
-        events = list(events)
-        convs, kept = conversations(events)
-        if self.staff is not None and events:
-            planned = presence_events(self.staff, None, events[0].ts, events[-1].ts, engine.clock.tz)
-            kept = sorted((kept if self.staff.presence == "log+plan" else []) + planned, key=lambda e: e.ts)
-        runner = _Run(self, engine, convs, kept)
+        if self.staff is not None:   # the plan's days run from the log's first day to its last: read it whole
+            events = list(events)
+            if events:
+                planned = presence_events(self.staff, None, events[0].ts, events[-1].ts, engine.clock.tz)
+                log = events if self.staff.presence == "log+plan" else [e for e in events if e.type != "agent_status"]
+                events = list(heapq.merge(log, planned, key=lambda e: e.ts))   # at one instant, the log's first
+        runner = _Run(self, engine, iter(events))
         yield from runner.run()
 
 
-class _Run:
-    """One counterfactual replay of one log: a heap of the events still to feed, in time order."""
+READ_MORE = 3600.0
+"""When the log must be read further, it is read this much further than it must."""
+LOOK_AHEAD = MAX_WAIT + IDLE_GAP
+"""How far ahead of the replay's clock the log is read: a burst's place needs the log's answer before it and
+the consumer's silence after the last one, which come later in the log (an answer up to MAX_WAIT late)."""
 
-    def __init__(self, actor: ModelActor, engine: Engine, convs: list[Conversation], kept: list[Event]):
+
+class _Run:
+    """One counterfactual replay of one log: the log read LOOK_AHEAD ahead of the clock and cut into
+    conversations as it goes (so memory holds a day or so of it, not the whole log), and a heap of the
+    events still to feed, in time order."""
+
+    def __init__(self, actor: ModelActor, engine: Engine, events: Iterator[Event]):
         self.actor, self.engine, self.seed = actor, engine, actor.seed
         self.heap: list[tuple[float, int, str, object]] = []
         self.seq = 0
         self.live: dict[tuple[str, str], _Live] = {}
         self.models: dict[str | None, ShopAgents] = {}
-        # what the log starts (agent status, each conversation), in time order: merged with the heap as the
-        # run goes (ahead of the heap's own at the same instant), so the heap holds only what is under way
-        starts: list[tuple[float, int, int, str, object]] = [(ev.ts, 0, i, "event", ev) for i, ev in enumerate(kept)]
-        starts += [(conv.bursts[0].start, 1, i, "burst", _Live(conv, sid=_shop_of(conv, engine)))
-                   for i, conv in enumerate(convs)]
-        starts.sort(key=lambda start: start[:3])
-        self.starts = [(ts, kind, item) for ts, _, _, kind, item in starts]
+        self.events = events
+        self.ahead: Event | None = next(events, None)   # the next event of the log, not read yet
+        self.cutter = Cutter()
+        # what the log starts (agent status, then each conversation, at one instant), ahead of the heap's own
+        self.starts: list[tuple[float, int, int, str, object]] = []
+        self.awaiting: dict[int, _Live] = {}   # id of a conversation -> its live run, answered, waiting for more
+
+    def _read(self, until: float) -> None:
+        """Read the log up to `until` (every event at or before it): what it starts, what it adds."""
+        cutter = self.cutter
+        while self.ahead is not None and self.ahead.ts <= until:
+            ev, self.ahead = self.ahead, next(self.events, None)
+            started = cutter.take(ev)
+            self.seq += 1
+            if isinstance(started, Conversation):
+                live = _Live(started, sid=_shop_of(started, self.engine))
+                heapq.heappush(self.starts, (started.bursts[0].start, 1, self.seq, "burst", live))
+            elif started is not None:
+                heapq.heappush(self.starts, (ev.ts, 0, self.seq, "event", started))
+            elif self.awaiting and ev.type == "message" and ev.sender == "consumer" and ev.consumer is not None:
+                self._grown(cutter.open.get(ev.consumer))
+        if self.ahead is None:
+            cutter.finish()
+        else:
+            cutter.expire(self.ahead.ts)   # every event before the next one is read: silence up to it is known
+        for conv in cutter.completed:
+            self._grown(conv)
+        cutter.completed.clear()
+
+    def _grown(self, conv: Conversation | None) -> None:
+        """A conversation the model answered to its end so far has a new burst, or is complete."""
+        live = self.awaiting.get(id(conv)) if conv is not None else None
+        if live is None or live.gone:
+            return
+        assert conv is not None   # found above
+        if live.burst + 1 < len(conv.bursts) or conv.complete:
+            del self.awaiting[id(conv)]
+            self._after_answer(live, live.reply_at or 0.0, self.now)
 
     def _push(self, ts: float, kind: str, item: object) -> None:
         self.seq += 1
@@ -286,13 +391,22 @@ class _Run:
 
     def run(self) -> Iterator[list[Decision]]:
         """Feed the engine in time order: the log's starts, the model's answers and ends, the engine's timers."""
-        engine, heap, starts = self.engine, self.heap, self.starts
-        next_start, inf = 0, math.inf
-        while heap or next_start < len(starts):
-            start_ts = starts[next_start][0] if next_start < len(starts) else inf
+        engine, heap, starts, inf = self.engine, self.heap, self.starts, math.inf
+        self.now = -inf
+        next_read = -inf   # the clock at which the log must be read further (its next event less LOOK_AHEAD)
+        while True:
+            start_ts = starts[0][0] if starts else inf
             first = heap[0][0] if heap else inf
+            clock = start_ts if start_ts < first else first
+            if clock >= next_read and self.ahead is not None:   # read a while beyond, not an event at a time
+                self._read((clock if clock != inf else self.ahead.ts) + LOOK_AHEAD + READ_MORE)
+                next_read = self.ahead.ts - LOOK_AHEAD if self.ahead is not None else inf
+                continue
+            if clock == inf:
+                return
             due = engine.next_due()
             if due <= first and due <= start_ts:   # the engine acts first (an automatic end, a midnight)
+                self.now = due
                 out = engine.advance(due)
                 if out:
                     self._follow(out, due)
@@ -300,10 +414,10 @@ class _Run:
                 if engine.next_due() > due:
                     continue
             if start_ts <= first:
-                ts, kind, item = starts[next_start]
-                next_start += 1
+                ts, _, _, kind, item = heapq.heappop(starts)
             else:
                 ts, _, kind, item = heapq.heappop(heap)
+            self.now = ts
             out = self._step(ts, kind, item)
             if out:
                 self._follow(out, ts)
@@ -322,8 +436,15 @@ class _Run:
         if kind == "reply":
             return self._reply(ts, live)
         if kind == "end":
+            self._forget(live)
             return self._feed(ts, live, "session_end")
         return self._patience_over(ts, live)
+
+    def _forget(self, live: _Live) -> None:
+        """A conversation played to its end leaves the run's memory."""
+        key = (live.sid, live.conv.consumer)
+        if self.live.get(key) is live:
+            del self.live[key]
 
     def _start_burst(self, ts: float, live: _Live) -> list[Decision]:
         live.burst_start, live.sent, live.agent, live.reply_at, live.patience_at = ts, 0, None, None, None
@@ -378,19 +499,30 @@ class _Run:
             return []   # the session ended (or moved) before the answer: the next burst, if any, routes again
         out = self._feed(ts, live, "message")
         conv = live.conv
+        if live.burst + 1 < len(conv.bursts) or conv.complete:
+            self._after_answer(live, ts, ts)
+        else:   # the log has not said yet whether the consumer writes again (it is read LOOK_AHEAD ahead)
+            self.awaiting[id(conv)] = live
+        return out
+
+    def _after_answer(self, live: _Live, answered: float, now: float) -> None:
+        """After the model's answer to a burst: the next burst the log's gap later, or the end of the session.
+        (now: when this is known; later than the answer only past the look-ahead, then the times are clamped.)"""
+        conv = live.conv
         if live.burst + 1 < len(conv.bursts):
             live.burst += 1
             nxt = conv.bursts[live.burst]
-            self._push(ts + (nxt.gap or 0.0), "burst", live)
+            self._push(max(answered + (nxt.gap or 0.0), now), "burst", live)
+            return
+        sid = self._shop_id(live)
+        model = self._model(sid)
+        after = model.hand_end(draw(self.seed, sid, conv.consumer, conv.index, "end"),
+                               draw(self.seed, sid, conv.consumer, conv.index, "end delay"),
+                               platform_ends=self.engine.sessions.end_after is not None)
+        if after is not None:
+            self._push(max(answered + after, now), "end", live)
         else:
-            sid = self._shop_id(live)
-            model = self._model(sid)
-            after = model.hand_end(draw(self.seed, sid, conv.consumer, conv.index, "end"),
-                                   draw(self.seed, sid, conv.consumer, conv.index, "end delay"),
-                                   platform_ends=self.engine.sessions.end_after is not None)
-            if after is not None:
-                self._push(ts + after, "end", live)
-        return out
+            self._forget(live)   # the platform ends it: nothing more of it is the model's
 
     def _feed(self, ts: float, live: _Live, kind: str) -> list[Decision]:
         first = live.conv.bursts[0].messages[0][1]
@@ -405,6 +537,7 @@ class _Run:
         if live.patience_at != ts or live.agent is not None or self._session(live) is not None:
             return []
         live.gone = True
+        self._forget(live)
         return self._feed(ts, live, "session_end")
 
     def _follow(self, out: list[Decision], now: float) -> None:
@@ -416,6 +549,10 @@ class _Run:
             if isinstance(d, Assigned) and d.agent is not None and live.agent is None \
                     and live.sent and d.action in ("assign", "offline_route"):
                 self._schedule(now, live, d.agent)
+            elif isinstance(d, LeftQueue):
+                if live.agent is None and live.sent == len(live.conv.bursts[live.burst].messages):
+                    live.gone = True   # left unserved with nothing more to say: nothing of it can come again
+                    self._forget(live)
             elif isinstance(d, Queued):
                 sid = self._shop_id(live)
                 conv = live.conv
