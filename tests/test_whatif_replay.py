@@ -474,3 +474,34 @@ def test_the_model_keeps_each_consumers_priority(tmp_path):
             _msg("00:20", "consumer", "c3", priority=2), _msg("09:00", "agent")]
     _, decisions = _play(result.policy, _model(first=60, follow=60, by_hand=1.0, hand_delay=0), rows)
     assert [d.consumer for d in decisions if d.action == "assign"] == ["c1", "c3", "c2"]
+
+
+def test_reading_the_log_a_day_ahead_gives_what_reading_it_whole_gives(tmp_path, monkeypatch):
+    import io
+    from engine.replay import replay
+    from engine.whatif import actor as actor_module
+    from engine.whatif.calibrate import calibrate_events
+    policy_path = ROOT / "rulesets/examples/taobao-apparel.kefu"
+    log = tmp_path / "three-days.jsonl"
+    assert kefu("generate", policy_path, "--days", "4", "--consumers", "150", "--seed", "3", "--out", log).exit_code == 0
+    policy = Loader().load(policy_path).policy
+    with open(log, "rb") as f:
+        model, _ = calibrate_events(read_events(f, stats=ReadStats()), log_name="x", timezone="Asia/Shanghai",
+                                    stats=ReadStats())
+
+    class Sink:
+        def __init__(self):
+            self.data = io.BytesIO()
+
+        def write(self, data: bytes) -> int:
+            return self.data.write(data)
+
+    def decisions() -> bytes:
+        sink = Sink()
+        with open(log, "rb") as f:
+            replay(policy, f, seed=2, decisions_out=sink, actor=ModelActor(model, 2))
+        return sink.data.getvalue()
+
+    ahead = decisions()
+    monkeypatch.setattr(actor_module, "LOOK_AHEAD", float("inf"))   # the whole log read before the first step
+    assert ahead == decisions() and ahead.count(b"\n") > 1000
