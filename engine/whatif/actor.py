@@ -291,6 +291,10 @@ class _Live:
     gone: bool = False
 
 
+_FOLLOWED = frozenset({Assigned, Queued, LeftQueue})
+"""The decisions the actor follows (an assignment to answer, a queue to leave)."""
+
+
 class ModelActor:
     """Feeds an engine the log's demand with answers, ends and departures drawn from an agent model."""
 
@@ -462,10 +466,8 @@ class _Run:
         live.last_message = ts
         if live.sent < len(burst.messages):
             self._push(live.burst_start + burst.messages[live.sent][0], "message", live)
-        event = Event(original.line, ts, "message", shop=original.shop, sender="consumer", consumer=original.consumer,
-                      text=original.text, page=original.page, card_kind=original.card_kind, card_id=original.card_id,
-                      priority=original.priority)
-        out = self.engine.feed(event)
+        original.ts = ts   # the log's message, re-timed (the log's time is not read again: offsets are kept)
+        out = self.engine.feed(original)
         if live.agent is None:
             session = self._session(live)
             if session is not None:   # a follow-up burst: the agent in the session answers it
@@ -542,7 +544,10 @@ class _Run:
 
     def _follow(self, out: list[Decision], now: float) -> None:
         """Answers for consumers the policy has just given to an agent; patience for those it queued."""
+        followed = _FOLLOWED
         for d in out:
+            if type(d) not in followed:   # most are automatic replies and ends: nothing to follow
+                continue
             live = self.live.get((d.shop, d.consumer)) if d.consumer is not None else None
             if live is None or live.gone:
                 continue
