@@ -386,19 +386,25 @@ def test_a_longer_repeat_entry_window_sends_more_consumers_back_to_their_agent(t
     assert back == {"10m": 0, "2h": 3}
 
 
-def test_where_the_platform_ends_no_session_every_session_ends_by_hand(tmp_path):
-    # a desk whose platform has no automatic end (a call centre): a model whose sessions all ended
-    # "by the platform" would leave every agent holding its first call for ever
+def _desk(tmp_path: Path, allow: str, policy_lines: str):
+    """A call-centre desk: a platform file of its own (no automatic session end) and a one-agent shop on it."""
     platforms = tmp_path / "platforms"
     platforms.mkdir()
     (platforms / "desk.kefu").write_text(
         'platform desk "a desk"\n\ntimezone Asia/Shanghai\n\npages PS "PS"\n\nsenders agent "agent"\n\n'
         'metric answered_60s "60 s" {\n  unit question\n  window 00:00-24:00\n  deadline 1m\n'
-        '  clock starts at question\n  effective agent\n}\n\nallow queue\n', encoding="utf-8")
+        f'  clock starts at question\n  effective agent\n}}\n\n{allow}\n', encoding="utf-8")
     path = tmp_path / "s.kefu"
-    path.write_text('shop "s" on desk\n\ngroup g { agents a; max_sessions 1 }\n', encoding="utf-8")
+    path.write_text(f'shop "s" on desk\n\ngroup g {{ agents a; max_sessions 1 }}\n{policy_lines}', encoding="utf-8")
     result = Loader([platforms]).load(path)
     assert result.policy is not None, result.diagnostics
+    return result
+
+
+def test_where_the_platform_ends_no_session_every_session_ends_by_hand(tmp_path):
+    # a desk whose platform has no automatic end (a call centre): a model whose sessions all ended
+    # "by the platform" would leave every agent holding its first call for ever
+    result = _desk(tmp_path, "allow queue", "")
     rows = [ONLINE, _msg("00:00", "consumer"), _msg("01:00", "agent")]
     _, decisions = _play(result.policy, _model(first=10, follow=10, by_hand=0.0, hand_delay=50), rows)
     # answered at 09:00:10, ended by hand 50 s later
@@ -459,17 +465,7 @@ def test_a_head_count_for_a_group_the_policy_lacks_is_refused(tmp_path):
 def test_the_model_keeps_each_consumers_priority(tmp_path):
     # one agent at cap 1; c2 (priority 0) and c3 (priority 2) queue behind c1: under order priority the
     # model's replay serves c3 first, as the log's demand said
-    platforms = tmp_path / "platforms"
-    platforms.mkdir()
-    (platforms / "desk.kefu").write_text(
-        'platform desk "a desk"\n\ntimezone Asia/Shanghai\n\npages PS "PS"\n\nsenders agent "agent"\n\n'
-        'metric answered_60s "60 s" {\n  unit question\n  window 00:00-24:00\n  deadline 1m\n'
-        '  clock starts at question\n  effective agent\n}\n\nallow queue, queue_order\n', encoding="utf-8")
-    path = tmp_path / "s.kefu"
-    path.write_text('shop "s" on desk\n\ngroup g { agents a; max_sessions 1 }\nqueue { order priority }\n',
-                    encoding="utf-8")
-    result = Loader([platforms]).load(path)
-    assert result.policy is not None, result.diagnostics
+    result = _desk(tmp_path, "allow queue, queue_order", "queue { order priority }\n")
     rows = [ONLINE, _msg("00:00", "consumer"), _msg("00:10", "consumer", "c2"),
             _msg("00:20", "consumer", "c3", priority=2), _msg("09:00", "agent")]
     _, decisions = _play(result.policy, _model(first=60, follow=60, by_hand=1.0, hand_delay=0), rows)
