@@ -388,7 +388,8 @@ def replay(
     _refuse_overwriting({"--decisions": None if to_stdout else decisions, "--report": report}, files, inputs)
     try:
         if len(files) > 1:
-            stream: Any = _AllFiles(files)
+            from .logset import OpenLogs
+            stream: Any = OpenLogs(files)
         else:
             stream = open_log(log) if mapping is None else _imported(Path(log), mapping)
     except OSError as err:
@@ -400,7 +401,7 @@ def replay(
             if decisions is not None else None
         try:
             with stream, _progress(log) as tick:
-                result = run_replay(resolved, stream.files if len(files) > 1 else stream, seed=seed, automation=platform is None, decisions_out=decisions_out,
+                result = run_replay(resolved, stream, seed=seed, automation=platform is None, decisions_out=decisions_out,
                                     on_reject=rejects, strict=strict, policy_file=policy_file, progress=tick,
                                     by=[kind.value for kind in by], shop=shop, actor=actor)
             if decisions_out is not None:
@@ -534,22 +535,23 @@ def compare_command(
         _print_body(body)
         return
     with PendingOutputs() as outputs:
-        try:
-            written = {"report": outputs.open(report, "report")}
-        except OSError as err:
-            _tell(f"error: cannot write report {report}: {err.strerror or err}")
-            raise typer.Exit(EXIT_USAGE)
-        _commit_report(outputs, written, report, body)
+        _commit_report(outputs, _open_outputs(outputs, {"report": report}, _NO_STREAM), report, body)
 
 
 def _commit_report(outputs: PendingOutputs, written: dict[str, BinaryIO], report: Optional[Path], body: bytes) -> None:
     """The report written to its file (if it has one) and every output committed; exit 2 if one cannot be."""
+    _commit(outputs, written["report"] if report is not None else None, "report", report, body)
+
+
+def _commit(outputs: PendingOutputs, target: Optional[BinaryIO], what: str, path: Optional[Path], body: bytes) -> None:
+    """body written to an output opened by `outputs` (none: written elsewhere), then every output committed;
+    exit 2 naming the output that cannot be written."""
     try:
-        if report is not None:
-            written["report"].write(body)
+        if target is not None:
+            target.write(body)
         outputs.commit()
     except OSError as err:
-        _tell(f"error: cannot write report {report}: {err.strerror or err}")
+        _tell(f"error: cannot write {what} {path}: {err.strerror or err}")
         raise typer.Exit(EXIT_USAGE)
     except OutputFailed as err:
         _tell(f"error: cannot write {err.output.what} {err.output.path}: {err.reason}")
@@ -562,6 +564,16 @@ def _print_body(body: bytes) -> None:
     stdout = standard_stream("stdout")
     stdout.write(body)
     stdout.flush()
+
+
+class _NoStream:
+    """What _open_outputs closes when an output cannot be opened and no log is open yet."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+_NO_STREAM = _NoStream()
 
 
 def _open_outputs(outputs: PendingOutputs, paths: dict[str, Optional[Path]], stream) -> dict[str, BinaryIO]:
@@ -655,32 +667,6 @@ def _log_files(events: list[str], mapping: Optional[Path]) -> list[str]:
         _tell("error: --events - (standard input) cannot be read together with other logs")
         raise typer.Exit(EXIT_USAGE)
     return files
-
-
-class _AllFiles:
-    """Several logs opened before the replay (so a missing one stops it at once), closed after it."""
-
-    def __init__(self, files: list[str]):
-        from .logset import allow_open, open_file
-        allow_open(len(files))
-        self.opened: list[BinaryIO] = []
-        try:
-            for file in files:
-                self.opened.append(open_file(file))
-        except OSError:
-            self.close()
-            raise
-        self.files = files
-
-    def close(self) -> None:
-        for stream in self.opened:
-            stream.close()
-
-    def __enter__(self) -> "_AllFiles":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class _Rejections:
@@ -835,15 +821,7 @@ def calibrate_command(
             _refuse_a_log_without_events(log, stats, rejects.first)
         if shop is not None and not model.shops and stats.read:
             _tell(f'note: {rejects.label} has no events of shop "{shop}": the model has no shop')
-        try:
-            target.write(dump_model(model))
-            outputs.commit()
-        except OSError as err:
-            _tell(f"error: cannot write model {out}: {err.strerror or err}")
-            raise typer.Exit(EXIT_USAGE)
-        except OutputFailed as err:
-            _tell(f"error: cannot write model {out}: {err.reason}")
-            raise typer.Exit(EXIT_USAGE)
+        _commit(outputs, target, "model", out, dump_model(model))
     agents = sum(len(entry.agents) for entry in model.shops)
     _tell(f"{rejects.label}: {stats.read} lines read = {stats.accepted} accepted + {stats.rejected} rejected; "
           f"{len(model.shops)} shop{'s' if len(model.shops) != 1 else ''}, {agents} agent{'s' if agents != 1 else ''} "

@@ -214,7 +214,7 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
             outcome.decisions = spools[outcome.shop]
     result.shops.sort(key=lambda s: s.shop)
     for pos in sorted(owned):
-        result.reads[task.files[pos]] = reads[pos].stats
+        result.reads[task.files[pos]] = reads[pos]
     return result
 
 

@@ -14,15 +14,14 @@ from typing import Any, Callable, Iterator, Optional
 import typer
 
 from . import ir
-from .cli import (EXIT_ERRORS, EXIT_USAGE, MAX_REJECTS_SHOWN, OutputFormat, _exit_code,
-                  _loader, _open_outputs, _print_diagnostics, _refuse_a_log_without_events, _refuse_overwriting,
-                  _check_plan, _replay_policy, _tell, _walk_policies, _WriteError, _Decisions, _progress, _commit_report,
-                  _print_body)
+from .cli import (EXIT_ERRORS, EXIT_USAGE, MAX_REJECTS_SHOWN, _NO_STREAM, OutputFormat, _check_plan, _commit_report,
+                  _Decisions, _exit_code, _loader, _open_outputs, _print_body, _print_diagnostics, _progress,
+                  _refuse_a_log_without_events, _refuse_overwriting, _replay_policy, _tell, _walk_policies, _WriteError)
 from .diagnostics import Diagnostic
 from .events import Rejected, ReadStats, Vocabulary, standard_stream
 from .fleet import (BadLineStop, DaskMissing, DaskUnreachable, Job, Outcome, Policies, combine, run_dask, run_here,
                     run_processes, write_decisions)
-from .logset import LogSpecError, is_url
+from .logset import LogSpecError, is_url, total
 from .outputs import PendingOutputs
 from .whatif.model import ModelMismatch
 from .replay import SHOPS_NAMED, assemble_report
@@ -57,7 +56,7 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
     job = Job(files, table, seed=seed, by=tuple(by), strict=strict, vocabulary=_vocabulary(table),
               model=actor.model if actor is not None else None, staff=actor.staff if actor is not None else None)
     with PendingOutputs() as outputs:
-        written = _open_outputs(outputs, {"decisions": None if to_stdout else decisions, "report": report}, _Nothing())
+        written = _open_outputs(outputs, {"decisions": None if to_stdout else decisions, "report": report}, _NO_STREAM)
         spool = tempfile.mkdtemp(prefix=".kefu-spool-", dir=_spool_parent(decisions, to_stdout)) \
             if decisions is not None else None
         job.spool = spool
@@ -92,13 +91,6 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
         _commit_report(outputs, written, report, body)
     if report is None:
         _print_body(body)
-
-
-class _Nothing:
-    """What _open_outputs closes when an output cannot be opened: no log is open yet here."""
-
-    def close(self) -> None:
-        pass
 
 
 def _spool_parent(decisions: Optional[Path], to_stdout: bool) -> Optional[str]:
@@ -227,12 +219,7 @@ def _tell_rejections(outcome: Outcome, files: list[str]) -> ReadStats:
     if outcome.rejected > MAX_REJECTS_SHOWN:
         label = files[0] if len(files) == 1 else f"{len(files)} logs"
         _tell(f"{label}: {outcome.rejected - MAX_REJECTS_SHOWN} more rejected lines not shown")
-    stats = ReadStats()
-    for r in outcome.reads:
-        stats.read += r.read
-        stats.accepted += r.accepted
-        stats.rejected += r.rejected
-    return stats
+    return total(outcome.reads)
 
 
 def _tell_skipped(outcome: Outcome, shop: Optional[str]) -> None:

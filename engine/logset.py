@@ -22,9 +22,8 @@ from __future__ import annotations
 import glob
 import heapq
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 from .events import Event, ReadStats, Rejected, Vocabulary, open_log, read_events
 
@@ -105,14 +104,6 @@ def open_file(path: str) -> BinaryIO:
     return open_log(path)
 
 
-@dataclass
-class FileRead:
-    """One file of a log set as it was read: its counts."""
-
-    path: str
-    stats: ReadStats
-
-
 def allow_open(files: int) -> None:
     """Raise this process's open-file limit towards its hard limit when a merge must hold `files` logs open
     (the soft limit is often 1,024; a month of a file per shop and day is more)."""
@@ -127,16 +118,43 @@ def allow_open(files: int) -> None:
                                                     hard))
 
 
+class OpenLogs:
+    """Several logs opened at once (so a missing one stops a run before it starts), to be read merged in
+    time (`read_merged`); closed as a context manager ends."""
+
+    def __init__(self, files: list[str]):
+        allow_open(len(files))
+        self.files = files
+        self.opened: list[BinaryIO] = []
+        try:
+            for file in files:
+                self.opened.append(open_file(file))
+        except OSError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close every log opened."""
+        for stream in self.opened:
+            stream.close()
+
+    def __enter__(self) -> "OpenLogs":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def read_merged(files: list[str], *, on_reject: Callable[[int, Rejected], None] | None = None, strict: bool = False,
                 vocabulary: Vocabulary | None = None, opened: list[BinaryIO] | None = None,
-                ) -> tuple[list[FileRead], Iterator[Event]]:
+                ) -> tuple[list[ReadStats], Iterator[Event]]:
     """Every file's events merged in time, each event's `file` its file's index; each file's counts
     (complete once the iterator is exhausted). on_reject gets the file index with each rejection.
 
     opened: the files already open, in order (default: opened here, as the merge first reads them).
     One file is read straight through (no merge, no tuple per event).
     """
-    reads = [FileRead(path, ReadStats()) for path in files]
+    reads = [ReadStats() for _ in files]
     if opened is None:
         allow_open(len(files))
     streams = opened if opened is not None else [open_file(path) for path in files]
@@ -144,7 +162,7 @@ def read_merged(files: list[str], *, on_reject: Callable[[int, Rejected], None] 
     def reader(index: int) -> Iterator[Event]:
         report = (lambda r: on_reject(index, r)) if on_reject is not None else None
         with streams[index] as stream:
-            yield from read_events(stream, stats=reads[index].stats, on_reject=report, strict=strict,
+            yield from read_events(stream, stats=reads[index], on_reject=report, strict=strict,
                                    vocabulary=vocabulary)
 
     def keyed(index: int) -> Iterator[tuple[float, int, int, Event]]:
@@ -158,11 +176,11 @@ def read_merged(files: list[str], *, on_reject: Callable[[int, Rejected], None] 
     return reads, (event for *_, event in merged)
 
 
-def total(reads: list[FileRead]) -> ReadStats:
-    """The counts of every file together."""
+def total(reads: Iterable[ReadStats]) -> ReadStats:
+    """The counts of several reads together."""
     out = ReadStats()
-    for r in reads:
-        out.read += r.stats.read
-        out.accepted += r.stats.accepted
-        out.rejected += r.stats.rejected
+    for stats in reads:
+        out.read += stats.read
+        out.accepted += stats.accepted
+        out.rejected += stats.rejected
     return out

@@ -14,7 +14,7 @@ from rich.cells import cell_len
 from . import ir
 from .breakdown import Breakdown
 from .events import Event, ReadStats, Rejected, Vocabulary, read_events
-from .logset import read_merged
+from .logset import OpenLogs, read_merged, total
 from .runtime import Engine
 from .diagnostics import visible
 from .runtime.decisions import encode_lines
@@ -59,7 +59,7 @@ class ReplayResult:
 
 def replay(
     policy: ir.Policy,
-    stream: BinaryIO | list[str],
+    stream: BinaryIO | list[str] | OpenLogs,
     *,
     seed: int = 0,
     automation: bool = True,
@@ -136,7 +136,7 @@ def replay(
             skipped = skip[0]
         last = engine.finish()
         if reads is not None:
-            _sum_reads(reads, stats)
+            stats = total(reads)
         if observe is not None:
             observe(last)
         if tracer is not None:
@@ -148,9 +148,12 @@ def replay(
                             skipped=skipped, other_shops=tuple(others))
 
 
-def _events(stream: BinaryIO | list[str], stats: ReadStats, on_reject: Callable[[Rejected], None] | None,
+def _events(stream: BinaryIO | list[str] | OpenLogs, stats: ReadStats, on_reject: Callable[[Rejected], None] | None,
             strict: bool, vocabulary: Vocabulary) -> tuple[Iterator[Event], list[str] | None, list | None]:
     """The events of a stream, or of several files merged (each event's `file` then set to its file's index)."""
+    opened = stream.opened if isinstance(stream, OpenLogs) else None
+    if isinstance(stream, OpenLogs):
+        stream = stream.files
     if not isinstance(stream, list):
         return read_events(stream, stats=stats, on_reject=on_reject, strict=strict, vocabulary=vocabulary), None, None
     files = stream
@@ -159,7 +162,7 @@ def _events(stream: BinaryIO | list[str], stats: ReadStats, on_reject: Callable[
         if on_reject is not None:
             on_reject(Rejected(r.line, r.reason, files[index]))
 
-    reads, merged = read_merged(files, on_reject=rejected, strict=strict, vocabulary=vocabulary)
+    reads, merged = read_merged(files, on_reject=rejected, strict=strict, vocabulary=vocabulary, opened=opened)
     return merged, (files if len(files) > 1 else None), reads
 
 
@@ -197,13 +200,6 @@ def _name_file(decisions: list, file: str) -> None:
     for d in decisions:
         if d.line is not None:
             d.file = file   # every decision class has it (runtime/decisions.py), the base class cannot
-
-
-def _sum_reads(reads: list, stats: ReadStats) -> None:
-    for r in reads:
-        stats.read += r.stats.read
-        stats.accepted += r.stats.accepted
-        stats.rejected += r.stats.rejected
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ruamel.yaml import YAML
@@ -20,7 +20,7 @@ from ruamel.yaml.error import YAMLError
 __all__ = [
     "VERSION", "QUANTILES", "LOAD_BUCKETS", "MIN_OBSERVATIONS", "SURVIVAL_AT", "Pool", "Pooled", "DelaysByLoad",
     "PooledDelays", "SessionEnds", "HourPresence", "Presence", "Patience", "AgentEntry", "GroupEntry", "ShopEntry",
-    "Settings", "Source", "AgentModel", "ModelError", "ModelMismatch", "quantile_key", "dump_model", "save_model", "load_model",
+    "Settings", "Source", "AgentModel", "ModelError", "ModelMismatch", "read_mapping", "validated", "quantile_key", "dump_model", "save_model", "load_model",
 ]
 
 VERSION = 1
@@ -231,18 +231,34 @@ def save_model(model: AgentModel, path: Path) -> None:
 
 def load_model(path: Path) -> AgentModel:
     """Read a model file; ModelError says what is wrong with it (OSError when it cannot be read)."""
-    text = path.read_text(encoding="utf-8")
+    data = read_mapping(path, ModelError, f"not an agent model (a YAML mapping with `version: {VERSION}`)",
+                        path.read_text(encoding="utf-8"))
+    if data.get("version") != VERSION:
+        raise ModelError(f"{path}: agent model version {data.get('version')!r}; this kefu reads version {VERSION}")
+    return validated(AgentModel, data, path, ModelError)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_mapping(path: Path, error: type[Exception], not_mapping: str, text: str) -> dict:
+    """A YAML file's top-level mapping; `error` says where it is not YAML (file:line:col) or not a mapping."""
     try:
         data = YAML(typ="safe", pure=True).load(text)
     except YAMLError as err:
-        raise ModelError(f"{path}: not YAML: {err}") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        raise error(f"{path}{where}: not YAML: {getattr(err, 'problem', None) or err}") from None
     if not isinstance(data, dict):
-        raise ModelError(f"{path}: not an agent model (a YAML mapping with `version: {VERSION}`)")
-    if data.get("version") != VERSION:
-        raise ModelError(f"{path}: agent model version {data.get('version')!r}; this kefu reads version {VERSION}")
+        raise error(f"{path}: {not_mapping}")
+    return data
+
+
+def validated(cls: type[M], data: dict, path: Path, error: type[Exception]) -> M:
+    """data as a `cls`; `error` names the first wrong field by its dotted place, and how many there are."""
     try:
-        return AgentModel.model_validate(data)
+        return cls.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ModelError(f"{path}: {where}: {first['msg']} ({err.error_count()} error(s))") from None
+        raise error(f"{path}: {where}: {first['msg']} ({err.error_count()} error(s))") from None

@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Literal, Optional
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..events import Event
+from .model import read_mapping, validated
 
 PLAN_VERSION = 1
 MODEL_LINE = 0
@@ -117,20 +116,8 @@ def load_plan(path: Path) -> StaffPlan:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise StaffError(f"{path}: cannot read: {err.strerror or err}") from None
-    try:
-        data = YAML(typ="safe", pure=True).load(text)
-    except YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        raise StaffError(f"{path}{where}: not YAML: {getattr(err, 'problem', None) or err}") from None
-    if not isinstance(data, dict):
-        raise StaffError(f"{path}: a staffing plan is a mapping with `shifts:` (docs/whatif.md)")
-    try:
-        return StaffPlan.model_validate(data)
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise StaffError(f"{path}: {where}: {first['msg']}") from None
+    data = read_mapping(path, StaffError, "a staffing plan is a mapping with `shifts:` (docs/whatif.md)", text)
+    return validated(StaffPlan, data, path, StaffError)
 
 
 def presence_events(plan: StaffPlan, shop: str | None, first: float, last: float, zone: ZoneInfo) -> list[Event]:
