@@ -39,7 +39,7 @@ import tempfile
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
-from statistics import fmean
+from statistics import fmean, median
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -261,6 +261,19 @@ def desk(folder: Path, rows: list[dict], skills: bool, skill_share: float | None
     return platforms, policy
 
 
+def facts(rows: list[dict], model) -> str:
+    """What docs/whatif.md quotes of the data: the month's pick-up median, the served calls' median wait by
+    priority, and the calibrated first replies by load bucket."""
+    waits: dict[int, list[float]] = defaultdict(list)
+    for r in rows:
+        if r["served"]:
+            waits[r["priority"]].append(r["ser_start"] - r["q_start"])
+    by_priority = ", ".join(f"priority {p} {median(w):.0f} s" for p, w in sorted(waits.items()))
+    loads = ", ".join(f"{bucket}: {pool.n}" for bucket, pool in model.shops[0].delays.first_reply.items())
+    return (f"pick-up to a free agent (the month): median {pickup(rows)['p50']:.0f} s; served calls' median wait: "
+            f"{by_priority}; first replies by load: {loads}")
+
+
 def _answer_with(model, quantiles: dict[str, float]) -> None:
     """Every reply delay of the model set to these quantiles (the time to put a call through)."""
     for shop in model.shops:
@@ -334,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
                 for day in chosen:
                     got = rates.get(day, {})
                     simulated[day].append((got.get("answered_60s", 0.0), got.get("answered_180s", 0.0)))
+    print(facts(rows, model))
     slots = f" ({args.slot}-minute slots)" if args.presence == "slots" else ""
     print(f"Anonymous Bank, August: {len(rows):,} queued calls, {len(agents)} agents; presence {args.presence}{slots}; "
           f"{args.runs} run(s)")

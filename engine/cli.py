@@ -10,7 +10,7 @@ import sys
 import zlib
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, List, Optional, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, List, Optional, cast
 
 import typer
 
@@ -214,7 +214,7 @@ def _check_plan(plan: Any, staff: Optional[Path], policies: list[ir.Policy]) -> 
         raise typer.Exit(EXIT_USAGE)
 
 
-def _model_mismatch(model: Optional[Path], err: Exception) -> None:
+def _model_mismatch(model: Path | str | None, err: Exception) -> None:
     """Exit 2: the agent model has no entry for a shop of the log."""
     _tell(f"error: --model {model}: {err}: calibrate a model on this shop's log (kefu calibrate LOG --out FILE)")
     raise typer.Exit(EXIT_USAGE)
@@ -235,39 +235,49 @@ def _model_of_log(files: list[str], policy: ir.Policy, shop: Optional[str]) -> A
     return model
 
 
-def _actor(agents: AgentsKind, model: Optional[Path], seed: int, staff: Optional[Path] = None,
-           plan_only: bool = False) -> Any:
+def _actor(agents: AgentsKind, model: Optional[Path], seed: int, staff: Optional[Path] = None) -> Any:
     """Who answers in a replay: None for the log's people, else the model actor of --model (and --staff);
-    exit 2 when --model is missing, unreadable or not a model, or a plan is bad. plan_only: just the plan
-    of --staff (None without it)."""
-    if plan_only:
-        from .whatif.staff import StaffError, load_plan
-        try:
-            return load_plan(staff) if staff is not None else None
-        except StaffError as err:
-            _tell(f"error: --staff {err}")
-            raise typer.Exit(EXIT_USAGE)
+    exit 2 when --model is missing, unreadable or not a model, or a plan is bad."""
     if agents is AgentsKind.log:
-        if model is not None or staff is not None:
-            _tell(f"error: {'--model' if model is not None else '--staff'} is for --agents model: the log's agents "
-                  "answer as they did")
-            raise typer.Exit(EXIT_USAGE)
+        _refuse_model_options(model, staff)
         return None
     if model is None:
         _tell("error: --agents model needs the agent model: --model agents.yaml (written by kefu calibrate LOG)")
         raise typer.Exit(EXIT_USAGE)
     from .whatif.actor import ModelActor
+    return ModelActor(_load_model(model), seed, _load_plan(staff))
+
+
+def _refuse_model_options(model: Optional[Path], staff: Optional[Path]) -> None:
+    """Exit 2 when --model or --staff is given to a replay whose agents are the log's."""
+    if model is not None or staff is not None:
+        _tell(f"error: {'--model' if model is not None else '--staff'} is for --agents model: the log's agents "
+              "answer as they did")
+        raise typer.Exit(EXIT_USAGE)
+
+
+def _load_model(model: Path) -> Any:
+    """The agent model of --model, or exit 2 saying why it cannot be read."""
     from .whatif.model import ModelError, load_model
-    from .whatif.staff import StaffError, load_plan
     try:
-        return ModelActor(load_model(model), seed, load_plan(staff) if staff is not None else None)
-    except StaffError as err:
-        _tell(f"error: --staff {err}")
+        return load_model(model)
     except OSError as err:
         _tell(f"error: cannot read the agent model {model}: {err.strerror or err}")
     except ModelError as err:
         _tell(f"error: {err}")
     raise typer.Exit(EXIT_USAGE)
+
+
+def _load_plan(staff: Optional[Path]) -> Any:
+    """The staffing plan of --staff (None without it), or exit 2 saying what is wrong with it."""
+    if staff is None:
+        return None
+    from .whatif.staff import StaffError, load_plan
+    try:
+        return load_plan(staff)
+    except StaffError as err:
+        _tell(f"error: --staff {err}")
+        raise typer.Exit(EXIT_USAGE)
 
 
 class BreakdownKind(str, Enum):
@@ -348,7 +358,7 @@ def replay(
     Many logs, many shops, --jobs and --dask: docs/scale.md; --agents model: docs/whatif.md.
     """
     from .events import StrictError, open_log, standard_stream
-    from .replay import SHOPS_NAMED, OtherShopError, replay as run_replay, report_dict
+    from .replay import OtherShopError, replay as run_replay, report_dict
     from .whatif.model import ModelMismatch
 
     files = _log_files(events, mapping)
@@ -424,11 +434,7 @@ def replay(
             _tell(f"error: cannot read events {getattr(err, 'filename', None) or log}: {err}")
             raise typer.Exit(EXIT_USAGE)
         rejects.summarise()
-        if result.skipped:
-            named = ", ".join(f'"{other}"' for other in result.other_shops)
-            more = ", …" if len(result.other_shops) == SHOPS_NAMED else ""
-            _tell(f'{rejects.label}: {result.skipped} event{"s" if result.skipped != 1 else ""} of other shops than '
-                  f'"{shop}" skipped (shops {named}{more})')
+        _tell_other_shops(rejects.label, result.skipped, result.other_shops, shop)
         _refuse_a_log_without_events(log, result.stats, rejects.first)
         data = report_dict(result)
         if runs > 1:
@@ -497,17 +503,15 @@ def compare_command(
     rejects = _Rejections(log)
     runner = log_replay(rejects)
     if agents is AgentsMode.model:
-        from .whatif.compare import model_replay
-        actor = _actor(AgentsKind.model, model, seed, staff) if model is not None else None
-        agent_model = actor.model if actor is not None else _model_of_log(files, resolved_a, shop)
-        plan = actor.staff if actor is not None else _actor(AgentsKind.model, None, seed, staff, plan_only=True)
+        plan = _load_plan(staff)
         _check_plan(plan, staff, [resolved_a, resolved_b])
-        runner = model_replay(agent_model, plan, rejects)
-    elif model is not None or staff is not None:
-        _tell(f"error: {'--model' if model is not None else '--staff'} is for --agents model: the log's agents "
-              "answer as they did")
-        raise typer.Exit(EXIT_USAGE)
+        agent_model = _load_model(model) if model is not None else None   # else calibrated on the log, below
+    else:
+        _refuse_model_options(model, staff)
     try:
+        if agents is AgentsMode.model:
+            from .whatif.compare import model_replay
+            runner = model_replay(agent_model or _model_of_log(files, resolved_a, shop), plan, rejects)
         result = compare(Side(resolved_a, file_a), Side(resolved_b, file_b), files, seed=seed, runs=runs,
                          runner=runner, shop=shop, agents=agents.value)
     except OtherShopError as err:
@@ -515,7 +519,7 @@ def compare_command(
               f'"{err.policy_shop}": compare one shop with --shop ID (the others are skipped)')
         raise typer.Exit(EXIT_USAGE)
     except ModelMismatch as err:
-        _model_mismatch(model, err)
+        _model_mismatch(model or "(calibrated on --events)", err)
     except (OSError, EOFError, zlib.error) as err:
         _tell(f"error: cannot read events {getattr(err, 'filename', None) or log}: {err}")
         raise typer.Exit(EXIT_USAGE)
@@ -669,6 +673,19 @@ def _log_files(events: list[str], mapping: Optional[Path]) -> list[str]:
     return files
 
 
+def _tell_other_shops(label: str, skipped: int, others: Iterable[str], shop: Optional[str]) -> None:
+    """Say how many events of other shops than --shop were skipped, naming the first SHOPS_NAMED (others
+    holds up to one more, so that "…" says there were more)."""
+    if not skipped:
+        return
+    from .replay import SHOPS_NAMED
+    others = list(others)
+    named = ", ".join(f'"{other}"' for other in others[:SHOPS_NAMED])
+    more = ", …" if len(others) > SHOPS_NAMED else ""
+    _tell(f'{label}: {skipped} event{"s" if skipped != 1 else ""} of other shops than "{shop}" skipped '
+          f'(shops {named}{more})')
+
+
 class _Rejections:
     """The reader's rejections: the first MAX_REJECTS_SHOWN printed on stderr, all counted, the first kept."""
 
@@ -784,7 +801,7 @@ def calibrate_command(
     """
     from .events import ReadStats, Vocabulary, open_log
     from .runtime.clock import DEFAULT_TIMEZONE, policy_timezone
-    from .whatif.calibrate import SHOPS_NAMED, calibrate_stream
+    from .whatif.calibrate import calibrate_stream
     from .whatif.model import dump_model
 
     vocabulary: Optional[Vocabulary] = None
@@ -810,11 +827,7 @@ def calibrate_command(
             _tell(f"error: cannot read events {log}: {err}")
             raise typer.Exit(EXIT_USAGE)
         rejects.summarise()
-        if found.skipped:
-            named = ", ".join(f'"{other}"' for other in list(found.other_shops)[:SHOPS_NAMED])
-            more = ", …" if len(found.other_shops) > SHOPS_NAMED else ""
-            _tell(f'{rejects.label}: {found.skipped} event{"s" if found.skipped != 1 else ""} of other shops than '
-                  f'"{shop}" skipped (shops {named}{more})')
+        _tell_other_shops(rejects.label, found.skipped, list(found.other_shops), shop)
         if stats.read == 0:
             _tell(f"note: {'standard input' if log == '-' else log} has no event lines: the model has no shop")
         else:

@@ -24,7 +24,8 @@ REPORT_FORMAT_VERSION = 1
 WRITE_BATCH = 1024
 """Decisions encoded and written together (bounded memory, one C call per batch)."""
 SHOPS_NAMED = 10
-"""How many of the other shops' ids a replay remembers to name (their events are all counted)."""
+"""How many of the other shops' ids a replay names (it remembers one more, to say there were more; their
+events are all counted)."""
 
 
 class OtherShopError(Exception):
@@ -54,7 +55,7 @@ class ReplayResult:
     seed: int
     breakdown: Breakdown | None = None
     skipped: int = 0                  # accepted events of other shops than the one replayed (--shop)
-    other_shops: tuple[str, ...] = ()  # the first SHOPS_NAMED of their ids, in the order met
+    other_shops: tuple[str, ...] = ()  # the first SHOPS_NAMED + 1 of their ids, in the order met (one more: "…")
 
 
 def replay(
@@ -115,7 +116,7 @@ def replay(
                 if shop is None:
                     raise OtherShopError(event.line, event.shop, only, files[event.file] if files else None)
                 skipped += 1
-                if len(others) < SHOPS_NAMED:
+                if len(others) <= SHOPS_NAMED:
                     others[event.shop] = None
                 continue
             decisions = feed(event)
@@ -175,7 +176,7 @@ def _of_shop(events: Iterator[Event], only: str | None, shop: str | None, files:
             if shop is None:
                 raise OtherShopError(event.line, event.shop, only, files[event.file] if files else None)
             skipped[0] += 1
-            if len(others) < SHOPS_NAMED:
+            if len(others) <= SHOPS_NAMED:
                 others[event.shop] = None
             continue
         yield event

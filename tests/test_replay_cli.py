@@ -676,3 +676,16 @@ def test_shop_narrows_a_platform_replay_to_one_shop(tmp_path):
     data = json.loads(result.stdout)
     assert data["events"] == {"read": 6, "accepted": 6, "rejected": 0, "skipped": 4}
     assert {(r["shop"], r["eligible"], r["met"]) for r in data["metrics"]} == {("s2", 1, 0)}
+
+
+def test_other_shops_are_named_to_ten_and_an_ellipsis_says_there_were_more(files, tmp_path):
+    policy, _ = files
+    base = dict(EVENTS[-1])   # at the log's last time: in order
+    for count, ellipsis in ((10, False), (11, True)):
+        log = tmp_path / f"shops{count}.jsonl"
+        others = [dict(base, shop=f"o{i:02d}") for i in range(count)]
+        log.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in [*EVENTS, *others]))
+        result = run("replay", policy, "--events", log, "--shop", "s1")
+        assert result.exit_code == 0, result.output
+        named = ", ".join(f'"o{i:02d}"' for i in range(10))
+        assert f"skipped (shops {named}{', …' if ellipsis else ''})" in result.stderr

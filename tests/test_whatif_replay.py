@@ -501,3 +501,41 @@ def test_reading_the_log_a_day_ahead_gives_what_reading_it_whole_gives(tmp_path,
     ahead = decisions()
     monkeypatch.setattr(actor_module, "LOOK_AHEAD", float("inf"))   # the whole log read before the first step
     assert ahead == decisions() and ahead.count(b"\n") > 1000
+
+
+def test_a_plan_or_model_that_is_not_utf8_or_holds_an_impossible_date_is_a_message(tmp_path):
+    from engine.whatif.model import ModelError, load_model
+    from engine.whatif.staff import StaffError, load_plan
+    binary, date = tmp_path / "binary.yaml", tmp_path / "date.yaml"
+    binary.write_bytes(b"\xff\xfe")
+    date.write_text("shifts:\n  - agents: [a]\n    hours: '09:00-10:00'\n    days: [2026-13-45]\n", encoding="utf-8")
+    for load, error in ((load_plan, StaffError), (load_model, ModelError)):
+        with pytest.raises(error, match="binary.yaml: not UTF-8 text"):
+            load(binary)
+        with pytest.raises(error, match="date.yaml: a value YAML cannot read: month must be in 1..12"):
+            load(date)
+
+
+def test_the_taobao_figures_of_the_docs_are_what_kefu_prints(tmp_path):
+    # docs/whatif.md quotes the Taobao sample under a model calibrated on it: the replay, 5 runs, a plan
+    doc = (ROOT / "docs" / "whatif.md").read_text(encoding="utf-8")
+    policy, log = ROOT / "rulesets/examples/taobao-apparel.kefu", ROOT / "samples/taobao-apparel.jsonl"
+    model, plan = tmp_path / "agents.yaml", tmp_path / "plan.yaml"
+    assert kefu("calibrate", log, "--out", model).exit_code == 0
+    plan.write_text('version: 1\npresence: log+plan\nshifts:\n  - group: presale\n    count: 3\n'
+                    '    hours: "08:00-23:00"\n', encoding="utf-8")
+
+    def rate(*extra: str) -> str:
+        out = json.loads(kefu("replay", policy, "--events", log, *extra, "--format", "json").stdout)
+        if "runs" in out:   # the mean and 95 % interval of the day's rate
+            (day,) = [r for r in out["runs"]["metrics"] if r["mean"] is not None]
+            return f"{day['mean'] * 100:.1f} % ({day['low'] * 100:.1f}–{day['high'] * 100:.1f})"
+        (row,) = [r for r in out["metrics"] if r["eligible"]]
+        return f"{row['rate'] * 100:.1f} % ({row['met']}/{row['eligible']})"
+
+    model_args = ("--agents", "model", "--model", str(model))
+    assert f"the counterfactual gives a 3-minute rate of {rate(*model_args)}" in doc.replace("\n", " ")
+    assert f"where the log replay gives {rate()}" in doc.replace("\n", " ")
+    five = rate(*model_args, "--runs", "5", "--jobs", "1")
+    staffed = rate(*model_args, "--runs", "5", "--jobs", "1", "--staff", str(plan))
+    assert f"from {five} to {staffed}" in doc.replace("\n", " ")

@@ -41,14 +41,9 @@ from typing import Iterable, Iterator, Mapping
 from ..events import Event
 from ..runtime import Engine
 from ..runtime.decisions import Assigned, Decision, LeftQueue, Queued
-from .calibrate import IDLE_GAP, MAX_WAIT
-from .staff import StaffPlan, presence_events
-from .model import (LOAD_BUCKETS, QUANTILES, AgentEntry, AgentModel, ModelMismatch, Pool, Pooled, ShopEntry,
-                    quantile_key)
-
-BUCKET_NAMES = tuple(f"{lo}" if lo == hi else (f"{lo}+" if hi is None else f"{lo}-{hi}") for lo, hi in LOAD_BUCKETS)
-MODEL_LINE = 0
-"""The line of an event the model made."""
+from .calibrate import IDLE_GAP, MAX_WAIT, bucket_of
+from .staff import MODEL_LINE, StaffPlan, presence_events
+from .model import QUANTILES, AgentEntry, AgentModel, ModelMismatch, Pool, Pooled, ShopEntry, quantile_key
 
 
 @dataclass
@@ -217,14 +212,6 @@ def _at(points: tuple[float | None, ...] | None, u: float) -> float | None:
         return None
     q0, q1 = _PROBABILITIES[i - 1], _PROBABILITIES[i]
     return lo + (hi - lo) * (u - q0) / (q1 - q0)
-
-
-def bucket_of(load: int) -> str:
-    """The load bucket's name (1, 2-3, 4-6, 7+) of a load."""
-    for name, (lo, hi) in zip(BUCKET_NAMES, LOAD_BUCKETS):
-        if load >= lo and (hi is None or load <= hi):
-            return name
-    return BUCKET_NAMES[0]
 
 
 class ShopAgents:

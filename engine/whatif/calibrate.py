@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import BinaryIO, Callable, Iterable, Iterator, Optional
 from zoneinfo import ZoneInfo
 
+from ..replay import SHOPS_NAMED   # the other shops' ids named (skipped with --shop), as the replay names them
 from ..events import CONSUMER, Event, ReadStats, Rejected, Vocabulary, read_events
 from .model import (
     LOAD_BUCKETS, MIN_OBSERVATIONS, QUANTILES, SURVIVAL_AT, AgentEntry, AgentModel, DelaysByLoad, GroupEntry,
@@ -47,9 +48,6 @@ ended without a session_end (the platform's auto-end)."""
 MAX_WAIT = 24 * 3600
 """Seconds a consumer no agent has answered yet is taken to wait at most (the offline pool answers the
 next shift); with no reply by then they left unanswered."""
-
-SHOPS_NAMED = 10
-"""How many of the other shops' ids (skipped with --shop) a calibration names; the events are all counted."""
 
 SWEEP_EVERY = 3600
 """Seconds of log between two sweeps of the open conversations for those that have ended."""

@@ -27,9 +27,6 @@ from ..events import Rejected
 from ..replay import ReplayResult, replay, report_dict
 
 COMPARE_FORMAT_VERSION = 1
-AGENTS = ("model", "log")
-"""The actors a comparison can replay with: `model` (agents answer as an agent model says: engine/whatif/actor.py)
-and `log` (the log's people, as they did)."""
 BREAKDOWNS = ("agent", "hour")
 T_975 = (12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004, 2.262157, 2.228139,
          2.200985, 2.178813, 2.160369, 2.144787, 2.131450, 2.119905, 2.109816, 2.100922, 2.093024, 2.085963,
@@ -52,7 +49,7 @@ class ReplayRunner(Protocol):
     """Replays a log through a policy with a seed; `log_replay` (the log's people) is the one built."""
 
     def __call__(self, policy: ir.Policy, log: list[str], *, seed: int, shop: Optional[str],
-                 policy_file: Optional[str]) -> RunOutcome: ...
+                 policy_file: Optional[str], facts: bool = True) -> RunOutcome: ...
 
 
 class LogReplay:
@@ -67,14 +64,16 @@ class LogReplay:
         self.runs = 0
 
     def __call__(self, policy: ir.Policy, log: list[str], *, seed: int, shop: Optional[str],
-                 policy_file: Optional[str]) -> RunOutcome:
-        """One replay: its report and its decisions' facts."""
-        facts = DecisionFacts()
-        result: ReplayResult = replay(policy, log, seed=seed, decisions_out=facts, shop=shop, by=BREAKDOWNS,
+                 policy_file: Optional[str], facts: bool = True) -> RunOutcome:
+        """One replay: its report and its decisions' facts (facts False: none read, an empty DecisionFacts;
+        only the first run's are shown)."""
+        seen = DecisionFacts()
+        result: ReplayResult = replay(policy, log, seed=seed, decisions_out=seen if facts else None, shop=shop,
+                                      by=BREAKDOWNS,
                                       on_reject=self.on_reject if self.runs == 0 else None, policy_file=policy_file,
                                       actor=self.actor(seed) if self.actor is not None else None)
         self.runs += 1
-        return RunOutcome(report_dict(result), facts)
+        return RunOutcome(report_dict(result), seen)
 
 
 def log_replay(on_reject: Optional[Callable[[Rejected], None]] = None) -> ReplayRunner:
@@ -218,8 +217,10 @@ def compare(policy_a: Side, policy_b: Side, log: list[str], *, seed: int, runs: 
     run = runner if runner is not None else log_replay()
     result = Comparison(policy_a, policy_b, seed, agents)
     for i in range(runs):
-        result.runs_a.append(run(policy_a.policy, log, seed=seed + i, shop=shop, policy_file=policy_a.file))
-        result.runs_b.append(run(policy_b.policy, log, seed=seed + i, shop=shop, policy_file=policy_b.file))
+        result.runs_a.append(run(policy_a.policy, log, seed=seed + i, shop=shop, policy_file=policy_a.file,
+                                 facts=i == 0))   # what the change did is shown for the first run only
+        result.runs_b.append(run(policy_b.policy, log, seed=seed + i, shop=shop, policy_file=policy_b.file,
+                                 facts=i == 0))
     return result
 
 

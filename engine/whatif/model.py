@@ -231,8 +231,7 @@ def save_model(model: AgentModel, path: Path) -> None:
 
 def load_model(path: Path) -> AgentModel:
     """Read a model file; ModelError says what is wrong with it (OSError when it cannot be read)."""
-    data = read_mapping(path, ModelError, f"not an agent model (a YAML mapping with `version: {VERSION}`)",
-                        path.read_text(encoding="utf-8"))
+    data = read_mapping(path, ModelError, f"not an agent model (a YAML mapping with `version: {VERSION}`)")
     if data.get("version") != VERSION:
         raise ModelError(f"{path}: agent model version {data.get('version')!r}; this kefu reads version {VERSION}")
     return validated(AgentModel, data, path, ModelError)
@@ -241,10 +240,17 @@ def load_model(path: Path) -> AgentModel:
 M = TypeVar("M", bound=BaseModel)
 
 
-def read_mapping(path: Path, error: type[Exception], not_mapping: str, text: str) -> dict:
-    """A YAML file's top-level mapping; `error` says where it is not YAML (file:line:col) or not a mapping."""
+def read_mapping(path: Path, error: type[Exception], not_mapping: str) -> dict:
+    """A YAML file's top-level mapping; `error` says where it is not UTF-8, not YAML (file:line:col), has a
+    value YAML cannot read (a date 2026-13-45), or is not a mapping. OSError when it cannot be read."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise error(f"{path}: not UTF-8 text (byte {err.start})") from None
     try:
         data = YAML(typ="safe", pure=True).load(text)
+    except ValueError as err:   # a value the safe loader builds and rejects, such as an impossible date
+        raise error(f"{path}: a value YAML cannot read: {err}") from None
     except YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""

@@ -32,8 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..events import Event
 from .model import read_mapping, validated
 
-PLAN_VERSION = 1
 MODEL_LINE = 0
+"""The line of an event the model or a plan made (it names no log line)."""
 
 
 class StaffError(Exception):
@@ -113,10 +113,9 @@ def _epoch(midnight: datetime, minutes: int, zone: ZoneInfo) -> float:
 def load_plan(path: Path) -> StaffPlan:
     """Read a plan; StaffError says what is wrong (with the YAML's line where it has one)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_mapping(path, StaffError, "a staffing plan is a mapping with `shifts:` (docs/whatif.md)")
     except OSError as err:
         raise StaffError(f"{path}: cannot read: {err.strerror or err}") from None
-    data = read_mapping(path, StaffError, "a staffing plan is a mapping with `shifts:` (docs/whatif.md)", text)
     return validated(StaffPlan, data, path, StaffError)
 
 
