@@ -51,7 +51,7 @@ from engine.events import ReadStats, Vocabulary, read_events  # noqa: E402
 from engine.loader import Loader  # noqa: E402
 from engine.replay import replay  # noqa: E402
 from engine.whatif.actor import ModelActor  # noqa: E402
-from engine.whatif.calibrate import calibrate_events  # noqa: E402
+from engine.whatif.calibrate import calibrate_stream  # noqa: E402
 from engine.whatif.model import QUANTILES, quantile_key  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "real" / "callcentre_anonbank_august.csv"
@@ -287,11 +287,18 @@ def _answer_with(model, quantiles: dict[str, float]) -> None:
                 pooled.quantiles = dict(quantiles)
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--presence", choices=("slots", "day"), default="slots")
-    ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--runs", type=_at_least_one, default=1)
     ap.add_argument("--skills", action="store_true", help="a group per service type (else one pool)")
     ap.add_argument("--skill-share", type=float, default=None,
                     help="route each type to every agent who served it in at least this share of its calls")
@@ -323,9 +330,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         policy = result.policy
         with open(log, "rb") as f:
-            events = read_events(f, stats=ReadStats(), vocabulary=Vocabulary.of_platform(policy.platform))
-            model, _ = calibrate_events(events, log_name=str(log), timezone=ZONE,
-                                        stats=ReadStats(), platform="bank")
+            model, _ = calibrate_stream(f, log_name=str(log), timezone=ZONE, stats=ReadStats(),
+                                        vocabulary=Vocabulary.of_platform(policy.platform), platform="bank")
         simulated: dict[str, list[tuple[float, float]]] = defaultdict(list)
         # --daily-pickup: each day replayed alone with its own pick-up (a call centre's queue empties at night)
         days = [[day] for day in truth] if args.daily_pickup else [list(truth)]
@@ -362,9 +368,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{s180 * 100:5.1f}% {diffs180[-1]:+6.1f}")
     half = len(diffs60) // 2
     for label, diffs in (("60 s", diffs60), ("180 s", diffs180)):
-        print(f"{label}: mean absolute error {fmean(abs(d) for d in diffs):.1f} points, bias {fmean(diffs):+.1f} points "
-              f"(days 1-{half}: {fmean(abs(d) for d in diffs[:half]):.1f}, "
-              f"days {half + 1}-{len(diffs)}: {fmean(abs(d) for d in diffs[half:]):.1f})")
+        halves = (f" (days 1-{half}: {fmean(abs(d) for d in diffs[:half]):.1f}, "
+                  f"days {half + 1}-{len(diffs)}: {fmean(abs(d) for d in diffs[half:]):.1f})") if half else ""
+        print(f"{label}: mean absolute error {fmean(abs(d) for d in diffs):.1f} points, bias {fmean(diffs):+.1f} "
+              f"points{halves}")
     worst = sorted(zip(truth, diffs180), key=lambda item: -abs(item[1]))[:args.worst]
     print("worst days (180 s): " + ", ".join(f"{day} {d:+.1f}" for day, d in worst))
     return 0

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -95,7 +94,7 @@ def speed(args: argparse.Namespace, tmp: Path) -> None:
                 print("dask: not installed (pip install 'kefu[dask]')")
                 continue
             wall, rss = best(events, args.repeat, "--dask", "local", "--jobs", "2")
-            jobs2 = best(events, 1, "--jobs", "2")[0]
+            jobs2 = best(events, 1, "--jobs", "2")[0]   # again, right after: the two compared under one load
             print(f"{layout:<16} --dask local, 2 workers {wall:7.2f} s  {total / wall:>9,.0f} events/s  "
                   f"speed-up {base / wall:4.2f}x; against --jobs 2 ({jobs2:.2f} s): {jobs2 / wall:4.2f}x")
 

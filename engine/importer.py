@@ -581,10 +581,9 @@ def _field(name: str, value: Value, row: Row, tables: dict[str, dict[str, str]])
     if raw == "":
         return value.default
     if name in WHOLE_NUMBERS:
-        try:
-            return int(raw)
-        except ValueError:
-            raise BadRow(value.column, f"{raw[:40]!r} is not a whole number") from None
+        if not (raw.isascii() and raw.isdigit()):   # int() would take "+3", "1_0" and full-width digits
+            raise BadRow(value.column, f"{raw[:40]!r} is not a whole number")
+        return int(raw)
     return raw
 
 

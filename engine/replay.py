@@ -409,12 +409,18 @@ def _rate_cell(figures: dict) -> str:
     return f"{_pct(figures['rate'])} ({figures['met']}/{figures['eligible']})"
 
 
+def _rate_cells(row: dict, metrics: list[str]) -> list[str]:
+    """A breakdown row's cell per metric of the report; — for a metric its shop's platform does not have (a
+    --policies replay of shops on several platforms)."""
+    return [_rate_cell(row["metrics"][m]) if m in row["metrics"] else "—" for m in metrics]
+
+
 def _by_agent(rows: list[dict], metrics: list[str]) -> list[str]:
     lines: list[str] = []
     for shop in dict.fromkeys(r["shop"] for r in rows):
         body = [[r["agent"], str(r["assigned"]), str(r["transfers_in"]),
                  f"{r['peak_load']}/{r['cap']}" if r["cap"] is not None else "—",
-                 *(_rate_cell(r["metrics"][m]) for m in metrics)] for r in rows if r["shop"] == shop]
+                 *_rate_cells(r, metrics)] for r in rows if r["shop"] == shop]
         lines.append(f"== by agent · {shop or '(no shop id)'} ==")
         lines += _table(["agent", "assigned", "transfers_in", "peak/cap", *metrics], body)
         lines.append("")
@@ -425,7 +431,7 @@ def _by_hour(rows: list[dict], metrics: list[str]) -> list[str]:
     lines: list[str] = []
     for shop in dict.fromkeys(r["shop"] for r in rows):
         body = [[f"{r['hour']:02d}:00", str(r["assigned"]), str(r["queued"]), str(r["peak_queue"]),
-                 *(_rate_cell(r["metrics"][m]) for m in metrics)] for r in rows if r["shop"] == shop]
+                 *_rate_cells(r, metrics)] for r in rows if r["shop"] == shop]
         lines.append(f"== by hour · {shop or '(no shop id)'} ==")
         lines += _table(["hour", "assigned", "queued", "peak_queue", *metrics], body)
         lines.append("")

@@ -305,3 +305,17 @@ def test_a_dask_address_that_is_not_one_is_a_usage_error(tmp_path):
     folder, _ = _shops_log(tmp_path)
     result = kefu("replay", "--platform", "pinduoduo", "--events", folder, "--dask", "nonsense")
     assert result.exit_code == 2 and "error: --dask: cannot reach the Dask scheduler nonsense" in result.output
+
+
+def test_shops_on_two_platforms_break_down_with_a_dash_for_the_other_platforms_metrics(tmp_path):
+    _, whole = _shops_log(tmp_path)
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    _policy(policies, "s1", "欢迎")   # Pinduoduo
+    (policies / "s2.kefu").write_text('shop "s2" on douyin\n\nagent a max_sessions 10\n', encoding="utf-8")
+    result = _replay("--policies", policies, "--events", whole, "--by", "agent", "--by", "hour")
+    report = result.stdout
+    assert "kefu replay · several platforms" in report
+    # s2 is on Douyin: its rows have no Pinduoduo metric, so those cells are dashes (they once raised KeyError)
+    (s2_agent,) = [line for line in report.split("== by agent · s2 ==")[1].splitlines()[2:3]]
+    assert s2_agent.split()[:1] == ["a"] and s2_agent.split().count("—") == 2

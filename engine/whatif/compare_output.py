@@ -14,7 +14,7 @@ from typing import Optional
 import orjson
 
 from ..diagnostics import visible
-from ..replay import _pct, _table, _threshold, _verdict
+from ..replay import _rate_cell, _pct, _table, _threshold, _verdict
 
 NO_SHOP = "(no shop id)"
 SIDES = ("a", "b")
@@ -63,9 +63,7 @@ def interval(diff: dict) -> str:
 
 def units(figures: Optional[dict]) -> str:
     """A metric's rate with its units (met/eligible), or — when none is eligible."""
-    if not figures or not figures["eligible"]:
-        return "—"
-    return f"{_pct(figures['rate'])} ({figures['met']}/{figures['eligible']})"
+    return _rate_cell(figures) if figures else "—"
 
 
 def seconds(value: Optional[float]) -> str:
