@@ -23,6 +23,8 @@ from .runtime.trace import Trace
 REPORT_FORMAT_VERSION = 1
 WRITE_BATCH = 1024
 """Decisions encoded and written together (bounded memory, one C call per batch)."""
+NO_SHOP = "(no shop id)"
+"""How reports show the shop of events that name none."""
 SHOPS_NAMED = 10
 """How many of the other shops' ids a replay names (it remembers one more, to say there were more; their
 events are all counted)."""
@@ -338,7 +340,7 @@ def shop_summaries(metrics: list[dict], days: list[dict]) -> list[dict]:
 
 
 def _shops_table(shops: list[dict], metrics: list[str]) -> list[str]:
-    body = [[s["shop"] or "(no shop id)", str(s["days"]),
+    body = [[s["shop"] or NO_SHOP, str(s["days"]),
              *(_rate_cell(s["metrics"][m]) if m in s["metrics"] else "—" for m in metrics),
              str(s["days_failed"]), str(s["penalty"])] for s in shops]
     header = ["shop", "days", *(_with_threshold(m, shops) for m in metrics), "days failed", "penalty"]
@@ -421,7 +423,7 @@ def _by_agent(rows: list[dict], metrics: list[str]) -> list[str]:
         body = [[r["agent"], str(r["assigned"]), str(r["transfers_in"]),
                  f"{r['peak_load']}/{r['cap']}" if r["cap"] is not None else "—",
                  *_rate_cells(r, metrics)] for r in rows if r["shop"] == shop]
-        lines.append(f"== by agent · {shop or '(no shop id)'} ==")
+        lines.append(f"== by agent · {shop or NO_SHOP} ==")
         lines += _table(["agent", "assigned", "transfers_in", "peak/cap", *metrics], body)
         lines.append("")
     return lines
@@ -432,7 +434,7 @@ def _by_hour(rows: list[dict], metrics: list[str]) -> list[str]:
     for shop in dict.fromkeys(r["shop"] for r in rows):
         body = [[f"{r['hour']:02d}:00", str(r["assigned"]), str(r["queued"]), str(r["peak_queue"]),
                  *_rate_cells(r, metrics)] for r in rows if r["shop"] == shop]
-        lines.append(f"== by hour · {shop or '(no shop id)'} ==")
+        lines.append(f"== by hour · {shop or NO_SHOP} ==")
         lines += _table(["hour", "assigned", "queued", "peak_queue", *metrics], body)
         lines.append("")
     return lines
@@ -453,7 +455,7 @@ def render_text(report: dict) -> str:
     for file in ev.get("files") or ():
         lines.append(f"  {file['file']}: {file['read']} read, {file['accepted']} accepted, {file['rejected']} rejected")
     if report.get("skipped_shops"):
-        lines.append("skipped shops: " + ", ".join(f"{s['shop'] or '(no shop id)'} ({s['events']} events)"
+        lines.append("skipped shops: " + ", ".join(f"{s['shop'] or NO_SHOP} ({s['events']} events)"
                                                                for s in report["skipped_shops"]))
     lines.append("")
     if report.get("shops"):
@@ -464,7 +466,7 @@ def render_text(report: dict) -> str:
     day_info = {(d["shop"], d["date"]): d for d in report["days"]}
     for key in sorted(set(by_day) | set(day_info)):
         shop, day = key
-        lines.append(f"== {shop or '(no shop id)'} · {day} ==")
+        lines.append(f"== {shop or NO_SHOP} · {day} ==")
         rows = by_day.get(key, [])
         if rows:
             lines += _metric_table(rows)

@@ -40,7 +40,8 @@ import jsonschema
 import pytest
 
 from cli_helpers import kefu
-from engine.whatif.compare import percentile, t_interval, t_quantile
+from engine.whatif.compare import percentile
+from engine.whatif.runs import t_interval, t_quantile
 from test_html_report import browser, needs_chromium  # noqa: F401  (the headless-Chromium fixture)
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -213,7 +213,7 @@ def test_removing_the_pinduoduo_welcome_lowers_the_one_hour_rate(tmp_path):
 # ---- --runs ------------------------------------------------------------------------------------------
 
 def test_the_interval_is_students_t_over_the_runs():
-    from engine.whatif.runs import interval, summarise, t975
+    from engine.whatif.runs import summarise, t_interval as interval, t_quantile as t975
     assert t975(1) == pytest.approx(12.706, abs=0.001) and t975(9) == pytest.approx(2.262, abs=0.001)
     assert t975(100) == pytest.approx(1.984, abs=0.001)   # textbook t(0.975, 100)
     mean, low, high = interval([0.5, 0.7])
@@ -235,7 +235,7 @@ def _busy_day(agents: int) -> list[dict]:
 
 
 def test_more_agents_online_never_lowers_the_expected_rate_beyond_its_interval(tmp_path):
-    from engine.whatif.runs import interval
+    from engine.whatif.runs import t_interval as interval
     path = tmp_path / "s.kefu"
     path.write_text('shop "s" on taobao\n\ngroup g { agents a0, a1, a2; max_sessions 2 }\n', encoding="utf-8")
     policy = Loader().load(path).policy
@@ -323,7 +323,7 @@ def test_a_bad_plan_says_what_and_where(tmp_path, text, message):
 
 def test_more_agents_by_the_plan_never_lower_the_expected_rate(tmp_path):
     from engine.whatif.actor import ModelActor
-    from engine.whatif.runs import interval
+    from engine.whatif.runs import t_interval as interval
     path = tmp_path / "s.kefu"
     path.write_text('shop "s" on taobao\n\ngroup g { agents a0; max_sessions 2 }\n', encoding="utf-8")
     policy = Loader().load(path).policy

@@ -24,12 +24,11 @@ from typing import Any, Iterable
 import orjson
 
 from ..diagnostics import visible
-from ..replay import _decision_counts, _metric_name, _pct, _rate_cell, _threshold, _verdict
+from ..replay import NO_SHOP, _decision_counts, _metric_name, _pct, _rate_cell, _threshold, _verdict
 
 MISSING = ("error: --format html needs the chart library: pip install 'kefu[html]' "
            "(it installs vl-convert-python, which bundles Vega for offline use)")
 HOURS = [f"{hour:02d}:00" for hour in range(24)]
-NO_SHOP = "(no shop id)"
 CHART_WIDTH, CHART_HEIGHT = 560, 200
 NOT_DECISIONS = {"differs"}
 """Counts among the decisions that are agreement figures, shown on their own line (as in the text report)."""
@@ -200,7 +199,7 @@ def _header(report: dict) -> str:
     ev = report["events"]
     skipped = f", {ev['skipped']} skipped (other shops)" if ev.get("skipped") else ""
     shops = report.get("skipped_shops") or []
-    named = ("<p>skipped shops: " + ", ".join(f"{_text(s['shop'] or '(no shop id)')} ({s['events']} events)"
+    named = ("<p>skipped shops: " + ", ".join(f"{_text(s['shop'] or NO_SHOP)} ({s['events']} events)"
                                               for s in shops) + "</p>") if shops else ""
     return (f"<h1>{heading}</h1>\n<p>events: {ev['read']} read, {ev['accepted']} accepted, "
             f"{ev['rejected']} rejected{skipped} · seed {report['seed']}</p>{named}")

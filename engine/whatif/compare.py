@@ -25,14 +25,10 @@ from .. import ir
 from ..breakdown import NO_AGENT
 from ..events import Rejected
 from ..replay import ReplayResult, replay, report_dict
+from .runs import round6, t_interval
 
 COMPARE_FORMAT_VERSION = 1
 BREAKDOWNS = ("agent", "hour")
-T_975 = (12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004, 2.262157, 2.228139,
-         2.200985, 2.178813, 2.160369, 2.144787, 2.131450, 2.119905, 2.109816, 2.100922, 2.093024, 2.085963,
-         2.079614, 2.073873, 2.068658, 2.063899, 2.059539, 2.055529, 2.051831, 2.048407, 2.045230, 2.042272)
-"""The 0.975 quantile of Student's t with 1 to 30 degrees of freedom."""
-Z_975 = 1.959964
 
 
 # --- one run ----------------------------------------------------------------------------------------------------
@@ -224,27 +220,6 @@ def compare(policy_a: Side, policy_b: Side, log: list[str], *, seed: int, runs: 
     return result
 
 
-def t_interval(values: list[float]) -> tuple[Optional[float], Optional[float], Optional[float]]:
-    """Mean and 95 % t-interval of values (mean, low, high); no interval from fewer than two values."""
-    if not values:
-        return None, None, None
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, None, None
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = t_quantile(n - 1) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half
-
-
-def t_quantile(df: int) -> float:
-    """The 0.975 quantile of Student's t: a table to 30 degrees of freedom, then the Cornish-Fisher series."""
-    if df <= len(T_975):
-        return T_975[df - 1]
-    z = Z_975
-    return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
-
-
 def points(a: Optional[dict], b: Optional[dict]) -> Optional[float]:
     """B − A of the rate met / eligible of two figures, in percentage points (None when a side has no rate)."""
     if not a or not b or not a["eligible"] or not b["eligible"]:
@@ -260,11 +235,7 @@ def _difference(pairs: Sequence[tuple[Optional[dict], Optional[dict]]]) -> dict:
     if any(p is None for p in each):
         return {"points": first, "mean": None, "low": None, "high": None}
     mean, low, high = t_interval([p for p in each if p is not None])
-    return {"points": first, "mean": _round(mean), "low": _round(low), "high": _round(high)}
-
-
-def _round(value: Optional[float]) -> Optional[float]:
-    return None if value is None else round(value, 6) + 0.0   # + 0.0: no -0.0 in the output
+    return {"points": first, "mean": round6(mean), "low": round6(low), "high": round6(high)}
 
 
 def percentile(values: list[int], share: float) -> Optional[int]:

@@ -14,9 +14,8 @@ from typing import Optional
 import orjson
 
 from ..diagnostics import visible
-from ..replay import _rate_cell, _pct, _table, _threshold, _verdict
+from ..replay import NO_SHOP, _rate_cell, _pct, _table, _threshold, _verdict
 
-NO_SHOP = "(no shop id)"
 SIDES = ("a", "b")
 
 AGENTS_SAY = {"log": "the log's people act as they did", "model": "agents answer as the agent model says"}

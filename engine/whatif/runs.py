@@ -7,23 +7,44 @@ fewer than two rates there is no interval (null).
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Optional
 
 
-def t975(df: int) -> float:
-    """Student's t quantile at 0.975 for df degrees of freedom (the one table of kefu compare)."""
+T_975 = (12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004, 2.262157, 2.228139,
+         2.200985, 2.178813, 2.160369, 2.144787, 2.131450, 2.119905, 2.109816, 2.100922, 2.093024, 2.085963,
+         2.079614, 2.073873, 2.068658, 2.063899, 2.059539, 2.055529, 2.051831, 2.048407, 2.045230, 2.042272)
+"""The 0.975 quantile of Student's t with 1 to 30 degrees of freedom."""
+Z_975 = 1.959964
+
+
+def t_quantile(df: int) -> float:
+    """The 0.975 quantile of Student's t: a table to 30 degrees of freedom, then the Cornish-Fisher series."""
     if df < 1:
         raise ValueError("an interval needs two runs or more")
-    from .compare import t_quantile
-    return t_quantile(df)
+    if df <= len(T_975):
+        return T_975[df - 1]
+    z = Z_975
+    return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
 
 
-def interval(values: list[float]) -> tuple[float, float | None, float | None]:
-    """Mean and 95 % interval (low, high) of values; no interval for fewer than two."""
-    from .compare import t_interval
-    mean, low, high = t_interval(values)
-    assert mean is not None   # values is never empty here (summarise passes the rates present)
-    return mean, low, high
+def t_interval(values: list[float]) -> tuple[Optional[float], Optional[float], Optional[float]]:
+    """Mean and 95 % t-interval of values (mean, low, high); no interval from fewer than two values, nothing
+    from none (the runs' rates here, the runs' differences in kefu compare)."""
+    if not values:
+        return None, None, None
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None, None
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = t_quantile(n - 1) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
+
+
+def round6(value: Optional[float]) -> Optional[float]:
+    """A figure as reports write it: six decimals, never -0.0."""
+    return None if value is None else round(value, 6) + 0.0
 
 
 def summarise(reports: list[dict], seeds: list[int]) -> dict[str, Any]:
@@ -36,24 +57,20 @@ def summarise(reports: list[dict], seeds: list[int]) -> dict[str, Any]:
     metrics = []
     for (shop, day, metric), rates in sorted(rows.items()):
         present = [r for r in rates if r is not None]
-        mean, low, high = interval(present) if present else (None, None, None)
+        mean, low, high = t_interval(present)
         metrics.append({"shop": shop, "date": day, "metric": metric, "runs": len(present),
-                        "mean": _round(mean), "low": _round(low), "high": _round(high), "rates": rates})
+                        "mean": round6(mean), "low": round6(low), "high": round6(high), "rates": rates})
     return {"count": len(reports), "seeds": seeds, "metrics": metrics}
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
 
 
 def render_runs(runs: dict) -> list[str]:
     """The runs' section as text lines: a metric per row, its mean and 95 % interval in percent."""
-    from ..replay import _table
+    from ..replay import NO_SHOP, _table
 
     def pct(value: float | None) -> str:
         return "—" if value is None else f"{value * 100:.1f}%"
 
-    body = [[r["shop"] or "(no shop id)", r["date"], r["metric"], str(r["runs"]), pct(r["mean"]),
+    body = [[r["shop"] or NO_SHOP, r["date"], r["metric"], str(r["runs"]), pct(r["mean"]),
              "—" if r["low"] is None else f"{pct(r['low'])} – {pct(r['high'])}"] for r in runs["metrics"]]
     seeds = runs["seeds"]
     head = f"== {runs['count']} runs (seeds {seeds[0]}–{seeds[-1]}): each metric's mean and 95 % interval =="
