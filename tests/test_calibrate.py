@@ -13,7 +13,6 @@ import pytest
 
 from cli_helpers import kefu
 from engine.events import ReadStats
-from engine.whatif import calibrate as cal
 from engine.whatif.calibrate import (
     IDLE_GAP, MAX_WAIT, bucket_of, calibrate_stream, kaplan_meier, quantiles_of, survival_at, survival_quantile,
 )
@@ -221,7 +220,7 @@ def test_presence_from_status_and_inferred_from_replies():
     assert r.hours["11"].model_dump() == {"online": 0.0, "busy": 0.0, "offline": 1.0}
 
 
-def test_shops_apart_and_shop_selection():
+def test_shops_are_calibrated_apart():
     lines = [_msg(0, "c1"), _msg(10, "c1", "a"), {**_msg(20, "k1"), "shop": "t"}, {**_msg(25, "k1", "b"), "shop": "t"}]
     model = _model(lines)
     assert [(s.shop, [a.agent for a in s.agents]) for s in model.shops] == [("s", ["a"]), ("t", ["b"])]

@@ -539,3 +539,13 @@ def test_the_taobao_figures_of_the_docs_are_what_kefu_prints(tmp_path):
     five = rate(*model_args, "--runs", "5", "--jobs", "1")
     staffed = rate(*model_args, "--runs", "5", "--jobs", "1", "--staff", str(plan))
     assert f"from {five} to {staffed}" in doc.replace("\n", " ")
+
+
+def test_a_model_key_mistyped_is_an_error_not_ignored(tmp_path):
+    from engine.whatif.model import ModelError, dump_model, load_model
+    good = dump_model(_model(first=10, follow=10)).decode("utf-8")
+    for right, wrong, what in (("p05:", "p5:", "'p5' is not a quantile"), ("2-3:", "2-4:", "'2-4' is not a load bucket")):
+        path = tmp_path / "model.yaml"
+        path.write_text(good.replace(right, wrong, 1), encoding="utf-8")
+        with pytest.raises(ModelError, match=what):
+            load_model(path)

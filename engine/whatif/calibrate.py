@@ -35,11 +35,11 @@ from ..events import CONSUMER, Event, ReadStats, Rejected, Vocabulary, read_even
 from .model import (
     LOAD_BUCKETS, MIN_OBSERVATIONS, QUANTILES, SURVIVAL_AT, AgentEntry, AgentModel, DelaysByLoad, GroupEntry,
     HourPresence, Patience, Pool, Pooled, PooledDelays, PoolLevel, Presence, SessionEnds, Settings, ShopEntry, Source,
-    quantile_key,
+    BUCKET_NAMES, quantile_key,
 )
 
-__all__ = ["IDLE_GAP", "MAX_WAIT", "Calibration", "calibrate", "calibrate_stream", "quantiles_of", "kaplan_meier",
-           "bucket_of", "survival_quantile", "survival_at"]
+__all__ = ["IDLE_GAP", "MAX_WAIT", "Calibration", "calibrate", "calibrate_events", "calibrate_stream", "quantiles_of",
+           "kaplan_meier", "bucket_of", "survival_quantile", "survival_at"]
 
 IDLE_GAP = 3600
 """Seconds without an event of a consumer, once an agent has replied, after which the conversation has
@@ -54,15 +54,6 @@ SWEEP_EVERY = 3600
 
 KINDS = ("first_reply", "follow_up")
 _EPSILON = 1e-9
-
-
-def bucket_name(bucket: tuple[int, Optional[int]]) -> str:
-    """A load bucket's name: 1, 2-3, 7+."""
-    low, high = bucket
-    return f"{low}+" if high is None else str(low) if low == high else f"{low}-{high}"
-
-
-BUCKET_NAMES = tuple(bucket_name(b) for b in LOAD_BUCKETS)
 
 
 def bucket_of(load: int) -> str:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any, Literal, Optional, TypeVar
+from typing import Annotated, Any, Literal, Optional, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
@@ -47,6 +47,31 @@ def quantile_key(q: float) -> str:
     return f"p{round(q * 100):02d}"
 
 
+def bucket_name(bucket: tuple[int, Optional[int]]) -> str:
+    """A load bucket's name: 1, 2-3, 7+."""
+    low, high = bucket
+    return f"{low}+" if high is None else str(low) if low == high else f"{low}-{high}"
+
+
+BUCKET_NAMES = tuple(bucket_name(b) for b in LOAD_BUCKETS)
+"""The load buckets' names, the keys of a distribution by load."""
+HOURS = tuple(f"{h:02d}" for h in range(24))
+
+
+def _one_of(known: tuple[str, ...], what: str) -> Any:
+    """A key that must be one of `known` (an edited file's typo, `p5` for `p05`, is an error, not ignored)."""
+    def check(key: str) -> str:
+        if key not in known:
+            raise ValueError(f"{key!r} is not a {what} ({', '.join(known)})")
+        return key
+    return AfterValidator(check)
+
+
+QuantileKey = Annotated[str, _one_of(tuple(quantile_key(q) for q in QUANTILES), "quantile")]
+BucketKey = Annotated[str, _one_of(BUCKET_NAMES, "load bucket")]
+HourKey = Annotated[str, _one_of(HOURS, "local hour")]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -55,7 +80,7 @@ class Pool(_Model):
     """An empirical distribution of seconds: its observations' count and quantiles (None when n is 0)."""
 
     n: int
-    quantiles: Optional[dict[str, float]] = None
+    quantiles: Optional[dict[QuantileKey, float]] = None
 
 
 class Pooled(_Model):
@@ -64,14 +89,14 @@ class Pooled(_Model):
     pool: PoolLevel
     own_n: int          # the agent's own observations
     n: int              # the observations of the pool used
-    quantiles: Optional[dict[str, float]] = None
+    quantiles: Optional[dict[QuantileKey, float]] = None
 
 
 class DelaysByLoad(_Model):
     """Reply delays of a pool (a shop or a group) by load bucket, and over all loads."""
 
-    first_reply: dict[str, Pool]
-    follow_up: dict[str, Pool]
+    first_reply: dict[BucketKey, Pool]
+    follow_up: dict[BucketKey, Pool]
     first_reply_all_loads: Pool
     follow_up_all_loads: Pool
 
@@ -79,8 +104,8 @@ class DelaysByLoad(_Model):
 class PooledDelays(_Model):
     """An agent's reply delays by load bucket, each from the level the pooling rule chose."""
 
-    first_reply: dict[str, Pooled]
-    follow_up: dict[str, Pooled]
+    first_reply: dict[BucketKey, Pooled]
+    follow_up: dict[BucketKey, Pooled]
 
 
 class SessionEnds(_Model):
@@ -105,7 +130,7 @@ class Presence(_Model):
     """An agent's presence by local hour of day ("00" … "23"), from status events or inferred from replies."""
 
     source: Literal["status", "inferred"]
-    hours: dict[str, HourPresence]
+    hours: dict[HourKey, HourPresence]
 
 
 class Patience(_Model):
@@ -114,7 +139,7 @@ class Patience(_Model):
     waits: int
     left: int        # waits that ended with the consumer gone unanswered (observed patience)
     censored: int    # waits that ended with a reply, or open at the end of the log
-    quantiles: dict[str, Optional[float]]   # None: more than that share never left within the longest wait
+    quantiles: dict[QuantileKey, Optional[float]]   # None: more than that share never left within the longest wait
     survival: dict[str, float]              # share still waiting after 60 s, 180 s, …
 
 
