@@ -268,6 +268,7 @@ def test_the_t_interval_by_hand():
     assert t_interval([5.0]) == (5.0, None, None)
     assert t_interval([0.0, 0.0, 0.0]) == (0.0, 0.0, 0.0)
     assert t_quantile(1) == 12.706205 and t_quantile(120) == pytest.approx(1.979930, abs=1e-4)
+    assert t_quantile(31) == pytest.approx(2.0395, abs=1e-4)   # textbook t(0.975, 31): the series past the table
 
 
 def test_the_nearest_rank_percentile():
@@ -339,6 +340,7 @@ def test_standard_input_and_unknown_agents_are_usage_errors(hand: Path):
     assert compare_log(hand / "a.kefu", hand / "a.kefu", "--events", "-", input="").exit_code == 2
     result = compare_log(hand / "a.kefu", hand / "a.kefu", "--events", hand / "log.jsonl", "--agents", "robots")
     assert result.exit_code == 2
+    assert "'robots' is not one of 'model', 'log'" in " ".join(result.output.replace("│", " ").split())
     result = compare_log(hand / "a.kefu", hand / "a.kefu", "--events", hand / "log.jsonl", "--model", hand / "a.kefu")
     assert result.exit_code == 2 and "--model is for --agents model" in result.output
 

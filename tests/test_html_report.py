@@ -146,6 +146,7 @@ def test_without_the_html_extra_the_user_is_told_what_to_install(log: Path, tmp_
 def test_explain_and_test_take_no_html_format(log: Path):
     result = kefu("explain", "--platform", "pinduoduo", "--events", log, "--line", "2", "--format", "html")
     assert result.exit_code == 2
+    assert "'html' is not one of 'text', 'json'" in " ".join(result.output.replace("│", " ").split())
 
 
 def test_several_shops_get_the_shops_table_and_a_section_each(tmp_path: Path):
