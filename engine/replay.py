@@ -339,12 +339,15 @@ def shop_summaries(metrics: list[dict], days: list[dict]) -> list[dict]:
     return sorted(out, key=lambda s: (-s["penalty"], -s["days_failed"], lowest_rate(s), s["shop"]))
 
 
+def shop_cells(shops: list[dict], metrics: list[str]) -> tuple[list[str], list[list[str]]]:
+    """The shops side by side as a table's header and rows (the text and the HTML report lay them out)."""
+    body = [[s["shop"] or NO_SHOP, str(s["days"]), *_rate_cells(s, metrics), str(s["days_failed"]),
+             str(s["penalty"])] for s in shops]
+    return ["shop", "days", *(_with_threshold(m, shops) for m in metrics), "days failed", "penalty"], body
+
+
 def _shops_table(shops: list[dict], metrics: list[str]) -> list[str]:
-    body = [[s["shop"] or NO_SHOP, str(s["days"]),
-             *(_rate_cell(s["metrics"][m]) if m in s["metrics"] else "—" for m in metrics),
-             str(s["days_failed"]), str(s["penalty"])] for s in shops]
-    header = ["shop", "days", *(_with_threshold(m, shops) for m in metrics), "days failed", "penalty"]
-    return ["== shops, most at risk first ==", *_table(header, body), ""]
+    return ["== shops, most at risk first ==", *_table(*shop_cells(shops, metrics)), ""]
 
 
 def _with_threshold(metric: str, shops: list[dict]) -> str:
@@ -394,10 +397,29 @@ def _metric_name(row: dict) -> str:
     return f"{row['metric']}  {row['label']}" if row.get("label") else row["metric"]
 
 
-def _metric_table(rows: list[dict]) -> list[str]:
+def metric_cells(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """The metrics of a shop's day as a table's header and rows (the text and the HTML report lay them out)."""
     body = [[_metric_name(r), str(r["eligible"]), str(r["met"]), _pct(r["rate"]), _threshold(r["threshold"]),
              _verdict(r["passed"]), f"{r['penalty']} {r['currency']}" if r["penalty"] else "0"] for r in rows]
-    return _table(["metric", "eligible", "met", "rate", "threshold", "result", "penalty"], body)
+    return ["metric", "eligible", "met", "rate", "threshold", "result", "penalty"], body
+
+
+def agent_cells(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[list[str]]]:
+    """A shop's `--by agent` rows as a table's header and rows."""
+    body = [[r["agent"], str(r["assigned"]), str(r["transfers_in"]),
+             f"{r['peak_load']}/{r['cap']}" if r["cap"] is not None else "—", *_rate_cells(r, metrics)] for r in rows]
+    return ["agent", "assigned", "transfers_in", "peak/cap", *metrics], body
+
+
+def hour_cells(rows: list[dict], metrics: list[str]) -> tuple[list[str], list[list[str]]]:
+    """A shop's `--by hour` rows as a table's header and rows."""
+    body = [[f"{r['hour']:02d}:00", str(r["assigned"]), str(r["queued"]), str(r["peak_queue"]),
+             *_rate_cells(r, metrics)] for r in rows]
+    return ["hour", "assigned", "queued", "peak_queue", *metrics], body
+
+
+def _metric_table(rows: list[dict]) -> list[str]:
+    return _table(*metric_cells(rows))
 
 
 def _decision_counts(counts: dict[str, int]) -> str:
@@ -420,11 +442,8 @@ def _rate_cells(row: dict, metrics: list[str]) -> list[str]:
 def _by_agent(rows: list[dict], metrics: list[str]) -> list[str]:
     lines: list[str] = []
     for shop in dict.fromkeys(r["shop"] for r in rows):
-        body = [[r["agent"], str(r["assigned"]), str(r["transfers_in"]),
-                 f"{r['peak_load']}/{r['cap']}" if r["cap"] is not None else "—",
-                 *_rate_cells(r, metrics)] for r in rows if r["shop"] == shop]
         lines.append(f"== by agent · {shop or NO_SHOP} ==")
-        lines += _table(["agent", "assigned", "transfers_in", "peak/cap", *metrics], body)
+        lines += _table(*agent_cells([r for r in rows if r["shop"] == shop], metrics))
         lines.append("")
     return lines
 
@@ -432,10 +451,8 @@ def _by_agent(rows: list[dict], metrics: list[str]) -> list[str]:
 def _by_hour(rows: list[dict], metrics: list[str]) -> list[str]:
     lines: list[str] = []
     for shop in dict.fromkeys(r["shop"] for r in rows):
-        body = [[f"{r['hour']:02d}:00", str(r["assigned"]), str(r["queued"]), str(r["peak_queue"]),
-                 *_rate_cells(r, metrics)] for r in rows if r["shop"] == shop]
         lines.append(f"== by hour · {shop or NO_SHOP} ==")
-        lines += _table(["hour", "assigned", "queued", "peak_queue", *metrics], body)
+        lines += _table(*hour_cells([r for r in rows if r["shop"] == shop], metrics))
         lines.append("")
     return lines
 

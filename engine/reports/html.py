@@ -24,7 +24,7 @@ from typing import Any, Iterable
 import orjson
 
 from ..diagnostics import visible
-from ..replay import NO_SHOP, _decision_counts, _metric_name, _pct, _rate_cell, _threshold, _verdict
+from ..replay import NO_SHOP, _decision_counts, _pct, _threshold, agent_cells, hour_cells, metric_cells, shop_cells
 
 MISSING = ("error: --format html needs the chart library: pip install 'kefu[html]' "
            "(it installs vl-convert-python, which bundles Vega for offline use)")
@@ -245,17 +245,7 @@ def _shops_overview(report: dict) -> list[str]:
     shops = report.get("shops")
     if not shops:
         return []
-    metrics = _metrics_of(report)
-    header = ["shop", "days", *(_metric_head(m, shops) for m in metrics), "days failed", "penalty"]
-    rows = [[s["shop"] or NO_SHOP, str(s["days"]),
-             *(_rate_cell(s["metrics"][m]) if m in s["metrics"] else "—" for m in metrics),
-             str(s["days_failed"]), str(s["penalty"])] for s in shops]
-    return ["<h2>Shops, most at risk first</h2>", _table(header, rows)]
-
-
-def _metric_head(metric: str, shops: list[dict]) -> str:
-    threshold = next((s["metrics"][metric]["threshold"] for s in shops if metric in s["metrics"]), None)
-    return f"{metric} {_threshold(threshold)}" if threshold else metric
+    return ["<h2>Shops, most at risk first</h2>", _table(*shop_cells(shops, _metrics_of(report)))]
 
 
 def _shop_section(report: dict, shop: str, charts: _Charts) -> list[str]:
@@ -302,9 +292,7 @@ def _days_tables(report: dict, shop: str) -> list[str]:
         out.append(f"<h3>{_text(shop or NO_SHOP)} · {_text(date)}</h3>")
         rows = rows_of.get(date, [])
         if rows:
-            body = [[_metric_name(r), str(r["eligible"]), str(r["met"]), _pct(r["rate"]), _threshold(r["threshold"]),
-                     _verdict(r["passed"]), f"{r['penalty']} {r['currency']}" if r["penalty"] else "0"] for r in rows]
-            out.append(_table(["metric", "eligible", "met", "rate", "threshold", "result", "penalty"], body))
+            out.append(_table(*metric_cells(rows)))
         day = info.get(date)
         if day:
             out.append(f"<p>decisions: {_text(_decision_counts(day['decisions']))}</p>")
@@ -316,16 +304,11 @@ def _days_tables(report: dict, shop: str) -> list[str]:
 
 
 def _by_agent_table(rows: list[dict], metrics: list[str]) -> str:
-    body = [[r["agent"], str(r["assigned"]), str(r["transfers_in"]),
-             f"{r['peak_load']}/{r['cap']}" if r["cap"] is not None else "—",
-             *(_rate_cell(r["metrics"][m]) if m in r["metrics"] else "—" for m in metrics)] for r in rows]
-    return _table(["agent", "assigned", "transfers_in", "peak/cap", *metrics], body)
+    return _table(*agent_cells(rows, metrics))
 
 
 def _by_hour_table(rows: list[dict], metrics: list[str]) -> str:
-    body = [[HOURS[r["hour"]], str(r["assigned"]), str(r["queued"]), str(r["peak_queue"]),
-             *(_rate_cell(r["metrics"][m]) if m in r["metrics"] else "—" for m in metrics)] for r in rows]
-    return _table(["hour", "assigned", "queued", "peak_queue", *metrics], body)
+    return _table(*hour_cells(rows, metrics))
 
 
 def _auto_replies(by_kind: dict[str, dict]) -> list[str]:
