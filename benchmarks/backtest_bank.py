@@ -33,6 +33,7 @@ and the worst days.
 from __future__ import annotations
 
 import argparse
+import bisect
 import csv
 import sys
 import tempfile
@@ -151,8 +152,31 @@ def pickup(rows: list[dict]) -> dict[str, float]:
     return {quantile_key(q): float(waits[min(len(waits) - 1, int(q * len(waits)))]) for q in QUANTILES}
 
 
-def presence(rows: list[dict], mode: str, slot: int = SLOT, gap: int = 0) -> list[tuple[float, str, str]]:
+def pickup_present(rows: list[dict], away: int) -> dict[str, float]:
+    """Quantiles of the seconds from the moment an agent was free and its next call was waiting to that
+    call's service, when shorter than `away` (the agent was there): the time to put a call through."""
+    by_agent: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["served"] and r["ser_exit"] is not None:
+            by_agent[r["agent"]].append(r)
+    waits = []
+    for calls_of in by_agent.values():
+        calls_of.sort(key=lambda r: r["ser_start"])
+        for before, call in zip(calls_of, calls_of[1:]):
+            delay = call["ser_start"] - max(before["ser_exit"], call["q_start"])
+            if 0 <= delay < away:
+                waits.append(delay)
+    waits.sort()
+    if not waits:
+        return {quantile_key(q): 1.0 for q in QUANTILES}
+    return {quantile_key(q): float(waits[min(len(waits) - 1, int(q * len(waits)))]) for q in QUANTILES}
+
+
+def presence(rows: list[dict], mode: str, slot: int = SLOT, gap: int = 0, skill_share: float = 0.1,
+             away: int = 60) -> list[tuple[float, str, str]]:
     """(ts, agent, status) of each agent's presence, inferred from its calls (see the module doc)."""
+    if mode == "waiting":
+        return presence_by_waiting(rows, skill_share, away)
     spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for r in rows:
         if r["served"] and r["ser_exit"] is not None:
@@ -181,6 +205,57 @@ def presence(rows: list[dict], mode: str, slot: int = SLOT, gap: int = 0) -> lis
     return sorted(events)
 
 
+def presence_by_waiting(rows: list[dict], skill_share: float, away: int) -> list[tuple[float, str, str]]:
+    """Each agent present from its first call of the day to its last, except while a call it could take
+    waited `away` seconds or more with the agent free: then it was away until its next call."""
+    served: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["served"] and r["ser_exit"] is not None:
+            served[r["agent"]].append(r)
+    waits_by_type: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for r in rows:
+        end = r["ser_start"] if r["served"] else (r["q_exit"] if r["q_exit"] is not None else r["q_start"])
+        waits_by_type[r["type"]].append((r["q_start"], end))
+    starts_by_type = {}
+    for kind, spans in waits_by_type.items():
+        spans.sort()
+        starts_by_type[kind] = [start for start, _ in spans]
+    events = []
+    for agent, own in served.items():
+        own.sort(key=lambda r: r["ser_start"])
+        types = Counter(r["type"] for r in own)
+        skills = [k for k, n in types.items() if n >= skill_share * len(own)] or [types.most_common(1)[0][0]]
+        spans = [(r["ser_start"], r["ser_exit"]) for r in own]
+        day_start = spans[0][0]
+        on_since = day_start
+        for (_, end), (start, _) in zip(spans, spans[1:]):
+            if start - end > 6 * 3600:   # a new day: away overnight
+                events += [(on_since - 1, agent, "online"), (end, agent, "offline")]
+                on_since = start
+                continue
+            left = _first_neglect(waits_by_type, starts_by_type, skills, end, start, away)
+            if left is not None:
+                events += [(on_since - 1, agent, "online"), (left, agent, "offline")]
+                on_since = start
+        events += [(on_since - 1, agent, "online"), (spans[-1][1], agent, "offline")]
+    return sorted(events)
+
+
+def _first_neglect(waits_by_type, starts_by_type, skills, free: float, busy: float, away: int) -> float | None:
+    """The moment an agent free from `free` to `busy` let a call of its skills wait `away` seconds: a
+    call waiting at or entering after `free`, still waiting `away` seconds after the later of the two."""
+    first = None
+    for kind in skills:
+        spans, starts = waits_by_type[kind], starts_by_type[kind]
+        i = max(0, bisect.bisect_left(starts, free - 4 * 3600))
+        j = bisect.bisect_left(starts, busy)
+        for q_start, end in spans[i:j]:
+            since = max(free, q_start)
+            if end - since >= away and since + away < busy and (first is None or since < first):
+                first = since
+    return first
+
+
 def _bridged(intervals: list[tuple[float, float]], gap: int) -> list[tuple[float, float]]:
     """Intervals with the gaps shorter than `gap` seconds between them filled."""
     out: list[tuple[float, float]] = []
@@ -193,13 +268,13 @@ def _bridged(intervals: list[tuple[float, float]], gap: int) -> list[tuple[float
 
 
 def event_log(rows: list[dict], mode: str, zone: ZoneInfo, path: Path, slot: int = SLOT, gap: int = 0,
-              priority: bool = False) -> None:
+              priority: bool = False, skill_share: float = 0.1, away: int = 60) -> None:
     """The calls as a kefu event log, the inferred presence included."""
     def iso(ts: float) -> str:
         return datetime.fromtimestamp(ts, zone).isoformat()
 
     events = [(ts, 0, {"ts": iso(ts), "type": "agent_status", "agent": agent, "status": status})
-              for ts, agent, status in presence(rows, mode, slot, gap)]
+              for ts, agent, status in presence(rows, mode, slot, gap, skill_share, away)]
     for r in rows:
         call = {"ts": iso(r["q_start"]), "type": "message", "sender": "consumer", "consumer": r["id"], "page": r["type"]}
         if priority:
@@ -274,17 +349,19 @@ def facts(rows: list[dict], model) -> str:
             f"{by_priority}; first replies by load: {loads}")
 
 
-def _answer_with(model, quantiles: dict[str, float]) -> None:
-    """Every reply delay of the model set to these quantiles (the time to put a call through)."""
+def _answer_with(model, quantiles: dict[str, float], hang_up: bool = False) -> None:
+    """Every reply delay of the model set to these quantiles (the time to put a call through); with hang_up,
+    callers may leave while their call rings, not only while queued."""
     for shop in model.shops:
+        shop.patience.leaves = "unanswered" if hang_up else "queued"
         for pools in (shop.delays.first_reply, shop.delays.follow_up):
             for pool in pools.values():
-                pool.quantiles = dict(quantiles)
-        shop.delays.first_reply_all_loads.quantiles = dict(quantiles)
-        shop.delays.follow_up_all_loads.quantiles = dict(quantiles)
+                pool.quantiles, pool.mean = dict(quantiles), None
+        for pool in (shop.delays.first_reply_all_loads, shop.delays.follow_up_all_loads):
+            pool.quantiles, pool.mean = dict(quantiles), None
         for agent in shop.agents:
             for pooled in (*agent.delays.first_reply.values(), *agent.delays.follow_up.values()):
-                pooled.quantiles = dict(quantiles)
+                pooled.quantiles, pooled.mean = dict(quantiles), None
 
 
 def _at_least_one(text: str) -> int:
@@ -297,7 +374,9 @@ def _at_least_one(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA)
-    ap.add_argument("--presence", choices=("slots", "day"), default="slots")
+    ap.add_argument("--presence", choices=("slots", "day", "waiting"), default="slots")
+    ap.add_argument("--away", type=int, default=60, help="seconds (--presence waiting): an agent free while a "
+                    "call it could take waited this long was away")
     ap.add_argument("--runs", type=_at_least_one, default=1)
     ap.add_argument("--skills", action="store_true", help="a group per service type (else one pool)")
     ap.add_argument("--skill-share", type=float, default=None,
@@ -309,6 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--priority", action="store_true", help="calls queue by their priority (0-2, the highest first)")
     ap.add_argument("--gap", type=int, default=0, help="minutes: an agent idle for less between two calls was present")
     ap.add_argument("--slot", type=int, default=15, help="minutes of a presence slot (--presence slots)")
+    ap.add_argument("--daily-model", action="store_true", help="with --daily-pickup: each day's model calibrated "
+                    "on that day alone (its service times and patience)")
+    ap.add_argument("--hang-up", action="store_true", help="callers may hang up while the call rings (patience "
+                    "runs to the answer), not only while queued")
     ap.add_argument("--worst", type=int, default=5)
     args = ap.parse_args(argv)
     if not args.data.is_file():
@@ -320,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         log = folder / "bank.jsonl"
-        event_log(rows, args.presence, zone, log, args.slot * 60, args.gap * 60, args.priority)
+        event_log(rows, args.presence, zone, log, args.slot * 60, args.gap * 60, args.priority,
+                  args.skill_share or 0.1, args.away)
         agents = sorted({r["agent"] for r in rows if r["served"]})
         platforms, policy_path = desk(folder, rows, args.skills or args.skill_share is not None, args.skill_share,
                                       args.priority)
@@ -337,12 +421,21 @@ def main(argv: list[str] | None = None) -> int:
         days = [[day] for day in truth] if args.daily_pickup else [list(truth)]
         for chosen in days:
             part = [r for r in rows if r["day"] in chosen]
-            answer = pickup(part) if args.pickup or args.daily_pickup else {quantile_key(q): 1.0 for q in QUANTILES}
-            _answer_with(model, answer)
+            if args.presence == "waiting":
+                answer = pickup_present(part, args.away)
+            else:
+                answer = pickup(part) if args.pickup or args.daily_pickup else {quantile_key(q): 1.0 for q in QUANTILES}
+            _answer_with(model, answer, args.hang_up)
             day_log = log
             if len(days) > 1:
                 day_log = folder / f"{chosen[0]}.jsonl"
-                event_log(part, args.presence, zone, day_log, args.slot * 60, args.gap * 60, args.priority)
+                event_log(part, args.presence, zone, day_log, args.slot * 60, args.gap * 60, args.priority,
+                  args.skill_share or 0.1, args.away)
+                if args.daily_model:
+                    with open(day_log, "rb") as f:
+                        model, _ = calibrate_stream(f, log_name=str(day_log), timezone=ZONE, stats=ReadStats(),
+                                                    vocabulary=Vocabulary.of_platform(policy.platform), platform="bank")
+                    _answer_with(model, answer, args.hang_up)
             for seed in range(args.runs):
                 with open(day_log, "rb") as f:
                     replayed = replay(policy, f, seed=seed, actor=ModelActor(model, seed))

@@ -124,6 +124,21 @@ def test_session_ends_by_hand_and_auto():
     assert shop.session_end == ends
 
 
+def test_a_session_end_after_a_long_silence_is_a_late_hand_end_not_an_auto_end():
+    # a two-hour call: c1 answered at 10 s, its session_end 2 h later (more than IDLE_GAP of silence), nothing
+    # between: ended by hand 7200 s after the last exchange, d holding c1 all along (c2's reply at 1 h sees
+    # load 2). c2 went quiet, then wrote again before its stray session_end: an auto end, then a new
+    # conversation with no agent. The means: c1's 7200 s alone by hand; replies 10 s (load 1) and 20 s (load 2).
+    lines = [_msg(0, "c1"), _msg(10, "c1", "d"), _end(10 + 7200, "c1"),
+             _msg(3600, "c2"), _msg(3620, "c2", "d"), _msg(3620 + IDLE_GAP + 60, "c2"), _end(3620 + IDLE_GAP + 90, "c2")]
+    (shop,) = _model(lines).shops
+    ends = shop.session_end
+    assert (ends.sessions, ends.by_hand, ends.auto) == (2, 0.5, 0.5)
+    assert (ends.by_hand_delay.n, ends.by_hand_delay.mean, ends.by_hand_delay.quantiles["p50"]) == (1, 7200.0, 7200.0)
+    first = shop.delays.first_reply
+    assert (first["1"].n, first["1"].mean, first["2-3"].n, first["2-3"].mean) == (1, 10.0, 1, 20.0)
+
+
 def test_patience_is_kaplan_meier_over_first_waits():
     (shop,) = _model(DESK).shops
     p = shop.patience

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from cli_helpers import kefu
 from engine.events import Event, ReadStats, read_events
 from engine.loader import Loader
 from engine.runtime import Engine
-from engine.whatif.actor import ModelActor, bucket_of, conversations, draw, inverse, _Run
+from engine.whatif.actor import ModelActor, bucket_of, conversations, draw, inverse, tail_excess, _at, _points, _Run
 from engine.whatif.model import (QUANTILES, AgentModel, DelaysByLoad, Patience, Pool, SessionEnds, Settings, ShopEntry,
                                  Source, quantile_key, save_model)
 
@@ -141,6 +142,39 @@ def test_a_queued_consumer_leaves_when_patience_runs_out(tmp_path):
     left = [d for d in decisions if d.action == "leave_queue"]
     assert [(d.consumer, d.reason, d.ts) for d in left] == [("c2", "by_hand", "2026-11-11T09:01:10+08:00")]
     assert [e.type for e in fed if e.consumer == "c2"] == ["message", "session_end"]
+
+
+def test_a_caller_hangs_up_while_unanswered_only_where_the_model_says_so(tmp_path):
+    # c1 is assigned at once; the first reply takes 100 s, patience is 60 s
+    rows = [ONLINE, _msg("00:00", "consumer"), _msg("05:00", "agent")]
+    model = _model(first=100, follow=50, patience=60)
+    fed, stays = _play(_policy(tmp_path), model, rows)   # leaves: queued (chat): assigned, the consumer stays
+    assert [(e.sender or e.type, e.ts - fed[0].ts) for e in fed] == [("agent_status", 0), ("consumer", 0), ("agent", 100)]
+    model.shops[0].patience.leaves = "unanswered"   # phone: the caller hangs up at 60 s, before the answer
+    fed, gone = _play(_policy(tmp_path), model, rows)
+    assert [(e.sender or e.type, e.ts - fed[0].ts) for e in fed] == [("agent_status", 0), ("consumer", 0),
+                                                                    ("session_end", 60)]
+    assert [(d.action, d.ts) for d in gone if d.action in ("assign", "close_session")] == [
+        ("assign", "2026-11-11T09:00:00+08:00"), ("close_session", "2026-11-11T09:01:00+08:00")]
+    # answered within the patience: no hang-up, and the answer ends the wait (no departure after it)
+    fast = _model(first=30, follow=50, patience=60)
+    fast.shops[0].patience.leaves = "unanswered"
+    fed, _ = _play(_policy(tmp_path), fast, rows)
+    assert [(e.sender or e.type, e.ts - fed[0].ts) for e in fed] == [("agent_status", 0), ("consumer", 0), ("agent", 30)]
+
+
+def test_draws_above_p99_keep_the_distributions_mean():
+    # every quantile 10 s, mean 20 s: below p99 the quantiles give 0.99 * 10 less the ramp from 0 to p05
+    # (0.05 * 10 / 2 = 0.25): 9.65 s; the top 1 % must bring 20 - 9.65 = 10.35, i.e. 1035 s on average,
+    # an exponential excess of 1035 - 10 = 1025 s over p99
+    points = _points({quantile_key(q): 10.0 for q in QUANTILES})
+    assert tail_excess(points, 20.0) == pytest.approx(1025)
+    assert tail_excess(points, None) == 0 and tail_excess(points, 5.0) == 0   # no mean, or one the body exceeds
+    u = 1 - 0.01 / math.e   # ln(0.01 / (1 - u)) = 1: p99 plus one mean excess
+    assert _at(points, u, 1025) == pytest.approx(1035)
+    assert _at(points, u, 0.0) == 10   # without: p99 above it
+    n = 200_000
+    assert math.fsum(_at(points, (i + 0.5) / n, 1025) for i in range(n)) / n == pytest.approx(20, rel=0.01)
 
 
 def test_sessions_end_by_hand_as_often_as_the_model_says(tmp_path):

@@ -197,14 +197,29 @@ def _points(quantiles: Mapping[str, float | None] | None) -> tuple[float | None,
 
 
 _PROBABILITIES = (0.0, *QUANTILES)
+_TOP = 1.0 - QUANTILES[-1]   # the share above the last quantile (p99): 0.01
 
 
-def _at(points: tuple[float | None, ...] | None, u: float) -> float | None:
+def tail_excess(points: tuple[float | None, ...] | None, mean: float | None) -> float:
+    """The mean of the exponential excess over p99 that gives the distribution this mean (0: none, draws above
+    p99 are p99): the mean less what the quantiles below p99 account for (linear between them), over the top 1 %."""
+    if points is None or mean is None or any(v is None for v in points):
+        return 0.0
+    values: tuple[float, ...] = points   # type: ignore[assignment]   # no None, checked above
+    body = math.fsum((q1 - q0) * (v0 + v1) / 2 for q0, q1, v0, v1
+                     in zip(_PROBABILITIES, _PROBABILITIES[1:], values, values[1:]))
+    return max(0.0, (mean - body) / _TOP - values[-1])
+
+
+def _at(points: tuple[float | None, ...] | None, u: float, excess: float = 0.0) -> float | None:
     if points is None:
         return None
     i = bisect.bisect_left(_PROBABILITIES, u)
     if i >= len(points):
-        return points[-1]
+        top = points[-1]
+        if excess and top is not None:   # above p99: p99 plus an exponential excess (u < 1, so finite)
+            return top + excess * math.log(_TOP / (1.0 - u))
+        return top
     if i == 0:
         return points[0]
     lo, hi = points[i - 1], points[i]
@@ -221,16 +236,18 @@ class ShopAgents:
     def __init__(self, entry: ShopEntry):
         self.entry = entry
         self.agents: dict[str, AgentEntry] = {a.agent: a for a in entry.agents}
-        self._compiled: dict[int, tuple[float | None, ...] | None] = {}   # id of a quantiles dict -> its points
+        # id of a distribution -> its points and its tail's excess over p99 (worked out once)
+        self._compiled: dict[int, tuple[tuple[float | None, ...] | None, float]] = {}
         self._patience = _points(entry.patience.quantiles)
+        self.leaves_unanswered = entry.patience.leaves == "unanswered"
 
-    def _value(self, quantiles: Mapping[str, float | None] | None, u: float) -> float | None:
-        """inverse(quantiles, u), each distribution's points worked out once."""
-        key = id(quantiles)
-        points = self._compiled.get(key, False)
-        if points is False:
-            points = self._compiled[key] = _points(quantiles)
-        return _at(points, u)   # type: ignore[arg-type]
+    def _value(self, pool: Pool | Pooled, u: float) -> float | None:
+        """The pool's value at probability u: linear between its quantiles, the tail above p99 keeping its mean."""
+        compiled = self._compiled.get(id(pool))
+        if compiled is None:
+            points = _points(pool.quantiles)
+            compiled = self._compiled[id(pool)] = (points, tail_excess(points, pool.mean))
+        return _at(compiled[0], u, compiled[1])
 
     def delay(self, agent: str, first: bool, load: int, u: float) -> float:
         """Seconds to answer a burst (first reply or follow-up) at this load."""
@@ -244,7 +261,7 @@ class ShopAgents:
             pool = (delays.first_reply if first else delays.follow_up).get(bucket)
             if pool is None or not pool.quantiles:
                 pool = delays.first_reply_all_loads if first else delays.follow_up_all_loads
-        value = self._value(pool.quantiles, u)
+        value = self._value(pool, u)
         return 60.0 if value is None else value   # a model with no delay at all: a minute (docs/whatif.md)
 
     def hand_end(self, u_share: float, u_delay: float, platform_ends: bool = True) -> float | None:
@@ -253,7 +270,7 @@ class ShopAgents:
         ends = self.entry.session_end
         if platform_ends and (ends.by_hand is None or u_share >= ends.by_hand):
             return None
-        value = self._value(ends.by_hand_delay.quantiles, u_delay)
+        value = self._value(ends.by_hand_delay, u_delay)
         return 0.0 if value is None else value
 
     def patience(self, u: float) -> float:
@@ -444,6 +461,8 @@ class _Run:
         if earlier is not None and earlier is not live:
             earlier.gone = True   # the consumer's next conversation (its log time came): the rest of this one is dropped
         self.live[key] = live
+        if live.burst == 0 and self._model(live.sid).leaves_unanswered:
+            self._be_patient(ts, live)
         return self._message(ts, live)
 
     def _message(self, ts: float, live: _Live) -> list[Decision]:
@@ -487,6 +506,7 @@ class _Run:
         if self._session(live) != live.agent or live.reply_at != ts:
             return []   # the session ended (or moved) before the answer: the next burst, if any, routes again
         out = self._feed(ts, live, "message")
+        live.patience_at = None   # answered: the consumer no longer waits
         conv = live.conv
         if live.burst + 1 < len(conv.bursts) or conv.complete:
             self._after_answer(live, ts, ts)
@@ -523,7 +543,9 @@ class _Run:
         return self.engine.feed(event)
 
     def _patience_over(self, ts: float, live: _Live) -> list[Decision]:
-        if live.patience_at != ts or live.agent is not None or self._session(live) is not None:
+        if live.patience_at != ts:
+            return []
+        if not self._model(live.sid).leaves_unanswered and (live.agent is not None or self._session(live) is not None):
             return []
         live.gone = True
         self._forget(live)
@@ -546,9 +568,14 @@ class _Run:
                     live.gone = True   # left unserved with nothing more to say: nothing of it can come again
                     self._forget(live)
             elif isinstance(d, Queued):
-                sid = self._shop_id(live)
-                conv = live.conv
-                wait = self._model(sid).patience(draw(self.seed, sid, conv.consumer, conv.index, live.burst, "patience"))
-                if wait < math.inf:
-                    live.patience_at = max(live.burst_start + wait, now)
-                    self._push(live.patience_at, "patience", live)
+                if live.patience_at is None or not self._model(live.sid).leaves_unanswered:
+                    self._be_patient(now, live)   # (unanswered: the clock already runs from the burst's start)
+
+    def _be_patient(self, now: float, live: _Live) -> None:
+        """The consumer leaves once the patience drawn for this burst has passed since its first message."""
+        sid = self._shop_id(live)
+        conv = live.conv
+        wait = self._model(sid).patience(draw(self.seed, sid, conv.consumer, conv.index, live.burst, "patience"))
+        if wait < math.inf:
+            live.patience_at = max(live.burst_start + wait, now)
+            self._push(live.patience_at, "patience", live)

@@ -13,7 +13,9 @@ has replied, and whether they are **waiting** (they wrote and no agent has answe
   number of consumers it has in hand then, the one waiting included.
 - **Conversations end** by a session_end event (by hand), or by the log going quiet (the platform's
   auto-end): IDLE_GAP after the consumer's last event once an agent has replied, MAX_WAIT after the
-  first message when none has; a conversation still open at the end of the log ends there.
+  first message when none has; a conversation still open at the end of the log ends there. A session_end
+  that is the consumer's next event after such a silence ended that conversation by hand after all (a long
+  phone call; an agent who ended it late).
 - **Patience**: each wait for a conversation's first reply is a patience observation: censored at the
   reply (the consumer waited at least that long), observed when the consumer went unanswered (at the
   session_end, else at their last message), censored at the end of the log when their last event is
@@ -38,7 +40,7 @@ from .model import (
     BUCKET_NAMES, quantile_key,
 )
 
-__all__ = ["IDLE_GAP", "MAX_WAIT", "Calibration", "calibrate", "calibrate_events", "calibrate_stream", "quantiles_of",
+__all__ = ["IDLE_GAP", "MAX_WAIT", "Calibration", "calibrate", "calibrate_events", "calibrate_stream", "mean_of", "quantiles_of",
            "kaplan_meier", "bucket_of", "survival_quantile", "survival_at"]
 
 IDLE_GAP = 3600
@@ -84,7 +86,12 @@ def quantiles_of(values: list[float]) -> Optional[dict[str, float]]:
 
 def pool_of(values: list[float]) -> Pool:
     """The Pool (count and quantiles) of some delays."""
-    return Pool(n=len(values), quantiles=quantiles_of(values))
+    return Pool(n=len(values), mean=mean_of(values), quantiles=quantiles_of(values))
+
+
+def mean_of(values: list[float]) -> Optional[float]:
+    """The mean of values in seconds rounded to 0.1; None for no values."""
+    return round(math.fsum(values) / len(values), 1) if values else None
 
 
 def kaplan_meier(durations: Iterable[tuple[float, bool]]) -> list[tuple[float, float]]:
@@ -183,6 +190,9 @@ class ShopLog:
     agents: set[str] = field(default_factory=set)
     consumers: set[str] = field(default_factory=set)
     open: dict[str, Conversation] = field(default_factory=dict)
+    # consumer -> their conversation the log's silence ended (an agent had them): its ending's index, its last
+    # exchange, its stints' indexes; kept until the consumer's next event, which may be its late session_end
+    quiet: dict[str, tuple[int, float, list[int]]] = field(default_factory=dict)
     first_ts: float = math.inf
     last_ts: float = -math.inf
     next_sweep: float = -math.inf
@@ -201,8 +211,12 @@ class ShopLog:
         self.consumers.add(consumer)
         conv = self.open.get(consumer)
         if conv is not None and self._expired(conv, ev.ts):
-            self._close(self.open.pop(consumer), "auto", conv.last_ts)
+            self._close_quiet(consumer)
             conv = None
+        late = self.quiet.pop(consumer, None)
+        if late is not None and conv is None and ev.type == "session_end":
+            self._ended_late(late, ev.ts, ev.agent)
+            return
         if conv is None:
             conv = self.open[consumer] = Conversation()
         conv.last_ts = ev.ts
@@ -285,6 +299,26 @@ class ShopLog:
         for agent in list(conv.started):
             self._end_stint(conv, agent, end)
 
+    def _close_quiet(self, consumer: str) -> None:
+        """Close a conversation the log has gone quiet on (the platform's auto-end, unless its session_end
+        comes later: see _ended_late)."""
+        conv = self.open.pop(consumer)
+        endings, stints = len(self.endings), len(self.stints)
+        self._close(conv, "auto", conv.last_ts)
+        if len(self.endings) > endings:
+            self.quiet[consumer] = (endings, conv.last_message_ts, list(range(stints, len(self.stints))))
+
+    def _ended_late(self, late: tuple[int, float, list[int]], ts: float, by: Optional[str]) -> None:
+        """A session_end after more than IDLE_GAP of silence, the consumer's next event: the conversation was
+        ended by hand then (a long phone call, an agent who ended it late), not by the platform."""
+        index, last_exchange, stints = late
+        agent = by or self.endings[index].agent
+        self.agents.add(agent)
+        self.endings[index] = Ending(agent, True, ts - last_exchange)
+        for i in stints:
+            stint = self.stints[i]
+            self.stints[i] = Stint(stint.agent, stint.start, ts)
+
     def _unanswered(self, conv: Conversation, how: str, at: float) -> None:
         """The patience of a consumer whose wait for a first reply ended without one."""
         assert conv.waiting_since is not None
@@ -299,8 +333,7 @@ class ShopLog:
         """Close the conversations that have ended by now (the log went quiet), so that memory holds only the
         recent ones; the next event of their consumers would have closed them the same way."""
         for consumer in [c for c, conv in self.open.items() if self._expired(conv, now)]:
-            conv = self.open.pop(consumer)
-            self._close(conv, "auto", conv.last_ts)
+            self._close_quiet(consumer)
         self.next_sweep = now + SWEEP_EVERY
 
     def finish(self, log_end: float) -> None:
@@ -373,17 +406,18 @@ def _pooled(own: list[float], group: Optional[DelaysByLoad], shop: DelaysByLoad,
     """The pooling rule: the agent's own delays when it has MIN_OBSERVATIONS, else its group's, else the shop's
     (in this load bucket), else the shop's over all loads, else none."""
     if len(own) >= MIN_OBSERVATIONS:
-        return Pooled(pool="agent", own_n=len(own), n=len(own), quantiles=quantiles_of(own))
+        return Pooled(pool="agent", own_n=len(own), n=len(own), mean=mean_of(own), quantiles=quantiles_of(own))
     levels: list[tuple[PoolLevel, Optional[Pool]]] = [
         ("group", getattr(group, kind)[name] if group is not None else None),
         ("shop", getattr(shop, kind)[name]),
     ]
     for level, pool in levels:
         if pool is not None and pool.n >= MIN_OBSERVATIONS:
-            return Pooled(pool=level, own_n=len(own), n=pool.n, quantiles=pool.quantiles)
+            return Pooled(pool=level, own_n=len(own), n=pool.n, mean=pool.mean, quantiles=pool.quantiles)
     everything: Pool = getattr(shop, f"{kind}_all_loads")
     if everything.n:
-        return Pooled(pool="shop_all_loads", own_n=len(own), n=everything.n, quantiles=everything.quantiles)
+        return Pooled(pool="shop_all_loads", own_n=len(own), n=everything.n, mean=everything.mean,
+                      quantiles=everything.quantiles)
     return Pooled(pool="none", own_n=len(own), n=0)
 
 

@@ -80,6 +80,7 @@ class Pool(_Model):
     """An empirical distribution of seconds: its observations' count and quantiles (None when n is 0)."""
 
     n: int
+    mean: Optional[float] = None   # the observations' mean: the tail above p99 is drawn to keep it (docs/whatif.md)
     quantiles: Optional[dict[QuantileKey, float]] = None
 
 
@@ -89,6 +90,7 @@ class Pooled(_Model):
     pool: PoolLevel
     own_n: int          # the agent's own observations
     n: int              # the observations of the pool used
+    mean: Optional[float] = None
     quantiles: Optional[dict[QuantileKey, float]] = None
 
 
@@ -141,6 +143,10 @@ class Patience(_Model):
     censored: int    # waits that ended with a reply, or open at the end of the log
     quantiles: dict[QuantileKey, Optional[float]]   # None: more than that share never left within the longest wait
     survival: dict[str, float]              # share still waiting after 60 s, 180 s, …
+    leaves: Literal["queued", "unanswered"] = "queued"
+    """Where a consumer can run out of patience in the counterfactual: only while queued (chat: once an agent
+    has them they stay), or while waiting for the first reply even when assigned (phone: a caller hangs up
+    while the call rings)."""
 
 
 class AgentEntry(_Model):
