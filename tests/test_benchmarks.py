@@ -129,3 +129,26 @@ def test_backtest_bank_counts_the_observed_shares_and_the_pickup_by_hand(bench, 
     events = backtest.presence(calls, "day")
     assert [(agent, status) for _, agent, status in events] == [("X", "online"), ("Y", "online"), ("Y", "offline"),
                                                                 ("X", "offline")]
+    # --presence waiting: X, free from 10:05:00 to 10:06:40 while call 3 (NW, one of its two types) waited,
+    # let it wait 100 s: with --away 60 it was away from 10:05:00 to its next call; with --away 120 it was there
+    at = calls[0]["q_start"]   # 10:00:00
+    away60 = backtest.presence(calls, "waiting", away=60)
+    assert [(t - at, agent, status) for t, agent, status in away60] == [
+        (29, "X", "online"), (119, "Y", "online"), (240, "Y", "offline"), (300, "X", "offline"),
+        (399, "X", "online"), (480, "X", "offline")]
+    away120 = backtest.presence(calls, "waiting", away=120)
+    assert [(t - at, agent, status) for t, agent, status in away120 if agent == "X"] == [(29, "X", "online"),
+                                                                                        (480, "X", "offline")]
+    # the pick-up of a present agent: X took call 3 100 s after it was free with the call waiting
+    assert set(backtest.pickup_present(calls, 120).values()) == {100.0}
+    assert set(backtest.pickup_present(calls, 60).values()) == {1.0}   # longer than --away: it was away
+
+
+def test_backtest_generated_recovers_the_generators_delays(bench, capsys):
+    backtest = bench("backtest_bank")
+    assert backtest.main(["--generated"]) == 0
+    out = capsys.readouterr().out
+    # the lognormal's true quantiles by hand: 300 e^(z 0.5), z = -0.6745, 0, 0.6745, 1.2816 -> 214, 300, 420, 570 s
+    rows = {line.split()[4]: line.split() for line in out.splitlines() if line.startswith("lognormal, median")}
+    assert [rows[q][5] for q in ("p25", "p50", "p75", "p90")] == ["214s", "300s", "419s", "570s"]
+    assert "all within tolerance" in out
