@@ -500,6 +500,7 @@ def compare_command(
         raise typer.Exit(EXIT_USAGE)
     _refuse_overwriting({"--report": report}, files, [*inputs_a, *inputs_b])
     log = files[0] if len(files) == 1 else f"{len(files)} logs"
+    _refuse_a_log_without_events_up_front(files, log, resolved_a)
     rejects = _Rejections(log)
     runner = log_replay(rejects)
     if agents is AgentsMode.model:
@@ -525,10 +526,6 @@ def compare_command(
         raise typer.Exit(EXIT_USAGE)
     rejects.summarise()
     data = compare_dict(result)
-    ev = data["events"]
-    from .events import ReadStats
-    _refuse_a_log_without_events(log, ReadStats(read=ev["read"], accepted=ev["accepted"], rejected=ev["rejected"]),
-                                 rejects.first)
     if report_format is ReportFormat.html:
         body = render_html(data)
     elif report_format is ReportFormat.json:
@@ -654,6 +651,28 @@ def _refuse_a_log_without_events(events: str, stats: ReadStats, first: Optional[
         _tell(f"error: {name} does not look like a kefu event log (0 of {stats.read} lines accepted; "
               f"first rejection: {first})")
         raise typer.Exit(EXIT_ERRORS)
+
+
+def _refuse_a_log_without_events_up_front(files: list[str], label: str, policy: ir.Policy) -> None:
+    """_refuse_a_log_without_events before a command that reads the log many times (compare: two policies,
+    every run) reads it once: the log is read to its first event, or to its end when it has none."""
+    from .events import Vocabulary
+    from .logset import read_merged, total
+    first: list[Rejected] = []
+
+    def keep_first(_: int, rejected: Rejected) -> None:
+        if not first:
+            first.append(rejected)
+
+    try:
+        reads, merged = read_merged(files, vocabulary=Vocabulary.of_platform(policy.platform), on_reject=keep_first)
+        for _ in merged:
+            merged.close()   # type: ignore[attr-defined]   # a generator: closing it closes the files
+            return
+    except (OSError, EOFError, zlib.error) as err:
+        _tell(f"error: cannot read events {getattr(err, 'filename', None) or label}: {err}")
+        raise typer.Exit(EXIT_USAGE)
+    _refuse_a_log_without_events(label, total(reads), first[0] if first else None)
 
 
 def _log_files(events: list[str], mapping: Optional[Path]) -> list[str]:

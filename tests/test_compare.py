@@ -224,6 +224,21 @@ def test_a_bad_line_is_reported_once_and_counted(hand: Path, tmp_path: Path):
     assert compare_log(hand / "a.kefu", hand / "a.kefu", "--events", nothing).exit_code == 1
 
 
+def test_a_log_with_no_event_is_refused_before_any_run(hand: Path, tmp_path: Path, monkeypatch):
+    import engine.whatif.compare as compare_module
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("compare ran on a log with no event")
+
+    monkeypatch.setattr(compare_module, "compare", no_run)
+    nothing = _write(tmp_path / "nothing.jsonl", "a,b,c\n1,2,3\n")
+    for agents in ("log", "model"):
+        result = kefu("compare", hand / "a.kefu", hand / "a.kefu", "--events", nothing, "--agents", agents,
+                      "--runs", "20")
+        assert result.exit_code == 1
+        assert "does not look like a kefu event log (0 of 2 lines accepted; first rejection: line 1:" in result.stderr
+
+
 # ---- queue and waits -------------------------------------------------------------------------------------------
 
 def test_a_cap_of_one_queues_a_consumer_and_times_the_wait(hand: Path, tmp_path: Path):
