@@ -554,20 +554,21 @@ def main(argv: list[str] | None = None) -> int:
                 answer = pickup_present(part, args.away)
             else:
                 answer = pickup(part) if args.pickup or args.daily_pickup else {quantile_key(q): 1.0 for q in QUANTILES}
-            _answer_with(model, answer, args.hang_up)
+            played = model   # the month's, or (--daily-model) the day's
+            _answer_with(played, answer, args.hang_up)
             day_log = log
             if len(days) > 1:
                 day_log = folder / f"{chosen[0]}.jsonl"
                 event_log(part, args.presence, zone, day_log, args.slot * 60, args.gap * 60, args.priority,
-                  args.skill_share or 0.1, args.away)
+                          args.skill_share or 0.1, args.away)
                 if args.daily_model:
                     with open(day_log, "rb") as f:
-                        model, _ = calibrate_stream(f, log_name=str(day_log), timezone=ZONE, stats=ReadStats(),
-                                                    vocabulary=Vocabulary.of_platform(policy.platform), platform="bank")
-                    _answer_with(model, answer, args.hang_up)
+                        played, _ = calibrate_stream(f, log_name=str(day_log), timezone=ZONE, stats=ReadStats(),
+                                                     vocabulary=Vocabulary.of_platform(policy.platform), platform="bank")
+                    _answer_with(played, answer, args.hang_up)
             for seed in range(args.runs):
                 with open(day_log, "rb") as f:
-                    replayed = replay(policy, f, seed=seed, actor=ModelActor(model, seed))
+                    replayed = replay(policy, f, seed=seed, actor=ModelActor(played, seed))
                 rates: dict[str, dict[str, float]] = defaultdict(dict)
                 for row in replayed.engine.metric_rows():
                     if row.eligible:
@@ -576,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
                     got = rates.get(day, {})
                     simulated[day].append((got.get("answered_60s", 0.0), got.get("answered_180s", 0.0)))
     print(facts(rows, model))
-    slots = f" ({args.slot}-minute slots)" if args.presence == "slots" else ""
+    slots = f" ({args.slot}-minute slots)" if args.presence.startswith("slots") else ""
     print(f"Anonymous Bank, August: {len(rows):,} queued calls, {len(agents)} agents; presence {args.presence}{slots}; "
           f"{args.runs} run(s)")
     print(f"{'day':<11} {'calls':>6}  {'60 s obs':>8} {'sim':>6} {'diff':>6}   {'180 s obs':>9} {'sim':>6} {'diff':>6}")
