@@ -606,3 +606,13 @@ def test_a_mapping_may_give_a_calls_priority_as_a_whole_number(tmp_path):
     assert result.exit_code == 0
     assert [json.loads(line)["priority"] for line in out.read_text(encoding="utf-8").splitlines()] == [2]
     assert "'high' is not a whole number" in result.stderr
+
+
+def test_an_output_that_cannot_be_written_is_named_as_the_output_not_the_export(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "file").write_bytes(b"")
+    export = ROOT / "samples" / "open-api-records.json"
+    for out, reason in ((tmp_path / "taken", "Is a directory"), (tmp_path / "file" / "log.jsonl", "Not a directory")):
+        result = kefu("import", export, "--mapping", OPEN_API, "--out", out)
+        assert (result.exit_code, result.stderr) == (2, f"error: cannot write {out}: {reason}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "taken"]
