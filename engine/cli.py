@@ -541,20 +541,17 @@ def compare_command(
 
 def _commit_report(outputs: PendingOutputs, written: dict[str, BinaryIO], report: Optional[Path], body: bytes) -> None:
     """The report written to its file (if it has one) and every output committed; exit 2 if one cannot be."""
-    _commit(outputs, written["report"] if report is not None else None, "report", report, body)
+    _commit(outputs, written["report"] if report is not None else None, body)
 
 
-def _commit(outputs: PendingOutputs, target: Optional[BinaryIO], what: str, path: Optional[Path], body: bytes) -> None:
+def _commit(outputs: PendingOutputs, target: Optional[BinaryIO], body: bytes) -> None:
     """body written to an output opened by `outputs` (none: written elsewhere), then every output committed;
     exit 2 naming the output that cannot be written."""
     try:
         if target is not None:
             target.write(body)
         outputs.commit()
-    except OSError as err:
-        _tell(f"error: cannot write {what} {path}: {err.strerror or err}")
-        raise typer.Exit(EXIT_USAGE)
-    except OutputFailed as err:
+    except OutputFailed as err:   # the output that failed, which need not be this one
         _tell(f"error: cannot write {err.output.what} {err.output.path}: {err.reason}")
         raise typer.Exit(EXIT_USAGE)
 
@@ -853,7 +850,7 @@ def calibrate_command(
             _refuse_a_log_without_events(log, stats, rejects.first)
         if shop is not None and not model.shops and stats.read:
             _tell(f'note: {rejects.label} has no events of shop "{shop}": the model has no shop')
-        _commit(outputs, target, "model", out, dump_model(model))
+        _commit(outputs, target, dump_model(model))
     agents = sum(len(entry.agents) for entry in model.shops)
     _tell(f"{rejects.label}: {stats.read} lines read = {stats.accepted} accepted + {stats.rejected} rejected; "
           f"{len(model.shops)} shop{'s' if len(model.shops) != 1 else ''}, {agents} agent{'s' if agents != 1 else ''} "
@@ -945,9 +942,6 @@ def _write_file(path: Path, data: bytes) -> None:
         write_whole(path, data)
     except OutputFailed as err:
         _tell(f"error: cannot write {path}: {err.reason}")
-        raise typer.Exit(EXIT_USAGE)
-    except OSError as err:
-        _tell(f"error: cannot write {path}: {err.strerror or err}")
         raise typer.Exit(EXIT_USAGE)
 
 

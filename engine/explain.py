@@ -125,6 +125,12 @@ def decision_text(d: dict[str, Any]) -> str:
         text = f"transfer {who} from {d.get('from_agent')} to {d['agent']} (from the log)"
     elif action == "differs":
         text = f"the log's {d['actual_agent']} answered {who} first, not {d['agent']} whom the policy assigned"
+    elif action == "history_answer":
+        text = (f"{d['agent']} answers {who} from history, {d['since_end']} s after the session ended "
+                f"(window {d['window']} s)")
+    elif action == "history_expired":
+        text = (f"{d['agent']} writes to {who} {d['since_end']} s after the session ended, past the history window "
+                f"({d['window']} s): not an answer")
     else:
         text = f"{action} {who}"
     return text + rule

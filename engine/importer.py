@@ -439,13 +439,8 @@ def rows(path: Path, mapping: Mapping, encoding: str | None = None) -> tuple[lis
                         yield Row(reader.line_num, dict(zip(header, values)), fault)
         return header, csv_rows()
     if fmt == "jsonl":
-        first = ""
-        for line in f:   # the columns: the fields of the first record
-            if line.strip():
-                first = line
-                break
+        header = _jsonl_columns(f)
         f.seek(0)
-        header = sorted(json.loads(first)) if first and isinstance(json.loads(first), dict) else []
 
         def jsonl_rows() -> Iterator[Row]:
             with f:
@@ -466,6 +461,21 @@ def rows(path: Path, mapping: Mapping, encoding: str | None = None) -> tuple[lis
         raise ValueError(f"no list of records at {mapping.records or 'the top'}")
     header = sorted({k for r in data if isinstance(r, dict) for k in r})
     return header, (_record_row(n, r) for n, r in enumerate(data, 1))
+
+
+def _jsonl_columns(f: Any) -> list[str]:
+    """A JSON Lines export's columns: every field of every record, sorted (a first pass over the file; records
+    need not have the same fields). A line that is not a JSON object adds none: it is a bad row when read."""
+    columns: set[str] = set()
+    for line in f:
+        if line.strip():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                columns.update(record)
+    return sorted(columns)
 
 
 def _record_row(number: int, record: Any) -> Row:

@@ -98,7 +98,7 @@ class DaySummary(_Closed):
 
     shop: str
     date: str
-    decisions: dict[str, int]
+    decisions: dict[Literal[ACTIONS], int]  # type: ignore[valid-type]
     compared: int
     agreed: int
 
@@ -192,7 +192,7 @@ class Report(_Closed):
     seed: int
     events: EventCounts
     metrics: list[MetricRecord]
-    decisions: dict[str, int]
+    decisions: dict[Literal[ACTIONS], int]  # type: ignore[valid-type]
     auto_replies: dict[str, int]
     suppressed_auto_replies: int
     auto_replies_by_kind: dict[Literal[SEND_ORDER], AutoReplyCounts]  # type: ignore[valid-type]

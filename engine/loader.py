@@ -264,6 +264,43 @@ class Loader:
         self._platforms: dict[str, tuple[ir.Platform | None, list[Diagnostic], dict[str, SourceFile]]] = {}
         self.unsaved = {path.resolve(): text for path, text in (unsaved or {}).items()}
         self._platform_inputs: dict[str, list[tuple[str, Path]]] = {}
+        # each cached platform's file (None: unknown) and its state when read, to see it change (refresh)
+        self._platform_files: dict[str, tuple[Path | None, object]] = {}
+
+    def refresh(self, unsaved: dict[Path, str]) -> None:
+        """Reuse this loader for another check (a language server's next keystroke): read these texts instead of
+        the disk's from now on, and forget each cached platform whose file changed since it was read (its content,
+        or removed, or another file now found by its name) and each unknown one (its diagnostic is located in
+        the policy that named it)."""
+        self.unsaved = {path.resolve(): text for path, text in unsaved.items()}
+        files = self.available_platforms()
+        stale = [name for name, (path, state) in self._platform_files.items()
+                 if path is None or files.get(name) != path or self._file_state(path) != state]
+        for name in stale:
+            self.forget_platform(name)
+
+    def forget_platform(self, name: str) -> None:
+        """Drop a platform from the cache: the next policy on it reads and parses its file again."""
+        self._platforms.pop(name, None)
+        self._platform_inputs.pop(name, None)
+        self._platform_files.pop(name, None)
+
+    def forget_platforms(self) -> None:
+        """Drop every cached platform."""
+        for name in list(self._platforms):
+            self.forget_platform(name)
+
+    def _file_state(self, path: Path) -> object:
+        """What the file holds, to tell when it changed: the editor's unsaved text, else its bytes (None when it
+        cannot be read). Its bytes, not its modification time: two writes within one clock tick of the file
+        system have the same time, and reading a platform file costs little next to parsing it."""
+        text = self.unsaved.get(path.resolve()) if self.unsaved else None
+        if text is not None:
+            return text
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
 
     # ---- files -------------------------------------------------------------
     def read(self, path: Path, display: str, result: LoadResult, at: ir.Span | None = None,
@@ -372,14 +409,17 @@ class Loader:
         if ref.name in self._platforms:
             return self._platforms[ref.name]
         found, hint = self.find_platform(ref.name)
+        state: object = None
         if found is None:
             diag = error("E040", f"unknown platform {ref.name!r}", ref.span, hint)
             entry: tuple[ir.Platform | None, list[Diagnostic], dict[str, SourceFile]] = (None, [diag], {})
         else:
+            state = self._file_state(found)   # before reading: a change while it is read is seen next time
             loaded = self.load_platform_file(found, ref.name)
             entry = (loaded.platform if loaded.ok else None, loaded.diagnostics, loaded.sources)
             self._platform_inputs[ref.name] = loaded.inputs
         self._platforms[ref.name] = entry
+        self._platform_files[ref.name] = (found, state)
         return entry
 
     def _platform_labels(self, files: dict[str, Path]) -> dict[str, str]:

@@ -85,13 +85,23 @@ def _names(policy: ir.Policy | None) -> Names:
 
 
 class KefuServer(LanguageServer):
-    """The server, with the names of each open file's last version that loaded."""
+    """The server, with the names of each open file's last version that loaded, and one Loader for every check:
+    its platform files are read and parsed once, again only when one changes (Loader.refresh)."""
 
     def __init__(self, platform_dirs: list[Path] | None = None):
         super().__init__(SERVER_NAME, __version__, text_document_sync_kind=types.TextDocumentSyncKind.Full)
         self.platform_dirs = platform_dirs or []
         self.names: dict[str, Names] = {}
         self.glossary = glossary()
+        self.loader = Loader(self.platform_dirs)
+
+    def is_platform_file(self, path: Path) -> bool:
+        """Whether a file is one of the platform files a policy may name (found in a platform directory)."""
+        try:
+            real = path.resolve()
+            return any(real == found.resolve() for found in self.loader.available_platforms().values())
+        except (OSError, ValueError, RuntimeError):
+            return False
 
 
 def uri_path(uri: str) -> Path | None:
@@ -103,7 +113,8 @@ def uri_path(uri: str) -> Path | None:
 def check_text(server: KefuServer, uri: str, text: str) -> list[types.Diagnostic]:
     """The checker's diagnostics for the file's current text, as LSP diagnostics of that file."""
     path = uri_path(uri) or Path("untitled.kefu")
-    loader = Loader(server.platform_dirs, unsaved={path: text})
+    loader = server.loader
+    loader.refresh({path: text})
     display = path.name
     result = loader.load(path, display=display)
     if result.policy is not None:
@@ -198,6 +209,18 @@ def hover_text(server: KefuServer, uri: str, word: str) -> str | None:
     return None
 
 
+def saved_platform(server: KefuServer, uri: str) -> None:
+    """After a platform file is saved, every cached platform is forgotten and the other open files are checked
+    again: their diagnostics follow the platform as it now is (without waiting for their next edit)."""
+    path = uri_path(uri)
+    if path is None or not server.is_platform_file(path):
+        return
+    server.loader.forget_platforms()
+    for other in list(server.workspace.text_documents):
+        if other != uri:
+            _publish(server, other)
+
+
 def _word_at(text: str, character: int) -> str | None:
     for match in _WORD.finditer(text):
         if match.start() <= character <= match.end():
@@ -219,6 +242,7 @@ def make_server(platform_dirs: list[Path] | None = None) -> KefuServer:
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: KefuServer, params: types.DidSaveTextDocumentParams) -> None:
+        saved_platform(ls, params.text_document.uri)
         _publish(ls, params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)

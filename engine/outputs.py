@@ -8,7 +8,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 
 class PendingOutput:
@@ -18,6 +18,8 @@ class PendingOutput:
     open() creates the temporary file, so an output that cannot be written fails before any work is done.
     A symbolic link is followed (the file it points to is replaced, not the link). A target that is not a
     regular file (/dev/null, a pipe, a terminal) is written directly: there is nothing there to keep.
+
+    Every OSError (opening, writing, closing, renaming) comes out as OutputFailed, naming the output.
     """
 
     def __init__(self, path: Path, what: str = "output"):
@@ -28,7 +30,17 @@ class PendingOutput:
         self.file: BinaryIO | None = None
 
     def open(self) -> BinaryIO:
-        """Create the temporary file (or open a device or pipe); OSError when the target cannot be written."""
+        """Create the temporary file (or open a device or pipe) and return it, its writes guarded: OutputFailed
+        (an OSError) names this output when it cannot be created or written."""
+        try:
+            return cast(BinaryIO, _GuardedFile(self._open_file(), self))
+        except OutputFailed:
+            raise
+        except OSError as err:
+            raise OutputFailed(self, err) from None
+
+    def _open_file(self) -> BinaryIO:
+        """The file to write: the temporary file, or the device or pipe itself (OSError as the OS says)."""
         try:
             info = self.target.stat()
         except FileNotFoundError:
@@ -84,13 +96,52 @@ class PendingOutput:
             self.temp = None
 
 
-class OutputFailed(Exception):
-    """An output could not be finished: which one, and the OS's reason."""
+class OutputFailed(OSError):
+    """An output could not be opened, written or finished: which one, and the OS's reason. An OSError, with the
+    OS's errno and the output's path, so a caller that catches OSError around an output still catches it."""
 
-    def __init__(self, output: PendingOutput, reason: str):
-        super().__init__(f"{output.path}: {reason}")
+    def __init__(self, output: PendingOutput, err: OSError):
+        reason = err.strerror or str(err)
+        super().__init__(err.errno, reason, str(output.path))
         self.output = output
         self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.output.path}: {self.reason}"
+
+
+class _GuardedFile:
+    """An output's open file whose OSErrors (a full disk on write, say) come out as OutputFailed naming it."""
+
+    def __init__(self, file: BinaryIO, output: PendingOutput):
+        self.file = file
+        self.output = output
+
+    def write(self, data: bytes) -> int:
+        """Write data (buffered)."""
+        try:
+            return self.file.write(data)
+        except OSError as err:
+            raise OutputFailed(self.output, err) from None
+
+    def flush(self) -> None:
+        """Write what is buffered."""
+        try:
+            self.file.flush()
+        except OSError as err:
+            raise OutputFailed(self.output, err) from None
+
+    def close(self) -> None:
+        """Close the file (its output is still committed or discarded by PendingOutputs)."""
+        try:
+            self.file.close()
+        except OSError as err:
+            raise OutputFailed(self.output, err) from None
+
+    @property
+    def closed(self) -> bool:
+        """Whether the file is closed."""
+        return self.file.closed
 
 
 class PendingOutputs:
@@ -101,8 +152,8 @@ class PendingOutputs:
         self.pending: list[PendingOutput] = []
 
     def open(self, path: Path, what: str = "output") -> BinaryIO:
-        """The file to write the output to: its temporary file, created now (OSError when the output cannot be
-        written); what: how messages name the output."""
+        """The file to write the output to: its temporary file, created now; what: how messages name the output.
+        OutputFailed (an OSError) when it cannot be created, and from any write to it that fails."""
         output = PendingOutput(path, what)
         self.pending.append(output)   # before its file exists: an interruption from here on discards it
         return output.open()
@@ -115,7 +166,7 @@ class PendingOutputs:
                 try:
                     step(output)
                 except OSError as err:
-                    raise OutputFailed(output, err.strerror or str(err)) from None
+                    raise OutputFailed(output, err) from None
 
     def __enter__(self) -> PendingOutputs:
         return self
@@ -126,7 +177,8 @@ class PendingOutputs:
 
 
 def write_whole(path: Path, data: bytes) -> None:
-    """Replace a file's content whole (a temporary file beside it, renamed over it); OSError or OutputFailed."""
+    """Replace a file's content whole (a temporary file beside it, renamed over it); OutputFailed names the
+    path when it cannot be."""
     with PendingOutputs() as outputs:
         outputs.open(path).write(data)
         outputs.commit()

@@ -427,6 +427,15 @@ def _decision_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items() if k != "differs") or "none"
 
 
+def _history_lines(counts: dict[str, int]) -> list[str]:
+    """The agent messages to consumers whose session had ended (`history`), in words; none when there were none."""
+    answered, expired = counts.get("history_answer", 0), counts.get("history_expired", 0)
+    if not answered and not expired:
+        return []
+    return [f"answers from history: {answered} within the history window (answers), {expired} past it "
+            "(not answers: the metrics do not count them)"]
+
+
 def _rate_cell(figures: dict) -> str:
     if not figures["eligible"]:
         return "—"
@@ -509,6 +518,7 @@ def render_text(report: dict) -> str:
     if total["compared"]:
         lines.append(f"assignment agreement: {total['agreed']}/{total['compared']} agree, {total['differs']} differ "
                      f"({_pct(total['agreement'])})")
+    lines += _history_lines(report["decisions"])
     penalties = sum(r["penalty"] for r in report["metrics"])
     if penalties:
         lines.append(f"penalties: {penalties} in total")

@@ -72,8 +72,6 @@ def run_paths(paths: list[Path], *, pattern: re.Pattern | None = None, loader: L
                     _write_back(path, doc)
                 except OutputFailed as err:
                     outcome.errors.append(ScenarioError(shown, 1, 1, f"cannot write the update: {err.reason}"))
-                except OSError as err:
-                    outcome.errors.append(ScenarioError(shown, 1, 1, f"cannot write the update: {err.strerror or err}"))
                 else:
                     outcome.updated.append(shown)
     return outcome

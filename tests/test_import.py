@@ -606,3 +606,86 @@ def test_a_mapping_may_give_a_calls_priority_as_a_whole_number(tmp_path):
     assert result.exit_code == 0
     assert [json.loads(line)["priority"] for line in out.read_text(encoding="utf-8").splitlines()] == [2]
     assert "'high' is not a whole number" in result.stderr
+
+
+def test_an_output_that_cannot_be_written_is_named_as_the_output_not_the_export(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "file").write_bytes(b"")
+    export = ROOT / "samples" / "open-api-records.json"
+    for out, reason in ((tmp_path / "taken", "Is a directory"), (tmp_path / "file" / "log.jsonl", "Not a directory")):
+        result = kefu("import", export, "--mapping", OPEN_API, "--out", out)
+        assert (result.exit_code, result.stderr) == (2, f"error: cannot write {out}: {reason}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "taken"]
+
+
+JSONL_MAPPING = """source: {format: jsonl}
+time: {column: time, format: iso}
+shop: s
+events:
+  - when: {column: direction, in: ["1"]}
+    type: message
+    sender: consumer
+    consumer: {column: buyer}
+  - when: {column: direction, in: ["2"]}
+    type: message
+    sender: agent
+    agent: {column: staff}
+    consumer: {column: buyer}
+"""
+
+
+def _jsonl(tmp_path, records: list[str]) -> tuple[Path, Path]:
+    (tmp_path / "map.yaml").write_text(JSONL_MAPPING, encoding="utf-8")
+    (tmp_path / "x.jsonl").write_text("".join(r + "\n" for r in records), encoding="utf-8")
+    return tmp_path / "x.jsonl", tmp_path / "map.yaml"
+
+
+def test_a_jsonl_field_first_seen_in_a_later_record_is_a_column(tmp_path):
+    # the consumers' records have no `staff`: it first appears in the third record, the agent's answer
+    source, mapping = _jsonl(tmp_path, [
+        '{"time": "2026-11-11T01:00:00Z", "direction": 1, "buyer": "c1"}',
+        '{"time": "2026-11-11T01:00:30Z", "direction": 1, "buyer": "c2"}',
+        '{"time": "2026-11-11T01:01:00Z", "direction": 2, "buyer": "c1", "staff": "lin"}'])
+    result = kefu("import", source, "-m", mapping, "-o", tmp_path / "out.jsonl")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[-1].endswith(": 3 rows read = 3 imported + 0 skipped; 3 events written to "
+                                                   + str(tmp_path / "out.jsonl"))
+    assert [(e["sender"], e["consumer"], e.get("agent")) for e in _events(tmp_path / "out.jsonl")] == [
+        ("consumer", "c1", None), ("consumer", "c2", None), ("agent", "c1", "lin")]
+    guessed = kefu("import", source, "--guess")
+    assert guessed.exit_code == 0 and "staff" in guessed.stdout   # --guess sees it too
+
+
+def test_a_jsonl_column_no_record_has_is_still_a_located_error(tmp_path):
+    source, mapping = _jsonl(tmp_path, [
+        '{"time": "2026-11-11T01:00:00Z", "direction": 1, "buyer": "c1"}',
+        '{"time": "2026-11-11T01:01:00Z", "direction": 2, "buyer": "c1", "agent": "lin"}'])
+    result = kefu("import", source, "-m", mapping, "-o", tmp_path / "out.jsonl")
+    assert result.exit_code == 1 and not (tmp_path / "out.jsonl").exists()
+    # the columns are every record's fields, sorted: `agent` from the second record among them
+    assert result.stderr == (f"{mapping.as_posix()}:12:13: error: {source.as_posix()} has no column 'staff' "
+                             "(its columns: agent, buyer, direction, time)\n")
+
+
+def test_a_jsonl_first_line_that_is_not_an_object_is_a_bad_row_not_the_end(tmp_path):
+    source, mapping = _jsonl(tmp_path, [
+        '{"time": "2026-11-11T01:00:00Z", "direction": 1',   # cut short
+        '["time", "direction"]',
+        '{"time": "2026-11-11T01:01:00Z", "direction": 2, "buyer": "c1", "staff": "lin"}'])
+    result = kefu("import", source, "-m", mapping, "-o", tmp_path / "out.jsonl")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"{source.as_posix()}:1: skipped: not JSON: ")
+    assert lines[1:] == [f"{source.as_posix()}:2: skipped: the record is a JSON list, not an object",
+                         f"{source.as_posix()}: 3 rows read = 1 imported + 2 skipped; 1 events written to "
+                         + str(tmp_path / "out.jsonl")]
+
+
+def test_a_jsonl_record_without_a_field_its_event_needs_is_a_bad_row(tmp_path):
+    source, mapping = _jsonl(tmp_path, [
+        '{"time": "2026-11-11T01:00:00Z", "direction": 2, "buyer": "c1"}',   # an agent's record without staff
+        '{"time": "2026-11-11T01:01:00Z", "direction": 2, "buyer": "c1", "staff": "lin"}'])
+    result = kefu("import", source, "-m", mapping, "-o", tmp_path / "out.jsonl")
+    assert result.exit_code == 0 and result.stderr.splitlines() == [
+        f"{source.as_posix()}:1: column 'staff': skipped: no agent: the column is empty",
+        f"{source.as_posix()}: 2 rows read = 1 imported + 1 skipped; 1 events written to {tmp_path / 'out.jsonl'}"]

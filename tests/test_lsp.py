@@ -141,3 +141,112 @@ def test_an_included_snippet_is_read_from_disk(client, tmp_path):
     (diag,) = _diagnostics(client, uri)
     assert diag["code"] == "E020" and diag["range"]["start"]["line"] == 2
     assert client.close() == 0
+
+
+# ---- in-process: one Loader for every check, its platform files parsed once ---------------------
+def _initialized(platform_dirs: list[Path]):
+    from lsprotocol import types
+
+    from engine.lsp import make_server
+    server = make_server(platform_dirs)
+    steps = server.protocol.lsp_initialize(types.InitializeParams(capabilities=types.ClientCapabilities(),
+                                                                  process_id=None, root_uri=None))
+    for _ in steps:   # the generator registers the workspace as it runs
+        pass
+    return server
+
+
+SHOP = 'shop "s" on douyin\nagent amy { max_sessions 40 }\n'
+
+
+@pytest.fixture
+def platform_copy(tmp_path, monkeypatch):
+    """A copy of the Douyin platform file in a --platform-dir, and a count of the times it is parsed."""
+    import engine.loader
+
+    directory = tmp_path / "platforms"
+    directory.mkdir()
+    platform = directory / "douyin.kefu"
+    platform.write_text((ROOT / "rulesets" / "platforms" / "douyin.kefu").read_text(encoding="utf-8"), encoding="utf-8")
+    parsed: list[str] = []
+    real = engine.loader.parse_document
+
+    def counted(src, *args, **kwargs):
+        parsed.append(src.path)
+        return real(src, *args, **kwargs)
+
+    monkeypatch.setattr(engine.loader, "parse_document", counted)
+    return directory, platform, parsed
+
+
+def test_consecutive_checks_parse_the_platform_file_once(platform_copy, tmp_path):
+    from engine.lsp import check_text
+
+    directory, platform, parsed = platform_copy
+    server = _initialized([directory])
+    uri = (tmp_path / "shop.kefu").as_uri()
+    assert check_text(server, uri, SHOP) == []
+    assert check_text(server, uri, SHOP + "assign by idle_rate\n") == []   # the next keystroke
+    assert check_text(server, (tmp_path / "other.kefu").as_uri(), SHOP) == []   # another file on the same platform
+    assert parsed.count(platform.as_posix()) == 1
+    assert parsed.count((tmp_path / "shop.kefu").as_posix()) == 0   # the edited file is parsed as shown: its name
+    assert parsed.count("shop.kefu") == 2 and parsed.count("other.kefu") == 1
+
+
+def test_a_platform_file_changed_on_disk_is_read_again(platform_copy, tmp_path):
+    from engine.lsp import check_text
+
+    directory, platform, parsed = platform_copy
+    server = _initialized([directory])
+    uri = (tmp_path / "shop.kefu").as_uri()
+    assert check_text(server, uri, SHOP) == []
+    # the platform now caps a shop's reception at 30: amy's 40 is over it
+    platform.write_text(platform.read_text(encoding="utf-8").replace("max_sessions 1..50", "max_sessions 1..30"),
+                        encoding="utf-8")
+    (diag,) = check_text(server, uri, SHOP)
+    assert "30" in diag.message and diag.range.start.line == 1
+    assert parsed.count(platform.as_posix()) == 2
+    assert check_text(server, uri, SHOP) == [diag] and parsed.count(platform.as_posix()) == 2   # cached again
+
+
+def test_a_platform_file_added_later_is_found(platform_copy, tmp_path):
+    from engine.lsp import check_text
+
+    directory, platform, parsed = platform_copy
+    server = _initialized([directory])
+    uri = (tmp_path / "shop.kefu").as_uri()
+    (diag,) = check_text(server, uri, SHOP.replace("douyin", "feige"))
+    assert diag.code == "E040" and diag.range.start.line == 0
+    (directory / "feige.kefu").write_text(platform.read_text(encoding="utf-8").replace("platform douyin", "platform feige"),
+                                          encoding="utf-8")
+    assert check_text(server, uri, SHOP.replace("douyin", "feige")) == []
+
+
+def test_saving_a_platform_file_rechecks_the_open_files(platform_copy, tmp_path):
+    from engine.lsp import saved_platform
+
+    directory, platform, parsed = platform_copy
+    server = _initialized([directory])
+    published: list[tuple[str, int]] = []
+    server.text_document_publish_diagnostics = lambda params: published.append((params.uri, len(params.diagnostics)))
+    shop_uri = (tmp_path / "shop.kefu").as_uri()
+    server.workspace.put_text_document(_document(shop_uri, SHOP))
+    server.workspace.put_text_document(_document(platform.as_uri(), platform.read_text(encoding="utf-8")))
+    saved_platform(server, shop_uri)   # not a platform file: nothing is forgotten or checked
+    assert published == [] and parsed == []
+    saved_platform(server, platform.as_uri())
+    assert published == [(shop_uri, 0)] and parsed.count(platform.as_posix()) == 1
+    server.loader.platform(_ref("douyin"))
+    assert parsed.count(platform.as_posix()) == 1   # cached since
+    saved_platform(server, platform.as_uri())
+    assert parsed.count(platform.as_posix()) == 2   # forgotten at the save, even with the same time and size
+
+
+def _document(uri: str, text: str):
+    from lsprotocol import types
+    return types.TextDocumentItem(uri=uri, language_id="kefu", version=1, text=text)
+
+
+def _ref(name: str):
+    from engine import ir
+    return ir.Ref(name=name)

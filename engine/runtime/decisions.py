@@ -33,6 +33,8 @@ ACTIONS = (
     "close_session",   # a session ends: by hand (log) or automatically (policy timer)
     "auto_reply",      # the policy sends an automatic reply
     "differs",         # the agent who answered in the log is not the one the policy assigned
+    "history_answer",  # the log's agent answers a consumer whose session ended within `history`
+    "history_expired", # the log's agent writes to a consumer whose session ended longer ago: not an answer
 )
 
 
@@ -164,6 +166,15 @@ class Differs(Decision, omit_defaults=True, gc=False):
     """`differs`: the agent who answered in the log (`agent` is the policy's)."""
 
     actual_agent: str
+    file: str | None = None   # the event's file, when the replay reads several (docs/scale.md)
+
+
+class FromHistory(Decision, omit_defaults=True, gc=False):
+    """`history_answer` or `history_expired`: the seconds since the consumer's session ended, and the `history`
+    window (seconds) they are within or past."""
+
+    since_end: int
+    window: int
     file: str | None = None   # the event's file, when the replay reads several (docs/scale.md)
 
 

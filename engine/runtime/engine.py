@@ -26,7 +26,7 @@ from ..events import Event
 from .assign import INDEX_FROM, AgentIndex
 from .clock import LocalClock, policy_timezone
 from .compare import LogComparison
-from .decisions import AutoReplied, Decision, LeftQueue, RuleFiles, Stamper
+from .decisions import AutoReplied, Decision, FromHistory, LeftQueue, RuleFiles, Stamper
 from .hours import WorkingHours
 from .metrics import MetricRow
 from .observers import MetricHub
@@ -105,6 +105,10 @@ class Engine:
         self.end_after = end.after if end and end.after else None
         self.end_rule = self.rule_ref(end.span) if end else None
         self.cooldown = settings.cooldown.every if settings.cooldown and self.automation else 0
+        # `history D`: an ended session can be answered D seconds after its end (None: no statement, no default)
+        history = settings.history
+        self.history_keep = history.keep if history is not None else None
+        self.history_rule = self.rule_ref(history.span) if history is not None else None
         self.agent_specs: dict[str, tuple[int | None, str | None, bool]] = {}
         group_cap = {g.name: g.max_sessions for g in shop.groups}
         declared = {a.name: a for a in shop.agents}
@@ -294,6 +298,9 @@ class Engine:
         """
         repeat = self.router.repeat
         keep_for = max(repeat.within if repeat else 0, self.cooldown)
+        history = self.history_keep
+        ends = shop.history_ends
+        open_since = ts - history if history is not None else 0.0   # an end since then is in its history window
         consumers = shop.consumers
         kept = set()
         for cid in shop.fresh | shop.kept:
@@ -303,10 +310,18 @@ class Engine:
             if (cs.session is None and cs.queued is None and cs.welcome_day != today
                     and (cs.last_end is None or ts - cs.last_end > keep_for)
                     and (cs.last_auto is None or ts - cs.last_auto > keep_for)):
+                if history is not None:   # its session's end is kept while its history window is open
+                    ended = cs.history_end
+                    if ended is not None and ended >= open_since:
+                        ends[cid] = ended
+                    elif ends:
+                        ends.pop(cid, None)   # it wrote since an end kept when it was last forgotten
                 del consumers[cid]
             else:
                 kept.add(cid)
         shop.fresh, shop.kept = set(), kept
+        if ends:   # drop the ends whose history window has closed
+            shop.history_ends = {cid: end for cid, end in ends.items() if end >= open_since}
 
     # ---- consumers -------------------------------------------------------------
     # Event declares every field but line, ts and type optional; the reader guarantees the ones each
@@ -324,6 +339,7 @@ class Engine:
             session.waiting = True
             session.version += 1
         elif new_session:
+            cs.history_end = None   # the consumer writes again: what follows is not an answer from history
             self._route_new(sid, shop, cs, cid, ev, out)
             session = cs.session
         self._observe_message(sid, cid, ts, None if session is None else session.agent)
@@ -366,9 +382,28 @@ class Engine:
                     if not session.compared:
                         self.comparison.first_answer(sid, session, name, ev, out)
                     self._answered(sid, cid, session, ts)
+                elif cs.history_end is not None and self.history_keep is not None \
+                        and not self._from_history(sid, cid, name, ts - cs.history_end, ev, out):
+                    return   # past the history window: no answer, for the metrics either
+            elif shop.history_ends:   # a consumer forgotten overnight whose session's history is still open
+                ended = shop.history_ends.get(cid)
+                if ended is not None and not self._from_history(sid, cid, name, ts - ended, ev, out):
+                    return
         observe = self._observe_replies[sender]
         if observe is not None:
             observe(sid, cid, ts, sender)
+
+    def _from_history(self, sid: str, cid: str, agent: str, since: float, ev: Event, out: Out) -> bool:
+        """An agent writes to a consumer whose session ended `since` seconds ago (and who has not written since):
+        an answer from history within the `history` window (True), else a message the platform would not deliver
+        as one (False). Either is recorded; neither opens a session (the consumer's next message is assigned
+        afresh)."""
+        keep = self.history_keep or 0   # set: the caller checked
+        answer = since <= keep
+        out.append(FromHistory(ts=self._stamp(ev.ts), action="history_answer" if answer else "history_expired",
+                               shop=sid, consumer=cid, agent=agent, line=ev.line, rule=self.history_rule,
+                               since_end=round(since), window=keep))
+        return answer
 
     def _agent_status(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
         name: str = ev.agent  # type: ignore[assignment]

@@ -78,7 +78,7 @@ class Sessions:
         free_seat(shop.agents[session.agent], cid, ts)
         cs.session = None
         cs.last_agent = session.agent
-        cs.last_end = ts
+        cs.last_end = cs.history_end = ts
         shop.handled.append(ts - session.start)
         out.append(Closed(ts=self._stamp(ts), action="close_session", shop=sid, consumer=cid, agent=session.agent,
                           line=line, rule=rule, reason=reason, duration=round(ts - session.start)))

@@ -123,6 +123,9 @@ class ConsumerState(msgspec.Struct, eq=False, gc=False):
     last_auto: float | None = None   # the latest automatic reply the loop guard saw sent
     faq_day: date | None = None
     auto_sent: dict[int, float] | None = None   # the loop guard: when each reply (Chosen.guard) was last sent
+    # when the last session ended, until the consumer writes again: an agent's message meanwhile is to that
+    # session's history (`history D`)
+    history_end: float | None = None
 
 
 @dataclass
@@ -143,6 +146,9 @@ class ShopState:
     queue_seq: int = 0
     index: Any = None             # the AgentIndex of a large desk (assign.py), else None: choices scan
     routes: dict = field(default_factory=dict)   # page → its candidates and rule, until the roster changes
+    # consumers forgotten by a daily sweep (memory) whose last session ended within `history` and who have not
+    # written since → when it ended: an agent's message to one is still an answer from history
+    history_ends: dict[str, float] = field(default_factory=dict)
 
     def consumer(self, cid: str) -> ConsumerState:
         """The state of a consumer, created on first sight."""
