@@ -265,17 +265,29 @@ def _encode(run: _ShopRun) -> int:
     return len(data)
 
 
+class SpoolError(Exception):
+    """Writing decisions to a spool file failed (a full disk, say): the file and the system's reason."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(path, reason)   # args as given: the error crosses process boundaries (pickled)
+        self.path, self.reason = path, reason
+
+
 def _spill(spool: str, task: int, runs: Iterable[_ShopRun]) -> None:
     """Append every shop's encoded decisions to its spool file: a new file per shop and attempt, so a task
-    that Dask runs again after a lost worker never appends to the first attempt's file."""
+    that Dask runs again after a lost worker never appends to the first attempt's file. SpoolError when
+    a file cannot be written (told apart from the logs' read errors)."""
     for run in runs:
         if not run.mine or run.engine is None:
             continue
-        if run.spool is None:
-            handle, run.spool = tempfile.mkstemp(prefix=f"task{task}-", suffix=".jsonl", dir=spool)
-            os.close(handle)
-        with open(run.spool, "ab") as out:
-            out.writelines(run.chunks)
+        try:
+            if run.spool is None:
+                handle, run.spool = tempfile.mkstemp(prefix=f"task{task}-", suffix=".jsonl", dir=spool)
+                os.close(handle)
+            with open(run.spool, "ab") as out:
+                out.writelines(run.chunks)
+        except OSError as err:
+            raise SpoolError(run.spool or err.filename or spool, err.strerror or str(err)) from None
         run.chunks.clear()
 
 

@@ -19,7 +19,7 @@ from .cli import (EXIT_ERRORS, EXIT_USAGE, MAX_REJECTS_SHOWN, _NO_STREAM, Output
                   _refuse_a_log_without_events, _refuse_overwriting, _replay_policy, _tell, _walk_policies, _WriteError)
 from .diagnostics import Diagnostic
 from .events import Rejected, ReadStats, Vocabulary, standard_stream
-from .fleet import (BadLineStop, DaskMissing, DaskUnreachable, Job, Outcome, Policies, combine, run_dask, run_here,
+from .fleet import (BadLineStop, SpoolError, DaskMissing, DaskUnreachable, Job, Outcome, Policies, combine, run_dask, run_here,
                     run_processes, write_decisions)
 from .logset import LogSpecError, is_url, total
 from .outputs import PendingOutputs
@@ -74,6 +74,9 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
             raise typer.Exit(EXIT_USAGE)
         except _WriteError as err:
             _tell(f"error: cannot write decisions {decisions}: {err.reason}")
+            raise typer.Exit(EXIT_USAGE)
+        except SpoolError as err:
+            _tell(f"error: cannot write decisions {decisions}: their spool file {err.path}: {err.reason}")
             raise typer.Exit(EXIT_USAGE)
         except (OSError, EOFError, zlib.error, LogSpecError) as err:   # a corrupt or cut .gz log among them
             _tell(f"error: cannot read events {getattr(err, 'filename', None) or ', '.join(files)}: {err}")

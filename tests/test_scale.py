@@ -319,3 +319,23 @@ def test_shops_on_two_platforms_break_down_with_a_dash_for_the_other_platforms_m
     # s2 is on Douyin: its rows have no Pinduoduo metric, so those cells are dashes (they once raised KeyError)
     (s2_agent,) = [line for line in report.split("== by agent · s2 ==")[1].splitlines()[2:3]]
     assert s2_agent.split()[:1] == ["a"] and s2_agent.split().count("—") == 2
+
+
+def test_a_spool_file_that_cannot_be_written_is_a_write_error_not_a_read_error(tmp_path, monkeypatch):
+    import builtins
+    import errno
+    from engine import fleet
+
+    def full_disk(path, mode="r", *args, **kwargs):
+        if mode == "ab":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return builtins.open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(fleet, "open", full_disk, raising=False)   # the spool's appends, in this process (--jobs 1)
+    folder, _ = _shops_log(tmp_path)
+    out = tmp_path / "d.jsonl"
+    result = kefu("replay", "--platform", "pinduoduo", "--events", folder, "--decisions", out)
+    assert result.exit_code == 2
+    assert f"error: cannot write decisions {out}: their spool file " in result.stderr
+    assert result.stderr.rstrip().endswith(": No space left on device") and "cannot read events" not in result.stderr
+    assert not out.exists()   # nothing committed
