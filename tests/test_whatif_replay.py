@@ -97,6 +97,19 @@ def test_a_distribution_is_read_between_its_quantiles():
     assert 0 <= draw(7, "x") < 1
 
 
+def test_a_draw_is_the_hash_of_its_keys_text_and_the_hot_paths_text_is_the_same():
+    import hashlib
+    from engine.whatif.actor import _drawn, draw_prefix
+    # the documented number: the first 8 bytes of blake2b over the key's repr, big-endian, over 2**64
+    digest = hashlib.blake2b(b"(3, 's', 'c1', 2, 0, 'reply')", digest_size=8).digest()
+    assert draw(3, "s", "c1", 2, 0, "reply") == int(digest.hex(), 16) / 2 ** 64
+    # the replay builds the text from a conversation's prefix: the same text for ids that repr quotes or escapes
+    for shop, consumer in (("s", "c1"), ("it's", 'say "hi"'), ("a\\b", "line\nbreak"), ("店铺", "顾客\t1")):
+        prefix = draw_prefix(7, shop, consumer, 12)
+        assert _drawn(prefix + "3, 'reply')") == draw(7, shop, consumer, 12, 3, "reply")
+        assert _drawn(prefix + "'end delay')") == draw(7, shop, consumer, 12, "end delay")
+
+
 def test_a_log_is_cut_into_conversations_and_bursts():
     events = _events([ONLINE, _msg("00:00", "consumer"), _msg("00:20", "consumer"), _msg("01:00", "agent"),
                       _msg("01:30", "robot"), _msg("02:00", "consumer"), _msg("03:00", "agent"),

@@ -33,10 +33,9 @@ from __future__ import annotations
 import bisect
 import hashlib
 import heapq
+import itertools
 import math
-import struct
-from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ..events import Event
 from ..runtime import Engine
@@ -46,26 +45,30 @@ from .staff import MODEL_LINE, StaffPlan, presence_events
 from .model import QUANTILES, AgentEntry, AgentModel, ModelMismatch, Pool, Pooled, ShopEntry, quantile_key
 
 
-@dataclass
 class Burst:
     """A consumer's messages between two answers of the log: their offsets from the first, and the gap from
     the log's answer before it (None for a conversation's first burst, which keeps its time)."""
 
-    start: float
-    messages: list[tuple[float, Event]] = field(default_factory=list)
-    gap: float | None = None
+    __slots__ = ("start", "messages", "gap")
+
+    def __init__(self, start: float, gap: float | None = None) -> None:
+        self.start = start
+        self.messages: list[tuple[float, Event]] = []
+        self.gap = gap
 
 
-@dataclass
 class Conversation:
     """One conversation of one consumer, as the log had it."""
 
-    consumer: str
-    index: int
-    bursts: list[Burst] = field(default_factory=list)
-    last_seen: float = 0.0            # the log's last event of the conversation so far
-    complete: bool = False            # no more of it is in the log (a session_end, or IDLE_GAP passed)
-    watched: bool = False             # the cutter watches it for silence
+    __slots__ = ("consumer", "index", "bursts", "last_seen", "complete", "watched")
+
+    def __init__(self, consumer: str, index: int) -> None:
+        self.consumer = consumer
+        self.index = index
+        self.bursts: list[Burst] = []
+        self.last_seen = 0.0      # the log's last event of the conversation so far
+        self.complete = False     # no more of it is in the log (a session_end, or IDLE_GAP passed)
+        self.watched = False      # the cutter watches it for silence
 
 
 class Cutter:
@@ -83,42 +86,52 @@ class Cutter:
     def take(self, ev: Event) -> Conversation | Event | None:
         """Read one event: a new conversation or a kept event, or None (it went into a conversation, or is
         the log's people's act). `expire` says which conversations went silent, once a batch is read."""
-        if ev.type == "agent_status":
-            return ev
+        kind = ev.type
+        if kind != "message":
+            if kind == "agent_status":
+                return ev
+            if kind == "session_end" and ev.consumer is not None:
+                ended = self.open.pop(ev.consumer, None)
+                if ended is not None:
+                    self._close(ended)
+            return None   # a transfer is the log's people's act
         cid = ev.consumer
         if cid is None:
             return None
-        if ev.type == "session_end":
-            conv = self.open.pop(cid, None)
-            if conv is not None:
-                self._close(conv)
-            return None
-        if ev.type != "message":
-            return None   # a transfer is the log's people's act
+        ts = ev.ts
         conv = self.open.get(cid)
-        if conv is not None and ev.ts - conv.last_seen > IDLE_GAP:
+        if conv is not None and ts - conv.last_seen > IDLE_GAP:
             self._close(self.open.pop(cid))
             conv = None
-        started = None
         if ev.sender != "consumer":
             if conv is not None:
-                conv.last_seen = ev.ts
-                self._expiry(conv)
+                conv.last_seen = ts
+                if not conv.watched:
+                    self._expiry(conv)
                 if ev.sender == "agent":   # the log's robot and system messages are its automation's
-                    self.last_answer[cid] = ev.ts
+                    self.last_answer[cid] = ts
             return None
-        if conv is None:
-            self.counts[cid] = self.counts.get(cid, 0) + 1
-            conv = started = self.open[cid] = Conversation(cid, self.counts[cid])
+        if conv is None:   # a new conversation: its first burst keeps its time
+            index = self.counts[cid] = self.counts.get(cid, 0) + 1
+            conv = self.open[cid] = Conversation(cid, index)
             self.last_answer.pop(cid, None)
-        conv.last_seen = ev.ts
-        self._expiry(conv)
+            conv.last_seen = ts
+            self._expiry(conv)
+            burst = Burst(ts)
+            conv.bursts.append(burst)
+            burst.messages.append((ts - burst.start, ev))
+            return conv
+        conv.last_seen = ts
+        if not conv.watched:
+            self._expiry(conv)
         answered = self.last_answer.pop(cid, None)
-        if not conv.bursts or answered is not None:
-            conv.bursts.append(Burst(ev.ts, gap=None if not conv.bursts else ev.ts - answered))  # type: ignore[operator]
-        burst = conv.bursts[-1]
-        burst.messages.append((ev.ts - burst.start, ev))
-        return started
+        if answered is not None:   # the log answered since: a new burst, the log's gap after that answer
+            burst = Burst(ts, ts - answered)
+            conv.bursts.append(burst)
+        else:
+            burst = conv.bursts[-1]
+        burst.messages.append((ts - burst.start, ev))
+        return None
 
     def finish(self) -> None:
         """The end of the log: every conversation still open is complete."""
@@ -127,9 +140,8 @@ class Cutter:
         self.open.clear()
 
     def _expiry(self, conv: Conversation) -> None:
-        """Watch a conversation for silence: one entry each, moved on when it finds the conversation went on."""
-        if conv.watched:
-            return
+        """Watch a conversation for silence (one not watched yet): one entry each, moved on when `expire`
+        finds the conversation went on."""
         conv.watched = True
         self.seq += 1
         heapq.heappush(self.expiring, (conv.last_seen + IDLE_GAP, self.seq, conv))
@@ -179,8 +191,21 @@ def _shop_of(conv: Conversation, engine: Engine) -> str:
 
 def draw(seed: int, *key: object) -> float:
     """A uniform number in [0, 1) from the seed and a key (the same key, the same number)."""
-    digest = hashlib.blake2b(repr((seed, *key)).encode("utf-8"), digest_size=8).digest()
-    return struct.unpack(">Q", digest)[0] / 2.0 ** 64
+    return _drawn(repr((seed, *key)))
+
+
+def _drawn(text: str) -> float:
+    """The number draw gives for the key whose repr is text (the hot path builds the text itself)."""
+    return int.from_bytes(_blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") / 2.0 ** 64
+
+
+_blake2b = hashlib.blake2b
+
+
+def draw_prefix(seed: int, shop: str, consumer: str, index: int) -> str:
+    """The text of a conversation's draws up to what is drawn: draw(seed, shop, consumer, index, *rest) is
+    _drawn(draw_prefix(...) + the repr of rest's items, each followed by ", ", the last by ")")."""
+    return f"({seed!r}, {shop!r}, {consumer!r}, {index!r}, "
 
 
 def inverse(quantiles: Mapping[str, float | None] | None, u: float) -> float | None:
@@ -223,17 +248,31 @@ class ShopAgents:
         self.agents: dict[str, AgentEntry] = {a.agent: a for a in entry.agents}
         self._compiled: dict[int, tuple[float | None, ...] | None] = {}   # id of a quantiles dict -> its points
         self._patience = _points(entry.patience.quantiles)
+        self._delays: dict[tuple[str, bool, int], tuple[float | None, ...] | None] = {}   # (agent, first, load) -> points
 
     def _value(self, quantiles: Mapping[str, float | None] | None, u: float) -> float | None:
         """inverse(quantiles, u), each distribution's points worked out once."""
+        return _at(self._compile(quantiles), u)
+
+    def _compile(self, quantiles: Mapping[str, float | None] | None) -> tuple[float | None, ...] | None:
         key = id(quantiles)
         points = self._compiled.get(key, False)
         if points is False:
             points = self._compiled[key] = _points(quantiles)
-        return _at(points, u)   # type: ignore[arg-type]
+        return points   # type: ignore[return-value]
 
     def delay(self, agent: str, first: bool, load: int, u: float) -> float:
         """Seconds to answer a burst (first reply or follow-up) at this load."""
+        key = (agent, first, load)
+        points = self._delays.get(key, False)
+        if points is False:
+            points = self._delays[key] = self._delay_points(agent, first, load)
+        value = _at(points, u)   # type: ignore[arg-type]
+        return 60.0 if value is None else value   # a model with no delay at all: a minute (docs/whatif.md)
+
+    def _delay_points(self, agent: str, first: bool, load: int) -> tuple[float | None, ...] | None:
+        """The points of the delays an agent answers with at a load: its own, else the shop's for the load,
+        else the shop's over all loads."""
         bucket = bucket_of(load)
         known = self.agents.get(agent)
         pool: Pool | Pooled | None = None
@@ -244,16 +283,21 @@ class ShopAgents:
             pool = (delays.first_reply if first else delays.follow_up).get(bucket)
             if pool is None or not pool.quantiles:
                 pool = delays.first_reply_all_loads if first else delays.follow_up_all_loads
-        value = self._value(pool.quantiles, u)
-        return 60.0 if value is None else value   # a model with no delay at all: a minute (docs/whatif.md)
+        return self._compile(pool.quantiles)
 
     def hand_end(self, u_share: float, u_delay: float, platform_ends: bool = True) -> float | None:
         """Seconds after the last answer the agent ends the session by hand, or None: the platform's auto end.
         On a platform (or policy) with no automatic end every session ends by hand: nothing else would end it."""
-        ends = self.entry.session_end
-        if platform_ends and (ends.by_hand is None or u_share >= ends.by_hand):
-            return None
-        value = self._value(ends.by_hand_delay.quantiles, u_delay)
+        return self.hand_end_delay(u_delay) if self.ends_by_hand(u_share, platform_ends) else None
+
+    def ends_by_hand(self, u_share: float, platform_ends: bool = True) -> bool:
+        """Whether the agent ends the session by hand (hand_end's first half: the delay is drawn only then)."""
+        by_hand = self.entry.session_end.by_hand
+        return not (platform_ends and (by_hand is None or u_share >= by_hand))
+
+    def hand_end_delay(self, u_delay: float) -> float:
+        """Seconds after the last answer a session ended by hand ends."""
+        value = self._value(self.entry.session_end.by_hand_delay.quantiles, u_delay)
         return 0.0 if value is None else value
 
     def patience(self, u: float) -> float:
@@ -262,24 +306,29 @@ class ShopAgents:
         return math.inf if value is None else value
 
 
-@dataclass
 class _Live:
     """A conversation as the model plays it."""
 
-    conv: Conversation
-    sid: str = ""                    # the engine's id of the consumer's shop
-    burst: int = 0
-    burst_start: float = 0.0
-    last_message: float = 0.0
-    sent: int = 0                    # messages of the burst sent so far
-    agent: str | None = None         # the agent answering the burst, once one is
-    reply_at: float | None = None
-    patience_at: float | None = None
-    gone: bool = False
+    __slots__ = ("conv", "sid", "key", "shop", "consumer", "prefix", "bursts", "burst", "messages", "burst_start",
+                 "sent", "agent", "reply_at", "patience_at", "gone")
 
-
-_FOLLOWED = frozenset({Assigned, Queued, LeftQueue})
-"""The decisions the actor follows (an assignment to answer, a queue to leave)."""
+    def __init__(self, conv: Conversation, sid: str, seed: int) -> None:
+        first = conv.bursts[0].messages[0][1]
+        self.conv = conv
+        self.sid = sid                       # the engine's id of the consumer's shop
+        self.key = (sid, conv.consumer)      # its key in the run's live conversations (the engine's decisions')
+        self.shop = first.shop               # the shop the log's events name (None: the engine's default)
+        self.consumer = conv.consumer
+        self.prefix = draw_prefix(seed, sid, conv.consumer, conv.index)   # of its draws
+        self.bursts = conv.bursts
+        self.burst = 0
+        self.messages = conv.bursts[0].messages   # the burst's (conv.bursts[burst].messages)
+        self.burst_start = 0.0
+        self.sent = 0                        # messages of the burst sent so far
+        self.agent: str | None = None        # the agent answering the burst, once one is
+        self.reply_at: float | None = None
+        self.patience_at: float | None = None
+        self.gone = False
 
 
 class ModelActor:
@@ -323,39 +372,50 @@ the consumer's silence after the last one, which come later in the log (an answe
 class _Run:
     """One counterfactual replay of one log: the log read LOOK_AHEAD ahead of the clock and cut into
     conversations as it goes (so memory holds a day or so of it, not the whole log), and a heap of the
-    events still to feed, in time order."""
+    events still to feed, in time order.
+
+    The heaps hold tuples whose leading fields order them (a time, then the order pushed) and whose last two
+    are the step to take then and what it takes: `step(ts, item)` returns the engine's decisions."""
 
     def __init__(self, actor: ModelActor, engine: Engine, events: Iterator[Event]):
         self.actor, self.engine, self.seed = actor, engine, actor.seed
-        self.heap: list[tuple[float, int, str, object]] = []
-        self.seq = 0
+        self.feed = engine.feed
+        self.shops = engine.shops
+        self.heap: list[tuple[float, int, _Step, _Live]] = []
+        self.order = itertools.count(1)   # the order of pushes, both heaps': a tie of times keeps it
         self.live: dict[tuple[str, str], _Live] = {}
         self.models: dict[str | None, ShopAgents] = {}
         self.events = events
         self.ahead: Event | None = next(events, None)   # the next event of the log, not read yet
         self.cutter = Cutter()
         # what the log starts (agent status, then each conversation, at one instant), ahead of the heap's own
-        self.starts: list[tuple[float, int, int, str, object]] = []
+        self.starts: list[tuple[float, int, int, _Step, object]] = []
         self.awaiting: dict[int, _Live] = {}   # id of a conversation -> its live run, answered, waiting for more
+        self.now = -math.inf
+        # the steps, bound once
+        self.start_burst, self.message, self.reply, self.end, self.patience_over = (
+            self._start_burst, self._message, self._reply, self._end, self._patience_over)
 
     def _read(self, until: float) -> None:
         """Read the log up to `until` (every event at or before it): what it starts, what it adds."""
-        cutter = self.cutter
-        while self.ahead is not None and self.ahead.ts <= until:
-            ev, self.ahead = self.ahead, next(self.events, None)
-            started = cutter.take(ev)
-            self.seq += 1
-            if isinstance(started, Conversation):
-                live = _Live(started, sid=_shop_of(started, self.engine))
-                heapq.heappush(self.starts, (started.bursts[0].start, 1, self.seq, "burst", live))
-            elif started is not None:
-                heapq.heappush(self.starts, (ev.ts, 0, self.seq, "event", started))
-            elif self.awaiting and ev.type == "message" and ev.sender == "consumer" and ev.consumer is not None:
-                self._grown(cutter.open.get(ev.consumer))
-        if self.ahead is None:
+        cutter, events, starts, order, awaiting = self.cutter, self.events, self.starts, self.order, self.awaiting
+        take, push, ahead = cutter.take, heapq.heappush, self.ahead
+        while ahead is not None and ahead.ts <= until:
+            ev, ahead = ahead, next(events, None)
+            started = take(ev)
+            if started is None:
+                if awaiting and ev.type == "message" and ev.sender == "consumer" and ev.consumer is not None:
+                    self._grown(cutter.open.get(ev.consumer))
+            elif type(started) is Conversation:
+                live = _Live(started, _shop_of(started, self.engine), self.seed)
+                push(starts, (started.bursts[0].start, 1, next(order), self.start_burst, live))
+            else:
+                push(starts, (ev.ts, 0, next(order), self._kept, started))
+        self.ahead = ahead
+        if ahead is None:
             cutter.finish()
         else:
-            cutter.expire(self.ahead.ts)   # every event before the next one is read: silence up to it is known
+            cutter.expire(ahead.ts)   # every event before the next one is read: silence up to it is known
         for conv in cutter.completed:
             self._grown(conv)
         cutter.completed.clear()
@@ -370,11 +430,10 @@ class _Run:
             del self.awaiting[id(conv)]
             self._after_answer(live, live.reply_at or 0.0, self.now)
 
-    def _push(self, ts: float, kind: str, item: object) -> None:
-        self.seq += 1
-        heapq.heappush(self.heap, (ts, self.seq, kind, item))
+    def _push(self, ts: float, step: _Step, live: _Live) -> None:
+        heapq.heappush(self.heap, (ts, next(self.order), step, live))
 
-    def _model(self, shop: str | None) -> ShopAgents:
+    def _model(self, shop: str) -> ShopAgents:
         model = self.models.get(shop)
         if model is None:
             model = self.models[shop] = self.actor.shop(shop)
@@ -383,7 +442,7 @@ class _Run:
     def run(self) -> Iterator[list[Decision]]:
         """Feed the engine in time order: the log's starts, the model's answers and ends, the engine's timers."""
         engine, heap, starts, inf = self.engine, self.heap, self.starts, math.inf
-        self.now = -inf
+        next_due, advance, follow, pop = engine.next_due, engine.advance, self._follow, heapq.heappop
         next_read = -inf   # the clock at which the log must be read further (its next event less LOOK_AHEAD)
         while True:
             start_ts = starts[0][0] if starts else inf
@@ -395,51 +454,47 @@ class _Run:
                 continue
             if clock == inf:
                 return
-            due = engine.next_due()
-            if due <= first and due <= start_ts:   # the engine acts first (an automatic end, a midnight)
+            due = next_due()
+            if due <= clock:   # the engine acts first (an automatic end, a midnight)
                 self.now = due
-                out = engine.advance(due)
+                out = advance(due)
                 if out:
-                    self._follow(out, due)
+                    follow(out, due)
                     yield out
-                if engine.next_due() > due:
+                if next_due() > due:
                     continue
             if start_ts <= first:
-                ts, _, _, kind, item = heapq.heappop(starts)
+                ts, _, _, step, item = pop(starts)
             else:
-                ts, _, kind, item = heapq.heappop(heap)
+                ts, _, step, item = pop(heap)
             self.now = ts
-            out = self._step(ts, kind, item)
+            out = step(ts, item)
             if out:
-                self._follow(out, ts)
+                follow(out, ts)
                 yield out
 
-    def _step(self, ts: float, kind: str, item: object) -> list[Decision]:
-        if kind == "event":
-            return self.engine.feed(item)   # type: ignore[arg-type]
-        live: _Live = item   # type: ignore[assignment]
+    # ---- the steps: each returns the engine's decisions -------------------------------------------------
+    def _kept(self, ts: float, event: Event) -> list[Decision]:
+        """An event of the log kept as it is (an agent's status)."""
+        return self.feed(event)
+
+    def _end(self, ts: float, live: _Live) -> list[Decision]:
+        """The agent ends the session by hand."""
         if live.gone:
             return []
-        if kind == "burst":
-            return self._start_burst(ts, live)
-        if kind == "message":
-            return self._message(ts, live)
-        if kind == "reply":
-            return self._reply(ts, live)
-        if kind == "end":
-            self._forget(live)
-            return self._feed(ts, live, "session_end")
-        return self._patience_over(ts, live)
+        self._forget(live)
+        return self.feed(Event(MODEL_LINE, ts, "session_end", shop=live.shop, consumer=live.consumer))
 
     def _forget(self, live: _Live) -> None:
         """A conversation played to its end leaves the run's memory."""
-        key = (live.sid, live.conv.consumer)
-        if self.live.get(key) is live:
-            del self.live[key]
+        if self.live.get(live.key) is live:
+            del self.live[live.key]
 
     def _start_burst(self, ts: float, live: _Live) -> list[Decision]:
+        if live.gone:
+            return []
         live.burst_start, live.sent, live.agent, live.reply_at, live.patience_at = ts, 0, None, None, None
-        key = (self._shop_id(live), live.conv.consumer)
+        key = live.key
         earlier = self.live.get(key)
         if earlier is not None and earlier is not live:
             earlier.gone = True   # the consumer's next conversation (its log time came): the rest of this one is dropped
@@ -447,14 +502,16 @@ class _Run:
         return self._message(ts, live)
 
     def _message(self, ts: float, live: _Live) -> list[Decision]:
-        burst = live.conv.bursts[live.burst]
-        offset, original = burst.messages[live.sent]
-        live.sent += 1
-        live.last_message = ts
-        if live.sent < len(burst.messages):
-            self._push(live.burst_start + burst.messages[live.sent][0], "message", live)
+        if live.gone:
+            return []
+        messages = live.messages
+        sent = live.sent
+        original = messages[sent][1]
+        live.sent = sent = sent + 1
+        if sent < len(messages):
+            heapq.heappush(self.heap, (live.burst_start + messages[sent][0], next(self.order), self.message, live))
         original.ts = ts   # the log's message, re-timed (the log's time is not read again: offsets are kept)
-        out = self.engine.feed(original)
+        out = self.feed(original)
         if live.agent is None:
             session = self._session(live)
             if session is not None:   # a follow-up burst: the agent in the session answers it
@@ -462,31 +519,33 @@ class _Run:
         return out
 
     def _session(self, live: _Live) -> str | None:
-        shop = self.engine.shops.get(self._shop_id(live))
-        cs = shop.consumers.get(live.conv.consumer) if shop is not None else None
-        return cs.session.agent if cs is not None and cs.session is not None else None
-
-    def _shop_id(self, live: _Live) -> str:
-        return live.sid
+        """The agent of the consumer's open session, if any."""
+        shop = self.shops.get(live.sid)
+        cs = shop.consumers.get(live.consumer) if shop is not None else None
+        if cs is None:
+            return None
+        session = cs.session
+        return session.agent if session is not None else None
 
     def _schedule(self, now: float, live: _Live, agent: str) -> None:
         """The agent answers the burst when the model says (see the module doc)."""
-        sid = self._shop_id(live)
-        state = self.engine.shops[sid].agents.get(agent)
+        sid = live.sid
+        state = self.shops[sid].agents.get(agent)
         load = state.load() if state is not None else 1
-        conv = live.conv
-        u = draw(self.seed, sid, conv.consumer, conv.index, live.burst, "reply")
-        delay = self._model(sid).delay(agent, live.burst == 0, max(load, 1), u)
-        burst = conv.bursts[live.burst]
-        last = live.burst_start + burst.messages[-1][0]
-        at = max(live.burst_start + delay, last + 1.0, now + 1.0)
+        burst = live.burst
+        u = _drawn(f"{live.prefix}{burst!r}, 'reply')")   # draw(seed, sid, consumer, index, burst, "reply")
+        delay = self._model(sid).delay(agent, burst == 0, max(load, 1), u)
+        start = live.burst_start
+        last = start + live.messages[-1][0]
+        at = max(start + delay, last + 1.0, now + 1.0)
         live.agent, live.reply_at = agent, at
-        self._push(at, "reply", live)
+        heapq.heappush(self.heap, (at, next(self.order), self.reply, live))
 
     def _reply(self, ts: float, live: _Live) -> list[Decision]:
-        if self._session(live) != live.agent or live.reply_at != ts:
+        if live.gone or self._session(live) != live.agent or live.reply_at != ts:
             return []   # the session ended (or moved) before the answer: the next burst, if any, routes again
-        out = self._feed(ts, live, "message")
+        out = self.feed(Event(MODEL_LINE, ts, "message", shop=live.shop, sender="agent", consumer=live.consumer,
+                              agent=live.agent))
         conv = live.conv
         if live.burst + 1 < len(conv.bursts) or conv.complete:
             self._after_answer(live, ts, ts)
@@ -497,58 +556,51 @@ class _Run:
     def _after_answer(self, live: _Live, answered: float, now: float) -> None:
         """After the model's answer to a burst: the next burst the log's gap later, or the end of the session.
         (now: when this is known; later than the answer only past the look-ahead, then the times are clamped.)"""
-        conv = live.conv
-        if live.burst + 1 < len(conv.bursts):
+        bursts = live.bursts
+        if live.burst + 1 < len(bursts):
             live.burst += 1
-            nxt = conv.bursts[live.burst]
-            self._push(max(answered + (nxt.gap or 0.0), now), "burst", live)
+            nxt = bursts[live.burst]
+            live.messages = nxt.messages
+            self._push(max(answered + (nxt.gap or 0.0), now), self.start_burst, live)
             return
-        sid = self._shop_id(live)
-        model = self._model(sid)
-        after = model.hand_end(draw(self.seed, sid, conv.consumer, conv.index, "end"),
-                               draw(self.seed, sid, conv.consumer, conv.index, "end delay"),
-                               platform_ends=self.engine.sessions.end_after is not None)
-        if after is not None:
-            self._push(max(answered + after, now), "end", live)
+        model = self._model(live.sid)
+        # draw(seed, sid, consumer, index, "end"), then (only for an end by hand) draw(..., "end delay")
+        if model.ends_by_hand(_drawn(live.prefix + "'end')"), platform_ends=self.engine.sessions.end_after is not None):
+            after = model.hand_end_delay(_drawn(live.prefix + "'end delay')"))
+            self._push(max(answered + after, now), self.end, live)
         else:
             self._forget(live)   # the platform ends it: nothing more of it is the model's
 
-    def _feed(self, ts: float, live: _Live, kind: str) -> list[Decision]:
-        first = live.conv.bursts[0].messages[0][1]
-        if kind == "message":
-            event = Event(MODEL_LINE, ts, "message", shop=first.shop, sender="agent", consumer=first.consumer,
-                          agent=live.agent)
-        else:
-            event = Event(MODEL_LINE, ts, "session_end", shop=first.shop, consumer=first.consumer)
-        return self.engine.feed(event)
-
     def _patience_over(self, ts: float, live: _Live) -> list[Decision]:
-        if live.patience_at != ts or live.agent is not None or self._session(live) is not None:
+        if live.gone or live.patience_at != ts or live.agent is not None or self._session(live) is not None:
             return []
         live.gone = True
         self._forget(live)
-        return self._feed(ts, live, "session_end")
+        return self.feed(Event(MODEL_LINE, ts, "session_end", shop=live.shop, consumer=live.consumer))
 
     def _follow(self, out: list[Decision], now: float) -> None:
         """Answers for consumers the policy has just given to an agent; patience for those it queued."""
-        followed = _FOLLOWED
+        lives = self.live
         for d in out:
-            if type(d) not in followed:   # most are automatic replies and ends: nothing to follow
-                continue
-            live = self.live.get((d.shop, d.consumer)) if d.consumer is not None else None
+            kind = type(d)
+            if kind is not Assigned and kind is not Queued and kind is not LeftQueue:
+                continue   # most are automatic replies and ends: nothing to follow
+            live = lives.get((d.shop, d.consumer)) if d.consumer is not None else None
             if live is None or live.gone:
                 continue
-            if isinstance(d, Assigned) and d.agent is not None and live.agent is None \
-                    and live.sent and d.action in ("assign", "offline_route"):
-                self._schedule(now, live, d.agent)
-            elif isinstance(d, LeftQueue):
-                if live.agent is None and live.sent == len(live.conv.bursts[live.burst].messages):
+            if kind is Assigned:
+                if d.agent is not None and live.agent is None and live.sent and d.action in ("assign", "offline_route"):
+                    self._schedule(now, live, d.agent)
+            elif kind is LeftQueue:
+                if live.agent is None and live.sent == len(live.messages):
                     live.gone = True   # left unserved with nothing more to say: nothing of it can come again
                     self._forget(live)
-            elif isinstance(d, Queued):
-                sid = self._shop_id(live)
-                conv = live.conv
-                wait = self._model(sid).patience(draw(self.seed, sid, conv.consumer, conv.index, live.burst, "patience"))
+            else:   # Queued
+                wait = self._model(live.sid).patience(_drawn(f"{live.prefix}{live.burst!r}, 'patience')"))
                 if wait < math.inf:
                     live.patience_at = max(live.burst_start + wait, now)
-                    self._push(live.patience_at, "patience", live)
+                    self._push(live.patience_at, self.patience_over, live)
+
+
+_Step = Callable[[float, Any], "list[Decision]"]
+"""A step of the run: at a time, with what it takes (a live conversation, or a kept event)."""
