@@ -35,6 +35,7 @@ import hashlib
 import heapq
 import itertools
 import math
+from collections import deque
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ..events import Event
@@ -82,6 +83,7 @@ class Cutter:
         self.expiring: list[tuple[float, int, Conversation]] = []   # (last_seen + IDLE_GAP, seq, conversation)
         self.seq = 0
         self.completed: list[Conversation] = []   # conversations found complete since the last look
+        self.grown: Conversation | None = None    # the conversation the last event read gave a new burst, if any
 
     def take(self, ev: Event) -> Conversation | Event | None:
         """Read one event: a new conversation or a kept event, or None (it went into a conversation, or is
@@ -128,6 +130,7 @@ class Cutter:
         if answered is not None:   # the log answered since: a new burst, the log's gap after that answer
             burst = Burst(ts, ts - answered)
             conv.bursts.append(burst)
+            self.grown = conv
         else:
             burst = conv.bursts[-1]
         burst.messages.append((ts - burst.start, ev))
@@ -196,10 +199,12 @@ def draw(seed: int, *key: object) -> float:
 
 def _drawn(text: str) -> float:
     """The number draw gives for the key whose repr is text (the hot path builds the text itself)."""
-    return int.from_bytes(_blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") / 2.0 ** 64
+    hasher = _BLAKE2B.copy()   # cheaper than a new one (its parameters are not parsed again)
+    hasher.update(text.encode("utf-8"))
+    return int.from_bytes(hasher.digest(), "big") / 2.0 ** 64
 
 
-_blake2b = hashlib.blake2b
+_BLAKE2B = hashlib.blake2b(digest_size=8)
 
 
 def draw_prefix(seed: int, shop: str, consumer: str, index: int) -> str:
@@ -388,8 +393,9 @@ class _Run:
         self.events = events
         self.ahead: Event | None = next(events, None)   # the next event of the log, not read yet
         self.cutter = Cutter()
-        # what the log starts (agent status, then each conversation, at one instant), ahead of the heap's own
-        self.starts: list[tuple[float, int, int, _Step, object]] = []
+        # what the log starts (agent status, then each conversation, at one instant), ahead of the heap's own:
+        # in order (the log is read in time order: an entry goes at the end, but for a status at a time read)
+        self.starts: deque[tuple[float, int, int, _Step, object]] = deque()
         self.awaiting: dict[int, _Live] = {}   # id of a conversation -> its live run, answered, waiting for more
         self.now = -math.inf
         # the steps, bound once
@@ -399,18 +405,26 @@ class _Run:
     def _read(self, until: float) -> None:
         """Read the log up to `until` (every event at or before it): what it starts, what it adds."""
         cutter, events, starts, order, awaiting = self.cutter, self.events, self.starts, self.order, self.awaiting
-        take, push, ahead = cutter.take, heapq.heappush, self.ahead
+        take, ahead = cutter.take, self.ahead
+        entry: tuple[float, int, int, _Step, object]
         while ahead is not None and ahead.ts <= until:
             ev, ahead = ahead, next(events, None)
             started = take(ev)
             if started is None:
-                if awaiting and ev.type == "message" and ev.sender == "consumer" and ev.consumer is not None:
-                    self._grown(cutter.open.get(ev.consumer))
-            elif type(started) is Conversation:
+                if cutter.grown is not None:   # a new burst: the model may be waiting for it
+                    grown, cutter.grown = cutter.grown, None
+                    if awaiting:
+                        self._grown(grown)
+                continue
+            if type(started) is Conversation:
                 live = _Live(started, _shop_of(started, self.engine), self.seed)
-                push(starts, (started.bursts[0].start, 1, next(order), self.start_burst, live))
+                entry = (started.bursts[0].start, 1, next(order), self.start_burst, live)
             else:
-                push(starts, (ev.ts, 0, next(order), self._kept, started))
+                entry = (ev.ts, 0, next(order), self._kept, started)
+            if not starts or entry > starts[-1]:
+                starts.append(entry)
+            else:
+                bisect.insort(starts, entry)
         self.ahead = ahead
         if ahead is None:
             cutter.finish()
@@ -442,7 +456,8 @@ class _Run:
     def run(self) -> Iterator[list[Decision]]:
         """Feed the engine in time order: the log's starts, the model's answers and ends, the engine's timers."""
         engine, heap, starts, inf = self.engine, self.heap, self.starts, math.inf
-        next_due, advance, follow, pop = engine.next_due, engine.advance, self._follow, heapq.heappop
+        next_due, advance, follow, pop, popleft = engine.next_due, engine.advance, self._follow, heapq.heappop, starts.popleft
+        timers = engine.timers
         next_read = -inf   # the clock at which the log must be read further (its next event less LOOK_AHEAD)
         while True:
             start_ts = starts[0][0] if starts else inf
@@ -454,7 +469,10 @@ class _Run:
                 continue
             if clock == inf:
                 return
-            due = next_due()
+            due = timers[0][0] if timers else inf   # next_due(), inlined: the next timer, or a midnight before it
+            midnight = engine._midnight
+            if -inf < midnight < due:
+                due = midnight
             if due <= clock:   # the engine acts first (an automatic end, a midnight)
                 self.now = due
                 out = advance(due)
@@ -464,7 +482,7 @@ class _Run:
                 if next_due() > due:
                     continue
             if start_ts <= first:
-                ts, _, _, step, item = pop(starts)
+                ts, _, _, step, item = popleft()
             else:
                 ts, _, step, item = pop(heap)
             self.now = ts
@@ -499,7 +517,17 @@ class _Run:
         if earlier is not None and earlier is not live:
             earlier.gone = True   # the consumer's next conversation (its log time came): the rest of this one is dropped
         self.live[key] = live
-        return self._message(ts, live)
+        messages = live.messages   # the burst's first message (as _message sends it)
+        live.sent = 1
+        if len(messages) > 1:
+            heapq.heappush(self.heap, (ts + messages[1][0], next(self.order), self.message, live))
+        original = messages[0][1]
+        original.ts = ts
+        out = self.feed(original)
+        session = self._session(live)
+        if session is not None:   # a follow-up burst: the agent in the session answers it
+            self._schedule(ts, live, session)
+        return out
 
     def _message(self, ts: float, live: _Live) -> list[Decision]:
         if live.gone:
