@@ -36,7 +36,7 @@ import heapq
 import itertools
 import math
 from collections import deque
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeAlias
 
 from ..events import Event
 from ..runtime import Engine
@@ -73,8 +73,10 @@ class Conversation:
 
 
 class Cutter:
-    """A shop's log cut into conversations as it is read (see the module doc): `take` each event in time
-    order; it returns what the event starts (a conversation, or an agent status kept as it is)."""
+    """A shop's log cut into conversations as it is read (see the module doc): `read` the events in time
+    order, a batch at a time; what they start is collected in `started` (each new conversation, and each
+    agent status kept as it is), the conversations given a new burst in `grown`, and those found complete
+    in `completed`, each in the order met (the reader clears them when it has looked)."""
 
     def __init__(self) -> None:
         self.open: dict[str, Conversation] = {}
@@ -82,58 +84,64 @@ class Cutter:
         self.counts: dict[str, int] = {}
         self.expiring: list[tuple[float, int, Conversation]] = []   # (last_seen + IDLE_GAP, seq, conversation)
         self.seq = 0
-        self.completed: list[Conversation] = []   # conversations found complete since the last look
-        self.grown: Conversation | None = None    # the conversation the last event read gave a new burst, if any
+        self.started: list[Conversation | Event] = []
+        self.grown: list[Conversation] = []
+        self.completed: list[Conversation] = []
 
-    def take(self, ev: Event) -> Conversation | Event | None:
-        """Read one event: a new conversation or a kept event, or None (it went into a conversation, or is
-        the log's people's act). `expire` says which conversations went silent, once a batch is read."""
-        kind = ev.type
-        if kind != "message":
-            if kind == "agent_status":
+    def read(self, events: Iterable[Event], until: float = math.inf) -> Event | None:
+        """Read events up to `until` (every one at or before it); the first past it is returned, not read
+        (None: the events ran out). `expire` says which conversations went silent, once a batch is read."""
+        open_, last_answer, counts, started, grown = self.open, self.last_answer, self.counts, self.started, self.grown
+        for ev in events:
+            ts = ev.ts
+            if ts > until:
                 return ev
-            if kind == "session_end" and ev.consumer is not None:
-                ended = self.open.pop(ev.consumer, None)
-                if ended is not None:
-                    self._close(ended)
-            return None   # a transfer is the log's people's act
-        cid = ev.consumer
-        if cid is None:
-            return None
-        ts = ev.ts
-        conv = self.open.get(cid)
-        if conv is not None and ts - conv.last_seen > IDLE_GAP:
-            self._close(self.open.pop(cid))
-            conv = None
-        if ev.sender != "consumer":
-            if conv is not None:
+            kind = ev.type
+            if kind != "message":
+                if kind == "agent_status":
+                    started.append(ev)
+                elif kind == "session_end" and ev.consumer is not None:
+                    ended = open_.pop(ev.consumer, None)
+                    if ended is not None:
+                        self._close(ended)
+                continue   # a transfer is the log's people's act
+            cid = ev.consumer
+            if cid is None:
+                continue
+            conv = open_.get(cid)
+            if conv is not None and ts - conv.last_seen > IDLE_GAP:
+                self._close(open_.pop(cid))
+                conv = None
+            if ev.sender != "consumer":
+                if conv is not None:
+                    conv.last_seen = ts
+                    if not conv.watched:
+                        self._expiry(conv)
+                    if ev.sender == "agent":   # the log's robot and system messages are its automation's
+                        last_answer[cid] = ts
+                continue
+            if conv is None:   # a new conversation: its first burst keeps its time
+                index = counts[cid] = counts.get(cid, 0) + 1
+                conv = open_[cid] = Conversation(cid, index)
+                last_answer.pop(cid, None)
                 conv.last_seen = ts
-                if not conv.watched:
-                    self._expiry(conv)
-                if ev.sender == "agent":   # the log's robot and system messages are its automation's
-                    self.last_answer[cid] = ts
-            return None
-        if conv is None:   # a new conversation: its first burst keeps its time
-            index = self.counts[cid] = self.counts.get(cid, 0) + 1
-            conv = self.open[cid] = Conversation(cid, index)
-            self.last_answer.pop(cid, None)
+                self._expiry(conv)
+                burst = Burst(ts)
+                conv.bursts.append(burst)
+                burst.messages.append((ts - burst.start, ev))
+                started.append(conv)
+                continue
             conv.last_seen = ts
-            self._expiry(conv)
-            burst = Burst(ts)
-            conv.bursts.append(burst)
+            if not conv.watched:
+                self._expiry(conv)
+            answered = last_answer.pop(cid, None)
+            if answered is not None:   # the log answered since: a new burst, the log's gap after that answer
+                burst = Burst(ts, ts - answered)
+                conv.bursts.append(burst)
+                grown.append(conv)
+            else:
+                burst = conv.bursts[-1]
             burst.messages.append((ts - burst.start, ev))
-            return conv
-        conv.last_seen = ts
-        if not conv.watched:
-            self._expiry(conv)
-        answered = self.last_answer.pop(cid, None)
-        if answered is not None:   # the log answered since: a new burst, the log's gap after that answer
-            burst = Burst(ts, ts - answered)
-            conv.bursts.append(burst)
-            self.grown = conv
-        else:
-            burst = conv.bursts[-1]
-        burst.messages.append((ts - burst.start, ev))
         return None
 
     def finish(self) -> None:
@@ -174,16 +182,10 @@ class Cutter:
 def conversations(events: Iterable[Event]) -> tuple[list[Conversation], list[Event]]:
     """A shop's log cut into conversations, and the events kept as they are (agent status)."""
     cutter = Cutter()
-    out: list[Conversation] = []
-    kept: list[Event] = []
-    for ev in events:
-        started = cutter.take(ev)
-        if isinstance(started, Conversation):
-            out.append(started)
-        elif started is not None:
-            kept.append(started)
+    cutter.read(events)
     cutter.finish()
-    return out, kept
+    return ([c for c in cutter.started if isinstance(c, Conversation)],
+            [e for e in cutter.started if not isinstance(e, Conversation)])
 
 
 def _shop_of(conv: Conversation, engine: Engine) -> str:
@@ -244,6 +246,41 @@ def _at(points: tuple[float | None, ...] | None, u: float) -> float | None:
     return lo + (hi - lo) * (u - q0) / (q1 - q0)
 
 
+_Segment: TypeAlias = "tuple[float, float, float, float] | float | None"
+
+
+def _segments(points: tuple[float | None, ...] | None) -> list[_Segment] | None:
+    """_at(points, u) for each place of u among _PROBABILITIES (bisect_left), worked out as far as it can be
+    before u is known: a value, or (lo, hi - lo, q0, q1 - q0) to interpolate (_at_segment: the same sums)."""
+    if points is None:
+        return None
+    out: list[_Segment] = []
+    for i in range(len(_PROBABILITIES) + 1):
+        if i >= len(points):
+            out.append(points[-1])
+        elif i == 0:
+            out.append(points[0])
+        else:
+            lo, hi = points[i - 1], points[i]
+            if lo is None or hi is None:
+                out.append(None)
+            else:
+                q0, q1 = _PROBABILITIES[i - 1], _PROBABILITIES[i]
+                out.append((lo, hi - lo, q0, q1 - q0))
+    return out
+
+
+def _at_segment(segments: list[_Segment] | None, u: float) -> float | None:
+    """_at(points, u), from _segments(points)."""
+    if segments is None:
+        return None
+    segment = segments[bisect.bisect_left(_PROBABILITIES, u)]
+    if type(segment) is tuple:
+        lo, span, q0, width = segment
+        return lo + span * (u - q0) / width
+    return segment   # type: ignore[return-value]
+
+
 class ShopAgents:
     """A shop's model: each agent's delays by load, the shop's pooled ones for an agent it does not know,
     the shop's session ends and patience."""
@@ -251,19 +288,19 @@ class ShopAgents:
     def __init__(self, entry: ShopEntry):
         self.entry = entry
         self.agents: dict[str, AgentEntry] = {a.agent: a for a in entry.agents}
-        self._compiled: dict[int, tuple[float | None, ...] | None] = {}   # id of a quantiles dict -> its points
-        self._patience = _points(entry.patience.quantiles)
-        self._delays: dict[tuple[str, bool, int], tuple[float | None, ...] | None] = {}   # (agent, first, load) -> points
+        self._compiled: dict[int, list[_Segment] | None] = {}   # id of a quantiles dict -> its segments
+        self._patience = _segments(_points(entry.patience.quantiles))
+        self._delays: dict[tuple[str, bool, int], list[_Segment] | None] = {}   # (agent, first, load) -> segments
 
     def _value(self, quantiles: Mapping[str, float | None] | None, u: float) -> float | None:
         """inverse(quantiles, u), each distribution's points worked out once."""
-        return _at(self._compile(quantiles), u)
+        return _at_segment(self._compile(quantiles), u)
 
-    def _compile(self, quantiles: Mapping[str, float | None] | None) -> tuple[float | None, ...] | None:
+    def _compile(self, quantiles: Mapping[str, float | None] | None) -> list[_Segment] | None:
         key = id(quantiles)
         points = self._compiled.get(key, False)
         if points is False:
-            points = self._compiled[key] = _points(quantiles)
+            points = self._compiled[key] = _segments(_points(quantiles))
         return points   # type: ignore[return-value]
 
     def delay(self, agent: str, first: bool, load: int, u: float) -> float:
@@ -272,10 +309,10 @@ class ShopAgents:
         points = self._delays.get(key, False)
         if points is False:
             points = self._delays[key] = self._delay_points(agent, first, load)
-        value = _at(points, u)   # type: ignore[arg-type]
+        value = _at_segment(points, u)   # type: ignore[arg-type]
         return 60.0 if value is None else value   # a model with no delay at all: a minute (docs/whatif.md)
 
-    def _delay_points(self, agent: str, first: bool, load: int) -> tuple[float | None, ...] | None:
+    def _delay_points(self, agent: str, first: bool, load: int) -> list[_Segment] | None:
         """The points of the delays an agent answers with at a load: its own, else the shop's for the load,
         else the shop's over all loads."""
         bucket = bucket_of(load)
@@ -307,7 +344,7 @@ class ShopAgents:
 
     def patience(self, u: float) -> float:
         """Seconds a consumer waits in a queue before leaving (inf: stays)."""
-        value = _at(self._patience, u)
+        value = _at_segment(self._patience, u)
         return math.inf if value is None else value
 
 
@@ -355,7 +392,7 @@ class ModelActor:
         raise ModelMismatch(f"the agent model has no shop {shop!r} (it has {', '.join(str(e.shop) for e in entries)})")
 
     def play(self, engine: Engine, events: Iterable[Event]) -> Iterator[list[Decision]]:
-        """Run the counterfactual: the engine's decisions as they are made, event by event."""
+        """Run the counterfactual: the engine's decisions in the order made, a batch at a time (HAND_ON)."""
         engine.comparison.tally_nothing()   # who answered is the model's: nothing to compare with the log
         if self.staff is not None:   # the plan's days run from the log's first day to its last: read it whole
             events = list(events)
@@ -369,6 +406,8 @@ class ModelActor:
 
 READ_MORE = 3600.0
 """When the log must be read further, it is read this much further than it must."""
+HAND_ON = 512
+"""The model's decisions are handed on (yielded) this many or more at a time, not an event's at a time."""
 LOOK_AHEAD = MAX_WAIT + IDLE_GAP
 """How far ahead of the replay's clock the log is read: a burst's place needs the log's answer before it and
 the consumer's silence after the last one, which come later in the log (an answer up to MAX_WAIT late)."""
@@ -404,32 +443,29 @@ class _Run:
 
     def _read(self, until: float) -> None:
         """Read the log up to `until` (every event at or before it): what it starts, what it adds."""
-        cutter, events, starts, order, awaiting = self.cutter, self.events, self.starts, self.order, self.awaiting
-        take, ahead = cutter.take, self.ahead
+        cutter, starts, order = self.cutter, self.starts, self.order
+        ahead = self.ahead   # not None: the run reads while the log has more
+        self.ahead = cutter.read(itertools.chain((ahead,), self.events), until)   # type: ignore[arg-type]
         entry: tuple[float, int, int, _Step, object]
-        while ahead is not None and ahead.ts <= until:
-            ev, ahead = ahead, next(events, None)
-            started = take(ev)
-            if started is None:
-                if cutter.grown is not None:   # a new burst: the model may be waiting for it
-                    grown, cutter.grown = cutter.grown, None
-                    if awaiting:
-                        self._grown(grown)
-                continue
-            if type(started) is Conversation:
+        for started in cutter.started:
+            if isinstance(started, Conversation):
                 live = _Live(started, _shop_of(started, self.engine), self.seed)
                 entry = (started.bursts[0].start, 1, next(order), self.start_burst, live)
             else:
-                entry = (ev.ts, 0, next(order), self._kept, started)
+                entry = (started.ts, 0, next(order), self._kept, started)
             if not starts or entry > starts[-1]:
                 starts.append(entry)
             else:
                 bisect.insort(starts, entry)
-        self.ahead = ahead
-        if ahead is None:
+        cutter.started.clear()
+        if self.awaiting:   # a new burst of a conversation the model answered to its end so far
+            for conv in cutter.grown:
+                self._grown(conv)
+        cutter.grown.clear()
+        if self.ahead is None:
             cutter.finish()
         else:
-            cutter.expire(ahead.ts)   # every event before the next one is read: silence up to it is known
+            cutter.expire(self.ahead.ts)   # every event before the next one is read: silence up to it is known
         for conv in cutter.completed:
             self._grown(conv)
         cutter.completed.clear()
@@ -456,40 +492,52 @@ class _Run:
     def run(self) -> Iterator[list[Decision]]:
         """Feed the engine in time order: the log's starts, the model's answers and ends, the engine's timers."""
         engine, heap, starts, inf = self.engine, self.heap, self.starts, math.inf
-        next_due, advance, follow, pop, popleft = engine.next_due, engine.advance, self._follow, heapq.heappop, starts.popleft
+        advance, follow, pop, popleft = engine.advance, self._follow, heapq.heappop, starts.popleft
         timers = engine.timers
         next_read = -inf   # the clock at which the log must be read further (its next event less LOOK_AHEAD)
+        start_ts = inf     # the time of the first of starts (kept as starts change: only here)
+        made: list[Decision] = []   # decisions not handed on yet: handed on a batch at a time
         while True:
-            start_ts = starts[0][0] if starts else inf
             first = heap[0][0] if heap else inf
             clock = start_ts if start_ts < first else first
-            if clock >= next_read and self.ahead is not None:   # read a while beyond, not an event at a time
-                self._read((clock if clock != inf else self.ahead.ts) + LOOK_AHEAD + READ_MORE)
-                next_read = self.ahead.ts - LOOK_AHEAD if self.ahead is not None else inf
-                continue
-            if clock == inf:
-                return
+            if clock >= next_read:
+                if self.ahead is not None:   # read a while beyond, not an event at a time
+                    self._read((clock if clock != inf else self.ahead.ts) + LOOK_AHEAD + READ_MORE)
+                    next_read = self.ahead.ts - LOOK_AHEAD if self.ahead is not None else inf
+                    start_ts = starts[0][0] if starts else inf
+                    continue
+                if clock == inf:
+                    if made:
+                        yield made
+                    return
             due = timers[0][0] if timers else inf   # next_due(), inlined: the next timer, or a midnight before it
             midnight = engine._midnight
-            if -inf < midnight < due:
+            if midnight < due and midnight > -inf:
                 due = midnight
             if due <= clock:   # the engine acts first (an automatic end, a midnight)
                 self.now = due
                 out = advance(due)
                 if out:
                     follow(out, due)
-                    yield out
-                if next_due() > due:
+                    made += out
+                    if len(made) >= HAND_ON:
+                        yield made
+                        made = []
+                if engine.next_due() > due:
                     continue
             if start_ts <= first:
                 ts, _, _, step, item = popleft()
+                start_ts = starts[0][0] if starts else inf
             else:
                 ts, _, step, item = pop(heap)
             self.now = ts
             out = step(ts, item)
             if out:
                 follow(out, ts)
-                yield out
+                made += out
+                if len(made) >= HAND_ON:
+                    yield made
+                    made = []
 
     # ---- the steps: each returns the engine's decisions -------------------------------------------------
     def _kept(self, ts: float, event: Event) -> list[Decision]:
