@@ -99,15 +99,17 @@ def test_a_distribution_is_read_between_its_quantiles():
 
 def test_a_draw_is_the_hash_of_its_keys_text_and_the_hot_paths_text_is_the_same():
     import hashlib
-    from engine.whatif.actor import _drawn, draw_prefix
+    from engine.whatif.actor import _rest, conversation_hasher, drawn_after
     # the documented number: the first 8 bytes of blake2b over the key's repr, big-endian, over 2**64
     digest = hashlib.blake2b(b"(3, 's', 'c1', 2, 0, 'reply')", digest_size=8).digest()
     assert draw(3, "s", "c1", 2, 0, "reply") == int(digest.hex(), 16) / 2 ** 64
-    # the replay builds the text from a conversation's prefix: the same text for ids that repr quotes or escapes
+    # the replay hashes a conversation's key text from a hasher fed its prefix: the same text for ids that repr
+    # quotes or escapes, and for a burst past the precomputed ends (64)
     for shop, consumer in (("s", "c1"), ("it's", 'say "hi"'), ("a\\b", "line\nbreak"), ("店铺", "顾客\t1")):
-        prefix = draw_prefix(7, shop, consumer, 12)
-        assert _drawn(prefix + "3, 'reply')") == draw(7, shop, consumer, 12, 3, "reply")
-        assert _drawn(prefix + "'end delay')") == draw(7, shop, consumer, 12, "end delay")
+        hasher = conversation_hasher(7, shop, consumer, 12)
+        for burst in (0, 3, 70):
+            assert drawn_after(hasher, _rest(burst, "reply")) == draw(7, shop, consumer, 12, burst, "reply")
+        assert drawn_after(hasher, _rest("end delay")) == draw(7, shop, consumer, 12, "end delay")
 
 
 def test_a_log_is_cut_into_conversations_and_bursts():

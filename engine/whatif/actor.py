@@ -92,6 +92,7 @@ class Cutter:
         """Read events up to `until` (every one at or before it); the first past it is returned, not read
         (None: the events ran out). `expire` says which conversations went silent, once a batch is read."""
         open_, last_answer, counts, started, grown = self.open, self.last_answer, self.counts, self.started, self.grown
+        idle_gap = IDLE_GAP
         for ev in events:
             ts = ev.ts
             if ts > until:
@@ -109,15 +110,16 @@ class Cutter:
             if cid is None:
                 continue
             conv = open_.get(cid)
-            if conv is not None and ts - conv.last_seen > IDLE_GAP:
+            if conv is not None and ts - conv.last_seen > idle_gap:
                 self._close(open_.pop(cid))
                 conv = None
-            if ev.sender != "consumer":
+            sender = ev.sender
+            if sender != "consumer":
                 if conv is not None:
                     conv.last_seen = ts
                     if not conv.watched:
                         self._expiry(conv)
-                    if ev.sender == "agent":   # the log's robot and system messages are its automation's
+                    if sender == "agent":   # the log's robot and system messages are its automation's
                         last_answer[cid] = ts
                 continue
             if conv is None:   # a new conversation: its first burst keeps its time
@@ -200,19 +202,42 @@ def draw(seed: int, *key: object) -> float:
 
 
 def _drawn(text: str) -> float:
-    """The number draw gives for the key whose repr is text (the hot path builds the text itself)."""
+    """The number draw gives for the key whose repr is text."""
     hasher = _BLAKE2B.copy()   # cheaper than a new one (its parameters are not parsed again)
     hasher.update(text.encode("utf-8"))
+    return _number(hasher)
+
+
+def _number(hasher: Any) -> float:
     return int.from_bytes(hasher.digest(), "big") / 2.0 ** 64
 
 
 _BLAKE2B = hashlib.blake2b(digest_size=8)
 
 
-def draw_prefix(seed: int, shop: str, consumer: str, index: int) -> str:
-    """The text of a conversation's draws up to what is drawn: draw(seed, shop, consumer, index, *rest) is
-    _drawn(draw_prefix(...) + the repr of rest's items, each followed by ", ", the last by ")")."""
-    return f"({seed!r}, {shop!r}, {consumer!r}, {index!r}, "
+def conversation_hasher(seed: int, shop: str, consumer: str, index: int) -> Any:
+    """A hasher fed a conversation's draw key text up to what is drawn: draw(seed, shop, consumer, index, *rest)
+    is drawn_after(it, the rest of the key's repr: each of rest's items, followed by ", ", the last by ")")."""
+    hasher = _BLAKE2B.copy()
+    hasher.update(f"({seed!r}, {shop!r}, {consumer!r}, {index!r}, ".encode("utf-8"))
+    return hasher
+
+
+def drawn_after(hasher: Any, rest: bytes) -> float:
+    """The number of the key whose text is the hasher's, then rest (see conversation_hasher)."""
+    hasher = hasher.copy()
+    hasher.update(rest)
+    return _number(hasher)
+
+
+def _rest(*items: object) -> bytes:
+    """The end of a key's text after a conversation's prefix: the items' reprs, as draw writes them."""
+    return (", ".join(repr(item) for item in items) + ")").encode("utf-8")
+
+
+_REPLY = [_rest(burst, "reply") for burst in range(64)]        # by burst: the key's end for its answer's delay
+_PATIENCE = [_rest(burst, "patience") for burst in range(64)]  # and for the consumer's patience in a queue
+_END, _END_DELAY = _rest("end"), _rest("end delay")
 
 
 def inverse(quantiles: Mapping[str, float | None] | None, u: float) -> float | None:
@@ -351,7 +376,7 @@ class ShopAgents:
 class _Live:
     """A conversation as the model plays it."""
 
-    __slots__ = ("conv", "sid", "key", "shop", "consumer", "prefix", "bursts", "burst", "messages", "burst_start",
+    __slots__ = ("conv", "sid", "key", "shop", "consumer", "hasher", "bursts", "burst", "messages", "burst_start",
                  "sent", "agent", "reply_at", "patience_at", "gone")
 
     def __init__(self, conv: Conversation, sid: str, seed: int) -> None:
@@ -361,7 +386,7 @@ class _Live:
         self.key = (sid, conv.consumer)      # its key in the run's live conversations (the engine's decisions')
         self.shop = first.shop               # the shop the log's events name (None: the engine's default)
         self.consumer = conv.consumer
-        self.prefix = draw_prefix(seed, sid, conv.consumer, conv.index)   # of its draws
+        self.hasher = conversation_hasher(seed, sid, conv.consumer, conv.index)   # of its draws
         self.bursts = conv.bursts
         self.burst = 0
         self.messages = conv.bursts[0].messages   # the burst's (conv.bursts[burst].messages)
@@ -609,19 +634,23 @@ class _Run:
         state = self.shops[sid].agents.get(agent)
         load = state.load() if state is not None else 1
         burst = live.burst
-        u = _drawn(f"{live.prefix}{burst!r}, 'reply')")   # draw(seed, sid, consumer, index, burst, "reply")
-        delay = self._model(sid).delay(agent, burst == 0, max(load, 1), u)
+        # draw(seed, sid, consumer, index, burst, "reply")
+        u = drawn_after(live.hasher, _REPLY[burst] if burst < 64 else _rest(burst, "reply"))
+        delay = (self.models.get(sid) or self._model(sid)).delay(agent, burst == 0, load if load > 1 else 1, u)
         start = live.burst_start
         last = start + live.messages[-1][0]
-        at = max(start + delay, last + 1.0, now + 1.0)
+        at = start + delay   # max(start + delay, last + 1.0, now + 1.0)
+        if last + 1.0 > at:
+            at = last + 1.0
+        if now + 1.0 > at:
+            at = now + 1.0
         live.agent, live.reply_at = agent, at
         heapq.heappush(self.heap, (at, next(self.order), self.reply, live))
 
     def _reply(self, ts: float, live: _Live) -> list[Decision]:
         if live.gone or self._session(live) != live.agent or live.reply_at != ts:
             return []   # the session ended (or moved) before the answer: the next burst, if any, routes again
-        out = self.feed(Event(MODEL_LINE, ts, "message", shop=live.shop, sender="agent", consumer=live.consumer,
-                              agent=live.agent))
+        out = self.feed(Event(MODEL_LINE, ts, "message", live.shop, "agent", live.consumer, live.agent))
         conv = live.conv
         if live.burst + 1 < len(conv.bursts) or conv.complete:
             self._after_answer(live, ts, ts)
@@ -641,8 +670,8 @@ class _Run:
             return
         model = self._model(live.sid)
         # draw(seed, sid, consumer, index, "end"), then (only for an end by hand) draw(..., "end delay")
-        if model.ends_by_hand(_drawn(live.prefix + "'end')"), platform_ends=self.engine.sessions.end_after is not None):
-            after = model.hand_end_delay(_drawn(live.prefix + "'end delay')"))
+        if model.ends_by_hand(drawn_after(live.hasher, _END), platform_ends=self.engine.sessions.end_after is not None):
+            after = model.hand_end_delay(drawn_after(live.hasher, _END_DELAY))
             self._push(max(answered + after, now), self.end, live)
         else:
             self._forget(live)   # the platform ends it: nothing more of it is the model's
@@ -672,7 +701,9 @@ class _Run:
                     live.gone = True   # left unserved with nothing more to say: nothing of it can come again
                     self._forget(live)
             else:   # Queued
-                wait = self._model(live.sid).patience(_drawn(f"{live.prefix}{live.burst!r}, 'patience')"))
+                burst = live.burst
+                wait = self._model(live.sid).patience(
+                    drawn_after(live.hasher, _PATIENCE[burst] if burst < 64 else _rest(burst, "patience")))
                 if wait < math.inf:
                     live.patience_at = max(live.burst_start + wait, now)
                     self._push(live.patience_at, self.patience_over, live)
