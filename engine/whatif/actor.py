@@ -227,7 +227,7 @@ def drawn_after(hasher: Any, rest: bytes) -> float:
     """The number of the key whose text is the hasher's, then rest (see conversation_hasher)."""
     hasher = hasher.copy()
     hasher.update(rest)
-    return _number(hasher)
+    return int.from_bytes(hasher.digest(), "big") / 2.0 ** 64   # _number, inlined
 
 
 def _rest(*items: object) -> bytes:
@@ -522,11 +522,13 @@ class _Run:
         next_read = -inf   # the clock at which the log must be read further (its next event less LOOK_AHEAD)
         start_ts = inf     # the time of the first of starts (kept as starts change: only here)
         made: list[Decision] = []   # decisions not handed on yet: handed on a batch at a time
+        now = -inf   # the time of the last step or timer (kept in self.now for what the read finds)
         while True:
             first = heap[0][0] if heap else inf
             clock = start_ts if start_ts < first else first
             if clock >= next_read:
                 if self.ahead is not None:   # read a while beyond, not an event at a time
+                    self.now = now
                     self._read((clock if clock != inf else self.ahead.ts) + LOOK_AHEAD + READ_MORE)
                     next_read = self.ahead.ts - LOOK_AHEAD if self.ahead is not None else inf
                     start_ts = starts[0][0] if starts else inf
@@ -540,7 +542,7 @@ class _Run:
             if midnight < due and midnight > -inf:
                 due = midnight
             if due <= clock:   # the engine acts first (an automatic end, a midnight)
-                self.now = due
+                now = due
                 out = advance(due)
                 if out:
                     follow(out, due)
@@ -555,7 +557,7 @@ class _Run:
                 start_ts = starts[0][0] if starts else inf
             else:
                 ts, _, step, item = pop(heap)
-            self.now = ts
+            now = ts
             out = step(ts, item)
             if out:
                 follow(out, ts)
