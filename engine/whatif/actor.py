@@ -417,7 +417,7 @@ class ModelActor:
         raise ModelMismatch(f"the agent model has no shop {shop!r} (it has {', '.join(str(e.shop) for e in entries)})")
 
     def play(self, engine: Engine, events: Iterable[Event]) -> Iterator[list[Decision]]:
-        """Run the counterfactual: the engine's decisions in the order made, a batch at a time (HAND_ON)."""
+        """Run the counterfactual: the engine's decisions as they are made, event by event."""
         engine.comparison.tally_nothing()   # who answered is the model's: nothing to compare with the log
         if self.staff is not None:   # the plan's days run from the log's first day to its last: read it whole
             events = list(events)
@@ -431,8 +431,6 @@ class ModelActor:
 
 READ_MORE = 3600.0
 """When the log must be read further, it is read this much further than it must."""
-HAND_ON = 512
-"""The model's decisions are handed on (yielded) this many or more at a time, not an event's at a time."""
 LOOK_AHEAD = MAX_WAIT + IDLE_GAP
 """How far ahead of the replay's clock the log is read: a burst's place needs the log's answer before it and
 the consumer's silence after the last one, which come later in the log (an answer up to MAX_WAIT late)."""
@@ -521,7 +519,6 @@ class _Run:
         timers = engine.timers
         next_read = -inf   # the clock at which the log must be read further (its next event less LOOK_AHEAD)
         start_ts = inf     # the time of the first of starts (kept as starts change: only here)
-        made: list[Decision] = []   # decisions not handed on yet: handed on a batch at a time
         now = -inf   # the time of the last step or timer (kept in self.now for what the read finds)
         while True:
             first = heap[0][0] if heap else inf
@@ -534,8 +531,6 @@ class _Run:
                     start_ts = starts[0][0] if starts else inf
                     continue
                 if clock == inf:
-                    if made:
-                        yield made
                     return
             due = timers[0][0] if timers else inf   # next_due(), inlined: the next timer, or a midnight before it
             midnight = engine._midnight
@@ -546,10 +541,7 @@ class _Run:
                 out = advance(due)
                 if out:
                     follow(out, due)
-                    made += out
-                    if len(made) >= HAND_ON:
-                        yield made
-                        made = []
+                    yield out
                 if engine.next_due() > due:
                     continue
             if start_ts <= first:
@@ -561,10 +553,7 @@ class _Run:
             out = step(ts, item)
             if out:
                 follow(out, ts)
-                made += out
-                if len(made) >= HAND_ON:
-                    yield made
-                    made = []
+                yield out
 
     # ---- the steps: each returns the engine's decisions -------------------------------------------------
     def _kept(self, ts: float, event: Event) -> list[Decision]:
@@ -696,7 +685,7 @@ class _Run:
             if live is None or live.gone:
                 continue
             if kind is Assigned:
-                if d.agent is not None and live.agent is None and live.sent and d.action in ("assign", "offline_route"):
+                if d.agent is not None and live.agent is None and live.sent and d.action in _ANSWERED:
                     self._schedule(now, live, d.agent)
             elif kind is LeftQueue:
                 if live.agent is None and live.sent == len(live.messages):
@@ -710,6 +699,9 @@ class _Run:
                     live.patience_at = max(live.burst_start + wait, now)
                     self._push(live.patience_at, self.patience_over, live)
 
+
+_ANSWERED = frozenset({"assign", "offline_route"})
+"""The actions of an Assigned decision the model answers (an agent took the consumer)."""
 
 _Step = Callable[[float, Any], "list[Decision]"]
 """A step of the run: at a time, with what it takes (a live conversation, or a kept event)."""
