@@ -471,9 +471,8 @@ class _Run:
         self.ahead = cutter.read(itertools.chain((ahead,), self.events), until)   # type: ignore[arg-type]
         entry: tuple[float, int, int, _Step, object]
         for started in cutter.started:
-            if isinstance(started, Conversation):
-                live = _Live(started, _shop_of(started, self.engine), self.seed)
-                entry = (started.bursts[0].start, 1, next(order), self.start_burst, live)
+            if isinstance(started, Conversation):   # played from its first burst's time (its live run made then)
+                entry = (started.bursts[0].start, 1, next(order), self._first_burst, started)
             else:
                 entry = (started.ts, 0, next(order), self._kept, started)
             if not starts or entry > starts[-1]:
@@ -571,6 +570,11 @@ class _Run:
         """A conversation played to its end leaves the run's memory."""
         if self.live.get(live.key) is live:
             del self.live[live.key]
+
+    def _first_burst(self, ts: float, conv: Conversation) -> list[Decision]:
+        """A conversation's first burst: its live run starts (made only now, not when the log was read a day
+        ahead: what a run holds stays out of memory, and out of the caches, until it plays)."""
+        return self._start_burst(ts, _Live(conv, _shop_of(conv, self.engine), self.seed))
 
     def _start_burst(self, ts: float, live: _Live) -> list[Decision]:
         if live.gone:
