@@ -124,8 +124,9 @@ def test_a_log_is_cut_into_conversations_and_bursts():
     first = convs[0].bursts
     # burst 0: 09:00:00 and 09:00:20 (offsets 0, 20); burst 1 came 60 s after the agent's 09:01:00 answer
     # (the robot's 09:01:30 message is the log's automation, not an answer)
-    assert [o for o, _ in first[0].messages] == [0, 20] and first[0].gap is None
-    assert first[1].gap == 60 and [o for o, _ in first[1].messages] == [0]
+    assert [t - first[0].start for t in first[0].times] == [0, 20] and first[0].gap is None
+    assert first[1].gap == 60 and [t - first[1].start for t in first[1].times] == [0]
+    assert [e.ts for e in first[0].messages] == first[0].times   # the log's messages, not played yet
 
 
 # ---- the replay -----------------------------------------------------------------------------------

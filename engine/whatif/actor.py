@@ -47,14 +47,16 @@ from .model import QUANTILES, AgentEntry, AgentModel, ModelMismatch, Pool, Poole
 
 
 class Burst:
-    """A consumer's messages between two answers of the log: their offsets from the first, and the gap from
-    the log's answer before it (None for a conversation's first burst, which keeps its time)."""
+    """A consumer's messages between two answers of the log (its events, each re-timed when it is played), their
+    log times (a message's offset from the first is its time less `start`), and the gap from the log's answer
+    before it (None for a conversation's first burst, which keeps its time)."""
 
-    __slots__ = ("start", "messages", "gap")
+    __slots__ = ("start", "messages", "times", "gap")
 
     def __init__(self, start: float, gap: float | None = None) -> None:
         self.start = start
-        self.messages: list[tuple[float, Event]] = []
+        self.messages: list[Event] = []
+        self.times: list[float] = []
         self.gap = gap
 
 
@@ -130,7 +132,8 @@ class Cutter:
                 self._expiry(conv)
                 burst = Burst(ts)
                 conv.bursts.append(burst)
-                burst.messages.append((ts - burst.start, ev))
+                burst.messages.append(ev)
+                burst.times.append(ts)
                 started.append(conv)
                 continue
             conv.last_seen = ts
@@ -143,7 +146,8 @@ class Cutter:
                 grown.append(conv)
             else:
                 burst = conv.bursts[-1]
-            burst.messages.append((ts - burst.start, ev))
+            burst.messages.append(ev)
+            burst.times.append(ts)
         return None
 
     def finish(self) -> None:
@@ -192,7 +196,7 @@ def conversations(events: Iterable[Event]) -> tuple[list[Conversation], list[Eve
 
 def _shop_of(conv: Conversation, engine: Engine) -> str:
     """The engine's id of a conversation's shop (an event naming none is the engine's default shop's)."""
-    shop = conv.bursts[0].messages[0][1].shop
+    shop = conv.bursts[0].messages[0].shop
     return shop if shop is not None else engine.default_shop
 
 
@@ -376,11 +380,11 @@ class ShopAgents:
 class _Live:
     """A conversation as the model plays it."""
 
-    __slots__ = ("conv", "sid", "key", "shop", "consumer", "hasher", "bursts", "burst", "messages", "burst_start",
+    __slots__ = ("conv", "sid", "key", "shop", "consumer", "hasher", "bursts", "burst", "current", "burst_start",
                  "sent", "agent", "reply_at", "patience_at", "gone")
 
     def __init__(self, conv: Conversation, sid: str, seed: int) -> None:
-        first = conv.bursts[0].messages[0][1]
+        first = conv.bursts[0].messages[0]
         self.conv = conv
         self.sid = sid                       # the engine's id of the consumer's shop
         self.key = (sid, conv.consumer)      # its key in the run's live conversations (the engine's decisions')
@@ -389,7 +393,7 @@ class _Live:
         self.hasher = conversation_hasher(seed, sid, conv.consumer, conv.index)   # of its draws
         self.bursts = conv.bursts
         self.burst = 0
-        self.messages = conv.bursts[0].messages   # the burst's (conv.bursts[burst].messages)
+        self.current = conv.bursts[0]   # the burst played (conv.bursts[burst])
         self.burst_start = 0.0
         self.sent = 0                        # messages of the burst sent so far
         self.agent: str | None = None        # the agent answering the burst, once one is
@@ -585,11 +589,12 @@ class _Run:
         if earlier is not None and earlier is not live:
             earlier.gone = True   # the consumer's next conversation (its log time came): the rest of this one is dropped
         self.live[key] = live
-        messages = live.messages   # the burst's first message (as _message sends it)
+        current = live.current   # the burst's first message (as _message sends it)
+        messages = current.messages
         live.sent = 1
         if len(messages) > 1:
-            heapq.heappush(self.heap, (ts + messages[1][0], next(self.order), self.message, live))
-        original = messages[0][1]
+            heapq.heappush(self.heap, (ts + (current.times[1] - current.start), next(self.order), self.message, live))
+        original = messages[0]
         original.ts = ts
         out = self.feed(original)
         session = self._session(live)
@@ -600,12 +605,14 @@ class _Run:
     def _message(self, ts: float, live: _Live) -> list[Decision]:
         if live.gone:
             return []
-        messages = live.messages
+        current = live.current
+        messages = current.messages
         sent = live.sent
-        original = messages[sent][1]
+        original = messages[sent]
         live.sent = sent = sent + 1
         if sent < len(messages):
-            heapq.heappush(self.heap, (live.burst_start + messages[sent][0], next(self.order), self.message, live))
+            heapq.heappush(self.heap, (live.burst_start + (current.times[sent] - current.start), next(self.order),
+                                       self.message, live))
         original.ts = ts   # the log's message, re-timed (the log's time is not read again: offsets are kept)
         out = self.feed(original)
         if live.agent is None:
@@ -633,7 +640,8 @@ class _Run:
         u = drawn_after(live.hasher, _REPLY[burst] if burst < 64 else _rest(burst, "reply"))
         delay = (self.models.get(sid) or self._model(sid)).delay(agent, burst == 0, load if load > 1 else 1, u)
         start = live.burst_start
-        last = start + live.messages[-1][0]
+        current = live.current
+        last = start + (current.times[-1] - current.start)   # the burst's last message
         at = start + delay   # max(start + delay, last + 1.0, now + 1.0)
         if last + 1.0 > at:
             at = last + 1.0
@@ -660,7 +668,7 @@ class _Run:
         if live.burst + 1 < len(bursts):
             live.burst += 1
             nxt = bursts[live.burst]
-            live.messages = nxt.messages
+            live.current = nxt
             self._push(max(answered + (nxt.gap or 0.0), now), self.start_burst, live)
             return
         model = self._model(live.sid)
@@ -692,7 +700,7 @@ class _Run:
                 if d.agent is not None and live.agent is None and live.sent and d.action in _ANSWERED:
                     self._schedule(now, live, d.agent)
             elif kind is LeftQueue:
-                if live.agent is None and live.sent == len(live.messages):
+                if live.agent is None and live.sent == len(live.current.messages):
                     live.gone = True   # left unserved with nothing more to say: nothing of it can come again
                     self._forget(live)
             else:   # Queued
