@@ -6,6 +6,7 @@ import gc
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Protocol
 
 import orjson
@@ -111,8 +112,8 @@ def replay(
         events, files, reads = _events(stream, stats, on_reject, strict, vocabulary)
         if actor is not None:
             played = actor.play(engine, _of_shop(events, only, shop, files, others, skip := [0]))   # streamed
-            events = (_Step(decisions) for decisions in played)   # type: ignore[misc]
-            feed = _Step.decisions_of   # type: ignore[assignment]  # the actor fed the engine: a step is what it decided
+            events = map(_Step, played)   # type: ignore[arg-type]
+            feed = _decisions_of   # type: ignore[assignment]  # the actor fed the engine: a step is what it decided
         for event in events:
             if event.shop != only and only is not None and event.shop is not None:   # the common case: one test
                 if shop is None:
@@ -193,9 +194,9 @@ class _Step:
     def __init__(self, decisions: list):
         self.decisions = decisions
 
-    def decisions_of(self) -> list:
-        """The decisions of the step (the loop's `feed`)."""
-        return self.decisions
+
+_decisions_of = attrgetter("decisions")
+"""The decisions of a step (the loop's `feed` for a model actor's steps)."""
 
 
 def _name_file(decisions: list, file: str) -> None:

@@ -98,6 +98,21 @@ def test_a_distribution_is_read_between_its_quantiles():
     assert 0 <= draw(7, "x") < 1
 
 
+def test_a_draw_is_the_hash_of_its_keys_text_and_the_hot_paths_text_is_the_same():
+    import hashlib
+    from engine.whatif.actor import _rest, conversation_hasher, drawn_after
+    # the documented number: the first 8 bytes of blake2b over the key's repr, big-endian, over 2**64
+    digest = hashlib.blake2b(b"(3, 's', 'c1', 2, 0, 'reply')", digest_size=8).digest()
+    assert draw(3, "s", "c1", 2, 0, "reply") == int(digest.hex(), 16) / 2 ** 64
+    # the replay hashes a conversation's key text from a hasher fed its prefix: the same text for ids that repr
+    # quotes or escapes, and for a burst past the precomputed ends (64)
+    for shop, consumer in (("s", "c1"), ("it's", 'say "hi"'), ("a\\b", "line\nbreak"), ("店铺", "顾客\t1")):
+        hasher = conversation_hasher(7, shop, consumer, 12)
+        for burst in (0, 3, 70):
+            assert drawn_after(hasher, _rest(burst, "reply")) == draw(7, shop, consumer, 12, burst, "reply")
+        assert drawn_after(hasher, _rest("end delay")) == draw(7, shop, consumer, 12, "end delay")
+
+
 def test_a_log_is_cut_into_conversations_and_bursts():
     events = _events([ONLINE, _msg("00:00", "consumer"), _msg("00:20", "consumer"), _msg("01:00", "agent"),
                       _msg("01:30", "robot"), _msg("02:00", "consumer"), _msg("03:00", "agent"),
@@ -110,8 +125,9 @@ def test_a_log_is_cut_into_conversations_and_bursts():
     first = convs[0].bursts
     # burst 0: 09:00:00 and 09:00:20 (offsets 0, 20); burst 1 came 60 s after the agent's 09:01:00 answer
     # (the robot's 09:01:30 message is the log's automation, not an answer)
-    assert [o for o, _ in first[0].messages] == [0, 20] and first[0].gap is None
-    assert first[1].gap == 60 and [o for o, _ in first[1].messages] == [0]
+    assert [t - first[0].start for t in first[0].times] == [0, 20] and first[0].gap is None
+    assert first[1].gap == 60 and [t - first[1].start for t in first[1].times] == [0]
+    assert [e.ts for e in first[0].messages] == first[0].times   # the log's messages, not played yet
 
 
 # ---- the replay -----------------------------------------------------------------------------------

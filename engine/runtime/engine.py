@@ -213,8 +213,9 @@ class Engine:
 
     def next_due(self) -> float:
         """When the engine next acts on its own (a session's automatic end, a local midnight); inf for never."""
-        due = self.timers[0][0] if self.timers else math.inf
-        return min(due, self._midnight) if self._midnight > -math.inf else due
+        timers, midnight = self.timers, self._midnight
+        due = timers[0][0] if timers else math.inf
+        return midnight if -math.inf < midnight < due else due   # min(due, midnight) once a midnight is set
 
     def advance(self, ts: float) -> list[Decision]:
         """Fire the timers due by ts (a live desk calls this on a clock tick)."""

@@ -17,7 +17,10 @@ replay's own: the actor only decides which events it is fed, and when.
   automatic end (the policy's timer); where there is none, every session ends by hand.
 - **Patience.** A consumer who joins the queue or the offline pool leaves it (a `session_end`) once the
   patience drawn from the shop's Kaplan–Meier curve has passed since the burst's first message, if no
-  agent has taken them by then; the rest of that conversation is not sent.
+  agent has taken them by then; the rest of that conversation is not sent. With the model's
+  `patience.leaves: unanswered` (a phone) they also leave while assigned and not yet answered.
+- **Draws** between a distribution's quantiles are linear; above p99, p99 plus an exponential excess that
+  keeps the distribution's `mean` (tail_excess).
 - **Presence.** Agents come and go as the log's `agent_status` events say, or as a staffing plan says
   (`--staff`, staff.py); the log's agent messages, transfers and session ends are the log's people,
   replaced by the model's.
@@ -33,10 +36,10 @@ from __future__ import annotations
 import bisect
 import hashlib
 import heapq
+import itertools
 import math
-import struct
-from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Mapping
+from collections import deque
+from typing import Any, Callable, Iterable, Iterator, Mapping, TypeAlias
 
 from ..events import Event
 from ..runtime import Engine
@@ -46,31 +49,39 @@ from .staff import MODEL_LINE, StaffPlan, presence_events
 from .model import QUANTILES, AgentEntry, AgentModel, ModelMismatch, Pool, Pooled, ShopEntry, quantile_key
 
 
-@dataclass
 class Burst:
-    """A consumer's messages between two answers of the log: their offsets from the first, and the gap from
-    the log's answer before it (None for a conversation's first burst, which keeps its time)."""
+    """A consumer's messages between two answers of the log (its events, each re-timed when it is played), their
+    log times (a message's offset from the first is its time less `start`), and the gap from the log's answer
+    before it (None for a conversation's first burst, which keeps its time)."""
 
-    start: float
-    messages: list[tuple[float, Event]] = field(default_factory=list)
-    gap: float | None = None
+    __slots__ = ("start", "messages", "times", "gap")
+
+    def __init__(self, start: float, gap: float | None = None) -> None:
+        self.start = start
+        self.messages: list[Event] = []
+        self.times: list[float] = []
+        self.gap = gap
 
 
-@dataclass
 class Conversation:
     """One conversation of one consumer, as the log had it."""
 
-    consumer: str
-    index: int
-    bursts: list[Burst] = field(default_factory=list)
-    last_seen: float = 0.0            # the log's last event of the conversation so far
-    complete: bool = False            # no more of it is in the log (a session_end, or IDLE_GAP passed)
-    watched: bool = False             # the cutter watches it for silence
+    __slots__ = ("consumer", "index", "bursts", "last_seen", "complete", "watched")
+
+    def __init__(self, consumer: str, index: int) -> None:
+        self.consumer = consumer
+        self.index = index
+        self.bursts: list[Burst] = []
+        self.last_seen = 0.0      # the log's last event of the conversation so far
+        self.complete = False     # no more of it is in the log (a session_end, or IDLE_GAP passed)
+        self.watched = False      # the cutter watches it for silence
 
 
 class Cutter:
-    """A shop's log cut into conversations as it is read (see the module doc): `take` each event in time
-    order; it returns what the event starts (a conversation, or an agent status kept as it is)."""
+    """A shop's log cut into conversations as it is read (see the module doc): `read` the events in time
+    order, a batch at a time; what they start is collected in `started` (each new conversation, and each
+    agent status kept as it is), the conversations given a new burst in `grown`, and those found complete
+    in `completed`, each in the order met (the reader clears them when it has looked)."""
 
     def __init__(self) -> None:
         self.open: dict[str, Conversation] = {}
@@ -78,47 +89,69 @@ class Cutter:
         self.counts: dict[str, int] = {}
         self.expiring: list[tuple[float, int, Conversation]] = []   # (last_seen + IDLE_GAP, seq, conversation)
         self.seq = 0
-        self.completed: list[Conversation] = []   # conversations found complete since the last look
+        self.started: list[Conversation | Event] = []
+        self.grown: list[Conversation] = []
+        self.completed: list[Conversation] = []
 
-    def take(self, ev: Event) -> Conversation | Event | None:
-        """Read one event: a new conversation or a kept event, or None (it went into a conversation, or is
-        the log's people's act). `expire` says which conversations went silent, once a batch is read."""
-        if ev.type == "agent_status":
-            return ev
-        cid = ev.consumer
-        if cid is None:
-            return None
-        if ev.type == "session_end":
-            conv = self.open.pop(cid, None)
-            if conv is not None:
-                self._close(conv)
-            return None
-        if ev.type != "message":
-            return None   # a transfer is the log's people's act
-        conv = self.open.get(cid)
-        if conv is not None and ev.ts - conv.last_seen > IDLE_GAP:
-            self._close(self.open.pop(cid))
-            conv = None
-        started = None
-        if ev.sender != "consumer":
-            if conv is not None:
-                conv.last_seen = ev.ts
+    def read(self, events: Iterable[Event], until: float = math.inf) -> Event | None:
+        """Read events up to `until` (every one at or before it); the first past it is returned, not read
+        (None: the events ran out). `expire` says which conversations went silent, once a batch is read."""
+        open_, last_answer, counts, started, grown = self.open, self.last_answer, self.counts, self.started, self.grown
+        idle_gap = IDLE_GAP
+        for ev in events:
+            ts = ev.ts
+            if ts > until:
+                return ev
+            kind = ev.type
+            if kind != "message":
+                if kind == "agent_status":
+                    started.append(ev)
+                elif kind == "session_end" and ev.consumer is not None:
+                    ended = open_.pop(ev.consumer, None)
+                    if ended is not None:
+                        self._close(ended)
+                continue   # a transfer is the log's people's act
+            cid = ev.consumer
+            if cid is None:
+                continue
+            conv = open_.get(cid)
+            if conv is not None and ts - conv.last_seen > idle_gap:
+                self._close(open_.pop(cid))
+                conv = None
+            sender = ev.sender
+            if sender != "consumer":
+                if conv is not None:
+                    conv.last_seen = ts
+                    if not conv.watched:
+                        self._expiry(conv)
+                    if sender == "agent":   # the log's robot and system messages are its automation's
+                        last_answer[cid] = ts
+                continue
+            if conv is None:   # a new conversation: its first burst keeps its time
+                index = counts[cid] = counts.get(cid, 0) + 1
+                conv = open_[cid] = Conversation(cid, index)
+                last_answer.pop(cid, None)
+                conv.last_seen = ts
                 self._expiry(conv)
-                if ev.sender == "agent":   # the log's robot and system messages are its automation's
-                    self.last_answer[cid] = ev.ts
-            return None
-        if conv is None:
-            self.counts[cid] = self.counts.get(cid, 0) + 1
-            conv = started = self.open[cid] = Conversation(cid, self.counts[cid])
-            self.last_answer.pop(cid, None)
-        conv.last_seen = ev.ts
-        self._expiry(conv)
-        answered = self.last_answer.pop(cid, None)
-        if not conv.bursts or answered is not None:
-            conv.bursts.append(Burst(ev.ts, gap=None if not conv.bursts else ev.ts - answered))  # type: ignore[operator]
-        burst = conv.bursts[-1]
-        burst.messages.append((ev.ts - burst.start, ev))
-        return started
+                burst = Burst(ts)
+                conv.bursts.append(burst)
+                burst.messages.append(ev)
+                burst.times.append(ts)
+                started.append(conv)
+                continue
+            conv.last_seen = ts
+            if not conv.watched:
+                self._expiry(conv)
+            answered = last_answer.pop(cid, None)
+            if answered is not None:   # the log answered since: a new burst, the log's gap after that answer
+                burst = Burst(ts, ts - answered)
+                conv.bursts.append(burst)
+                grown.append(conv)
+            else:
+                burst = conv.bursts[-1]
+            burst.messages.append(ev)
+            burst.times.append(ts)
+        return None
 
     def finish(self) -> None:
         """The end of the log: every conversation still open is complete."""
@@ -127,9 +160,8 @@ class Cutter:
         self.open.clear()
 
     def _expiry(self, conv: Conversation) -> None:
-        """Watch a conversation for silence: one entry each, moved on when it finds the conversation went on."""
-        if conv.watched:
-            return
+        """Watch a conversation for silence (one not watched yet): one entry each, moved on when `expire`
+        finds the conversation went on."""
         conv.watched = True
         self.seq += 1
         heapq.heappush(self.expiring, (conv.last_seen + IDLE_GAP, self.seq, conv))
@@ -159,28 +191,60 @@ class Cutter:
 def conversations(events: Iterable[Event]) -> tuple[list[Conversation], list[Event]]:
     """A shop's log cut into conversations, and the events kept as they are (agent status)."""
     cutter = Cutter()
-    out: list[Conversation] = []
-    kept: list[Event] = []
-    for ev in events:
-        started = cutter.take(ev)
-        if isinstance(started, Conversation):
-            out.append(started)
-        elif started is not None:
-            kept.append(started)
+    cutter.read(events)
     cutter.finish()
-    return out, kept
+    return ([c for c in cutter.started if isinstance(c, Conversation)],
+            [e for e in cutter.started if not isinstance(e, Conversation)])
 
 
 def _shop_of(conv: Conversation, engine: Engine) -> str:
     """The engine's id of a conversation's shop (an event naming none is the engine's default shop's)."""
-    shop = conv.bursts[0].messages[0][1].shop
+    shop = conv.bursts[0].messages[0].shop
     return shop if shop is not None else engine.default_shop
 
 
 def draw(seed: int, *key: object) -> float:
     """A uniform number in [0, 1) from the seed and a key (the same key, the same number)."""
-    digest = hashlib.blake2b(repr((seed, *key)).encode("utf-8"), digest_size=8).digest()
-    return struct.unpack(">Q", digest)[0] / 2.0 ** 64
+    return _drawn(repr((seed, *key)))
+
+
+def _drawn(text: str) -> float:
+    """The number draw gives for the key whose repr is text."""
+    hasher = _BLAKE2B.copy()   # cheaper than a new one (its parameters are not parsed again)
+    hasher.update(text.encode("utf-8"))
+    return _number(hasher)
+
+
+def _number(hasher: Any) -> float:
+    return int.from_bytes(hasher.digest(), "big") / 2.0 ** 64
+
+
+_BLAKE2B = hashlib.blake2b(digest_size=8)
+
+
+def conversation_hasher(seed: int, shop: str, consumer: str, index: int) -> Any:
+    """A hasher fed a conversation's draw key text up to what is drawn: draw(seed, shop, consumer, index, *rest)
+    is drawn_after(it, the rest of the key's repr: each of rest's items, followed by ", ", the last by ")")."""
+    hasher = _BLAKE2B.copy()
+    hasher.update(f"({seed!r}, {shop!r}, {consumer!r}, {index!r}, ".encode("utf-8"))
+    return hasher
+
+
+def drawn_after(hasher: Any, rest: bytes) -> float:
+    """The number of the key whose text is the hasher's, then rest (see conversation_hasher)."""
+    hasher = hasher.copy()
+    hasher.update(rest)
+    return int.from_bytes(hasher.digest(), "big") / 2.0 ** 64   # _number, inlined
+
+
+def _rest(*items: object) -> bytes:
+    """The end of a key's text after a conversation's prefix: the items' reprs, as draw writes them."""
+    return (", ".join(repr(item) for item in items) + ")").encode("utf-8")
+
+
+_REPLY = [_rest(burst, "reply") for burst in range(64)]        # by burst: the key's end for its answer's delay
+_PATIENCE = [_rest(burst, "patience") for burst in range(64)]  # and for the consumer's patience in a queue
+_END, _END_DELAY = _rest("end"), _rest("end delay")
 
 
 def inverse(quantiles: Mapping[str, float | None] | None, u: float) -> float | None:
@@ -211,15 +275,25 @@ def tail_excess(points: tuple[float | None, ...] | None, mean: float | None) -> 
     return max(0.0, (mean - body) / _TOP - values[-1])
 
 
+class _Tail:
+    """Above p99: p99 plus an exponential excess of the given mean (u < 1, so the value is finite)."""
+
+    __slots__ = ("top", "excess")
+
+    def __init__(self, top: float, excess: float) -> None:
+        self.top, self.excess = top, excess
+
+    def at(self, u: float) -> float:
+        return self.top + self.excess * math.log(_TOP / (1.0 - u))
+
+
 def _at(points: tuple[float | None, ...] | None, u: float, excess: float = 0.0) -> float | None:
     if points is None:
         return None
     i = bisect.bisect_left(_PROBABILITIES, u)
     if i >= len(points):
         top = points[-1]
-        if excess and top is not None:   # above p99: p99 plus an exponential excess (u < 1, so finite)
-            return top + excess * math.log(_TOP / (1.0 - u))
-        return top
+        return _Tail(top, excess).at(u) if excess and top is not None else top
     if i == 0:
         return points[0]
     lo, hi = points[i - 1], points[i]
@@ -229,6 +303,45 @@ def _at(points: tuple[float | None, ...] | None, u: float, excess: float = 0.0) 
     return lo + (hi - lo) * (u - q0) / (q1 - q0)
 
 
+_Segment: TypeAlias = "tuple[float, float, float, float] | _Tail | float | None"
+
+
+def _segments(points: tuple[float | None, ...] | None, excess: float = 0.0) -> list[_Segment] | None:
+    """_at(points, u, excess) for each place of u among _PROBABILITIES (bisect_left), worked out as far as it
+    can be before u is known: a value, (lo, hi - lo, q0, q1 - q0) to interpolate (_at_segment: the same sums),
+    or the tail above p99."""
+    if points is None:
+        return None
+    out: list[_Segment] = []
+    for i in range(len(_PROBABILITIES) + 1):
+        if i >= len(points):
+            top = points[-1]
+            out.append(_Tail(top, excess) if excess and top is not None else top)
+        elif i == 0:
+            out.append(points[0])
+        else:
+            lo, hi = points[i - 1], points[i]
+            if lo is None or hi is None:
+                out.append(None)
+            else:
+                q0, q1 = _PROBABILITIES[i - 1], _PROBABILITIES[i]
+                out.append((lo, hi - lo, q0, q1 - q0))
+    return out
+
+
+def _at_segment(segments: list[_Segment] | None, u: float) -> float | None:
+    """_at(points, u), from _segments(points)."""
+    if segments is None:
+        return None
+    segment = segments[bisect.bisect_left(_PROBABILITIES, u)]
+    if type(segment) is tuple:
+        lo, span, q0, width = segment
+        return lo + span * (u - q0) / width
+    if type(segment) is _Tail:
+        return segment.at(u)
+    return segment   # type: ignore[return-value]
+
+
 class ShopAgents:
     """A shop's model: each agent's delays by load, the shop's pooled ones for an agent it does not know,
     the shop's session ends and patience."""
@@ -236,21 +349,36 @@ class ShopAgents:
     def __init__(self, entry: ShopEntry):
         self.entry = entry
         self.agents: dict[str, AgentEntry] = {a.agent: a for a in entry.agents}
-        # id of a distribution -> its points and its tail's excess over p99 (worked out once)
-        self._compiled: dict[int, tuple[tuple[float | None, ...] | None, float]] = {}
-        self._patience = _points(entry.patience.quantiles)
+        self._compiled: dict[int, list[_Segment] | None] = {}   # id of a distribution -> its segments
+        self._patience = _segments(_points(entry.patience.quantiles))
         self.leaves_unanswered = entry.patience.leaves == "unanswered"
+        self._delays: dict[tuple[str, bool, int], list[_Segment] | None] = {}   # (agent, first, load) -> segments
 
     def _value(self, pool: Pool | Pooled, u: float) -> float | None:
         """The pool's value at probability u: linear between its quantiles, the tail above p99 keeping its mean."""
-        compiled = self._compiled.get(id(pool))
-        if compiled is None:
+        return _at_segment(self._compile(pool), u)
+
+    def _compile(self, pool: Pool | Pooled) -> list[_Segment] | None:
+        """A distribution's segments, worked out once."""
+        key = id(pool)
+        segments = self._compiled.get(key, False)
+        if segments is False:
             points = _points(pool.quantiles)
-            compiled = self._compiled[id(pool)] = (points, tail_excess(points, pool.mean))
-        return _at(compiled[0], u, compiled[1])
+            segments = self._compiled[key] = _segments(points, tail_excess(points, pool.mean))
+        return segments   # type: ignore[return-value]
 
     def delay(self, agent: str, first: bool, load: int, u: float) -> float:
         """Seconds to answer a burst (first reply or follow-up) at this load."""
+        key = (agent, first, load)
+        points = self._delays.get(key, False)
+        if points is False:
+            points = self._delays[key] = self._delay_points(agent, first, load)
+        value = _at_segment(points, u)   # type: ignore[arg-type]
+        return 60.0 if value is None else value   # a model with no delay at all: a minute (docs/whatif.md)
+
+    def _delay_points(self, agent: str, first: bool, load: int) -> list[_Segment] | None:
+        """The points of the delays an agent answers with at a load: its own, else the shop's for the load,
+        else the shop's over all loads."""
         bucket = bucket_of(load)
         known = self.agents.get(agent)
         pool: Pool | Pooled | None = None
@@ -261,42 +389,52 @@ class ShopAgents:
             pool = (delays.first_reply if first else delays.follow_up).get(bucket)
             if pool is None or not pool.quantiles:
                 pool = delays.first_reply_all_loads if first else delays.follow_up_all_loads
-        value = self._value(pool, u)
-        return 60.0 if value is None else value   # a model with no delay at all: a minute (docs/whatif.md)
+        return self._compile(pool)
 
     def hand_end(self, u_share: float, u_delay: float, platform_ends: bool = True) -> float | None:
         """Seconds after the last answer the agent ends the session by hand, or None: the platform's auto end.
         On a platform (or policy) with no automatic end every session ends by hand: nothing else would end it."""
-        ends = self.entry.session_end
-        if platform_ends and (ends.by_hand is None or u_share >= ends.by_hand):
-            return None
-        value = self._value(ends.by_hand_delay, u_delay)
+        return self.hand_end_delay(u_delay) if self.ends_by_hand(u_share, platform_ends) else None
+
+    def ends_by_hand(self, u_share: float, platform_ends: bool = True) -> bool:
+        """Whether the agent ends the session by hand (hand_end's first half: the delay is drawn only then)."""
+        by_hand = self.entry.session_end.by_hand
+        return not (platform_ends and (by_hand is None or u_share >= by_hand))
+
+    def hand_end_delay(self, u_delay: float) -> float:
+        """Seconds after the last answer a session ended by hand ends."""
+        value = self._value(self.entry.session_end.by_hand_delay, u_delay)
         return 0.0 if value is None else value
 
     def patience(self, u: float) -> float:
         """Seconds a consumer waits in a queue before leaving (inf: stays)."""
-        value = _at(self._patience, u)
+        value = _at_segment(self._patience, u)
         return math.inf if value is None else value
 
 
-@dataclass
 class _Live:
     """A conversation as the model plays it."""
 
-    conv: Conversation
-    sid: str = ""                    # the engine's id of the consumer's shop
-    burst: int = 0
-    burst_start: float = 0.0
-    last_message: float = 0.0
-    sent: int = 0                    # messages of the burst sent so far
-    agent: str | None = None         # the agent answering the burst, once one is
-    reply_at: float | None = None
-    patience_at: float | None = None
-    gone: bool = False
+    __slots__ = ("conv", "sid", "key", "shop", "consumer", "hasher", "bursts", "burst", "current", "burst_start",
+                 "sent", "agent", "reply_at", "patience_at", "gone")
 
-
-_FOLLOWED = frozenset({Assigned, Queued, LeftQueue})
-"""The decisions the actor follows (an assignment to answer, a queue to leave)."""
+    def __init__(self, conv: Conversation, sid: str, seed: int) -> None:
+        first = conv.bursts[0].messages[0]
+        self.conv = conv
+        self.sid = sid                       # the engine's id of the consumer's shop
+        self.key = (sid, conv.consumer)      # its key in the run's live conversations (the engine's decisions')
+        self.shop = first.shop               # the shop the log's events name (None: the engine's default)
+        self.consumer = conv.consumer
+        self.hasher = conversation_hasher(seed, sid, conv.consumer, conv.index)   # of its draws
+        self.bursts = conv.bursts
+        self.burst = 0
+        self.current = conv.bursts[0]   # the burst played (conv.bursts[burst])
+        self.burst_start = 0.0
+        self.sent = 0                        # messages of the burst sent so far
+        self.agent: str | None = None        # the agent answering the burst, once one is
+        self.reply_at: float | None = None
+        self.patience_at: float | None = None
+        self.gone = False
 
 
 class ModelActor:
@@ -340,35 +478,51 @@ the consumer's silence after the last one, which come later in the log (an answe
 class _Run:
     """One counterfactual replay of one log: the log read LOOK_AHEAD ahead of the clock and cut into
     conversations as it goes (so memory holds a day or so of it, not the whole log), and a heap of the
-    events still to feed, in time order."""
+    events still to feed, in time order.
+
+    The heaps hold tuples whose leading fields order them (a time, then the order pushed) and whose last two
+    are the step to take then and what it takes: `step(ts, item)` returns the engine's decisions."""
 
     def __init__(self, actor: ModelActor, engine: Engine, events: Iterator[Event]):
         self.actor, self.engine, self.seed = actor, engine, actor.seed
-        self.heap: list[tuple[float, int, str, object]] = []
-        self.seq = 0
+        self.feed = engine.feed
+        self.shops = engine.shops
+        self.heap: list[tuple[float, int, _Step, _Live]] = []
+        self.order = itertools.count(1)   # the order of pushes, both heaps': a tie of times keeps it
         self.live: dict[tuple[str, str], _Live] = {}
         self.models: dict[str | None, ShopAgents] = {}
         self.events = events
         self.ahead: Event | None = next(events, None)   # the next event of the log, not read yet
         self.cutter = Cutter()
-        # what the log starts (agent status, then each conversation, at one instant), ahead of the heap's own
-        self.starts: list[tuple[float, int, int, str, object]] = []
+        # what the log starts (agent status, then each conversation, at one instant), ahead of the heap's own:
+        # in order (the log is read in time order: an entry goes at the end, but for a status at a time read)
+        self.starts: deque[tuple[float, int, int, _Step, object]] = deque()
         self.awaiting: dict[int, _Live] = {}   # id of a conversation -> its live run, answered, waiting for more
+        self.now = -math.inf
+        # the steps, bound once
+        self.start_burst, self.message, self.reply, self.end, self.patience_over = (
+            self._start_burst, self._message, self._reply, self._end, self._patience_over)
 
     def _read(self, until: float) -> None:
         """Read the log up to `until` (every event at or before it): what it starts, what it adds."""
-        cutter = self.cutter
-        while self.ahead is not None and self.ahead.ts <= until:
-            ev, self.ahead = self.ahead, next(self.events, None)
-            started = cutter.take(ev)
-            self.seq += 1
-            if isinstance(started, Conversation):
-                live = _Live(started, sid=_shop_of(started, self.engine))
-                heapq.heappush(self.starts, (started.bursts[0].start, 1, self.seq, "burst", live))
-            elif started is not None:
-                heapq.heappush(self.starts, (ev.ts, 0, self.seq, "event", started))
-            elif self.awaiting and ev.type == "message" and ev.sender == "consumer" and ev.consumer is not None:
-                self._grown(cutter.open.get(ev.consumer))
+        cutter, starts, order = self.cutter, self.starts, self.order
+        ahead = self.ahead   # not None: the run reads while the log has more
+        self.ahead = cutter.read(itertools.chain((ahead,), self.events), until)   # type: ignore[arg-type]
+        entry: tuple[float, int, int, _Step, object]
+        for started in cutter.started:
+            if isinstance(started, Conversation):   # played from its first burst's time (its live run made then)
+                entry = (started.bursts[0].start, 1, next(order), self._first_burst, started)
+            else:
+                entry = (started.ts, 0, next(order), self._kept, started)
+            if not starts or entry > starts[-1]:
+                starts.append(entry)
+            else:
+                bisect.insort(starts, entry)
+        cutter.started.clear()
+        if self.awaiting:   # a new burst of a conversation the model answered to its end so far
+            for conv in cutter.grown:
+                self._grown(conv)
+        cutter.grown.clear()
         if self.ahead is None:
             cutter.finish()
         else:
@@ -387,11 +541,10 @@ class _Run:
             del self.awaiting[id(conv)]
             self._after_answer(live, live.reply_at or 0.0, self.now)
 
-    def _push(self, ts: float, kind: str, item: object) -> None:
-        self.seq += 1
-        heapq.heappush(self.heap, (ts, self.seq, kind, item))
+    def _push(self, ts: float, step: _Step, live: _Live) -> None:
+        heapq.heappush(self.heap, (ts, next(self.order), step, live))
 
-    def _model(self, shop: str | None) -> ShopAgents:
+    def _model(self, shop: str) -> ShopAgents:
         model = self.models.get(shop)
         if model is None:
             model = self.models[shop] = self.actor.shop(shop)
@@ -400,80 +553,105 @@ class _Run:
     def run(self) -> Iterator[list[Decision]]:
         """Feed the engine in time order: the log's starts, the model's answers and ends, the engine's timers."""
         engine, heap, starts, inf = self.engine, self.heap, self.starts, math.inf
-        self.now = -inf
+        advance, follow, pop, popleft = engine.advance, self._follow, heapq.heappop, starts.popleft
+        timers = engine.timers
         next_read = -inf   # the clock at which the log must be read further (its next event less LOOK_AHEAD)
+        start_ts = inf     # the time of the first of starts (kept as starts change: only here)
+        now = -inf   # the time of the last step or timer (kept in self.now for what the read finds)
         while True:
-            start_ts = starts[0][0] if starts else inf
             first = heap[0][0] if heap else inf
             clock = start_ts if start_ts < first else first
-            if clock >= next_read and self.ahead is not None:   # read a while beyond, not an event at a time
-                self._read((clock if clock != inf else self.ahead.ts) + LOOK_AHEAD + READ_MORE)
-                next_read = self.ahead.ts - LOOK_AHEAD if self.ahead is not None else inf
-                continue
-            if clock == inf:
-                return
-            due = engine.next_due()
-            if due <= first and due <= start_ts:   # the engine acts first (an automatic end, a midnight)
-                self.now = due
-                out = engine.advance(due)
+            if clock >= next_read:
+                if self.ahead is not None:   # read a while beyond, not an event at a time
+                    self.now = now
+                    self._read((clock if clock != inf else self.ahead.ts) + LOOK_AHEAD + READ_MORE)
+                    next_read = self.ahead.ts - LOOK_AHEAD if self.ahead is not None else inf
+                    start_ts = starts[0][0] if starts else inf
+                    continue
+                if clock == inf:
+                    return
+            due = timers[0][0] if timers else inf   # next_due(), inlined: the next timer, or a midnight before it
+            midnight = engine._midnight
+            if midnight < due and midnight > -inf:
+                due = midnight
+            if due <= clock:   # the engine acts first (an automatic end, a midnight)
+                now = due
+                out = advance(due)
                 if out:
-                    self._follow(out, due)
+                    follow(out, due)
                     yield out
                 if engine.next_due() > due:
                     continue
             if start_ts <= first:
-                ts, _, _, kind, item = heapq.heappop(starts)
+                ts, _, _, step, item = popleft()
+                start_ts = starts[0][0] if starts else inf
             else:
-                ts, _, kind, item = heapq.heappop(heap)
-            self.now = ts
-            out = self._step(ts, kind, item)
+                ts, _, step, item = pop(heap)
+            now = ts
+            out = step(ts, item)
             if out:
-                self._follow(out, ts)
+                follow(out, ts)
                 yield out
 
-    def _step(self, ts: float, kind: str, item: object) -> list[Decision]:
-        if kind == "event":
-            return self.engine.feed(item)   # type: ignore[arg-type]
-        live: _Live = item   # type: ignore[assignment]
+    # ---- the steps: each returns the engine's decisions -------------------------------------------------
+    def _kept(self, ts: float, event: Event) -> list[Decision]:
+        """An event of the log kept as it is (an agent's status)."""
+        return self.feed(event)
+
+    def _end(self, ts: float, live: _Live) -> list[Decision]:
+        """The agent ends the session by hand."""
         if live.gone:
             return []
-        if kind == "burst":
-            return self._start_burst(ts, live)
-        if kind == "message":
-            return self._message(ts, live)
-        if kind == "reply":
-            return self._reply(ts, live)
-        if kind == "end":
-            self._forget(live)
-            return self._feed(ts, live, "session_end")
-        return self._patience_over(ts, live)
+        self._forget(live)
+        return self.feed(Event(MODEL_LINE, ts, "session_end", shop=live.shop, consumer=live.consumer))
 
     def _forget(self, live: _Live) -> None:
         """A conversation played to its end leaves the run's memory."""
-        key = (live.sid, live.conv.consumer)
-        if self.live.get(key) is live:
-            del self.live[key]
+        if self.live.get(live.key) is live:
+            del self.live[live.key]
+
+    def _first_burst(self, ts: float, conv: Conversation) -> list[Decision]:
+        """A conversation's first burst: its live run starts (made only now, not when the log was read a day
+        ahead: what a run holds stays out of memory, and out of the caches, until it plays)."""
+        return self._start_burst(ts, _Live(conv, _shop_of(conv, self.engine), self.seed))
 
     def _start_burst(self, ts: float, live: _Live) -> list[Decision]:
+        if live.gone:
+            return []
         live.burst_start, live.sent, live.agent, live.reply_at, live.patience_at = ts, 0, None, None, None
-        key = (self._shop_id(live), live.conv.consumer)
+        key = live.key
         earlier = self.live.get(key)
         if earlier is not None and earlier is not live:
             earlier.gone = True   # the consumer's next conversation (its log time came): the rest of this one is dropped
         self.live[key] = live
         if live.burst == 0 and self._model(live.sid).leaves_unanswered:
-            self._be_patient(ts, live)
-        return self._message(ts, live)
+            self._be_patient(ts, live)   # a caller may hang up before the answer, queued or not
+        current = live.current   # the burst's first message (as _message sends it)
+        messages = current.messages
+        live.sent = 1
+        if len(messages) > 1:
+            heapq.heappush(self.heap, (ts + (current.times[1] - current.start), next(self.order), self.message, live))
+        original = messages[0]
+        original.ts = ts
+        out = self.feed(original)
+        session = self._session(live)
+        if session is not None:   # a follow-up burst: the agent in the session answers it
+            self._schedule(ts, live, session)
+        return out
 
     def _message(self, ts: float, live: _Live) -> list[Decision]:
-        burst = live.conv.bursts[live.burst]
-        offset, original = burst.messages[live.sent]
-        live.sent += 1
-        live.last_message = ts
-        if live.sent < len(burst.messages):
-            self._push(live.burst_start + burst.messages[live.sent][0], "message", live)
+        if live.gone:
+            return []
+        current = live.current
+        messages = current.messages
+        sent = live.sent
+        original = messages[sent]
+        live.sent = sent = sent + 1
+        if sent < len(messages):
+            heapq.heappush(self.heap, (live.burst_start + (current.times[sent] - current.start), next(self.order),
+                                       self.message, live))
         original.ts = ts   # the log's message, re-timed (the log's time is not read again: offsets are kept)
-        out = self.engine.feed(original)
+        out = self.feed(original)
         if live.agent is None:
             session = self._session(live)
             if session is not None:   # a follow-up burst: the agent in the session answers it
@@ -481,31 +659,38 @@ class _Run:
         return out
 
     def _session(self, live: _Live) -> str | None:
-        shop = self.engine.shops.get(self._shop_id(live))
-        cs = shop.consumers.get(live.conv.consumer) if shop is not None else None
-        return cs.session.agent if cs is not None and cs.session is not None else None
-
-    def _shop_id(self, live: _Live) -> str:
-        return live.sid
+        """The agent of the consumer's open session, if any."""
+        shop = self.shops.get(live.sid)
+        cs = shop.consumers.get(live.consumer) if shop is not None else None
+        if cs is None:
+            return None
+        session = cs.session
+        return session.agent if session is not None else None
 
     def _schedule(self, now: float, live: _Live, agent: str) -> None:
         """The agent answers the burst when the model says (see the module doc)."""
-        sid = self._shop_id(live)
-        state = self.engine.shops[sid].agents.get(agent)
+        sid = live.sid
+        state = self.shops[sid].agents.get(agent)
         load = state.load() if state is not None else 1
-        conv = live.conv
-        u = draw(self.seed, sid, conv.consumer, conv.index, live.burst, "reply")
-        delay = self._model(sid).delay(agent, live.burst == 0, max(load, 1), u)
-        burst = conv.bursts[live.burst]
-        last = live.burst_start + burst.messages[-1][0]
-        at = max(live.burst_start + delay, last + 1.0, now + 1.0)
+        burst = live.burst
+        # draw(seed, sid, consumer, index, burst, "reply")
+        u = drawn_after(live.hasher, _REPLY[burst] if burst < 64 else _rest(burst, "reply"))
+        delay = (self.models.get(sid) or self._model(sid)).delay(agent, burst == 0, load if load > 1 else 1, u)
+        start = live.burst_start
+        current = live.current
+        last = start + (current.times[-1] - current.start)   # the burst's last message
+        at = start + delay   # max(start + delay, last + 1.0, now + 1.0)
+        if last + 1.0 > at:
+            at = last + 1.0
+        if now + 1.0 > at:
+            at = now + 1.0
         live.agent, live.reply_at = agent, at
-        self._push(at, "reply", live)
+        heapq.heappush(self.heap, (at, next(self.order), self.reply, live))
 
     def _reply(self, ts: float, live: _Live) -> list[Decision]:
-        if self._session(live) != live.agent or live.reply_at != ts:
+        if live.gone or self._session(live) != live.agent or live.reply_at != ts:
             return []   # the session ended (or moved) before the answer: the next burst, if any, routes again
-        out = self._feed(ts, live, "message")
+        out = self.feed(Event(MODEL_LINE, ts, "message", live.shop, "agent", live.consumer, live.agent))
         live.patience_at = None   # answered: the consumer no longer waits
         conv = live.conv
         if live.burst + 1 < len(conv.bursts) or conv.complete:
@@ -517,65 +702,62 @@ class _Run:
     def _after_answer(self, live: _Live, answered: float, now: float) -> None:
         """After the model's answer to a burst: the next burst the log's gap later, or the end of the session.
         (now: when this is known; later than the answer only past the look-ahead, then the times are clamped.)"""
-        conv = live.conv
-        if live.burst + 1 < len(conv.bursts):
+        bursts = live.bursts
+        if live.burst + 1 < len(bursts):
             live.burst += 1
-            nxt = conv.bursts[live.burst]
-            self._push(max(answered + (nxt.gap or 0.0), now), "burst", live)
+            nxt = bursts[live.burst]
+            live.current = nxt
+            self._push(max(answered + (nxt.gap or 0.0), now), self.start_burst, live)
             return
-        sid = self._shop_id(live)
-        model = self._model(sid)
-        after = model.hand_end(draw(self.seed, sid, conv.consumer, conv.index, "end"),
-                               draw(self.seed, sid, conv.consumer, conv.index, "end delay"),
-                               platform_ends=self.engine.sessions.end_after is not None)
-        if after is not None:
-            self._push(max(answered + after, now), "end", live)
+        model = self._model(live.sid)
+        # draw(seed, sid, consumer, index, "end"), then (only for an end by hand) draw(..., "end delay")
+        if model.ends_by_hand(drawn_after(live.hasher, _END), platform_ends=self.engine.sessions.end_after is not None):
+            after = model.hand_end_delay(drawn_after(live.hasher, _END_DELAY))
+            self._push(max(answered + after, now), self.end, live)
         else:
             self._forget(live)   # the platform ends it: nothing more of it is the model's
 
-    def _feed(self, ts: float, live: _Live, kind: str) -> list[Decision]:
-        first = live.conv.bursts[0].messages[0][1]
-        if kind == "message":
-            event = Event(MODEL_LINE, ts, "message", shop=first.shop, sender="agent", consumer=first.consumer,
-                          agent=live.agent)
-        else:
-            event = Event(MODEL_LINE, ts, "session_end", shop=first.shop, consumer=first.consumer)
-        return self.engine.feed(event)
-
     def _patience_over(self, ts: float, live: _Live) -> list[Decision]:
-        if live.patience_at != ts:
+        if live.gone or live.patience_at != ts:
             return []
-        if not self._model(live.sid).leaves_unanswered and (live.agent is not None or self._session(live) is not None):
-            return []
+        if (live.agent is not None or self._session(live) is not None) and not self._model(live.sid).leaves_unanswered:
+            return []   # taken by an agent: only a caller (patience.leaves: unanswered) still leaves
         live.gone = True
         self._forget(live)
-        return self._feed(ts, live, "session_end")
+        return self.feed(Event(MODEL_LINE, ts, "session_end", shop=live.shop, consumer=live.consumer))
 
     def _follow(self, out: list[Decision], now: float) -> None:
         """Answers for consumers the policy has just given to an agent; patience for those it queued."""
-        followed = _FOLLOWED
+        lives = self.live
         for d in out:
-            if type(d) not in followed:   # most are automatic replies and ends: nothing to follow
-                continue
-            live = self.live.get((d.shop, d.consumer)) if d.consumer is not None else None
+            kind = type(d)
+            if kind is not Assigned and kind is not Queued and kind is not LeftQueue:
+                continue   # most are automatic replies and ends: nothing to follow
+            live = lives.get((d.shop, d.consumer)) if d.consumer is not None else None
             if live is None or live.gone:
                 continue
-            if isinstance(d, Assigned) and d.agent is not None and live.agent is None \
-                    and live.sent and d.action in ("assign", "offline_route"):
-                self._schedule(now, live, d.agent)
-            elif isinstance(d, LeftQueue):
-                if live.agent is None and live.sent == len(live.conv.bursts[live.burst].messages):
+            if kind is Assigned:
+                if d.agent is not None and live.agent is None and live.sent and d.action in _ANSWERED:
+                    self._schedule(now, live, d.agent)
+            elif kind is LeftQueue:
+                if live.agent is None and live.sent == len(live.current.messages):
                     live.gone = True   # left unserved with nothing more to say: nothing of it can come again
                     self._forget(live)
-            elif isinstance(d, Queued):
-                if live.patience_at is None or not self._model(live.sid).leaves_unanswered:
-                    self._be_patient(now, live)   # (unanswered: the clock already runs from the burst's start)
+            elif live.patience_at is None or not self._model(live.sid).leaves_unanswered:   # Queued
+                self._be_patient(now, live)   # (unanswered: the clock already runs from the burst's start)
 
     def _be_patient(self, now: float, live: _Live) -> None:
         """The consumer leaves once the patience drawn for this burst has passed since its first message."""
-        sid = self._shop_id(live)
-        conv = live.conv
-        wait = self._model(sid).patience(draw(self.seed, sid, conv.consumer, conv.index, live.burst, "patience"))
+        burst = live.burst
+        wait = self._model(live.sid).patience(
+            drawn_after(live.hasher, _PATIENCE[burst] if burst < 64 else _rest(burst, "patience")))
         if wait < math.inf:
             live.patience_at = max(live.burst_start + wait, now)
-            self._push(live.patience_at, "patience", live)
+            self._push(live.patience_at, self.patience_over, live)
+
+
+_ANSWERED = frozenset({"assign", "offline_route"})
+"""The actions of an Assigned decision the model answers (an agent took the consumer)."""
+
+_Step = Callable[[float, Any], "list[Decision]"]
+"""A step of the run: at a time, with what it takes (a live conversation, or a kept event)."""
