@@ -42,6 +42,7 @@ import tempfile
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Iterator
 from statistics import fmean, median
 from zoneinfo import ZoneInfo
 
@@ -138,37 +139,31 @@ def observed(rows: list[dict]) -> dict[str, tuple[float, float, int]]:
 def pickup(rows: list[dict]) -> dict[str, float]:
     """Quantiles of the seconds from queue entry to service when the agent who took the call was already
     free at its entry (its previous call had ended): the time to put a call through, with no queue in it."""
-    by_agent: dict[str, list[dict]] = defaultdict(list)
-    for r in rows:
-        if r["served"] and r["ser_exit"] is not None:
-            by_agent[r["agent"]].append(r)
-    waits = []
-    for calls_of in by_agent.values():
-        calls_of.sort(key=lambda r: r["ser_start"])
-        for before, call in zip(calls_of, calls_of[1:]):
-            if before["ser_exit"] <= call["q_start"] and call["q_start"] - before["ser_exit"] < 3600:
-                waits.append(call["ser_start"] - call["q_start"])
-    waits.sort()
-    if not waits:   # no call found a free agent: put through at once
-        return {quantile_key(q): 1.0 for q in QUANTILES}
-    return {quantile_key(q): float(waits[min(len(waits) - 1, int(q * len(waits)))]) for q in QUANTILES}
+    return _quantiles_or_one([call["ser_start"] - call["q_start"] for before, call in _successive_calls(rows)
+                              if before["ser_exit"] <= call["q_start"] and call["q_start"] - before["ser_exit"] < 3600])
 
 
 def pickup_present(rows: list[dict], away: int) -> dict[str, float]:
     """Quantiles of the seconds from the moment an agent was free and its next call was waiting to that
     call's service, when shorter than `away` (the agent was there): the time to put a call through."""
+    delays = (call["ser_start"] - max(before["ser_exit"], call["q_start"]) for before, call in _successive_calls(rows))
+    return _quantiles_or_one([delay for delay in delays if 0 <= delay < away])
+
+
+def _successive_calls(rows: list[dict]) -> Iterator[tuple[dict, dict]]:
+    """Each agent's served calls two by two (a call and the next it took), agent after agent."""
     by_agent: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         if r["served"] and r["ser_exit"] is not None:
             by_agent[r["agent"]].append(r)
-    waits = []
     for calls_of in by_agent.values():
         calls_of.sort(key=lambda r: r["ser_start"])
-        for before, call in zip(calls_of, calls_of[1:]):
-            delay = call["ser_start"] - max(before["ser_exit"], call["q_start"])
-            if 0 <= delay < away:
-                waits.append(delay)
-    waits.sort()
+        yield from zip(calls_of, calls_of[1:])
+
+
+def _quantiles_or_one(waits: list[float]) -> dict[str, float]:
+    """The QUANTILES of the waits (the q·n-th smallest); 1 s each when there are none (put through at once)."""
+    waits = sorted(waits)
     if not waits:
         return {quantile_key(q): 1.0 for q in QUANTILES}
     return {quantile_key(q): float(waits[min(len(waits) - 1, int(q * len(waits)))]) for q in QUANTILES}
