@@ -357,6 +357,34 @@ def test_a_plan_puts_its_agents_online_for_each_shift_of_each_day(tmp_path):
         ("lin", "online", 24, None, None), ("lin", "offline", 28, None, None)]                     # 12th 09-13
 
 
+def test_a_plan_is_merged_into_the_log_as_it_is_read_as_if_the_log_were_read_whole(tmp_path):
+    import heapq
+    from zoneinfo import ZoneInfo
+    from engine.whatif.staff import presence_events, with_plan
+    zone = ZoneInfo("Asia/Shanghai")
+    shifts = ("shifts:\n"
+              "  - agents: [lin]\n    hours: '22:00-06:00'\n"                     # over midnight, every day
+              "  - agents: [lin]\n    hours: '06:00-08:00'\n"                     # touching it: one span 22-08
+              "  - group: presale\n    count: 2\n    hours: '00:00-24:00'\n    days: [2026-11-12]\n"
+              "  - agents: [amy]\n    hours: '08:00-09:00'\n")                    # at the log's own status times
+    first = 1794358800.0   # 2026-11-11T09:00:00+08:00
+    rows = []
+    for hour in range(0, 60, 5):   # three local days, the log's own status events and messages, one at 08:00
+        ts = first + hour * 3600
+        rows.append(Event(hour, ts, "agent_status", agent="amy", status="online" if hour % 10 == 0 else "offline"))
+        rows.append(Event(hour, ts + 1, "message", sender="consumer", consumer=f"c{hour}"))
+    rows.append(Event(99, first + 23 * 3600, "message", sender="consumer", consumer="c99"))   # 08:00 on the 12th
+    rows.sort(key=lambda e: e.ts)
+    for presence in ("plan", "log+plan"):
+        plan = _plan(tmp_path, f"presence: {presence}\n" + shifts)
+        whole = presence_events(plan, None, rows[0].ts, rows[-1].ts, zone)   # what play() did: the log read whole
+        log = rows if presence == "log+plan" else [e for e in rows if e.type != "agent_status"]
+        expected = list(heapq.merge(log, whole, key=lambda e: e.ts))
+        assert list(with_plan(plan, iter(rows), zone)) == expected
+        assert any(e.agent == "presale+1" for e in expected) and len(expected) > len(log)
+    assert list(with_plan(plan, iter([]), zone)) == []
+
+
 @pytest.mark.parametrize("text, message", [
     ("shifts:\n  - agents: [a]\n    hours: '9-18'\n", "hours must be HH:MM-HH:MM"),
     ("shifts:\n  - agents: [a]\n    count: 2\n    group: g\n    hours: '09:00-18:00'\n", "one of them"),

@@ -45,7 +45,7 @@ from ..events import Event
 from ..runtime import Engine
 from ..runtime.decisions import Assigned, Decision, LeftQueue, Queued
 from .calibrate import IDLE_GAP, MAX_WAIT, bucket_of
-from .staff import MODEL_LINE, StaffPlan, presence_events
+from .staff import MODEL_LINE, StaffPlan, with_plan
 from .model import QUANTILES, AgentEntry, AgentModel, ModelMismatch, Pool, Pooled, ShopEntry, quantile_key
 
 
@@ -458,12 +458,8 @@ class ModelActor:
     def play(self, engine: Engine, events: Iterable[Event]) -> Iterator[list[Decision]]:
         """Run the counterfactual: the engine's decisions as they are made, event by event."""
         engine.comparison.tally_nothing()   # who answered is the model's: nothing to compare with the log
-        if self.staff is not None:   # the plan's days run from the log's first day to its last: read it whole
-            events = list(events)
-            if events:
-                planned = presence_events(self.staff, None, events[0].ts, events[-1].ts, engine.clock.tz)
-                log = events if self.staff.presence == "log+plan" else [e for e in events if e.type != "agent_status"]
-                events = list(heapq.merge(log, planned, key=lambda e: e.ts))   # at one instant, the log's first
+        if self.staff is not None:   # the plan's presence merged in as the log is read
+            events = with_plan(self.staff, events, engine.clock.tz)
         runner = _Run(self, engine, iter(events))
         yield from runner.run()
 

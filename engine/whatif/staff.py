@@ -22,9 +22,11 @@ and join the group; they answer with the shop's pooled delays (they are not in t
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Iterable, Iterator, Literal, Optional
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -139,6 +141,39 @@ def presence_events(plan: StaffPlan, shop: str | None, first: float, last: float
             events.append((end, 0, name, Event(MODEL_LINE, end, "agent_status", shop=shop, agent=name, status="offline")))
     events.sort(key=lambda e: e[:3])   # at one instant, those leaving before those arriving
     return [e[3] for e in events]
+
+
+def with_plan(plan: StaffPlan, events: Iterable[Event], zone: ZoneInfo) -> Iterator[Event]:
+    """The log's events with the plan's presence merged in, in time order (at one instant, the log's first);
+    the log's own agent_status events dropped unless the plan's presence is log+plan. The plan's days are the
+    log's, from its first event's to its last's (presence_events), worked out as the log is read: a shift
+    starts on its own day, so the plan's events before a day's end are final once the days up to it are known,
+    and nothing of the log is held."""
+    keep_status = plan.presence == "log+plan"
+    pending: deque[Event] = deque()   # the plan's events worked out, not yet merged in
+    first = last = None
+    horizon = -math.inf               # the plan's events before it are worked out
+    for event in events:
+        if first is None:
+            first = event.ts
+        last = event.ts
+        if event.ts >= horizon:
+            day_end = _next_midnight(event.ts, zone)
+            pending.extend(e for e in presence_events(plan, None, first, event.ts, zone) if horizon <= e.ts < day_end)
+            horizon = day_end
+        while pending and pending[0].ts < event.ts:
+            yield pending.popleft()
+        if keep_status or event.type != "agent_status":
+            yield event
+    if first is not None and last is not None:
+        yield from pending
+        yield from (e for e in presence_events(plan, None, first, last, zone) if e.ts >= horizon)
+
+
+def _next_midnight(ts: float, zone: ZoneInfo) -> float:
+    """The start of the local day after the one ts falls on."""
+    day = datetime.fromtimestamp(ts, zone).date() + timedelta(days=1)
+    return datetime.combine(day, time(0), zone).timestamp()
 
 
 def _days(first: float, last: float, zone: ZoneInfo) -> list[date]:
