@@ -14,7 +14,7 @@ import pytest
 from cli_helpers import kefu
 from engine.events import ReadStats
 from engine.whatif.calibrate import (
-    IDLE_GAP, MAX_WAIT, bucket_of, calibrate_stream, kaplan_meier, quantiles_of, survival_at, survival_quantile,
+    IDLE_GAP, LATE_END, MAX_WAIT, bucket_of, calibrate_stream, kaplan_meier, quantiles_of, survival_at, survival_quantile,
 )
 from engine.whatif.model import ModelError, dump_model, load_model
 
@@ -137,6 +137,10 @@ def test_a_session_end_after_a_long_silence_is_a_late_hand_end_not_an_auto_end()
     assert (ends.by_hand_delay.n, ends.by_hand_delay.mean, ends.by_hand_delay.quantiles["p50"]) == (1, 7200.0, 7200.0)
     first = shop.delays.first_reply
     assert (first["1"].n, first["1"].mean, first["2-3"].n, first["2-3"].mean) == (1, 10.0, 1, 20.0)
+    # a day and more later (LATE_END after the last event) the session_end is a stray event: an auto end
+    late = [_msg(0, "c1"), _msg(10, "c1", "d"), _end(10 + LATE_END + 3600, "c1")]
+    ends = _model(late).shops[0].session_end
+    assert (ends.sessions, ends.by_hand, ends.auto) == (1, 0.0, 1.0)
 
 
 def test_patience_is_kaplan_meier_over_first_waits():

@@ -14,8 +14,8 @@ has replied, and whether they are **waiting** (they wrote and no agent has answe
 - **Conversations end** by a session_end event (by hand), or by the log going quiet (the platform's
   auto-end): IDLE_GAP after the consumer's last event once an agent has replied, MAX_WAIT after the
   first message when none has; a conversation still open at the end of the log ends there. A session_end
-  that is the consumer's next event after such a silence ended that conversation by hand after all (a long
-  phone call; an agent who ended it late).
+  that is the consumer's next event after such a silence, within LATE_END of their last event, ended that
+  conversation by hand after all (a long phone call; an agent who ended it late).
 - **Patience**: each wait for a conversation's first reply is a patience observation: censored at the
   reply (the consumer waited at least that long), observed when the consumer went unanswered (at the
   session_end, else at their last message), censored at the end of the log when their last event is
@@ -40,7 +40,7 @@ from .model import (
     BUCKET_NAMES, quantile_key,
 )
 
-__all__ = ["IDLE_GAP", "MAX_WAIT", "Calibration", "calibrate", "calibrate_events", "calibrate_stream", "mean_of", "quantiles_of",
+__all__ = ["IDLE_GAP", "LATE_END", "MAX_WAIT", "Calibration", "calibrate", "calibrate_events", "calibrate_stream", "mean_of", "quantiles_of",
            "kaplan_meier", "bucket_of", "survival_quantile", "survival_at"]
 
 IDLE_GAP = 3600
@@ -50,6 +50,10 @@ ended without a session_end (the platform's auto-end)."""
 MAX_WAIT = 24 * 3600
 """Seconds a consumer no agent has answered yet is taken to wait at most (the offline pool answers the
 next shift); with no reply by then they left unanswered."""
+
+LATE_END = 24 * 3600
+"""Seconds after a conversation's last event within which a session_end (the consumer's next event) still
+ends it by hand, though the log's silence had closed it; a later one is a stray event."""
 
 SWEEP_EVERY = 3600
 """Seconds of log between two sweeps of the open conversations for those that have ended."""
@@ -191,8 +195,9 @@ class ShopLog:
     consumers: set[str] = field(default_factory=set)
     open: dict[str, Conversation] = field(default_factory=dict)
     # consumer -> their conversation the log's silence ended (an agent had them): its ending's index, its last
-    # exchange, its stints' indexes; kept until the consumer's next event, which may be its late session_end
-    quiet: dict[str, tuple[int, float, list[int]]] = field(default_factory=dict)
+    # exchange, its stints' indexes, its last event; kept until the consumer's next event, which may be its
+    # late session_end, or until LATE_END after that last event (swept)
+    quiet: dict[str, tuple[int, float, list[int], float]] = field(default_factory=dict)
     first_ts: float = math.inf
     last_ts: float = -math.inf
     next_sweep: float = -math.inf
@@ -214,7 +219,7 @@ class ShopLog:
             self._close_quiet(consumer)
             conv = None
         late = self.quiet.pop(consumer, None)
-        if late is not None and conv is None and ev.type == "session_end":
+        if late is not None and conv is None and ev.type == "session_end" and ev.ts - late[3] <= LATE_END:
             self._ended_late(late, ev.ts, ev.agent)
             return
         if conv is None:
@@ -306,12 +311,13 @@ class ShopLog:
         endings, stints = len(self.endings), len(self.stints)
         self._close(conv, "auto", conv.last_ts)
         if len(self.endings) > endings:
-            self.quiet[consumer] = (endings, conv.last_message_ts, list(range(stints, len(self.stints))))
+            self.quiet[consumer] = (endings, conv.last_message_ts, list(range(stints, len(self.stints))), conv.last_ts)
 
-    def _ended_late(self, late: tuple[int, float, list[int]], ts: float, by: Optional[str]) -> None:
-        """A session_end after more than IDLE_GAP of silence, the consumer's next event: the conversation was
-        ended by hand then (a long phone call, an agent who ended it late), not by the platform."""
-        index, last_exchange, stints = late
+    def _ended_late(self, late: tuple[int, float, list[int], float], ts: float, by: Optional[str]) -> None:
+        """A session_end after more than IDLE_GAP of silence (and within LATE_END), the consumer's next event:
+        the conversation was ended by hand then (a long phone call, an agent who ended it late), not by the
+        platform."""
+        index, last_exchange, stints, _ = late
         agent = by or self.endings[index].agent
         self.agents.add(agent)
         self.endings[index] = Ending(agent, True, ts - last_exchange)
@@ -334,6 +340,8 @@ class ShopLog:
         recent ones; the next event of their consumers would have closed them the same way."""
         for consumer in [c for c, conv in self.open.items() if self._expired(conv, now)]:
             self._close_quiet(consumer)
+        for consumer in [c for c, late in self.quiet.items() if now - late[3] > LATE_END]:
+            del self.quiet[consumer]   # too late to be this conversation's end: a stray session_end, as before
         self.next_sweep = now + SWEEP_EVERY
 
     def finish(self, log_end: float) -> None:
