@@ -18,17 +18,20 @@ which shops each holds, groups shops that share a file, and splits the groups in
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import math
 import os
 import tempfile
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import msgspec
 
 from . import ir
 from .breakdown import Breakdown
-from .events import MAX_LINE_BYTES, Rejected, ReadStats, Vocabulary, _blocks
+from .events import MAX_LINE_BYTES, Event, Rejected, ReadStats, Vocabulary, _blocks
 from .logset import open_file, read_merged
 from .replay import WRITE_BATCH, _collector_paused, _name_file, shop_part
 from .runtime import Engine
@@ -119,13 +122,11 @@ class TaskResult:
 class _ShopRun:
     """One shop's engine in a task, with its breakdown and its decisions not yet written."""
 
-    __slots__ = ("shop", "mine", "engine", "feed", "breakdown", "policy_file", "pending", "chunks", "events", "spool",
-                 "held")
+    __slots__ = ("shop", "mine", "engine", "feed", "breakdown", "policy_file", "pending", "chunks", "events", "spool")
 
     def __init__(self, shop: str, policy: ir.Policy | None, policy_file: str | None, job: Job, mine: bool = True):
         self.shop = shop
         self.mine = mine
-        self.held: list = []   # with model agents: the shop's events, played once all are read
         self.events = 0
         self.pending: list = []
         self.chunks: list[bytes] = []
@@ -171,6 +172,9 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
     wanted, only = task.shops, job.policies.only
     several = len(job.files) > 1
     take = _Taker(job, task, runs)
+    if job.model is not None:
+        _play_models(job, _Demux(events, runs, wanted, only, job, progress), take)
+        events = iter(())
     count = 0
     for event in events:
         count += 1
@@ -185,16 +189,11 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
         run.events += 1
         if run.engine is None:
             continue
-        if job.model is not None:
-            run.held.append(event)
-            continue
         decisions = run.feed(event)
         if decisions:
             if several:
                 _name_file(decisions, files[event.file])
             take(run, decisions)
-    if job.model is not None:
-        _play_models(job, runs, take)
     for run in runs.values():
         if not run.mine:
             continue
@@ -238,15 +237,72 @@ class _Taker:
                     self.held = 0
 
 
-def _play_models(job: Job, runs: dict[str | None, _ShopRun], take: _Taker) -> None:
-    """With model agents: each shop's events played by the model actor, shop after shop."""
+class _Demux:
+    """The task's log, read as the shops' model runs need it: each event goes to its shop's queue (a shop met
+    for the first time gets its run, and, when it is replayed here, a place among the runs to start)."""
+
+    def __init__(self, events: Iterable[Event], runs: dict[str | None, _ShopRun], wanted: frozenset[str] | None,
+                 only: str | None, job: Job, progress: Callable[[int], None] | None):
+        self.source, self.runs, self.wanted, self.only, self.job = iter(events), runs, wanted, only, job
+        self.progress, self.count, self.done = progress, 0, False
+        self.queues: dict[str | None, deque[Event]] = {}
+        self.started: list[tuple[str | None, _ShopRun]] = []   # the runs met since last asked, to start
+
+    def pull(self) -> bool:
+        """Read the log's next event into its shop's queue; False at the log's end."""
+        event = next(self.source, None) if not self.done else None
+        if event is None:
+            self.done = True
+            return False
+        self.count += 1
+        if self.progress is not None and not self.count & 0x3FFF:
+            self.progress(self.count)
+        key = event.shop
+        run = self.runs.get(key)
+        if run is None:
+            run = self.runs[key] = _new_run(key, self.wanted, self.only, self.job)
+            if run.mine and run.engine is not None:
+                self.queues[key] = deque()
+                self.started.append((key, run))
+        if run.mine:
+            run.events += 1
+            if run.engine is not None:
+                self.queues[key].append(event)
+        return True
+
+    def stream(self, key: str | None) -> Iterator[Event]:
+        """A shop's events, read from the log as they are needed."""
+        queue = self.queues[key]
+        while True:
+            while not queue:
+                if not self.pull() and not queue:
+                    return
+            yield queue.popleft()
+
+
+def _play_models(job: Job, demux: _Demux, take: _Taker) -> None:
+    """With model agents: each shop's events played by the model actor, the shops' runs in step (the one whose
+    clock is earliest plays next), so that the log is read once and only about a day of it is held (each run
+    reads a day ahead of its clock)."""
     from .whatif.actor import ModelActor
-    for run in runs.values():
-        if not run.mine or run.engine is None or not run.held:
+    order = itertools.count()
+    playing: list[tuple[float, int, _ShopRun, Any, Iterator[list]]] = []
+    while True:
+        for key, run in demux.started:
+            assert run.engine is not None   # only a run with an engine is started
+            runner = ModelActor(job.model, job.seed, job.staff).runner(run.engine, demux.stream(key))
+            heapq.heappush(playing, (-math.inf, next(order), run, runner, runner.run()))
+        demux.started.clear()
+        if not playing:
+            if not demux.pull():
+                return
             continue
-        for decisions in ModelActor(job.model, job.seed, job.staff).play(run.engine, run.held):
-            take(run, decisions)
-        run.held = []
+        _, number, run, runner, steps = heapq.heappop(playing)
+        decisions = next(steps, None)
+        if decisions is None:
+            continue   # this shop is played to its end
+        take(run, decisions)
+        heapq.heappush(playing, (runner.now, number, run, runner, steps))
 
 
 def _new_run(key: str | None, wanted: frozenset[str] | None, only: str | None, job: Job) -> _ShopRun:

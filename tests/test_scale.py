@@ -339,3 +339,42 @@ def test_a_spool_file_that_cannot_be_written_is_a_write_error_not_a_read_error(t
     assert f"error: cannot write decisions {out}: their spool file " in result.stderr
     assert result.stderr.rstrip().endswith(": No space left on device") and "cannot read events" not in result.stderr
     assert not out.exists()   # nothing committed
+
+
+def test_model_agents_play_the_shops_in_step_holding_about_a_day_of_the_log(tmp_path, monkeypatch):
+    """Four shops over twelve days in one file: the shops' model runs read the log as they need it, in step, so
+    the queues hold about a day and an hour of it (each run reads LOOK_AHEAD + READ_MORE = 26 h ahead), not the
+    whole log, and the output is what each shop played alone gives (the run with everything read first)."""
+    from engine import fleet
+    every = [e for n in range(1, 5) for day in range(11, 23) for e in _day(f"s{n}", day, 90 * n)]
+    every.sort(key=lambda e: e["ts"])
+    whole = _write(tmp_path / "all.jsonl", every)
+    model = tmp_path / "agents.yaml"
+    assert kefu("calibrate", whole, "--out", model).exit_code == 0
+    most = [0]
+    pull = fleet._Demux.pull
+
+    def counted(self):
+        more = pull(self)
+        most[0] = max(most[0], sum(len(q) for q in self.queues.values()))
+        return more
+
+    monkeypatch.setattr(fleet._Demux, "pull", counted)
+    streamed = _replay("--platform", "pinduoduo", "--events", whole, "--agents", "model", "--model", model,
+                       "--format", "json", "--decisions", tmp_path / "streamed.jsonl")
+    # a shop's day is 7 events from 08:00 to 10:00: 26 hours ahead of a run's clock reach two days of each
+    # of the four shops at most (56 events), far fewer than the log's 336
+    assert 0 < most[0] <= 2 * 7 * 4 < len(every)
+    monkeypatch.setattr(fleet._Demux, "pull", pull)
+    for n in range(1, 5):   # each shop alone: nothing of another shop to interleave with
+        alone = _write(tmp_path / f"s{n}.jsonl", [e for e in every if e["shop"] == f"s{n}"])
+        _replay("--platform", "pinduoduo", "--events", alone, "--agents", "model", "--model", model,
+                "--decisions", tmp_path / f"s{n}.decisions.jsonl")
+    assert [s["shop"] for s in json.loads(streamed.stdout)["shops"]] == ["s4", "s1", "s2", "s3"]   # s4 at risk
+
+    def without_lines(path: Path) -> list[dict]:   # the log lines differ: one file against a file per shop
+        return [{k: v for k, v in json.loads(x).items() if k != "line"} for x in path.read_text().splitlines()]
+
+    alone = [d for n in range(1, 5) for d in without_lines(tmp_path / f"s{n}.decisions.jsonl")]
+    assert without_lines(tmp_path / "streamed.jsonl") == alone
+    assert len(alone) == 4 * 12 * 4   # each shop and day: two assignments, two sessions ended

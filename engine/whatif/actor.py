@@ -457,11 +457,15 @@ class ModelActor:
 
     def play(self, engine: Engine, events: Iterable[Event]) -> Iterator[list[Decision]]:
         """Run the counterfactual: the engine's decisions as they are made, event by event."""
+        yield from self.runner(engine, events).run()
+
+    def runner(self, engine: Engine, events: Iterable[Event]) -> "_Run":
+        """The counterfactual's run: run() yields the engine's decisions as they are made; after each yield its
+        `now` is the replay's clock (a many-shop replay plays its shops' runs in step by it, engine/fleet.py)."""
         engine.comparison.tally_nothing()   # who answered is the model's: nothing to compare with the log
         if self.staff is not None:   # the plan's presence merged in as the log is read
             events = with_plan(self.staff, events, engine.clock.tz)
-        runner = _Run(self, engine, iter(events))
-        yield from runner.run()
+        return _Run(self, engine, iter(events))
 
 
 READ_MORE = 3600.0
@@ -575,6 +579,7 @@ class _Run:
                 out = advance(due)
                 if out:
                     follow(out, due)
+                    self.now = now
                     yield out
                 if engine.next_due() > due:
                     continue
@@ -587,6 +592,7 @@ class _Run:
             out = step(ts, item)
             if out:
                 follow(out, ts)
+                self.now = now
                 yield out
 
     # ---- the steps: each returns the engine's decisions -------------------------------------------------
