@@ -134,8 +134,8 @@ def replay(
                         write(encode_lines(batch))
                         batch.clear()
             count += 1
-            if progress is not None and not count & 0x3FFF:
-                progress(count)
+            if progress is not None and not count & PROGRESS_EVERY:
+                progress(count if actor is None else _lines_read(stats, reads))   # a model's step is no event
         if actor is not None:
             skipped = skip[0]
         last = engine.finish()
@@ -150,6 +150,15 @@ def replay(
             write(encode_lines(batch))
         return ReplayResult(engine=engine, stats=stats, policy_file=policy_file, seed=seed, breakdown=breakdown,
                             skipped=skipped, other_shops=tuple(others))
+
+
+PROGRESS_EVERY = 0x3FFF
+"""progress() is told the count every PROGRESS_EVERY + 1 events (a power of two less one: a mask)."""
+
+
+def _lines_read(stats: ReadStats, reads: list[ReadStats] | None) -> int:
+    """The log's lines read so far (with model agents, the log is read a day ahead of the replay's steps)."""
+    return stats.read if reads is None else sum(r.read for r in reads)
 
 
 def _events(stream: BinaryIO | list[str] | OpenLogs, stats: ReadStats, on_reject: Callable[[Rejected], None] | None,

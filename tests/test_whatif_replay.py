@@ -627,3 +627,20 @@ def test_a_model_key_mistyped_is_an_error_not_ignored(tmp_path):
         path.write_text(good.replace(right, wrong, 1), encoding="utf-8")
         with pytest.raises(ModelError, match=what):
             load_model(path)
+
+
+def test_the_progress_of_a_model_replay_counts_the_logs_lines_not_its_steps(tmp_path, monkeypatch):
+    import io
+    from engine import replay as replay_module
+    monkeypatch.setattr(replay_module, "PROGRESS_EVERY", 0)   # told at every step
+    rows = [ONLINE, _msg("00:00", "consumer"), _msg("00:20", "consumer"), _msg("05:00", "agent"),
+            _msg("05:30", "consumer"), _msg("09:00", "agent")]
+    data = "".join(json.dumps({"shop": "s", **r}) + "\n" for r in rows).encode()
+    told: list[int] = []
+    replay_module.replay(_policy(tmp_path), io.BytesIO(data), actor=ModelActor(_model(first=100, follow=50)),
+                         progress=told.append)
+    # the six lines are read a day ahead, before the first step: every count is 6 (steps would be 1, 2, 3 …)
+    assert told and set(told) == {6}
+    told.clear()
+    replay_module.replay(_policy(tmp_path), io.BytesIO(data), progress=told.append)   # the log's people: events
+    assert told == [1, 2, 3, 4, 5, 6]
