@@ -432,6 +432,17 @@ def _metric_table(rows: list[dict]) -> list[str]:
     return _table(*metric_cells(rows))
 
 
+def day_notes(info: dict) -> list[str]:
+    """What the text and HTML reports say under a day's table: its decisions, and how many assignments agree
+    with the log's."""
+    notes = [f"decisions: {_decision_counts(info['decisions'])}"]
+    if info["compared"]:
+        differs = info["compared"] - info["agreed"]
+        notes.append(f"assignment vs log: {info['agreed']}/{info['compared']} agree, {differs} differ "
+                     f"({_pct(info['agreed'] / info['compared'])} agreement)")
+    return notes
+
+
 def _decision_counts(counts: dict[str, int]) -> str:
     """Decision counts, without `differs` (an agreement figure, shown on its own line)."""
     return ", ".join(f"{k} {v}" for k, v in counts.items() if k != "differs") or "none"
@@ -508,11 +519,7 @@ def render_text(report: dict) -> str:
             lines += _metric_table(rows)
         info = day_info.get(key)
         if info:
-            lines.append(f"  decisions: {_decision_counts(info['decisions'])}")
-            if info["compared"]:
-                differs = info["compared"] - info["agreed"]
-                lines.append(f"  assignment vs log: {info['agreed']}/{info['compared']} agree, {differs} differ "
-                             f"({_pct(info['agreed'] / info['compared'])} agreement)")
+            lines += [f"  {note}" for note in day_notes(info)]
         lines.append("")
     lines += _auto_reply_table(report.get("auto_replies_by_kind") or {})
     metrics = list(dict.fromkeys(r["metric"] for r in report["metrics"]))

@@ -24,7 +24,8 @@ from typing import Any, Iterable
 import orjson
 
 from ..diagnostics import visible
-from ..replay import NO_SHOP, _decision_counts, _pct, _threshold, agent_cells, hour_cells, metric_cells, shop_cells
+from ..replay import (NO_SHOP, _decision_counts, _pct, _threshold, agent_cells, day_notes, hour_cells, metric_cells,
+                      shop_cells)
 
 MISSING = ("error: --format html needs the chart library: pip install 'kefu[html]' "
            "(it installs vl-convert-python, which bundles Vega for offline use)")
@@ -295,11 +296,7 @@ def _days_tables(report: dict, shop: str) -> list[str]:
             out.append(_table(*metric_cells(rows)))
         day = info.get(date)
         if day:
-            out.append(f"<p>decisions: {_text(_decision_counts(day['decisions']))}</p>")
-            if day["compared"]:
-                differs = day["compared"] - day["agreed"]
-                out.append(f"<p>assignment vs log: {day['agreed']}/{day['compared']} agree, {differs} differ "
-                           f"({_pct(day['agreed'] / day['compared'])} agreement)</p>")
+            out += [f"<p>{_text(note)}</p>" for note in day_notes(day)]
     return out
 
 
