@@ -366,21 +366,26 @@ def _rate_by_hour(hours: list[dict], metric_rows: list[dict]) -> dict:
             thresholds[row["metric"]] = {"metric": row["metric"], "threshold": row["threshold"]["value"],
                                          "rule": _threshold(row["threshold"])}
     color = {"field": "metric", "type": "nominal", "title": "metric"}
-    bars = {"mark": {"type": "bar"}, "data": {"values": values},
-            "encoding": {"x": _hour_axis(), "xOffset": {"field": "metric"}, "color": color,
-                         "y": {"field": "rate", "type": "quantitative", "title": "rate",
-                               "scale": {"domain": [0, 1]}, "axis": {"format": ".0%"}},
-                         "tooltip": [{"field": "metric"}, {"field": "hour"},
-                                     {"field": "rate", "type": "quantitative", "format": ".1%"},
-                                     {"field": "met", "type": "quantitative"},
-                                     {"field": "eligible", "type": "quantitative"}]}}
-    layers: list[dict] = [bars]
+    layers: list[dict] = [rate_bars(values, "metric", color)]
     if thresholds:
         layers.append({"mark": {"type": "rule", "strokeDash": [6, 4], "strokeWidth": 2},
                        "data": {"values": list(thresholds.values())},
                        "encoding": {"y": {"field": "threshold", "type": "quantitative"}, "color": color,
                                     "tooltip": [{"field": "metric"}, {"field": "rule", "title": "threshold"}]}})
     return {"width": CHART_WIDTH, "height": CHART_HEIGHT, "layer": layers}
+
+
+def rate_bars(values: list[dict], series: str, color: dict) -> dict:
+    """The layer of a rate per local hour, a bar for each value of `series` side by side (values: hour, the
+    series field, rate, met, eligible); the replay's page and compare's draw it."""
+    return {"mark": {"type": "bar"}, "data": {"values": values},
+            "encoding": {"x": _hour_axis(), "xOffset": {"field": series}, "color": color,
+                         "y": {"field": "rate", "type": "quantitative", "title": "rate",
+                               "scale": {"domain": [0, 1]}, "axis": {"format": ".0%"}},
+                         "tooltip": [{"field": series}, {"field": "hour"},
+                                     {"field": "rate", "type": "quantitative", "format": ".1%"},
+                                     {"field": "met", "type": "quantitative"},
+                                     {"field": "eligible", "type": "quantitative"}]}}
 
 
 def _queue_by_hour(hours: list[dict]) -> dict:

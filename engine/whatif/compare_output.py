@@ -263,22 +263,14 @@ def render_html(data: dict) -> bytes:
 
 def _rate_by_hour(hours: list[dict], metric: str, threshold: Optional[dict]) -> dict:
     """A metric's rate per local hour under A and B (bars side by side), and its threshold as a dashed line."""
-    from ..reports.html import CHART_HEIGHT, CHART_WIDTH, HOURS, _hour_axis
+    from ..reports.html import CHART_HEIGHT, CHART_WIDTH, HOURS, rate_bars
 
     values = [{"hour": HOURS[row["hour"]], "policy": side.upper(), "rate": row["metrics"][metric][side]["rate"],
                "met": row["metrics"][metric][side]["met"], "eligible": row["metrics"][metric][side]["eligible"]}
               for row in hours if metric in row["metrics"] for side in SIDES
               if row["metrics"][metric][side]["rate"] is not None]
     color = {"field": "policy", "type": "nominal", "title": "policy", "scale": {"domain": ["A", "B"]}}
-    bars = {"mark": {"type": "bar"}, "data": {"values": values},
-            "encoding": {"x": _hour_axis(), "xOffset": {"field": "policy"}, "color": color,
-                         "y": {"field": "rate", "type": "quantitative", "title": "rate",
-                               "scale": {"domain": [0, 1]}, "axis": {"format": ".0%"}},
-                         "tooltip": [{"field": "policy"}, {"field": "hour"},
-                                     {"field": "rate", "type": "quantitative", "format": ".1%"},
-                                     {"field": "met", "type": "quantitative"},
-                                     {"field": "eligible", "type": "quantitative"}]}}
-    layers: list[dict] = [bars]
+    layers: list[dict] = [rate_bars(values, "policy", color)]
     if threshold:
         layers.append({"mark": {"type": "rule", "strokeDash": [6, 4], "strokeWidth": 2, "color": "#b00020"},
                        "data": {"values": [{"threshold": threshold["value"], "rule": _threshold(threshold)}]},
