@@ -212,13 +212,18 @@ def browser(tmp_path_factory):
     proxy.shutdown()
 
 
-@needs_chromium
-def test_the_browser_draws_every_chart_from_the_file_alone(page: Path, browser):
+def drawn(browser, page: Path) -> tuple[str, list[str]]:
+    """The page's DOM once the browser drew it, and its chart containers; nothing fetched, no problem listed."""
     dom, fetched = browser(page)
     assert fetched == []
     problems = re.search(r'<div id="kefu-problems"([^>]*)>.*?<ul>(.*?)</ul>', dom, re.S)
     assert problems is not None and problems.groups() == (' hidden=""', ""), problems and problems.group(2)
-    charts = dom.split('<div id="chart-')[1:]
+    return dom, dom.split('<div id="chart-')[1:]
+
+
+@needs_chromium
+def test_the_browser_draws_every_chart_from_the_file_alone(page: Path, browser):
+    dom, charts = drawn(browser, page)
     assert len(charts) == CHARTS
     for chart in charts:   # each container marked drawn by the page's script, holding Vega's SVG
         tag, _, inside = chart.partition(">")
