@@ -61,6 +61,11 @@ from engine.whatif.model import QUANTILES, quantile_key  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "real" / "callcentre_anonbank_august.csv"
 ZONE = "Asia/Shanghai"
 SLOT = 15 * 60
+NIGHT = 6 * 3600
+"""A gap between two of an agent's calls longer than this is a night: the agent was away."""
+LONGEST_WAIT = 4 * 3600
+"""How far back to look for calls still waiting: the month's waits are all under an hour, but for 28 calls
+whose exit reads a second before their entry (taken as the next day's, a day long), not looked back for."""
 PLATFORM = """platform bank "Anonymous Bank call centre"
 
 timezone Asia/Shanghai
@@ -213,7 +218,7 @@ def _idle_gaps(rows: list[dict], skill_share: float, away: int) -> dict[str, lis
     for agent, own in served.items():
         spans = [(r["ser_start"], r["ser_exit"]) for r in own]
         for (_, end), (start, _) in zip(spans, spans[1:]):
-            if 0 < start - end <= 6 * 3600 and \
+            if 0 < start - end <= NIGHT and \
                     _first_neglect(waits_by_type, starts_by_type, skills_of[agent], end, start, away) is None:
                 out[agent].append((end, start))
     return out
@@ -250,10 +255,9 @@ def presence_by_waiting(rows: list[dict], skill_share: float, away: int) -> list
     for agent, own in served.items():
         skills = skills_of[agent]
         spans = [(r["ser_start"], r["ser_exit"]) for r in own]
-        day_start = spans[0][0]
-        on_since = day_start
+        on_since = spans[0][0]
         for (_, end), (start, _) in zip(spans, spans[1:]):
-            if start - end > 6 * 3600:   # a new day: away overnight
+            if start - end > NIGHT:   # a new day: away overnight
                 events += [(on_since - 1, agent, "online"), (end, agent, "offline")]
                 on_since = start
                 continue
@@ -271,7 +275,7 @@ def _first_neglect(waits_by_type, starts_by_type, skills, free: float, busy: flo
     first = None
     for kind in skills:
         spans, starts = waits_by_type[kind], starts_by_type[kind]
-        i = max(0, bisect.bisect_left(starts, free - 4 * 3600))
+        i = max(0, bisect.bisect_left(starts, free - LONGEST_WAIT))
         j = bisect.bisect_left(starts, busy)
         for q_start, end in spans[i:j]:
             since = max(free, q_start)
