@@ -366,15 +366,18 @@ def desk(folder: Path, rows: list[dict], skills: bool, skill_share: float | None
 
 def facts(rows: list[dict], model) -> str:
     """What docs/whatif.md quotes of the data: the month's pick-up median, the served calls' median wait by
-    priority, and the calibrated first replies by load bucket."""
+    priority, the calibrated first replies by load bucket, and the calls served for over 30 minutes."""
     waits: dict[int, list[float]] = defaultdict(list)
     for r in rows:
         if r["served"]:
             waits[r["priority"]].append(r["ser_start"] - r["q_start"])
     by_priority = ", ".join(f"priority {p} {median(w):.0f} s" for p, w in sorted(waits.items()))
     loads = ", ".join(f"{bucket}: {pool.n}" for bucket, pool in model.shops[0].delays.first_reply.items())
+    long = [r["ser_exit"] - r["ser_start"] for r in rows
+            if r["served"] and r["ser_exit"] is not None and r["ser_exit"] - r["ser_start"] > 1800]
     return (f"pick-up to a free agent (the month): median {pickup(rows)['p50']:.0f} s; served calls' median wait: "
-            f"{by_priority}; first replies by load: {loads}")
+            f"{by_priority}; first replies by load: {loads}; calls served over 30 minutes: {len(long)} "
+            f"({sum(long) / 3600:.0f} agent-hours)")
 
 
 def _answer_with(model, quantiles: dict[str, float], hang_up: bool = False) -> None:
