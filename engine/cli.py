@@ -376,7 +376,8 @@ def replay(
         from .fleetcli import replay_shops
         replay_shops(policies=policies, platform=platform, policy=policy, files=files, decisions=decisions,
                      report=report, render=render, seed=seed, strict=strict, platform_dir=platform_dir,
-                     by=[kind.value for kind in by], shop=shop, jobs=jobs or 1, dask=dask, actor=actor)
+                     by=[kind.value for kind in by], shop=shop, jobs=jobs or 1, dask=dask, actor=actor,
+                     read_too=_model_inputs(model, staff))
         return
     if dask is not None or (jobs is not None and jobs > 1 and runs == 1):
         _tell("note: a shop policy replays one shop: --jobs and --dask split shops, so it runs in this process")
@@ -395,7 +396,8 @@ def replay(
     if to_stdout and report is None:
         _tell("error: --decisions - writes the decisions to standard output: give the report a file with --report")
         raise typer.Exit(EXIT_USAGE)
-    _refuse_overwriting({"--decisions": None if to_stdout else decisions, "--report": report}, files, inputs)
+    _refuse_overwriting({"--decisions": None if to_stdout else decisions, "--report": report}, files,
+                        inputs + _model_inputs(model, staff))
     try:
         if len(files) > 1:
             from .logset import OpenLogs
@@ -498,7 +500,7 @@ def compare_command(
               f'{resolved_a.platform.name} ({file_a}), B is shop "{resolved_b.shop.name}" on '
               f'{resolved_b.platform.name} ({file_b})')
         raise typer.Exit(EXIT_USAGE)
-    _refuse_overwriting({"--report": report}, files, [*inputs_a, *inputs_b])
+    _refuse_overwriting({"--report": report}, files, [*inputs_a, *inputs_b, *_model_inputs(model, staff)])
     log = files[0] if len(files) == 1 else f"{len(files)} logs"
     _refuse_a_log_without_events_up_front(files, log, resolved_a)
     rejects = _Rejections(log)
@@ -620,6 +622,11 @@ def _require_html(report: Optional[Path]) -> None:
     except RendererMissing as err:
         _tell(str(err))
         raise typer.Exit(EXIT_USAGE)
+
+
+def _model_inputs(model: Optional[Path], staff: Optional[Path]) -> list[tuple[str, Path]]:
+    """The agent model and the staffing plan a what-if run reads, as inputs no output may replace."""
+    return [(what, path) for what, path in (("the agent model", model), ("the staffing plan", staff)) if path is not None]
 
 
 def _refuse_overwriting(outputs: dict[str, Optional[Path]], events: list[str], inputs: list[tuple[str, Path]]) -> None:

@@ -30,10 +30,11 @@ from .replay import SHOPS_NAMED, assemble_report
 def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: Optional[Path], files: list[str],
                  decisions: Optional[Path], report: Optional[Path], render: Callable[[dict], bytes], seed: int,
                  strict: bool, platform_dir: list[Path], by: list[str], shop: Optional[str], jobs: int,
-                 dask: Optional[str], actor: Any = None) -> None:
+                 dask: Optional[str], actor: Any = None, read_too: Optional[list[tuple[str, Path]]] = None) -> None:
     """Replay every shop of the logs on its policy (or the platform alone); see `kefu replay --help`.
 
-    Called by the replay command (engine/cli.py), whose options these are; render: the report's format."""
+    Called by the replay command (engine/cli.py), whose options these are; render: the report's format;
+    read_too: the other files the run reads (the agent model, the staffing plan), which no output may replace."""
     if policy is not None:
         _tell("error: give a POLICY file or --policies DIR, not both")
         raise typer.Exit(EXIT_USAGE)
@@ -51,7 +52,8 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
     if to_stdout and report is None:
         _tell("error: --decisions - writes the decisions to standard output: give the report a file with --report")
         raise typer.Exit(EXIT_USAGE)
-    _refuse_overwriting({"--decisions": None if to_stdout else decisions, "--report": report}, files, inputs)
+    _refuse_overwriting({"--decisions": None if to_stdout else decisions, "--report": report}, files,
+                        inputs + (read_too or []))
     _check_readable(files)
     job = Job(files, table, seed=seed, by=tuple(by), strict=strict, vocabulary=_vocabulary(table),
               model=actor.model if actor is not None else None, staff=actor.staff if actor is not None else None)

@@ -644,3 +644,23 @@ def test_the_progress_of_a_model_replay_counts_the_logs_lines_not_its_steps(tmp_
     told.clear()
     replay_module.replay(_policy(tmp_path), io.BytesIO(data), progress=told.append)   # the log's people: events
     assert told == [1, 2, 3, 4, 5, 6]
+
+
+def test_no_output_replaces_the_agent_model_or_the_staffing_plan(tmp_path):
+    policy, log = ROOT / "rulesets/examples/taobao-apparel.kefu", ROOT / "samples/taobao-apparel.jsonl"
+    model, plan = tmp_path / "agents.yaml", tmp_path / "plan.yaml"
+    assert kefu("calibrate", log, "--out", model).exit_code == 0
+    plan.write_text('version: 1\npresence: log+plan\nshifts:\n  - group: presale\n    count: 1\n    hours: "09:00-10:00"\n',
+                    encoding="utf-8")
+    kept = model.read_bytes(), plan.read_bytes()
+    what = ("--agents", "model", "--model", model, "--staff", plan)
+    for args, message in (
+            (("replay", policy, "--events", log, *what, "--report", model),
+             f"error: --report {model} is the agent model: writing it would erase the agent model"),
+            (("replay", "--platform", "taobao", "--events", log, *what, "--decisions", plan),
+             f"error: --decisions {plan} is the staffing plan: writing it would erase the staffing plan"),
+            (("compare", policy, policy, "--events", log, *what, "--report", plan),
+             f"error: --report {plan} is the staffing plan: writing it would erase the staffing plan")):
+        result = kefu(*args)
+        assert result.exit_code == 2 and message in result.stderr, result.stderr
+    assert (model.read_bytes(), plan.read_bytes()) == kept
