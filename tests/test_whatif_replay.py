@@ -629,6 +629,20 @@ def test_a_model_key_mistyped_is_an_error_not_ignored(tmp_path):
             load_model(path)
 
 
+def test_a_model_value_out_of_range_is_an_error_not_a_traceback(tmp_path):
+    from engine.whatif.model import ModelError, dump_model, load_model
+    good = dump_model(_model(first=10, follow=10)).decode("utf-8")
+    path = tmp_path / "model.yaml"
+    for right, wrong, what in (("p50: 10.0", "p50: .nan", "p50: Input should be a finite number"),
+                               ("p99: 10.0", "p99: 1e308", "p99: Input should be less than or equal to 2592000"),
+                               ("p05: 10.0", "p05: -3", "p05: Input should be greater than or equal to 0"),
+                               ("by_hand: 0.0", "by_hand: 7", "by_hand: Input should be less than or equal to 1")):
+        assert right in good
+        path.write_text(good.replace(right, wrong, 1), encoding="utf-8")
+        with pytest.raises(ModelError, match=what):
+            load_model(path)
+
+
 def test_the_progress_of_a_model_replay_counts_the_logs_lines_not_its_steps(tmp_path, monkeypatch):
     import io
     from engine import replay as replay_module

@@ -67,6 +67,12 @@ def _one_of(known: tuple[str, ...], what: str) -> Any:
     return AfterValidator(check)
 
 
+MAX_SECONDS = 30 * 86400
+"""The longest delay or patience a model may give (a month): more is a mistyped file, and would overflow a clock."""
+
+Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
+Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
 QuantileKey = Annotated[str, _one_of(tuple(quantile_key(q) for q in QUANTILES), "quantile")]
 BucketKey = Annotated[str, _one_of(BUCKET_NAMES, "load bucket")]
 HourKey = Annotated[str, _one_of(HOURS, "local hour")]
@@ -80,8 +86,8 @@ class Pool(_Model):
     """An empirical distribution of seconds: its observations' count and quantiles (None when n is 0)."""
 
     n: int
-    mean: Optional[float] = None   # the observations' mean: the tail above p99 is drawn to keep it (docs/whatif.md)
-    quantiles: Optional[dict[QuantileKey, float]] = None
+    mean: Optional[Seconds] = None   # the observations' mean: the tail above p99 is drawn to keep it (docs/whatif.md)
+    quantiles: Optional[dict[QuantileKey, Seconds]] = None
 
 
 class Pooled(_Model):
@@ -90,8 +96,8 @@ class Pooled(_Model):
     pool: PoolLevel
     own_n: int          # the agent's own observations
     n: int              # the observations of the pool used
-    mean: Optional[float] = None
-    quantiles: Optional[dict[QuantileKey, float]] = None
+    mean: Optional[Seconds] = None
+    quantiles: Optional[dict[QuantileKey, Seconds]] = None
 
 
 class DelaysByLoad(_Model):
@@ -115,17 +121,17 @@ class SessionEnds(_Model):
     the hand ends after the last exchange."""
 
     sessions: int
-    by_hand: Optional[float] = None   # share of sessions; None when there is none
-    auto: Optional[float] = None
+    by_hand: Optional[Share] = None   # share of sessions; None when there is none
+    auto: Optional[Share] = None
     by_hand_delay: Pool
 
 
 class HourPresence(_Model):
     """Shares of an hour of day (summed over the log's days) an agent was online, busy, offline."""
 
-    online: float
-    busy: float
-    offline: float
+    online: Share
+    busy: Share
+    offline: Share
 
 
 class Presence(_Model):
@@ -141,8 +147,8 @@ class Patience(_Model):
     waits: int
     left: int        # waits that ended with the consumer gone unanswered (observed patience)
     censored: int    # waits that ended with a reply, or open at the end of the log
-    quantiles: dict[QuantileKey, Optional[float]]   # None: more than that share never left within the longest wait
-    survival: dict[str, float]              # share still waiting after 60 s, 180 s, …
+    quantiles: dict[QuantileKey, Optional[Seconds]]   # None: more than that share never left within the longest wait
+    survival: dict[str, Share]              # share still waiting after 60 s, 180 s, …
     leaves: Literal["queued", "unanswered"] = "queued"
     """Where a consumer can run out of patience in the counterfactual: only while queued (chat: once an agent
     has them they stay), or while waiting for the first reply even when assigned (phone: a caller hangs up
