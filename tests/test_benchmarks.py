@@ -152,3 +152,5 @@ def test_backtest_generated_recovers_the_generators_delays(bench, capsys):
     rows = {line.split()[4]: line.split() for line in out.splitlines() if line.startswith("lognormal, median")}
     assert [rows[q][5] for q in ("p25", "p50", "p75", "p90")] == ["214s", "300s", "419s", "570s"]
     assert "all within tolerance" in out
+    doc = (BENCHMARKS.parent / "docs" / "whatif.md").read_text(encoding="utf-8")
+    assert f"```\n{out.strip()}\n```" in doc   # docs/whatif.md shows this output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import math
 from pathlib import Path
 
@@ -509,6 +510,16 @@ def test_the_worked_example_of_the_docs_is_what_kefu_prints(tmp_path, monkeypatc
     compared = kefu("compare", "douyin-flagship.kefu", "douyin-flagship-b.kefu", "--events", "douyin-flagship.jsonl",
                     "--model", "agents.yaml", "--runs", "5")
     assert compared.stdout.startswith(shown_compare)
+    # what the prose under it says of the change
+    told = " ".join(example.split())
+    assert "44 consumers queued under A, 43 under B (1 fewer); 196 consumers routed to another agent" in told
+    assert "one more offline reply sent (65 against 64) and one fewer status reply (6 against 7)" in told
+    assert "another agent 202 (196 consumers routed elsewhere)" in compared.stdout
+    assert re.search(r"consumers queued +44 +43 +-1\n", compared.stdout)
+    assert re.search(r"auto reply offline: sent +64 +65 +\+1\n", compared.stdout)
+    assert re.search(r"auto reply status: sent +7 +6 +-1\n", compared.stdout)
+    others = re.findall(r"auto reply (?!offline: sent|status: sent)[^:]+: \w+ +(\d+) +(\d+)", compared.stdout)
+    assert others and all(a == b for a, b in others)   # the other automatic replies the same
     common = ("replay", "douyin-flagship.kefu", "--events", "douyin-flagship.jsonl", "--agents", "model", "--model",
               "agents.yaml", "--runs", "5")
     for shown, extra in ((shown_before, ()), (shown_after, ("--staff", "evening.yaml"))):
