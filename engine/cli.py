@@ -368,7 +368,11 @@ def replay(
         _require_html(report)
         by = [*by, BreakdownKind.hour, BreakdownKind.agent]   # the page charts both
     render = _renderer(report_format)
-    if policies is not None or (platform is not None and policy is None):
+    if policies is not None and mapping is not None:
+        _tell("error: --mapping imports one export for one policy: with --policies, import it first "
+              "(kefu import EXPORT --mapping M --out LOG) and replay the log")
+        raise typer.Exit(EXIT_USAGE)
+    if policies is not None or (platform is not None and policy is None and mapping is None):
         if runs > 1:
             _tell("error: --runs repeats the replay of one shop policy (POLICY); --platform and --policies "
                   "replays are run once")

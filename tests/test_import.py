@@ -233,6 +233,16 @@ def test_replay_imports_an_export_by_its_mapping(tmp_path, monkeypatch):
     assert json.loads(replayed)["metrics"] == json.loads(result.stdout)["metrics"]
 
 
+def test_a_platform_replay_imports_by_its_mapping_and_many_policies_refuse_one(tmp_path):
+    export = ROOT / "samples" / "qianniu-export.csv"
+    result = kefu("replay", "--platform", "taobao", "--events", export, "--mapping", QIANNIU, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines()[-1].endswith(": 7 rows read = 6 imported + 1 skipped; 6 events to the replay")
+    assert json.loads(result.stdout)["events"]["accepted"] == 6
+    refused = kefu("replay", "--policies", ROOT / "rulesets" / "examples", "--events", export, "--mapping", QIANNIU)
+    assert refused.exit_code == 2 and "with --policies, import it first" in refused.stderr
+
+
 def test_replay_streams_a_large_import_merged_from_several_runs(tmp_path, monkeypatch):
     import engine.importer as importer
 
