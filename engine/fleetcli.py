@@ -101,8 +101,8 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
 def _spool_parent(decisions: Optional[Path], to_stdout: bool) -> Optional[str]:
     """Where the decisions wait until they are written in shop order: beside the decisions file (a path a
     Dask cluster's workers see if that file's directory is shared), else the temporary directory."""
-    if decisions is None or to_stdout:
-        return None
+    if decisions is None or to_stdout or (decisions.exists() and not decisions.is_file()):
+        return None   # (beside /dev/null or a pipe: nothing to share, and no right to write)
     return str(decisions.resolve().parent)
 
 

@@ -77,7 +77,10 @@ def _expand_one(spec: str) -> list[str]:
 
 def _expand_url(spec: str) -> list[str]:
     fsspec = _fsspec(spec)
-    fs, _, paths = fsspec.get_fs_token_paths(spec)
+    try:
+        fs, _, paths = fsspec.get_fs_token_paths(spec)
+    except (ImportError, ValueError) as err:   # an unknown protocol, or its package not installed
+        raise LogSpecError(f"{spec}: {err}") from None
     protocol = fs.protocol[0] if isinstance(fs.protocol, (tuple, list)) else fs.protocol
     out = []
     for path in sorted(paths):

@@ -75,6 +75,8 @@ def test_a_spec_naming_nothing_or_a_file_twice_is_refused(tmp_path):
     empty.mkdir()
     result = kefu("replay", "--platform", "pinduoduo", "--events", empty)
     assert result.exit_code == 2 and "no .jsonl or .jsonl.gz file under" in result.output
+    unknown = kefu("replay", "--platform", "taobao", "--events", "nosuch://x/y.jsonl")   # was a ValueError traceback
+    assert unknown.exit_code == 2 and unknown.stderr.startswith("error: --events nosuch://x/y.jsonl: Protocol not known")
 
 
 # ---- several files, one shop ---------------------------------------------------------------------
@@ -378,3 +380,12 @@ def test_model_agents_play_the_shops_in_step_holding_about_a_day_of_the_log(tmp_
     alone = [d for n in range(1, 5) for d in without_lines(tmp_path / f"s{n}.decisions.jsonl")]
     assert without_lines(tmp_path / "streamed.jsonl") == alone
     assert len(alone) == 4 * 12 * 4   # each shop and day: two assignments, two sessions ended
+
+
+def test_decisions_to_a_device_spool_in_the_temporary_directory_not_beside_it(tmp_path):
+    from engine.fleetcli import _spool_parent
+    assert _spool_parent(Path("/dev/null"), False) is None   # not /dev, where a user may not write
+    assert _spool_parent(tmp_path / "d.jsonl", False) == str(tmp_path)
+    folder, _ = _shops_log(tmp_path)
+    assert _replay("--platform", "pinduoduo", "--events", folder, "--decisions", "/dev/null").exit_code == 0
+    assert not [p for p in Path("/dev").iterdir() if p.name.startswith(".kefu-spool-")]
