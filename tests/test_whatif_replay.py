@@ -370,7 +370,7 @@ def test_a_plan_is_merged_into_the_log_as_it_is_read_as_if_the_log_were_read_who
               "  - agents: [amy]\n    hours: '08:00-09:00'\n")                    # at the log's own status times
     first = 1794358800.0   # 2026-11-11T09:00:00+08:00
     rows = []
-    for hour in range(0, 60, 5):   # three local days, the log's own status events and messages, one at 08:00
+    for hour in range(0, 150, 5):   # six local days (past the plan's look-back), the log's status and messages
         ts = first + hour * 3600
         rows.append(Event(hour, ts, "agent_status", agent="amy", status="online" if hour % 10 == 0 else "offline"))
         rows.append(Event(hour, ts + 1, "message", sender="consumer", consumer=f"c{hour}"))

@@ -288,19 +288,8 @@ class _Tail:
 
 
 def _at(points: tuple[float | None, ...] | None, u: float, excess: float = 0.0) -> float | None:
-    if points is None:
-        return None
-    i = bisect.bisect_left(_PROBABILITIES, u)
-    if i >= len(points):
-        top = points[-1]
-        return _Tail(top, excess).at(u) if excess and top is not None else top
-    if i == 0:
-        return points[0]
-    lo, hi = points[i - 1], points[i]
-    if lo is None or hi is None:
-        return None
-    q0, q1 = _PROBABILITIES[i - 1], _PROBABILITIES[i]
-    return lo + (hi - lo) * (u - q0) / (q1 - q0)
+    """The value at probability u of a distribution given by its points (_points) and tail (tail_excess)."""
+    return _at_segment(_segments(points, excess), u)
 
 
 _Segment: TypeAlias = "tuple[float, float, float, float] | _Tail | float | None"
@@ -391,13 +380,8 @@ class ShopAgents:
                 pool = delays.first_reply_all_loads if first else delays.follow_up_all_loads
         return self._compile(pool)
 
-    def hand_end(self, u_share: float, u_delay: float, platform_ends: bool = True) -> float | None:
-        """Seconds after the last answer the agent ends the session by hand, or None: the platform's auto end.
-        On a platform (or policy) with no automatic end every session ends by hand: nothing else would end it."""
-        return self.hand_end_delay(u_delay) if self.ends_by_hand(u_share, platform_ends) else None
-
     def ends_by_hand(self, u_share: float, platform_ends: bool = True) -> bool:
-        """Whether the agent ends the session by hand (hand_end's first half: the delay is drawn only then)."""
+        """Whether the agent ends the session by hand (then hand_end_delay draws when; else the platform's auto end)."""
         by_hand = self.entry.session_end.by_hand
         return not (platform_ends and (by_hand is None or u_share >= by_hand))
 

@@ -65,13 +65,10 @@ def summarise(reports: list[dict], seeds: list[int]) -> dict[str, Any]:
 
 def render_runs(runs: dict) -> list[str]:
     """The runs' section as text lines: a metric per row, its mean and 95 % interval in percent."""
-    from ..replay import NO_SHOP, _table
+    from ..replay import NO_SHOP, _pct, _table
 
-    def pct(value: float | None) -> str:
-        return "—" if value is None else f"{value * 100:.1f}%"
-
-    body = [[r["shop"] or NO_SHOP, r["date"], r["metric"], str(r["runs"]), pct(r["mean"]),
-             "—" if r["low"] is None else f"{pct(r['low'])} – {pct(r['high'])}"] for r in runs["metrics"]]
+    body = [[r["shop"] or NO_SHOP, r["date"], r["metric"], str(r["runs"]), _pct(r["mean"]),
+             "—" if r["low"] is None else f"{_pct(r['low'])} – {_pct(r['high'])}"] for r in runs["metrics"]]
     seeds = runs["seeds"]
     head = f"== {runs['count']} runs (seeds {seeds[0]}–{seeds[-1]}): each metric's mean and 95 % interval =="
     return [head, *_table(["shop", "date", "metric", "runs", "mean", "95% interval"], body, left=3), ""]

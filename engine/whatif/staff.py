@@ -159,7 +159,8 @@ def with_plan(plan: StaffPlan, events: Iterable[Event], zone: ZoneInfo) -> Itera
         last = event.ts
         if event.ts >= horizon:
             day_end = _next_midnight(event.ts, zone)
-            pending.extend(e for e in presence_events(plan, None, first, event.ts, zone) if horizon <= e.ts < day_end)
+            pending.extend(e for e in presence_events(plan, None, max(first, horizon - RECENT), event.ts, zone)
+                           if horizon <= e.ts < day_end)
             horizon = day_end
         while pending and pending[0].ts < event.ts:
             yield pending.popleft()
@@ -167,7 +168,12 @@ def with_plan(plan: StaffPlan, events: Iterable[Event], zone: ZoneInfo) -> Itera
             yield event
     if first is not None and last is not None:
         yield from pending
-        yield from (e for e in presence_events(plan, None, first, last, zone) if e.ts >= horizon)
+        yield from (e for e in presence_events(plan, None, max(first, horizon - RECENT), last, zone) if e.ts >= horizon)
+
+
+RECENT = 2 * 86400
+"""How far back of the plan's next events to work the plan out again: a shift ends before the midnight after
+the day it starts, so earlier days give none of them (and the work per day stays constant, not the whole log's)."""
 
 
 def _next_midnight(ts: float, zone: ZoneInfo) -> float:
