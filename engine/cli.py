@@ -392,7 +392,7 @@ def replay(
     if runs > 1 and seed + runs - 1 > SEED_MAX:
         _tell(f"error: --runs {runs} from --seed {seed} goes past the largest seed ({SEED_MAX})")
         raise typer.Exit(EXIT_USAGE)
-    log = files[0] if len(files) == 1 else f"{len(files)} logs"
+    log = _log_label(files)
     resolved, policy_file, inputs = _replay_policy(policy, platform, platform_dir)
     _check_plan(actor.staff if actor is not None else None, staff, [resolved])
     rejects = _Rejections(log)
@@ -437,7 +437,7 @@ def replay(
             _tell(f"error: cannot write decisions {decisions}: {err.reason}")
             raise typer.Exit(EXIT_USAGE)
         except (OSError, EOFError, zlib.error) as err:   # a corrupt or cut .gz log among them
-            _tell(f"error: cannot read events {getattr(err, 'filename', None) or log}: {err}")
+            _tell(f"error: cannot read events {getattr(err, 'filename', None) or log}: {getattr(err, 'strerror', None) or err}")
             raise typer.Exit(EXIT_USAGE)
         rejects.summarise()
         _tell_other_shops(rejects.label, result.skipped, result.other_shops, shop)
@@ -505,7 +505,7 @@ def compare_command(
               f'{resolved_b.platform.name} ({file_b})')
         raise typer.Exit(EXIT_USAGE)
     _refuse_overwriting({"--report": report}, files, [*inputs_a, *inputs_b, *_model_inputs(model, staff)])
-    log = files[0] if len(files) == 1 else f"{len(files)} logs"
+    log = _log_label(files)
     _refuse_a_log_without_events_up_front(files, log, resolved_a)
     rejects = _Rejections(log)
     runner = log_replay(rejects)
@@ -528,7 +528,7 @@ def compare_command(
     except ModelMismatch as err:
         _model_mismatch(model or "(calibrated on --events)", err)
     except (OSError, EOFError, zlib.error) as err:
-        _tell(f"error: cannot read events {getattr(err, 'filename', None) or log}: {err}")
+        _tell(f"error: cannot read events {getattr(err, 'filename', None) or log}: {getattr(err, 'strerror', None) or err}")
         raise typer.Exit(EXIT_USAGE)
     rejects.summarise()
     data = compare_dict(result)
@@ -678,9 +678,14 @@ def _refuse_a_log_without_events_up_front(files: list[str], label: str, policy: 
             merged.close()   # type: ignore[attr-defined]   # a generator: closing it closes the files
             return
     except (OSError, EOFError, zlib.error) as err:
-        _tell(f"error: cannot read events {getattr(err, 'filename', None) or label}: {err}")
+        _tell(f"error: cannot read events {getattr(err, 'filename', None) or label}: {getattr(err, 'strerror', None) or err}")
         raise typer.Exit(EXIT_USAGE)
     _refuse_a_log_without_events(label, total(reads), first[0] if first else None)
+
+
+def _log_label(files: list[str]) -> str:
+    """How messages name the logs read: the file, or how many."""
+    return files[0] if len(files) == 1 else f"{len(files)} logs"
 
 
 def _log_files(events: list[str], mapping: Optional[Path]) -> list[str]:

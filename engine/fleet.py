@@ -33,7 +33,7 @@ from . import ir
 from .breakdown import Breakdown
 from .events import MAX_LINE_BYTES, Event, Rejected, ReadStats, Vocabulary, _blocks
 from .logset import open_file, read_merged
-from .replay import WRITE_BATCH, _collector_paused, _name_file, shop_part
+from .replay import PROGRESS_EVERY, WRITE_BATCH, _collector_paused, _name_file, shop_part
 from .runtime import Engine
 from .runtime.decisions import encode_lines
 
@@ -90,7 +90,6 @@ class Task:
     files: list[int]
     shops: frozenset[str] | None = None
     owns: frozenset[int] = frozenset()
-    events: int = 0                         # the scan's count of its shops' events (for balancing and progress)
 
 
 @dataclass
@@ -178,7 +177,7 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
     count = 0
     for event in events:
         count += 1
-        if progress is not None and not count & 0x3FFF:
+        if progress is not None and not count & PROGRESS_EVERY:
             progress(count)
         key = event.shop
         run = runs.get(key)
@@ -255,7 +254,7 @@ class _Demux:
             self.done = True
             return False
         self.count += 1
-        if self.progress is not None and not self.count & 0x3FFF:
+        if self.progress is not None and not self.count & PROGRESS_EVERY:
             self.progress(self.count)
         key = event.shop
         run = self.runs.get(key)
@@ -429,8 +428,7 @@ def plan(files: list[str], scans: list[dict[str, int]], jobs: int) -> list[Task]
             reads = [empty_files.pop(0)]
         for i in reads:
             owner.setdefault(i, index)
-        tasks.append(Task(index, reads, frozenset(shops), frozenset(i for i in reads if owner[i] == index),
-                          sum(events[x] for x in shops)))
+        tasks.append(Task(index, reads, frozenset(shops), frozenset(i for i in reads if owner[i] == index)))
     return tasks
 
 

@@ -9,14 +9,14 @@ import tempfile
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 import typer
 
 from . import ir
 from .cli import (EXIT_ERRORS, EXIT_USAGE, MAX_REJECTS_SHOWN, _NO_STREAM, OutputFormat, _check_plan, _commit_report,
                   _Decisions, _exit_code, _loader, _open_outputs, _print_body, _print_diagnostics, _progress,
-                  _refuse_a_log_without_events, _refuse_overwriting, _replay_policy, _tell, _walk_policies, _WriteError)
+                  _log_label, _refuse_a_log_without_events, _refuse_overwriting, _replay_policy, _tell, _walk_policies, _WriteError)
 from .diagnostics import Diagnostic
 from .events import Rejected, ReadStats, Vocabulary, standard_stream
 from .fleet import (BadLineStop, SpoolError, DaskMissing, DaskUnreachable, Job, Outcome, Policies, combine, run_dask, run_here,
@@ -88,7 +88,7 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
                 shutil.rmtree(spool, ignore_errors=True)
         stats = _tell_rejections(outcome, files)
         _tell_skipped(outcome, shop)
-        label = files[0] if len(files) == 1 else f"{len(files)} logs"
+        label = _log_label(files)
         first = outcome.rejections[0] if outcome.rejections else None
         _refuse_a_log_without_events(label, stats, Rejected(first[1], first[2], files[first[0]]) if first else None)
         data = _report(outcome, stats, files, table, seed)
@@ -222,7 +222,7 @@ def _tell_rejections(outcome: Outcome, files: list[str]) -> ReadStats:
     for index, line, reason in outcome.rejections[:MAX_REJECTS_SHOWN]:
         _tell(f"{files[index]}:{line}: rejected: {reason}")
     if outcome.rejected > MAX_REJECTS_SHOWN:
-        label = files[0] if len(files) == 1 else f"{len(files)} logs"
+        label = _log_label(files)
         _tell(f"{label}: {outcome.rejected - MAX_REJECTS_SHOWN} more rejected lines not shown")
     return total(outcome.reads)
 
