@@ -32,7 +32,7 @@ import msgspec
 from . import ir
 from .breakdown import Breakdown
 from .events import MAX_LINE_BYTES, Event, Rejected, ReadStats, Vocabulary, _blocks
-from .logset import open_file, read_merged
+from .logset import named_errors, open_file, read_merged
 from .replay import PROGRESS_EVERY, WRITE_BATCH, _collector_paused, _name_file, shop_part
 from .runtime import Engine
 from .runtime.decisions import encode_lines
@@ -360,7 +360,7 @@ def scan_file(path: str) -> dict[str, int]:
     """How many lines of each shop a log file holds (NO_SHOP: objects naming none); lines that are not JSON
     objects are left out (the reader rejects them, and the task that owns the file reports them)."""
     counts: Counter = Counter()
-    with open_file(path) as stream:
+    with open_file(path) as stream, named_errors(path):
         for block, _ in _blocks(stream, MAX_LINE_BYTES + 1):   # gunzipped if need be, whole lines, a long one cut
             _count_shops(block, counts)
     return dict(counts)

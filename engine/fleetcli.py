@@ -81,7 +81,8 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
             _tell(f"error: cannot write decisions {decisions}: their spool file {err.path}: {err.reason}")
             raise typer.Exit(EXIT_USAGE)
         except (OSError, EOFError, zlib.error, LogSpecError) as err:   # a corrupt or cut .gz log among them
-            _tell(f"error: cannot read events {getattr(err, 'filename', None) or ', '.join(files)}: {err}")
+            _tell(f"error: cannot read events {getattr(err, 'filename', None) or _log_label(files)}: "
+                  f"{getattr(err, 'strerror', None) or err}")
             raise typer.Exit(EXIT_USAGE)
         finally:
             if spool is not None:

@@ -19,9 +19,12 @@ is reported with its file and line.
 
 from __future__ import annotations
 
+import errno
 import glob
 import heapq
 import os
+import zlib
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator
 
@@ -164,7 +167,7 @@ def read_merged(files: list[str], *, on_reject: Callable[[int, Rejected], None] 
 
     def reader(index: int) -> Iterator[Event]:
         report = (lambda r: on_reject(index, r)) if on_reject is not None else None
-        with streams[index] as stream:
+        with streams[index] as stream, named_errors(files[index]):
             yield from read_events(stream, stats=reads[index], on_reject=report, strict=strict,
                                    vocabulary=vocabulary)
 
@@ -177,6 +180,18 @@ def read_merged(files: list[str], *, on_reject: Callable[[int, Rejected], None] 
         return reads, reader(0)
     merged = heapq.merge(*(keyed(i) for i in range(len(files))))
     return reads, (event for *_, event in merged)
+
+
+@contextmanager
+def named_errors(path: str) -> Iterator[None]:
+    """A log's read errors that name no file (a cut or corrupt .gz: EOFError, zlib.error, BadGzipFile) as an
+    OSError naming it, so that a run over many logs says which."""
+    try:
+        yield
+    except (EOFError, zlib.error, OSError) as err:
+        if isinstance(err, OSError) and err.filename is not None:
+            raise
+        raise OSError(errno.EIO, getattr(err, "strerror", None) or str(err) or type(err).__name__, path) from err
 
 
 def total(reads: Iterable[ReadStats]) -> ReadStats:

@@ -389,3 +389,15 @@ def test_decisions_to_a_device_spool_in_the_temporary_directory_not_beside_it(tm
     folder, _ = _shops_log(tmp_path)
     assert _replay("--platform", "pinduoduo", "--events", folder, "--decisions", "/dev/null").exit_code == 0
     assert not [p for p in Path("/dev").iterdir() if p.name.startswith(".kefu-spool-")]
+
+
+def test_a_cut_gz_among_several_logs_is_named(tmp_path):
+    import gzip
+    folder, whole = _shops_log(tmp_path)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(gzip.compress(whole.read_bytes())[:-12])   # the end-of-stream marker and more cut off
+    for args in (("--platform", "pinduoduo"), ("--platform", "pinduoduo", "--jobs", "2"),
+                 (ROOT / "rulesets" / "examples" / "pinduoduo-fruit.kefu", "--shop", "s1")):
+        result = kefu("replay", *args, "--events", folder / "s1-11.jsonl", "--events", cut)
+        assert result.exit_code == 2, result.output
+        assert f"error: cannot read events {cut}: Compressed file ended" in result.stderr   # not "2 logs"
