@@ -515,34 +515,35 @@ def compare_command(
         agent_model = _load_model(model) if model is not None else None   # else calibrated on the log, below
     else:
         _refuse_model_options(model, staff)
-    try:
-        if agents is AgentsMode.model:
-            from .whatif.compare import model_replay
-            runner = model_replay(agent_model or _model_of_log(files, resolved_a, shop), plan, rejects)
-        result = compare(Side(resolved_a, file_a), Side(resolved_b, file_b), files, seed=seed, runs=runs,
-                         runner=runner, shop=shop, agents=agents.value)
-    except OtherShopError as err:
-        _tell(f'error: {err.file or log}:{err.line}: an event of shop "{err.shop}", but the policies are for shop '
-              f'"{err.policy_shop}": compare one shop with --shop ID (the others are skipped)')
-        raise typer.Exit(EXIT_USAGE)
-    except ModelMismatch as err:
-        _model_mismatch(model or "(calibrated on --events)", err)
-    except (OSError, EOFError, zlib.error) as err:
-        _tell(f"error: cannot read events {getattr(err, 'filename', None) or log}: {getattr(err, 'strerror', None) or err}")
-        raise typer.Exit(EXIT_USAGE)
-    rejects.summarise()
-    data = compare_dict(result)
-    if report_format is ReportFormat.html:
-        body = render_html(data)
-    elif report_format is ReportFormat.json:
-        body = compare_json(shown(data, [kind.value for kind in by]))
-    else:
-        body = render_compare_text(shown(data, [kind.value for kind in by])).encode("utf-8")
-    if report is None:
-        _print_body(body)
-        return
-    with PendingOutputs() as outputs:
-        _commit_report(outputs, _open_outputs(outputs, {"report": report}, _NO_STREAM), report, body)
+    with PendingOutputs() as outputs:   # opened before the runs: a report that cannot be written fails first
+        written = _open_outputs(outputs, {"report": report}, _NO_STREAM)
+        try:
+            if agents is AgentsMode.model:
+                from .whatif.compare import model_replay
+                runner = model_replay(agent_model or _model_of_log(files, resolved_a, shop), plan, rejects)
+            result = compare(Side(resolved_a, file_a), Side(resolved_b, file_b), files, seed=seed, runs=runs,
+                             runner=runner, shop=shop, agents=agents.value)
+        except OtherShopError as err:
+            _tell(f'error: {err.file or log}:{err.line}: an event of shop "{err.shop}", but the policies are for shop '
+                  f'"{err.policy_shop}": compare one shop with --shop ID (the others are skipped)')
+            raise typer.Exit(EXIT_USAGE)
+        except ModelMismatch as err:
+            _model_mismatch(model or "(calibrated on --events)", err)
+        except (OSError, EOFError, zlib.error) as err:
+            _tell(f"error: cannot read events {getattr(err, 'filename', None) or log}: {getattr(err, 'strerror', None) or err}")
+            raise typer.Exit(EXIT_USAGE)
+        rejects.summarise()
+        data = compare_dict(result)
+        if report_format is ReportFormat.html:
+            body = render_html(data)
+        elif report_format is ReportFormat.json:
+            body = compare_json(shown(data, [kind.value for kind in by]))
+        else:
+            body = render_compare_text(shown(data, [kind.value for kind in by])).encode("utf-8")
+        if report is None:
+            _print_body(body)
+            return
+        _commit_report(outputs, written, report, body)
 
 
 def _commit_report(outputs: PendingOutputs, written: dict[str, BinaryIO], report: Optional[Path], body: bytes) -> None:

@@ -224,6 +224,20 @@ def test_a_bad_line_is_reported_once_and_counted(hand: Path, tmp_path: Path):
     assert compare_log(hand / "a.kefu", hand / "a.kefu", "--events", nothing).exit_code == 1
 
 
+def test_a_report_that_cannot_be_written_is_refused_before_any_run(hand: Path, tmp_path: Path, monkeypatch):
+    import engine.whatif.compare as compare_module
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("compare ran with a report it cannot write")
+
+    monkeypatch.setattr(compare_module, "compare", no_run)
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    report = tmp_path / "file" / "report.json"   # its folder is a file: fails for root too
+    result = kefu("compare", hand / "a.kefu", hand / "a.kefu", "--events", hand / "log.jsonl", "--report", report,
+                  "--runs", "20")
+    assert result.exit_code == 2 and f"cannot write report {report}" in result.stderr, result.stderr
+
+
 def test_a_log_with_no_event_is_refused_before_any_run(hand: Path, tmp_path: Path, monkeypatch):
     import engine.whatif.compare as compare_module
 
