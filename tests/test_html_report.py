@@ -119,6 +119,20 @@ def test_the_same_inputs_give_the_same_bytes(log: Path, tmp_path: Path):
     assert first.read_bytes().startswith(b"<!DOCTYPE html>")
 
 
+def test_the_page_of_runs_holds_their_table_as_the_text_report_does(tmp_path: Path):
+    root = Path(__file__).resolve().parent.parent
+    policy, events = root / "rulesets/examples/taobao-apparel.kefu", root / "samples/taobao-apparel.jsonl"
+    model, page = tmp_path / "agents.yaml", tmp_path / "runs.html"
+    assert kefu("calibrate", events, "--out", model).exit_code == 0
+    runs = ("replay", policy, "--events", events, "--agents", "model", "--model", model, "--runs", "2", "--jobs", "1")
+    text = kefu(*runs).stdout
+    assert kefu(*runs, "--report", page).exit_code == 0
+    html = page.read_text(encoding="utf-8")
+    assert "<h2>2 runs (seeds 0–1): each metric&#x27;s mean and 95 % interval</h2>" in html
+    row = re.search(r"yishang-apparel +2026-11-11 +response_rate_3min +2 +([\d.]+%) +([\d.]+% – [\d.]+%)", text)
+    assert row and f"<td>{row.group(1)}</td><td>{row.group(2)}</td>" in html.replace(' class="num"', "")
+
+
 def test_html_needs_a_report_file(log: Path):
     result = kefu("replay", "--platform", "pinduoduo", "--events", log, "--format", "html")
     assert result.exit_code == 2

@@ -60,6 +60,10 @@ def render_html(report: dict) -> bytes:
     for shop in _shops(report):
         body += _shop_section(report, shop, charts)
     body += _auto_replies(report.get("auto_replies_by_kind") or {})
+    if report.get("runs"):   # --runs N: each metric's mean and interval, as the text report gives them
+        from ..whatif.runs import runs_cells
+        title, header, rows = runs_cells(report["runs"])
+        body += [f"<h2>{_text(title)}</h2>", _table(header, rows, left=3)]
     body += _totals(report)
     body.append(f"<footer>Charts drawn by Vega-Lite {_text(vl_convert.get_vegalite_versions()[-1])} and Vega "
                 f"{_text(vl_convert.get_vega_version())}, embedded in this file: it loads nothing from the network."

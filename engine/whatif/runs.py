@@ -63,15 +63,24 @@ def summarise(reports: list[dict], seeds: list[int]) -> dict[str, Any]:
     return {"count": len(reports), "seeds": seeds, "metrics": metrics}
 
 
-def render_runs(runs: dict) -> list[str]:
-    """The runs' section as text lines: a metric per row, its mean and 95 % interval in percent."""
-    from ..replay import NO_SHOP, _pct, _table
+def runs_cells(runs: dict) -> tuple[str, list[str], list[list[str]]]:
+    """The runs' section for the text and HTML reports: its title, and a table of each metric's mean and 95 %
+    interval in percent (the first three columns left-aligned)."""
+    from ..replay import NO_SHOP, _pct
 
     body = [[r["shop"] or NO_SHOP, r["date"], r["metric"], str(r["runs"]), _pct(r["mean"]),
              "—" if r["low"] is None else f"{_pct(r['low'])} – {_pct(r['high'])}"] for r in runs["metrics"]]
     seeds = runs["seeds"]
-    head = f"== {runs['count']} runs (seeds {seeds[0]}–{seeds[-1]}): each metric's mean and 95 % interval =="
-    return [head, *_table(["shop", "date", "metric", "runs", "mean", "95% interval"], body, left=3), ""]
+    title = f"{runs['count']} runs (seeds {seeds[0]}–{seeds[-1]}): each metric's mean and 95 % interval"
+    return title, ["shop", "date", "metric", "runs", "mean", "95% interval"], body
+
+
+def render_runs(runs: dict) -> list[str]:
+    """The runs' section as text lines: a metric per row, its mean and 95 % interval in percent."""
+    from ..replay import _table
+
+    title, header, body = runs_cells(runs)
+    return [f"== {title} ==", *_table(header, body, left=3), ""]
 
 
 def replay_report(policy: Any, files: list[str], seed: int, model: Any, by: tuple[str, ...], shop: str | None,
