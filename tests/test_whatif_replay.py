@@ -391,6 +391,7 @@ def test_a_plan_is_merged_into_the_log_as_it_is_read_as_if_the_log_were_read_who
     ("shifts:\n  - agents: [a]\n    count: 2\n    group: g\n    hours: '09:00-18:00'\n", "one of them"),
     ("shifts:\n  - count: 2\n    hours: '09:00-18:00'\n", "needs the group"),
     ("shifts:\n  - agents: [a]\n    hours: '09:00-09:00'\n", "two different times"),
+    ("shifts:\n  - agents: [a]\n    hours: '24:00-00:00'\n", "two different times"),   # midnight to midnight: empty
     ("shifts: [\n", "plan.yaml:2:1: not YAML"),
     ("version: 2\nshifts: []\n", "version"),
 ])

@@ -58,7 +58,8 @@ class Shift(BaseModel):
     @classmethod
     def _hours(cls, value: str) -> str:
         start, dash, end = value.partition("-")
-        if not dash or _minutes(start) is None or _minutes(end) is None or _minutes(start) == _minutes(end):
+        begins, ends = _minutes(start), _minutes(end)
+        if not dash or begins is None or ends is None or begins in (ends, ends + 24 * 60):
             raise ValueError(f"hours must be HH:MM-HH:MM (two different times, 24:00 at most), not {value!r}")
         return value
 
