@@ -34,6 +34,21 @@ app = typer.Typer(
 )
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from . import __version__
+        from .whatif import actor_build
+        typer.echo(f"kefu {__version__} (Python {sys.version.split()[0]}; what-if actor: {actor_build()})")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                          help="Print kefu's version, Python's, and whether the what-if actor is "
+                                               "compiled (docs/benchmarks.md), and exit.")) -> None:
+    """kefu: policies for customer-service desks (客服) on Taobao, Pinduoduo and Douyin."""
+
+
 class OutputFormat(str, Enum):
     text = "text"
     json = "json"

@@ -6,6 +6,7 @@ They print timings, which are never asserted (docs/benchmarks.md holds the measu
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -94,13 +95,38 @@ def test_bench_scale_prints_speed_ups_and_memory(bench, capsys):
     assert out.count("memory:") == 3
 
 
+def _within_rounding(ratio: float, a: float, b: float) -> bool:
+    """The seconds are printed to 0.01 s: the ratio a / b lies between what their roundings allow."""
+    return (a - 0.005) / (b + 0.005) - 0.005 <= ratio <= (a + 0.005) / (b - 0.005) + 0.005
+
+
 def test_bench_whatif_prints_the_ratio(bench, capsys):
-    assert bench("bench_whatif").main(["--count", "2000", "--repeat", "1"]) == 0
+    assert bench("bench_whatif").main(["--count", "2000", "--repeat", "1", "--pure-only"]) == 0
     out = capsys.readouterr().out
     plain, model = (float(re.search(rf"{label}\s+([0-9.]+) s", out).group(1)) for label in ("plain replay", "--agents model"))
-    ratio = float(re.search(r"model / plain: ([0-9.]+)", out).group(1))
-    # the seconds are printed to 0.01 s: the ratio lies between what their roundings allow
-    assert (model - 0.005) / (plain + 0.005) - 0.005 <= ratio <= (model + 0.005) / (plain - 0.005) + 0.005
+    # one round: its ratio is the two runs' (the best of one)
+    assert _within_rounding(float(re.search(r"model / plain: ([0-9.]+) \(median of 1 rounds", out).group(1)), model, plain)
+    assert "compiled" not in out
+
+
+def test_bench_whatif_takes_the_median_of_paired_ratios(bench):
+    paired = bench("bench_whatif").paired
+    # rounds at three machine speeds say 1.5, 2.0 and 1.6: the median is 1.6 (the best of each: 2.0 / 1.0)
+    assert paired([3.0, 2.0, 8.0], [2.0, 1.0, 5.0]) == pytest.approx(1.6) and paired([3.0], [2.0]) == 1.5
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mypyc") is None or importlib.util.find_spec("hatchling") is None,
+                    reason="the compiled actor's build needs mypy and hatchling (the test extras)")
+def test_bench_whatif_times_the_compiled_actor_and_checks_it_decides_alike(bench, capsys):
+    from test_compiled_actor import _missing
+    if _missing():
+        pytest.skip(_missing())
+    assert bench("bench_whatif").main(["--count", "2000", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    plain, compiled = (float(re.search(rf"{label}\s+([0-9.]+) s", out).group(1)) for label in ("plain replay", "compiled actor"))
+    ratio = float(re.search(r"model / plain with the compiled actor: ([0-9.]+);", out).group(1))
+    assert _within_rounding(ratio, compiled, plain)
+    assert "decisions byte-identical to the pure actor's" in out
 
 
 def test_backtest_bank_counts_the_observed_shares_and_the_pickup_by_hand(bench, tmp_path):
