@@ -208,6 +208,8 @@ class PlainFormat(str, Enum):
 
 
 class AgentsKind(str, Enum):
+    """Who answers in a replay or a compare: `log` (the log's people, as they did) or `model` (agents answer as an
+    agent model says)."""
     log = "log"
     model = "model"
 
@@ -471,13 +473,6 @@ def replay(
         _print_body(body)
 
 
-class AgentsMode(str, Enum):
-    """Who answers in a `kefu compare` run: `model` (agents answer as an agent model says), `log` (the log's
-    people as they did)."""
-    model = "model"
-    log = "log"
-
-
 @app.command("compare")
 def compare_command(
     policy_a: Path = typer.Argument(..., metavar="A.kefu", help="The shop policy as it is (A)."),
@@ -486,7 +481,7 @@ def compare_command(
     shop: Optional[str] = typer.Option(None, "--shop", help="Replay only this shop's events, as for replay."),
     seed: int = typer.Option(0, "--seed", min=SEED_MIN, max=SEED_MAX, help="Seed of the first run: run i uses seed+i for both A and B."),
     runs: int = typer.Option(1, "--runs", min=1, max=1000, help="Runs of A and B (the difference's mean and 95% interval are over the runs)."),
-    agents: AgentsMode = typer.Option(AgentsMode.model, "--agents", help="Who answers: model (agents answer as --model says, or a model calibrated on the log itself; the default) or log (the log's people, as they did)."),
+    agents: AgentsKind = typer.Option(AgentsKind.model, "--agents", help="Who answers: model (agents answer as --model says, or a model calibrated on the log itself; the default) or log (the log's people, as they did)."),
     model: Optional[Path] = typer.Option(None, "--model", help="The agent model for --agents model (kefu calibrate); default: calibrated on --events."),
     staff: Optional[Path] = typer.Option(None, "--staff", help="With --agents model: who is present, by shift (docs/whatif.md)."),
     format: Optional[ReportFormat] = typer.Option(None, "--format", "-f", help="text, json, or html (a page with charts, to a --report FILE; pip install 'kefu[html]'). Default: by the --report FILE's suffix, else text."),
@@ -524,7 +519,7 @@ def compare_command(
     _refuse_a_log_without_events_up_front(files, log, resolved_a)
     rejects = _Rejections(log)
     runner = log_replay(rejects)
-    if agents is AgentsMode.model:
+    if agents is AgentsKind.model:
         plan = _load_plan(staff)
         _check_plan(plan, staff, [resolved_a, resolved_b])
         agent_model = _load_model(model) if model is not None else None   # else calibrated on the log, below
@@ -533,7 +528,7 @@ def compare_command(
     with PendingOutputs() as outputs:   # opened before the runs: a report that cannot be written fails first
         written = _open_outputs(outputs, {"report": report}, _NO_STREAM)
         try:
-            if agents is AgentsMode.model:
+            if agents is AgentsKind.model:
                 from .whatif.compare import model_replay
                 runner = model_replay(agent_model or _model_of_log(files, resolved_a, shop), plan, rejects)
             result = compare(Side(resolved_a, file_a), Side(resolved_b, file_b), files, seed=seed, runs=runs,

@@ -369,7 +369,7 @@ def test_standard_input_and_unknown_agents_are_usage_errors(hand: Path):
     assert compare_log(hand / "a.kefu", hand / "a.kefu", "--events", "-", input="").exit_code == 2
     result = compare_log(hand / "a.kefu", hand / "a.kefu", "--events", hand / "log.jsonl", "--agents", "robots")
     assert result.exit_code == 2
-    assert "'robots' is not one of 'model', 'log'" in " ".join(result.output.replace("│", " ").split())
+    assert "'robots' is not one of 'log', 'model'" in " ".join(result.output.replace("│", " ").split())
     result = compare_log(hand / "a.kefu", hand / "a.kefu", "--events", hand / "log.jsonl", "--model", hand / "a.kefu")
     assert result.exit_code == 2 and "--model is for --agents model" in result.output
 

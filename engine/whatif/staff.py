@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..events import Event
+from ..runtime.clock import LocalClock
 from .model import read_mapping, validated
 
 MODEL_LINE = 0
@@ -154,12 +155,13 @@ def with_plan(plan: StaffPlan, events: Iterable[Event], zone: ZoneInfo) -> Itera
     pending: deque[Event] = deque()   # the plan's events worked out, not yet merged in
     first = last = None
     horizon = -math.inf               # the plan's events before it are worked out
+    clock = LocalClock(zone.key)
     for event in events:
         if first is None:
             first = event.ts
         last = event.ts
         if event.ts >= horizon:
-            day_end = _next_midnight(event.ts, zone)
+            day_end = clock.day_bounds(event.ts)[1]   # the next local midnight
             pending.extend(e for e in presence_events(plan, None, max(first, horizon - RECENT), event.ts, zone)
                            if horizon <= e.ts < day_end)
             horizon = day_end
@@ -175,12 +177,6 @@ def with_plan(plan: StaffPlan, events: Iterable[Event], zone: ZoneInfo) -> Itera
 RECENT = 2 * 86400
 """How far back of the plan's next events to work the plan out again: a shift ends before the midnight after
 the day it starts, so earlier days give none of them (and the work per day stays constant, not the whole log's)."""
-
-
-def _next_midnight(ts: float, zone: ZoneInfo) -> float:
-    """The start of the local day after the one ts falls on."""
-    day = datetime.fromtimestamp(ts, zone).date() + timedelta(days=1)
-    return datetime.combine(day, time(0), zone).timestamp()
 
 
 def _days(first: float, last: float, zone: ZoneInfo) -> list[date]:
