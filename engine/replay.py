@@ -448,7 +448,13 @@ def _decision_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items() if k != "differs") or "none"
 
 
-def _history_lines(counts: dict[str, int]) -> list[str]:
+def file_lines(events: dict) -> list[str]:
+    """Each log's own counts, when several were read as one (none for one log)."""
+    return [f"{f['file']}: {f['read']} read, {f['accepted']} accepted, {f['rejected']} rejected"
+            for f in events.get("files") or ()]
+
+
+def history_lines(counts: dict[str, int]) -> list[str]:
     """The agent messages to consumers whose session had ended (`history`), in words; none when there were none."""
     answered, expired = counts.get("history_answer", 0), counts.get("history_expired", 0)
     if not answered and not expired:
@@ -499,8 +505,7 @@ def render_text(report: dict) -> str:
     ev = report["events"]
     skipped = f", {ev['skipped']} skipped (other shops)" if ev["skipped"] else ""
     lines.append(f"events: {ev['read']} read, {ev['accepted']} accepted, {ev['rejected']} rejected{skipped}")
-    for file in ev.get("files") or ():
-        lines.append(f"  {file['file']}: {file['read']} read, {file['accepted']} accepted, {file['rejected']} rejected")
+    lines += [f"  {line}" for line in file_lines(ev)]
     if report.get("skipped_shops"):
         lines.append("skipped shops: " + ", ".join(f"{s['shop'] or NO_SHOP} ({s['events']} events)"
                                                                for s in report["skipped_shops"]))
@@ -535,7 +540,7 @@ def render_text(report: dict) -> str:
     if total["compared"]:
         lines.append(f"assignment agreement: {total['agreed']}/{total['compared']} agree, {total['differs']} differ "
                      f"({_pct(total['agreement'])})")
-    lines += _history_lines(report["decisions"])
+    lines += history_lines(report["decisions"])
     penalties = sum(r["penalty"] for r in report["metrics"])
     if penalties:
         lines.append(f"penalties: {penalties} in total")

@@ -3,6 +3,7 @@ end, and no answer past it (docs/replay.md, History)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import jsonschema
@@ -76,6 +77,11 @@ def test_an_answer_within_the_window_is_from_history_and_one_past_it_is_not_an_a
     assert "  decisions: assign 2, close_session 2, history_answer 1, history_expired 1\n" in text
     assert ("answers from history: 1 within the history window (answers), 1 past it "
             "(not answers: the metrics do not count them)\n") in text
+    if importlib.util.find_spec("vl_convert") is not None:   # the HTML page says it too (kefu[html])
+        page = tmp_path / "r.html"
+        assert kefu("replay", tmp_path / "s.kefu", "--events", tmp_path / "log.jsonl", "--report", page).exit_code == 0
+        assert ("<p>answers from history: 1 within the history window (answers), 1 past it "
+                "(not answers: the metrics do not count them)</p>") in page.read_text(encoding="utf-8")
     explained = kefu("explain", tmp_path / "s.kefu", "--events", tmp_path / "log.jsonl", "--line", 7).stdout
     assert ("  → A writes to c2 7200 s after the session ended, past the history window (3600 s): not an answer  "
             "[s.kefu:3]\n") in explained

@@ -119,6 +119,19 @@ def test_the_same_inputs_give_the_same_bytes(log: Path, tmp_path: Path):
     assert first.read_bytes().startswith(b"<!DOCTYPE html>")
 
 
+def test_the_page_counts_each_log_of_several_as_the_text_report_does(tmp_path: Path):
+    # two logs: the first 3 events, then the other 3 and a line that is no JSON (1 rejected)
+    lines = [json.dumps(e, ensure_ascii=False) for e in EVENTS]
+    first, second = tmp_path / "a<b>.jsonl", tmp_path / "second.jsonl"
+    first.write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")
+    second.write_text("\n".join(lines[3:]) + "\nnot json\n", encoding="utf-8")
+    page = tmp_path / "r.html"
+    assert kefu("replay", "--platform", "pinduoduo", "--events", first, "--events", second, "--report", page).exit_code == 0
+    html = page.read_text(encoding="utf-8")
+    assert (f"<li>{str(first).replace('<', '&lt;').replace('>', '&gt;')}: 3 read, 3 accepted, 0 rejected</li>"
+            f"<li>{second}: 4 read, 3 accepted, 1 rejected</li>") in html
+
+
 def test_the_page_of_runs_holds_their_table_as_the_text_report_does(tmp_path: Path):
     root = Path(__file__).resolve().parent.parent
     policy, events = root / "rulesets/examples/taobao-apparel.kefu", root / "samples/taobao-apparel.jsonl"

@@ -24,8 +24,8 @@ from typing import Any, Iterable
 import orjson
 
 from ..diagnostics import visible
-from ..replay import (NO_SHOP, _decision_counts, _pct, _threshold, agent_cells, day_notes, hour_cells, metric_cells,
-                      shop_cells)
+from ..replay import (NO_SHOP, _decision_counts, _pct, _threshold, agent_cells, day_notes, file_lines, history_lines,
+                      hour_cells, metric_cells, shop_cells)
 
 MISSING = ("error: --format html needs the chart library: pip install 'kefu[html]' "
            "(it installs vl-convert-python, which bundles Vega for offline use)")
@@ -206,8 +206,10 @@ def _header(report: dict) -> str:
     shops = report.get("skipped_shops") or []
     named = ("<p>skipped shops: " + ", ".join(f"{_text(s['shop'] or NO_SHOP)} ({s['events']} events)"
                                               for s in shops) + "</p>") if shops else ""
+    files = "".join(f"<li>{_text(line)}</li>" for line in file_lines(ev))
     return (f"<h1>{heading}</h1>\n<p>events: {ev['read']} read, {ev['accepted']} accepted, "
-            f"{ev['rejected']} rejected{skipped} · seed {report['seed']}</p>{named}")
+            f"{ev['rejected']} rejected{skipped} · seed {report['seed']}</p>"
+            + (f"<ul class=\"files\">{files}</ul>" if files else "") + named)
 
 
 def _problems_box() -> str:
@@ -328,6 +330,7 @@ def _totals(report: dict) -> list[str]:
     if total["compared"]:
         out.append(f"<p>assignment agreement: {total['agreed']}/{total['compared']} agree, {total['differs']} "
                    f"differ ({_pct(total['agreement'])})</p>")
+    out += [f"<p>{_text(line)}</p>" for line in history_lines(report["decisions"])]
     penalties = sum(r["penalty"] for r in report["metrics"])
     if penalties:
         out.append(f"<p>penalties: {penalties} in total</p>")
