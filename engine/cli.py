@@ -233,7 +233,7 @@ def _check_plan(plan: Any, staff: Optional[Path], policies: list[ir.Policy]) -> 
 
 def _model_mismatch(model: Path | str | None, err: Exception) -> None:
     """Exit 2: the agent model has no entry for a shop of the log."""
-    _tell(f"error: --model {model}: {err}: calibrate a model on this shop's log (kefu calibrate LOG --out FILE)")
+    _tell(f"error: --model {model}: {err}: calibrate a model on the log (kefu calibrate LOG --out FILE)")
     raise typer.Exit(EXIT_USAGE)
 
 
@@ -398,7 +398,7 @@ def replay(
         replay_shops(policies=policies, platform=platform, policy=policy, files=files, decisions=decisions,
                      report=report, render=render, seed=seed, strict=strict, platform_dir=platform_dir,
                      by=[kind.value for kind in by], shop=shop, jobs=jobs or 1, dask=dask, actor=actor,
-                     read_too=_model_inputs(model, staff))
+                     model=model, read_too=_model_inputs(model, staff))
         return
     if dask is not None or (jobs is not None and jobs > 1 and runs == 1):
         _tell("note: a shop policy replays one shop: --jobs and --dask split shops, so it runs in this process")

@@ -16,7 +16,8 @@ import typer
 from . import ir
 from .cli import (EXIT_ERRORS, EXIT_USAGE, MAX_REJECTS_SHOWN, _NO_STREAM, OutputFormat, _check_plan, _commit_report,
                   _Decisions, _exit_code, _loader, _open_outputs, _print_body, _print_diagnostics, _progress,
-                  _log_label, _refuse_a_log_without_events, _refuse_overwriting, _replay_policy, _tell, _walk_policies, _WriteError)
+                  _log_label, _model_mismatch, _refuse_a_log_without_events, _refuse_overwriting, _replay_policy, _tell,
+                  _tell_other_shops, _walk_policies, _WriteError)
 from .diagnostics import Diagnostic
 from .events import Rejected, ReadStats, Vocabulary, standard_stream
 from .fleet import (BadLineStop, SpoolError, DaskMissing, DaskUnreachable, Job, Outcome, Policies, combine, run_dask, run_here,
@@ -30,11 +31,13 @@ from .replay import SHOPS_NAMED, assemble_report
 def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: Optional[Path], files: list[str],
                  decisions: Optional[Path], report: Optional[Path], render: Callable[[dict], bytes], seed: int,
                  strict: bool, platform_dir: list[Path], by: list[str], shop: Optional[str], jobs: int,
-                 dask: Optional[str], actor: Any = None, read_too: Optional[list[tuple[str, Path]]] = None) -> None:
+                 dask: Optional[str], actor: Any = None, model: Optional[Path] = None,
+                 read_too: Optional[list[tuple[str, Path]]] = None) -> None:
     """Replay every shop of the logs on its policy (or the platform alone); see `kefu replay --help`.
 
     Called by the replay command (engine/cli.py), whose options these are; render: the report's format;
-    read_too: the other files the run reads (the agent model, the staffing plan), which no output may replace."""
+    model: the agent model's file (of the actor); read_too: the other files the run reads (the agent model, the
+    staffing plan), which no output may replace."""
     if policy is not None:
         _tell("error: give a POLICY file or --policies DIR, not both")
         raise typer.Exit(EXIT_USAGE)
@@ -72,8 +75,7 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
             _tell(f"stopped at the first bad line (--strict): {err.file}:{err.line}: {err.reason}")
             raise typer.Exit(EXIT_ERRORS)
         except ModelMismatch as err:
-            _tell(f"error: --model: {err}: calibrate a model on these shops' logs (kefu calibrate LOG --out FILE)")
-            raise typer.Exit(EXIT_USAGE)
+            _model_mismatch(model, err)
         except _WriteError as err:
             _tell(f"error: cannot write decisions {decisions}: {err.reason}")
             raise typer.Exit(EXIT_USAGE)
@@ -88,8 +90,8 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
             if spool is not None:
                 shutil.rmtree(spool, ignore_errors=True)
         stats = _tell_rejections(outcome, files)
-        _tell_skipped(outcome, shop)
         label = _log_label(files)
+        _tell_skipped(outcome, shop, label)
         first = outcome.rejections[0] if outcome.rejections else None
         _refuse_a_log_without_events(label, stats, Rejected(first[1], first[2], files[first[0]]) if first else None)
         data = _report(outcome, stats, files, table, seed)
@@ -228,19 +230,20 @@ def _tell_rejections(outcome: Outcome, files: list[str]) -> ReadStats:
     return total(outcome.reads)
 
 
-def _tell_skipped(outcome: Outcome, shop: Optional[str]) -> None:
+def _tell_skipped(outcome: Outcome, shop: Optional[str], label: str) -> None:
+    """Say which shops' events were skipped: those of other shops than --shop (as a one-policy replay says it),
+    or of shops with no policy."""
     skipped = outcome.skipped
     if not skipped:
         return
     events = sum(s.events for s in skipped)
+    if shop is not None:
+        _tell_other_shops(label, events, (s.shop for s in skipped[:SHOPS_NAMED + 1]), shop)
+        return
     named = ", ".join(f'"{s.shop}"' for s in skipped[:SHOPS_NAMED])
     more = ", …" if len(skipped) > SHOPS_NAMED else ""
-    plural = "s" if events != 1 else ""
-    if shop is not None:
-        _tell(f'{events} event{plural} of other shops than "{shop}" skipped (shops {named}{more})')
-    else:
-        _tell(f"{events} event{plural} of {len(skipped)} shop{'s' if len(skipped) != 1 else ''} with no policy "
-              f"skipped (shops {named}{more}): give --platform NAME to replay them on their platform alone")
+    _tell(f"{label}: {events} event{'s' if events != 1 else ''} of {len(skipped)} shop{'s' if len(skipped) != 1 else ''} "
+          f"with no policy skipped (shops {named}{more}): give --platform NAME to replay them on their platform alone")
 
 
 def _report(outcome: Outcome, stats: ReadStats, files: list[str], table: Policies, seed: int) -> dict:

@@ -174,7 +174,7 @@ def test_each_shop_goes_through_its_own_policy_and_the_others_are_skipped_or_on_
     # s2 and s4 have no policy: their 14 events each (7 a day) are skipped and named, never dropped silently
     assert report["skipped_shops"] == [{"shop": "s2", "events": 14}, {"shop": "s4", "events": 14}]
     assert report["events"]["skipped"] == 28
-    assert '28 events of 2 shops with no policy skipped (shops "s2", "s4")' in result.stderr
+    assert f'{whole}: 28 events of 2 shops with no policy skipped (shops "s2", "s4")' in result.stderr
     assert report["policies"] == [{"shop": "s1", "file": str(policies / "s1.kefu")},
                                   {"shop": "s3", "file": str(policies / "s3.kefu")}]
     # a welcome to each new consumer of a day: two a day over two days, in each shop's own words
@@ -389,6 +389,17 @@ def test_decisions_to_a_device_spool_in_the_temporary_directory_not_beside_it(tm
     folder, _ = _shops_log(tmp_path)
     assert _replay("--platform", "pinduoduo", "--events", folder, "--decisions", "/dev/null").exit_code == 0
     assert not [p for p in Path("/dev").iterdir() if p.name.startswith(".kefu-spool-")]
+
+
+def test_a_shops_replay_with_shop_says_what_it_skipped_as_a_one_policy_replay_does(tmp_path):
+    _, whole = _shops_log(tmp_path)
+    said = []
+    for args in (("--platform", "pinduoduo"), (ROOT / "rulesets" / "examples" / "pinduoduo-fruit.kefu",)):
+        result = kefu("replay", *args, "--shop", "s1", "--events", whole)
+        assert result.exit_code == 0, result.output
+        said.append([line for line in result.stderr.splitlines() if "skipped" in line])
+    # s2, s3 and s4: 14 events each (7 a day, two days)
+    assert said[0] == said[1] == [f'{whole}: 42 events of other shops than "s1" skipped (shops "s2", "s3", "s4")']
 
 
 def test_a_cut_gz_among_several_logs_is_named(tmp_path):
