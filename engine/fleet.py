@@ -476,8 +476,6 @@ def run_here(job: Job, progress: Progress | None = None) -> list[TaskResult]:
     return results
 
 
-
-
 def run_processes(job: Job, jobs: int, progress: Progress | None = None) -> list[TaskResult]:
     """The job split by shop over `jobs` worker processes on this machine."""
     from concurrent.futures import ProcessPoolExecutor, as_completed

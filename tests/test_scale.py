@@ -153,6 +153,28 @@ def test_jobs_give_the_one_process_output_byte_for_byte(tmp_path):
     jsonschema.validate(report, json.loads((ROOT / "docs" / "report.schema.json").read_text(encoding="utf-8")))
 
 
+def test_more_logs_than_merge_at_once_are_planned_by_shop_with_the_same_output(tmp_path, monkeypatch):
+    from engine import fleet
+    folder, _ = _shops_log(tmp_path)
+    (folder / "s9-bad.jsonl").write_text("not json\n", encoding="utf-8")   # a log with no event: its line still counted
+    planned = []
+    plan = fleet.plan
+    monkeypatch.setattr(fleet, "plan", lambda files, scans, jobs: planned.append(len(files)) or plan(files, scans, jobs))
+    outputs = []
+    for at_once in (fleet.MERGE_AT_ONCE, 2):   # 9 logs: merged in one task, then scanned and planned by shop
+        monkeypatch.setattr(fleet, "MERGE_AT_ONCE", at_once)
+        out = tmp_path / f"d{at_once}.jsonl"
+        run = kefu("replay", "--platform", "pinduoduo", "--events", folder, "--decisions", out, "--by", "hour",
+                   "--format", "json")
+        assert run.exit_code == 0, run.output
+        outputs.append((run.stdout, run.stderr, out.read_bytes()))
+    assert planned == [9] and outputs[0] == outputs[1]
+    report = json.loads(outputs[1][0])
+    assert [(f["file"].rsplit("/", 1)[-1], f["read"], f["rejected"]) for f in report["events"]["files"]][-2:] == \
+        [("s4-12.jsonl", 7, 0), ("s9-bad.jsonl", 1, 1)]
+    assert report["events"]["read"] == 57 and report["events"]["rejected"] == 1   # 4 shops x 2 days x 7, and the bad line
+
+
 def _policy(folder: Path, shop: str, welcome: str) -> None:
     """A Pinduoduo shop policy whose welcome names the shop (every new consumer gets it)."""
     (folder / f"{shop}.kefu").write_text(
