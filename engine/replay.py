@@ -101,7 +101,7 @@ def replay(
         if shop is not None:
             engine.default_shop = shop   # an event naming no shop is the selected shop's
         only = shop if shop is not None else (policy.shop.name or None)
-        skipped = 0
+        skip = [0]   # events of other shops skipped (with --shop)
         others: dict[str, None] = {}
         stats = ReadStats()
         write = decisions_out.write if decisions_out is not None else None
@@ -109,19 +109,12 @@ def replay(
         batch: list = []   # decisions not written yet: written a batch at a time, by one encode call
         count = 0
         vocabulary = Vocabulary.of_platform(policy.platform)   # a log names the pages and senders of its platform
-        events, files, reads = _events(stream, stats, on_reject, strict, vocabulary)
+        read, files, reads = _events(stream, stats, on_reject, strict, vocabulary)
+        events = of_shop(read, only, shop, files, others, skip) if only is not None else read
         if actor is not None:
-            played = actor.play(engine, _of_shop(events, only, shop, files, others, skip := [0]))   # streamed
-            events = map(_Step, played)   # type: ignore[arg-type]
+            events = map(_Step, actor.play(engine, events))   # type: ignore[arg-type]   # streamed
             feed = _decisions_of   # type: ignore[assignment]  # the actor fed the engine: a step is what it decided
         for event in events:
-            if event.shop != only and only is not None and event.shop is not None:   # the common case: one test
-                if shop is None:
-                    raise OtherShopError(event.line, event.shop, only, files[event.file] if files else None)
-                skipped += 1
-                if len(others) <= SHOPS_NAMED:
-                    others[event.shop] = None
-                continue
             decisions = feed(event)
             if decisions:
                 if files is not None and actor is None:
@@ -136,8 +129,6 @@ def replay(
             count += 1
             if progress is not None and not count & PROGRESS_EVERY:
                 progress(count if actor is None else _lines_read(stats, reads))   # a model's step is no event
-        if actor is not None:
-            skipped = skip[0]
         last = engine.finish()
         if reads is not None:
             stats = total(reads)
@@ -149,7 +140,7 @@ def replay(
         if write is not None and batch:
             write(encode_lines(batch))
         return ReplayResult(engine=engine, stats=stats, policy_file=policy_file, seed=seed, breakdown=breakdown,
-                            skipped=skipped, other_shops=tuple(others))
+                            skipped=skip[0], other_shops=tuple(others))
 
 
 PROGRESS_EVERY = 0x3FFF
@@ -179,10 +170,10 @@ def _events(stream: BinaryIO | list[str] | OpenLogs, stats: ReadStats, on_reject
     return merged, (files if len(files) > 1 else None), reads
 
 
-def _of_shop(events: Iterator[Event], only: str | None, shop: str | None, files: list[str] | None,
+def of_shop(events: Iterable[Event], only: str | None, shop: str | None, files: list[str] | None,
              others: dict[str, None], skipped: list[int]) -> Iterator[Event]:
-    """The events a replay replays, as its loop takes them: another shop's are skipped (counted in skipped[0],
-    the first named in others) with --shop, else stop it."""
+    """The events a replay of the shop `only` replays: another shop's are skipped (counted in skipped[0], the
+    first named in others) with --shop, else stop it."""
     for event in events:
         if event.shop != only and only is not None and event.shop is not None:
             if shop is None:
@@ -195,10 +186,9 @@ def _of_shop(events: Iterator[Event], only: str | None, shop: str | None, files:
 
 
 class _Step:
-    """A step of a model actor as the replay loop takes it: the decisions made (and no shop to check)."""
+    """A step of a model actor as the replay loop takes it: the decisions made."""
 
     __slots__ = ("decisions",)
-    shop = None
 
     def __init__(self, decisions: list):
         self.decisions = decisions

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import BinaryIO, Callable, Iterable, Iterator, Optional
 from zoneinfo import ZoneInfo
 
-from ..replay import SHOPS_NAMED   # the other shops' ids named (skipped with --shop), as the replay names them
+from ..replay import of_shop   # the other shops' events skipped with --shop, as the replay skips them
 from ..events import CONSUMER, Event, ReadStats, Rejected, Vocabulary, read_events
 from .model import (
     LOAD_BUCKETS, MIN_OBSERVATIONS, QUANTILES, SURVIVAL_AT, AgentEntry, AgentModel, DelaysByLoad, GroupEntry,
@@ -553,21 +553,18 @@ class Calibration:
 def calibrate(events: Iterable[Event], *, shop: Optional[str] = None) -> Calibration:
     """Gather a log's events by shop (only `shop`'s, and those naming none, when it is given)."""
     found = Calibration()
+    skipped = [0]
+    if shop is not None:
+        events = of_shop(events, shop, shop, None, found.other_shops, skipped)
     for ev in events:
-        name = ev.shop
-        if shop is not None:
-            if name is not None and name != shop:
-                found.skipped += 1
-                if len(found.other_shops) <= SHOPS_NAMED:
-                    found.other_shops[name] = None
-                continue
-            name = shop
+        name = ev.shop if shop is None else shop
         log = found.shops.get(name)
         if log is None:
             log = found.shops[name] = ShopLog()
         log.feed(ev)
         found.first_ts = ev.ts if found.first_ts is None else found.first_ts
         found.last_ts = ev.ts
+    found.skipped = skipped[0]
     for log in found.shops.values():
         log.finish(found.last_ts if found.last_ts is not None else 0.0)
     return found
