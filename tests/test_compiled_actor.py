@@ -113,7 +113,7 @@ def test_compiled_and_pure_actors_decide_byte_for_byte_alike(compiled, inputs, t
 def test_alike_with_runs_a_staffing_plan_a_caller_model_and_a_platform_replay(compiled, inputs, tmp_path):
     policy, log, model = inputs["generated"]
     _same(compiled, "replay", policy, "--events", log, "--agents", "model", "--model", model, "--runs", "3",
-          "--format", "json")
+          "--jobs", "2", "--format", "json")
     plan = tmp_path / "plan.yaml"
     plan.write_text("shifts:\n  - group: presale\n    count: 2\n    hours: '09:00-13:00'\n", encoding="utf-8")
     decisions = tmp_path / "d.jsonl"
@@ -127,7 +127,7 @@ def test_alike_with_runs_a_staffing_plan_a_caller_model_and_a_platform_replay(co
           outputs=(decisions,))
     policy, log, model = inputs["douyin"]
     _same(compiled, "replay", "--platform", "douyin", "--events", log, "--agents", "model", "--model", model,
-          "--decisions", decisions, outputs=(decisions,))
+          "--jobs", "2", "--decisions", decisions, outputs=(decisions,))   # the actor's model goes to worker processes
     policy, log, model = inputs["pinduoduo"]
     _same(compiled, "compare", policy, policy, "--events", log, "--model", model, "--format", "json")
 
