@@ -95,6 +95,27 @@ def test_bench_scale_prints_speed_ups_and_memory(bench, capsys):
     assert out.count("memory:") == 3
 
 
+def test_bench_scale_times_the_scan_the_merge_and_a_small_log(bench, capsys):
+    assert bench("bench_scale").main(["--no-speed", "--parts", "--shops", "2", "--count", "2000", "--repeat", "1",
+                                      "--small", "--small-count", "400", "--small-rounds", "1", "--no-dask"]) == 0
+    out = capsys.readouterr().out
+    # every line of both shops' files is scanned, and both layouts hold the 2 x 1,000 events
+    assert "2 files, 2,000 lines" in out and "over 2,000 events" in out
+    scan, merge, one = (float(re.search(rf"{label}.* s\s+([0-9.]+) us/", out).group(1))
+                        for label in ("scan_file", "read_merged", "read_events"))
+    assert scan > 0 and merge > 0 and one > 0
+    difference, ratio = (float(x) for x in re.search(r"merge - one file: (-?[0-9.]+) us/event .*"
+                                                      r"merge / one file: ([0-9.]+)", out).groups())
+    # the difference and the ratio are those of the two figures printed, up to their rounding to 0.01
+    assert abs(difference - (merge - one)) <= 0.015 and _within_rounding(ratio, merge, one)
+    # the small log: 4 shops of 100 events, --jobs 1 and 2 (no Dask asked); one round, so the median ratio is
+    # that round's, the two seconds printed
+    assert "4 shops x 100 events = 400" in out and "--dask" not in out
+    jobs1, jobs2 = (float(re.search(rf"^--jobs {n}\s+([0-9.]+) s", out, re.M).group(1)) for n in (1, 2))
+    small = float(re.search(r"against --jobs 1: ([0-9.]+)x", out).group(1))
+    assert jobs1 > 0 and jobs2 > 0 and _within_rounding(small, jobs2, jobs1)
+
+
 def _within_rounding(ratio: float, a: float, b: float) -> bool:
     """The seconds are printed to 0.01 s: the ratio a / b lies between what their roundings allow."""
     return (a - 0.005) / (b + 0.005) - 0.005 <= ratio <= (a + 0.005) / (b - 0.005) + 0.005
