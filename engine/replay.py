@@ -18,7 +18,7 @@ from .events import Event, ReadStats, Rejected, Vocabulary, read_events
 from .logset import OpenLogs, read_merged, total
 from .runtime import Engine
 from .diagnostics import visible
-from .runtime.decisions import encode_lines
+from .runtime.decisions import Decision, encode_lines
 from .runtime.trace import Trace
 
 REPORT_FORMAT_VERSION = 1
@@ -76,6 +76,7 @@ def replay(
     shop: str | None = None,
     tracer: Trace | None = None,
     actor: Any = None,
+    on_decisions: Callable[[list[Decision]], None] | None = None,
 ) -> ReplayResult:
     """Replay an event stream (or log files merged in time, engine/logset.py) through a policy; decisions go
     to decisions_out as JSON Lines.
@@ -87,6 +88,9 @@ def replay(
     tracer: the engine's tracer hook (`kefu explain`, runtime/trace.py).
     actor: who answers: None for the log's people, or a model actor (engine/whatif/actor.py, `play`), which
     takes the shop's events (read whole first) and feeds the engine the answers its model draws.
+    on_decisions: told each list of decisions as it is made: the Decision objects decisions_out gets, in its
+    order (after their `file` is set when several files are read; engine.finish()'s last). It must not change
+    them (`kefu compare` reads what a change did from them, engine/whatif/compare.py).
 
     The cyclic garbage collector is paused while it runs (and restored after): the replay's
     records make no reference cycles, so a collection would only rescan the live state.
@@ -97,7 +101,7 @@ def replay(
             engine.trace(tracer)
         by = tuple(by)
         breakdown = Breakdown(engine, by) if by else None
-        observe = breakdown.observe if breakdown is not None else None
+        observe = _observe_both(breakdown.observe if breakdown is not None else None, on_decisions)
         if shop is not None:
             engine.default_shop = shop   # an event naming no shop is the selected shop's
         only = shop if shop is not None else (policy.shop.name or None)
@@ -145,6 +149,19 @@ def replay(
 
 PROGRESS_EVERY = 0x3FFF
 """progress() is told the count every PROGRESS_EVERY + 1 events (a power of two less one: a mask)."""
+
+
+def _observe_both(first: Callable[[list[Decision]], None] | None,
+                  then: Callable[[list[Decision]], None] | None) -> Callable[[list[Decision]], None] | None:
+    """One observer of the decisions that tells first, then `then` (None when neither is given: the replay loop
+    then tests one None per event, as with no observer)."""
+    if first is None or then is None:
+        return first if then is None else then
+
+    def observe(decisions: list[Decision]) -> None:
+        first(decisions)
+        then(decisions)
+    return observe
 
 
 def _lines_read(stats: ReadStats, reads: list[ReadStats] | None) -> int:

@@ -32,6 +32,7 @@ c3 (1,800 s), c5 twice (600 s each): 9,000 s. Under the routing change amy holds
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -40,7 +41,10 @@ import jsonschema
 import pytest
 
 from cli_helpers import kefu
-from engine.whatif.compare import percentile
+from engine.loader import Loader
+from engine.replay import replay, report_dict
+from engine.runtime.decisions import Closed, Decision, encode_lines
+from engine.whatif.compare import BREAKDOWNS, percentile
 from engine.whatif.runs import t_interval, t_quantile
 from test_html_report import browser, drawn, needs_chromium  # noqa: F401  (the headless-Chromium fixture)
 
@@ -210,6 +214,39 @@ def test_several_logs_merged_compare_as_one(hand: Path, tmp_path: Path):
     whole = _compare_json(hand / "a.kefu", hand / "routing.kefu", "--events", hand / "log.jsonl")
     assert merged["changes"] == whole["changes"] and merged["metrics"] == whole["metrics"]
     assert merged["changes"]["sessions"]["other_agent"] == 4
+
+
+def test_the_replay_hands_its_observer_the_decisions_it_writes(hand: Path, tmp_path: Path):
+    """compare reads its facts from the replay's on_decisions observer: it gets the very decisions the replay
+    writes, in order, each naming its file, and engine.finish()'s last. The base policy has no reply, and the
+    log's agents answer whom it assigns: 7 assigns (c1, c2, c3, c5 twice, c6, c4), 5 sessions ended by hand
+    and c4's automatic end at 00:05, when nothing follows (Pinduoduo: 30 min after amy's answer at 23:35)."""
+    first, second = tmp_path / "1.jsonl", tmp_path / "2.jsonl"
+    _write(first, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in LOG[:8]))   # the statuses, c1, c2
+    _write(second, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in LOG[8:]))
+    policy = Loader().load(hand / "a.kefu").policy
+    assert policy is not None
+    seen: list[Decision] = []
+    told: list[bytes] = []   # each list encoded as it was when told (a `file` set later would not show)
+
+    def observe(decisions: list[Decision]) -> None:
+        seen.extend(decisions)
+        told.append(encode_lines(decisions))
+
+    written = io.BytesIO()
+    result = replay(policy, [str(first), str(second)], decisions_out=written, on_decisions=observe, by=BREAKDOWNS)
+    assert b"".join(told) == written.getvalue() == encode_lines(seen)
+    assert [d.action for d in seen].count("assign") == 7 and [d.action for d in seen].count("close_session") == 6
+    assert len(seen) == 13 == written.getvalue().count(b"\n")
+    c1, c4 = seen[0], next(d for d in seen if d.consumer == "c4")
+    assert (c1.action, c1.consumer, c1.line, c1.file) == ("assign", "c1", 3, str(first))
+    assert (c4.action, c4.line, c4.file) == ("assign", 10, str(second))   # 10th line of the second file
+    last = seen[-1]
+    assert isinstance(last, Closed)
+    assert (last.consumer, last.reason, last.line, last.file) == ("c4", "auto_end", None, None)   # a timer's
+    assert last.ts == "2026-11-12T00:05:00+08:00"
+    assigned = {row["agent"]: row["assigned"] for row in report_dict(result)["by_agent"]}   # --by agent still told
+    assert (assigned["amy"], assigned["bob"]) == (3, 4)   # amy c1, c6, c4; bob c2, c3, c5 twice
 
 
 def test_a_bad_line_is_reported_once_and_counted(hand: Path, tmp_path: Path):

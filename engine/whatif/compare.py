@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Optional, Protocol, Sequence
 
-import msgspec
-
 from .. import ir
 from ..breakdown import NO_AGENT
 from ..events import Rejected
 from ..replay import ReplayResult, replay, report_dict
+from ..runtime.decisions import Assigned, Closed, Decision, LeftQueue, Queued, Transferred
 from .runs import round6, t_interval
 
 COMPARE_FORMAT_VERSION = 1
@@ -64,8 +63,8 @@ class LogReplay:
         """One replay: its report and its decisions' facts (facts False: none read, an empty DecisionFacts;
         only the first run's are shown)."""
         seen = DecisionFacts()
-        result: ReplayResult = replay(policy, log, seed=seed, decisions_out=seen if facts else None, shop=shop,
-                                      by=BREAKDOWNS,
+        result: ReplayResult = replay(policy, log, seed=seed, on_decisions=seen.observe if facts else None,
+                                      shop=shop, by=BREAKDOWNS,
                                       on_reject=self.on_reject if self.runs == 0 else None, policy_file=policy_file,
                                       actor=self.actor(seed) if self.actor is not None else None)
         self.runs += 1
@@ -84,16 +83,14 @@ def model_replay(model: object, staff: object = None, on_reject: Optional[Callab
     return LogReplay(on_reject, lambda seed: ModelActor(model, seed, staff))   # type: ignore[arg-type]
 
 
-_decode_lines = msgspec.json.Decoder().decode_lines
-
-
 def epoch(ts: str) -> float:
     """A decision's local RFC 3339 text as epoch seconds."""
     return datetime.fromisoformat(ts).timestamp()
 
 
 class DecisionFacts:
-    """Reads a replay's decisions (as the JSON Lines the replay writes) for what compare shows.
+    """Reads a replay's decisions (the Decision objects it hands its `on_decisions` observer) for what compare
+    shows.
 
     - sessions: per consumer session, keyed by (consumer, file, line of the decision that opened it: the
       consumer's first message of the session), the first agent it was assigned to (None if never);
@@ -102,9 +99,10 @@ class DecisionFacts:
     - per agent the time it held at least one session: a consumer's session is with the agent of its last
       `assign`, `offline_route` or `transfer` decision until its `close_session`; and the span of the
       decisions' times.
-    """
 
-    OPENING = frozenset({"assign", "enqueue", "offline_route", "offline_pool"})
+    A decision's time is its `ts` text; it is turned into epoch seconds only where a sum needs it (an agent
+    taking its first session or freeing its last, the span's ends), once per distinct time in a row.
+    """
 
     def __init__(self) -> None:
         self.sessions: dict[tuple[str, str, int], Optional[str]] = {}
@@ -116,48 +114,59 @@ class DecisionFacts:
         self.load: dict[str, int] = {}
         self.busy_since: dict[str, float] = {}
         self.held: dict[str, float] = {}
-        self.first: Optional[float] = None
-        self.last: Optional[float] = None
         self.first_text = self.last_text = ""   # as the decisions wrote them
+        self._text = ""        # the last ts text turned into epoch seconds,
+        self._seconds = 0.0    # and them
 
-    def write(self, data: bytes, /) -> int:
-        """Read a batch of decision lines."""
-        for d in _decode_lines(data):
-            self._see(d)
-        return len(data)
+    @property
+    def first(self) -> Optional[float]:
+        """The first decision's time as epoch seconds (None: no decision)."""
+        return epoch(self.first_text) if self.first_text else None
 
-    def _see(self, d: dict) -> None:
-        ts = epoch(d["ts"])
-        if self.first is None:
-            self.first, self.first_text = ts, d["ts"]
-        self.last, self.last_text = ts, d["ts"]
-        action, consumer = d["action"], d["consumer"]
-        if action in self.OPENING and consumer is not None:
-            self._opened(d, consumer)
-        if action == "enqueue":
-            self.queued.add(consumer)
-        elif action == "offline_pool":
-            self.pooled.add(consumer)
-        if action in ("assign", "offline_route"):
-            if d.get("waited") is not None:   # served from the queue or pool: a dequeue, or taken by an agent
-                self.waits.append(d["waited"])
-            self._hold(consumer, d["agent"], ts)
-        elif action == "transfer":
-            self._hold(consumer, d["agent"], ts)
-        elif action == "close_session":
-            self._hold(consumer, None, ts)
-        if action in ("close_session", "leave_queue") and consumer is not None:
-            self.current.pop(consumer, None)
+    @property
+    def last(self) -> Optional[float]:
+        """The last decision's time as epoch seconds (None: no decision)."""
+        return epoch(self.last_text) if self.last_text else None
 
-    def _opened(self, d: dict, consumer: str) -> None:
+    def observe(self, decisions: list[Decision]) -> None:
+        """Read decisions as the replay makes them (its on_decisions observer)."""
+        if not decisions:
+            return
+        if not self.first_text:
+            self.first_text = decisions[0].ts
+        self.last_text = decisions[-1].ts
+        for d in decisions:
+            consumer = d.consumer
+            if consumer is None:   # none of the decisions read below: the engine makes them all for a consumer
+                continue
+            if isinstance(d, Assigned):   # assign, offline_route
+                self._opened(d, consumer)
+                if d.waited is not None:   # served from the queue or pool: a dequeue, or taken by an agent
+                    self.waits.append(d.waited)
+                self._hold(consumer, d.agent, d.ts)
+            elif isinstance(d, Queued):   # enqueue, offline_pool
+                self._opened(d, consumer)
+                if d.action == "enqueue":
+                    self.queued.add(consumer)
+                else:
+                    self.pooled.add(consumer)
+            elif isinstance(d, Transferred):
+                self._hold(consumer, d.agent, d.ts)
+            elif isinstance(d, Closed):   # close_session
+                self._hold(consumer, None, d.ts)
+                self.current.pop(consumer, None)
+            elif isinstance(d, LeftQueue):   # leave_queue
+                self.current.pop(consumer, None)
+
+    def _opened(self, d: Assigned | Queued, consumer: str) -> None:
         key = self.current.get(consumer)
         if key is None:
-            key = self.current[consumer] = (consumer, d.get("file") or "", d["line"] if d["line"] is not None else -1)
+            key = self.current[consumer] = (consumer, d.file or "", d.line if d.line is not None else -1)
             self.sessions.setdefault(key, None)
-        if d["action"] in ("assign", "offline_route") and self.sessions.get(key) is None:
-            self.sessions[key] = d["agent"]
+        if isinstance(d, Assigned) and self.sessions.get(key) is None:
+            self.sessions[key] = d.agent
 
-    def _hold(self, consumer: str, agent: Optional[str], ts: float) -> None:
+    def _hold(self, consumer: str, agent: Optional[str], ts: str) -> None:
         """The consumer's session is now with agent (None: it ended); each agent's load follows."""
         before = self.holder.pop(consumer, None)
         if before is not None:
@@ -166,14 +175,20 @@ class DecisionFacts:
             self.holder[consumer] = agent
             self._step(agent, +1, ts)
 
-    def _step(self, agent: str, step: int, ts: float) -> None:
+    def _step(self, agent: str, step: int, ts: str) -> None:
         load = self.load.get(agent, 0)
         self.load[agent] = load + step
         if load == 0 and step > 0:
-            self.busy_since[agent] = ts
+            self.busy_since[agent] = self._epoch(ts)
         elif load == 1 and step < 0:
-            self.held[agent] = self.held.get(agent, 0.0) + ts - self.busy_since.pop(agent)
+            self.held[agent] = self.held.get(agent, 0.0) + self._epoch(ts) - self.busy_since.pop(agent)
         self.held.setdefault(agent, 0.0)
+
+    def _epoch(self, ts: str) -> float:
+        """epoch(ts), remembered for the next decisions (a burst shares its time)."""
+        if ts != self._text:
+            self._text, self._seconds = ts, epoch(ts)
+        return self._seconds
 
     def occupied(self, end: Optional[float]) -> dict[str, float]:
         """Per agent, the seconds it held at least one session; a session still open is held until end."""
