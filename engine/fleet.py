@@ -33,7 +33,7 @@ from . import ir
 from .breakdown import Breakdown
 from .events import MAX_LINE_BYTES, Event, Rejected, ReadStats, Vocabulary, _blocks
 from .logset import named_errors, open_file, read_merged
-from .replay import PROGRESS_EVERY, WRITE_BATCH, _collector_paused, _name_file, shop_part
+from .replay import PROGRESS_EVERY, WRITE_BATCH, _collector_paused, _name_file, naming_files, shop_part
 from .runtime import Engine
 from .runtime.decisions import encode_lines
 
@@ -172,7 +172,7 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
     several = len(job.files) > 1
     take = _Taker(job, task, runs)
     if job.model is not None:
-        _play_models(job, _Demux(events, runs, wanted, only, job, progress), take)
+        _play_models(job, _Demux(events, runs, wanted, only, job, progress), take, files if several else None)
         events = iter(())
     count = 0
     for event in events:
@@ -279,17 +279,18 @@ class _Demux:
             yield queue.popleft()
 
 
-def _play_models(job: Job, demux: _Demux, take: _Taker) -> None:
+def _play_models(job: Job, demux: _Demux, take: _Taker, files: list[str] | None) -> None:
     """With model agents: each shop's events played by the model actor, the shops' runs in step (the one whose
     clock is earliest plays next), so that the log is read once and only about a day of it is held (each run
-    reads a day ahead of its clock)."""
+    reads a day ahead of its clock). files: the task's logs when there are several (each decision names its own)."""
     from .whatif.actor import ModelActor
     order = itertools.count()
     playing: list[tuple[float, int, _ShopRun, Any, Iterator[list]]] = []
     while True:
         for key, run in demux.started:
             assert run.engine is not None   # only a run with an engine is started
-            runner = ModelActor(job.model, job.seed, job.staff).runner(run.engine, demux.stream(key))
+            fed = naming_files(run.engine.feed, files) if files is not None else None
+            runner = ModelActor(job.model, job.seed, job.staff).runner(run.engine, demux.stream(key), fed)
             heapq.heappush(playing, (-math.inf, next(order), run, runner, runner.run()))
         demux.started.clear()
         if not playing:

@@ -116,7 +116,8 @@ def replay(
         read, files, reads = _events(stream, stats, on_reject, strict, vocabulary)
         events = of_shop(read, only, shop, files, others, skip) if only is not None else read
         if actor is not None:
-            events = map(_Step, actor.play(engine, events))   # type: ignore[arg-type]   # streamed
+            fed = naming_files(engine.feed, files) if files is not None else None
+            events = map(_Step, actor.play(engine, events, fed))   # type: ignore[arg-type]   # streamed
             feed = _decisions_of   # type: ignore[assignment]  # the actor fed the engine: a step is what it decided
         for event in events:
             decisions = feed(event)
@@ -213,6 +214,17 @@ class _Step:
 
 _decisions_of = attrgetter("decisions")
 """The decisions of a step (the loop's `feed` for a model actor's steps)."""
+
+
+def naming_files(feed: Callable[[Event], list], files: list[str]) -> Callable[[Event], list]:
+    """feed, naming the file of each decision a log's event makes (a model actor's feed of several logs: the
+    events the model makes carry line 0 and name no file)."""
+    def named(event: Event) -> list:
+        decisions = feed(event)
+        if decisions and event.line:
+            _name_file(decisions, files[event.file])
+        return decisions
+    return named
 
 
 def _name_file(decisions: list, file: str) -> None:

@@ -690,3 +690,34 @@ def test_no_output_replaces_the_agent_model_or_the_staffing_plan(tmp_path):
         result = kefu(*args)
         assert result.exit_code == 2 and message in result.stderr, result.stderr
     assert (model.read_bytes(), plan.read_bytes()) == kept
+
+
+def test_several_logs_name_each_decisions_file_with_model_agents_too(tmp_path):
+    """The log split in two files replays as the one file does: the same decisions, each of a log event naming
+    its file and its line there; those of the model's own events (line 0) and of timers name none."""
+    policy, log = ROOT / "rulesets/examples/taobao-apparel.kefu", ROOT / "samples/taobao-apparel.jsonl"
+    model = tmp_path / "agents.yaml"
+    assert kefu("calibrate", log, "--out", model).exit_code == 0
+    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+    cut = 1000
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text("".join(lines[:cut]), encoding="utf-8")
+    second.write_text("".join(lines[cut:]), encoding="utf-8")
+    offset = {str(first): 0, str(second): cut}
+    for where in ((policy,), ("--platform", "taobao", "--jobs", "1")):
+        outs = []
+        for events in ((log,), (first, second)):
+            out = tmp_path / f"d{len(events)}.jsonl"
+            args = [a for e in events for a in ("--events", e)]
+            assert kefu("replay", *where, *args, "--agents", "model", "--model", model, "--decisions", out).exit_code == 0
+            outs.append([json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()])
+        whole, split = outs
+        assert len(whole) == len(split) > 600
+        named = 0
+        for d in split:
+            file = d.pop("file", None)
+            assert (file is not None) == bool(d["line"]), d   # a log line names its file; line 0 and timers none
+            if file is not None:
+                d["line"] += offset[file]   # its line in the whole log
+                named += 1
+        assert split == whole and named > 300

@@ -439,17 +439,21 @@ class ModelActor:
             return ShopAgents(entries[0])
         raise ModelMismatch(f"the agent model has no shop {shop!r} (it has {', '.join(str(e.shop) for e in entries)})")
 
-    def play(self, engine: Engine, events: Iterable[Event]) -> Iterator[list[Decision]]:
+    def play(self, engine: Engine, events: Iterable[Event],
+             feed: Callable[[Event], list[Decision]] | None = None) -> Iterator[list[Decision]]:
         """Run the counterfactual: the engine's decisions as they are made, event by event."""
-        yield from self.runner(engine, events).run()
+        yield from self.runner(engine, events, feed).run()
 
-    def runner(self, engine: Engine, events: Iterable[Event]) -> "_Run":
+    def runner(self, engine: Engine, events: Iterable[Event],
+               feed: Callable[[Event], list[Decision]] | None = None) -> "_Run":
         """The counterfactual's run: run() yields the engine's decisions as they are made; after each yield its
-        `now` is the replay's clock (a many-shop replay plays its shops' runs in step by it, engine/fleet.py)."""
+        `now` is the replay's clock (a many-shop replay plays its shops' runs in step by it, engine/fleet.py).
+        feed: how an event is fed to the engine (default engine.feed; a replay of several logs names each
+        decision's file with it)."""
         engine.comparison.tally_nothing()   # who answered is the model's: nothing to compare with the log
         if self.staff is not None:   # the plan's presence merged in as the log is read
             events = with_plan(self.staff, events, engine.clock.tz)
-        return _Run(self, engine, iter(events))
+        return _Run(self, engine, iter(events), feed)
 
 
 READ_MORE = 3600.0
@@ -467,9 +471,10 @@ class _Run:
     The heaps hold tuples whose leading fields order them (a time, then the order pushed) and whose last two
     are the step to take then and what it takes: `step(ts, item)` returns the engine's decisions."""
 
-    def __init__(self, actor: ModelActor, engine: Engine, events: Iterator[Event]):
+    def __init__(self, actor: ModelActor, engine: Engine, events: Iterator[Event],
+                 feed: Callable[[Event], list[Decision]] | None = None):
         self.actor, self.engine, self.seed = actor, engine, actor.seed
-        self.feed = engine.feed
+        self.feed = feed if feed is not None else engine.feed
         self.shops = engine.shops
         self.heap: list[tuple[float, int, _Step, _Live]] = []
         self.order = itertools.count(1)   # the order of pushes, both heaps': a tie of times keeps it
