@@ -94,5 +94,6 @@ class CompiledActorHook(BuildHookInterface):
             build_data["force_include"][str(self._out / "lib" / rel)] = rel.as_posix()
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
-        if getattr(self, "_out", None) is not None:
-            shutil.rmtree(self._out, ignore_errors=True)
+        out = getattr(self, "_out", None)   # none when initialize did not run (another target)
+        if out is not None:
+            shutil.rmtree(out, ignore_errors=True)

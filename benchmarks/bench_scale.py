@@ -109,7 +109,7 @@ def layouts(args: argparse.Namespace, tmp: Path) -> tuple[int, Path, Path]:
 def speed(args: argparse.Namespace, total: int, folder: Path, combined: Path) -> None:
     jobs = sorted({int(j) for j in args.jobs.split(",")} | {1})
     for layout, events in (("a file per shop", folder), ("one file", combined)):
-        base = None
+        base = 0.0   # the first run's wall time (--jobs 1), once measured
         for n in jobs:
             wall, rss = best(events, args.repeat, "--jobs", str(n))
             base = base or wall

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         if "compiled" in trees:
             same = [_decisions(tree, log, model, Path(tmp) / f"{name}.jsonl") for name, tree in trees.items()
                     if name != "plain"]
-            identical = filecmp.cmp(*same, shallow=False)
+            identical = filecmp.cmp(same[0], same[1], shallow=False)
     best = {name: min(times) for name, times in runs.items()}
     print(f"{args.count:,} events (douyin-flagship, generated), CPU seconds of the whole command, best of {args.repeat}")
     labels = {"plain": "plain replay", "model": "--agents model", "compiled": "  compiled actor"}
