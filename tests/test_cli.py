@@ -651,3 +651,12 @@ def test_yaml_table_agrees_with_a_fresh_loader(tmp_path):
     (tmp_path / "p.kefu").write_text(case["policy"], encoding="utf-8")
     result = Loader().load(tmp_path / "p.kefu", display="p.kefu")
     assert [(d.span.file, d.code) for d in result.diagnostics] == [("p.kefu", "E103")]
+
+
+def test_version_names_kefu_python_and_the_actor_this_tree_runs():
+    import platform
+    from engine import __version__
+    result = kefu("--version")
+    assert result.exit_code == 0
+    # the tests import engine from the source tree: its actor is actor.py, pure Python
+    assert result.stdout == f"kefu {__version__} (Python {platform.python_version()}; what-if actor: pure Python)\n"
