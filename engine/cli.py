@@ -273,6 +273,18 @@ def _refuse_model_options(model: Optional[Path], staff: Optional[Path]) -> None:
         raise typer.Exit(EXIT_USAGE)
 
 
+def _tell_stand_ins(model: Path | str | None, agent_model: Any, shops: Iterable[Optional[str]]) -> None:
+    """A note for each shop the agent model has no entry of and whose agents its one shop played (a model of one
+    shop answers for any: said, so that another shop's model given by mistake is seen)."""
+    from .replay import NO_SHOP
+    from .whatif.model import stand_ins
+    for shop, model_shop in stand_ins(agent_model, shops):
+        if (shop or NO_SHOP) == (model_shop or NO_SHOP):
+            continue
+        _tell(f'note: --model {model} has no shop "{shop or NO_SHOP}": its one shop "{model_shop or NO_SHOP}" '
+              f"answered for it (to give a shop its own: kefu calibrate LOG --shop ID --out FILE)")
+
+
 def _load_model(model: Path) -> Any:
     """The agent model of --model, or exit 2 saying why it cannot be read."""
     from .whatif.model import ModelError, load_model
@@ -460,6 +472,8 @@ def replay(
         _tell_other_shops(rejects.label, result.skipped, result.other_shops, shop)
         _refuse_a_log_without_events(log, result.stats, rejects.first)
         data = report_dict(result)
+        if actor is not None:
+            _tell_stand_ins(model, actor.model, (day["shop"] for day in data["days"]))
         if runs > 1:
             from .whatif.runs import more_runs, summarise
             seeds = list(range(seed, seed + runs))
@@ -543,6 +557,8 @@ def compare_command(
             _tell(f"error: cannot read events {getattr(err, 'filename', None) or log}: {getattr(err, 'strerror', None) or err}")
             raise typer.Exit(EXIT_USAGE)
         rejects.summarise()
+        if agents is AgentsKind.model and agent_model is not None:
+            _tell_stand_ins(model, agent_model, (day["shop"] for day in result.runs_a[0].report["days"]))
         data = compare_dict(result)
         if report_format is ReportFormat.html:
             body = render_html(data)

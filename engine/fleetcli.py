@@ -17,7 +17,7 @@ from . import ir
 from .cli import (EXIT_ERRORS, EXIT_USAGE, MAX_REJECTS_SHOWN, _NO_STREAM, OutputFormat, _check_plan, _commit_report,
                   _Decisions, _exit_code, _loader, _open_outputs, _print_body, _print_diagnostics, _progress,
                   _log_label, _model_mismatch, _refuse_a_log_without_events, _refuse_overwriting, _replay_policy, _tell,
-                  _tell_other_shops, _walk_policies, _WriteError)
+                  _tell_other_shops, _tell_stand_ins, _walk_policies, _WriteError)
 from .diagnostics import Diagnostic
 from .events import Rejected, ReadStats, Vocabulary, standard_stream
 from .fleet import (BadLineStop, SpoolError, DaskMissing, DaskUnreachable, Job, Outcome, Policies, combine, run_dask, run_here,
@@ -92,6 +92,8 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
         stats = _tell_rejections(outcome, files)
         label = _log_label(files)
         _tell_skipped(outcome, shop, label)
+        if actor is not None:
+            _tell_stand_ins(model, actor.model, (s.shop for s in outcome.replayed))
         first = outcome.rejections[0] if outcome.rejections else None
         _refuse_a_log_without_events(label, stats, Rejected(first[1], first[2], files[first[0]]) if first else None)
         data = _report(outcome, stats, files, table, seed)

@@ -721,3 +721,20 @@ def test_several_logs_name_each_decisions_file_with_model_agents_too(tmp_path):
                 d["line"] += offset[file]   # its line in the whole log
                 named += 1
         assert split == whole and named > 300
+
+
+def test_a_model_of_another_shop_answers_for_it_and_kefu_says_so(tmp_path):
+    """A model of one shop answers for any shop (its agents' delays, ends and patience), and every path says so
+    on stderr when the shop is not the model's own; a model of the shop says nothing."""
+    policy, log = ROOT / "rulesets/examples/douyin-flagship.kefu", ROOT / "samples/douyin-flagship.jsonl"
+    own, other = tmp_path / "own.yaml", tmp_path / "other.yaml"
+    assert kefu("calibrate", log, "--out", own).exit_code == 0
+    assert kefu("calibrate", ROOT / "samples/taobao-apparel.jsonl", "--out", other).exit_code == 0
+    note = (f'note: --model {other} has no shop "mi-flagship": its one shop "yishang-apparel" answered for it '
+            "(to give a shop its own: kefu calibrate LOG --shop ID --out FILE)")
+    for args in (("replay", policy, "--events", log, "--agents", "model"),
+                 ("replay", "--platform", "douyin", "--events", log, "--agents", "model"),
+                 ("compare", policy, policy, "--events", log)):
+        said = kefu(*args, "--model", other)
+        assert said.exit_code == 0 and note in said.stderr.splitlines()
+        assert "note:" not in kefu(*args, "--model", own).stderr

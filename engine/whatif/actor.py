@@ -46,7 +46,7 @@ from ..runtime import Engine
 from ..runtime.decisions import Assigned, Decision, LeftQueue, Queued
 from .calibrate import IDLE_GAP, MAX_WAIT, bucket_of
 from .staff import MODEL_LINE, StaffPlan, with_plan
-from .model import QUANTILES, AgentEntry, AgentModel, ModelMismatch, Pool, Pooled, ShopEntry, quantile_key
+from .model import QUANTILES, AgentEntry, AgentModel, Pool, Pooled, ShopEntry, entry_for, quantile_key
 
 
 class Burst:
@@ -430,14 +430,8 @@ class ModelActor:
         self.staff = staff   # who is present, by shift, instead of or besides the log's agents (staff.py)
 
     def shop(self, shop: str | None) -> ShopAgents:
-        """The model of a shop (a model of one shop serves any shop id)."""
-        entries = self.model.shops
-        for entry in entries:
-            if entry.shop == shop:
-                return ShopAgents(entry)
-        if len(entries) == 1:
-            return ShopAgents(entries[0])
-        raise ModelMismatch(f"the agent model has no shop {shop!r} (it has {', '.join(str(e.shop) for e in entries)})")
+        """The model of a shop (a model of one shop serves any shop id: model.entry_for)."""
+        return ShopAgents(entry_for(self.model, shop))
 
     def play(self, engine: Engine, events: Iterable[Event],
              feed: Callable[[Event], list[Decision]] | None = None) -> Iterator[list[Decision]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, TypeVar
+from typing import Annotated, Any, Iterable, Literal, Optional, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from ruamel.yaml import YAML
@@ -223,6 +223,26 @@ class AgentModel(_Model):
 
 class ModelMismatch(Exception):
     """The agent model has no entry for a shop the log holds (a replay meets it: exit 2)."""
+
+
+def entry_for(model: AgentModel, shop: str | None) -> ShopEntry:
+    """The model's entry for a shop: its own, else the one shop of a model that has one (it answers for any shop;
+    `stand_ins` names where it does, for the CLI to say so); ModelMismatch when it has several and not this one."""
+    for entry in model.shops:
+        if entry.shop == shop:
+            return entry
+    if len(model.shops) == 1:
+        return model.shops[0]
+    raise ModelMismatch(f"the agent model has no shop {shop!r} (it has {', '.join(str(e.shop) for e in model.shops)})")
+
+
+def stand_ins(model: AgentModel, shops: Iterable[str | None]) -> list[tuple[str | None, str | None]]:
+    """(shop, the model's shop that answers for it) for each of the shops the model has no entry of but answers
+    for all the same (a model of one shop), in the order given."""
+    own = {entry.shop for entry in model.shops}
+    if len(model.shops) != 1:
+        return []
+    return [(shop, model.shops[0].shop) for shop in dict.fromkeys(shops) if shop not in own]
 
 
 class ModelError(Exception):
