@@ -219,6 +219,7 @@ def _check_plan(plan: Any, staff: Optional[Path], policies: list[ir.Policy]) -> 
     consumer: a typo would otherwise go unnoticed)."""
     if plan is None:
         return
+    _note_unknown_agents(plan, staff, policies)
     from .whatif.staff import unknown_groups
     groups = {group.name for policy in policies for group in policy.shop.groups}
     if not groups:
@@ -229,6 +230,23 @@ def _check_plan(plan: Any, staff: Optional[Path], policies: list[ir.Policy]) -> 
         hint = did_you_mean(unknown[0], sorted(groups)) or f"the policy's groups: {', '.join(sorted(groups)) or 'none'}"
         _tell(f"error: --staff {staff or 'plan'}: group {unknown[0]!r} is not a group of the policy ({hint})")
         raise typer.Exit(EXIT_USAGE)
+
+
+def _note_unknown_agents(plan: Any, staff: Optional[Path], policies: list[ir.Policy]) -> None:
+    """A note for each agent the plan names that the policies do not declare, when they declare some: present
+    and taking consumers all the same (as an agent of the log), but a misspelt name would leave the real agent
+    out without a word."""
+    from .names import did_you_mean
+    from .whatif.staff import unknown_agents
+    declared = {agent.name for policy in policies for agent in policy.shop.agents} | \
+        {ref.name for policy in policies for group in policy.shop.groups for ref in group.agents}
+    if not declared:
+        return
+    for name in unknown_agents(plan, declared):
+        hint = did_you_mean(name, sorted(declared))
+        _tell(f"note: --staff {staff or 'plan'}: agent {name!r} is not an agent of the policy"
+              f"{f' ({hint})' if hint else ''}; present as the plan says, it takes consumers as an agent of the "
+              "log the policy does not name does")
 
 
 def _model_mismatch(model: Path | str | None, err: Exception) -> None:

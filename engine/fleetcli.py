@@ -49,7 +49,7 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
         fallback, _, inputs = _replay_policy(None, platform, platform_dir)
     table = _shop_policies(policies, platform_dir, inputs) if policies is not None else Policies({}, {})
     table.fallback, table.automation, table.only = fallback, False, shop
-    _check_plan(actor.staff if actor is not None else None, None,
+    _check_plan(actor.staff if actor is not None else None, dict(read_too or []).get("the staffing plan"),
                 [*table.by_shop.values(), *([fallback] if fallback is not None else [])])
     to_stdout = decisions is not None and str(decisions) == "-"
     if to_stdout and report is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -738,3 +739,23 @@ def test_a_model_of_another_shop_answers_for_it_and_kefu_says_so(tmp_path):
         said = kefu(*args, "--model", other)
         assert said.exit_code == 0 and note in said.stderr.splitlines()
         assert "note:" not in kefu(*args, "--model", own).stderr
+
+
+def test_a_plan_naming_an_agent_the_policy_lacks_is_noted_with_the_likely_name(tmp_path):
+    policy, log = ROOT / "rulesets/examples/douyin-flagship.kefu", ROOT / "samples/douyin-flagship.jsonl"
+    model, plan = tmp_path / "agents.yaml", tmp_path / "plan.yaml"
+    assert kefu("calibrate", log, "--out", model).exit_code == 0
+    plan.write_text("presence: log+plan\nshifts:\n  - agents: [amy, bbo]\n    hours: '09:00-18:00'\n", encoding="utf-8")
+    note = (f"note: --staff {plan}: agent 'bbo' is not an agent of the policy (did you mean 'bob'?); present as "
+            "the plan says, it takes consumers as an agent of the log the policy does not name does")
+    out = tmp_path / "d.jsonl"
+    result = kefu("replay", policy, "--events", log, "--agents", "model", "--model", model, "--staff", plan,
+                  "--decisions", out)
+    assert result.exit_code == 0 and result.stderr.splitlines().count(note) == 1   # amy is the policy's: no note
+    assert any(json.loads(x).get("agent") == "bbo" for x in out.read_text(encoding="utf-8").splitlines())   # it acts
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    shutil.copytree(ROOT / "rulesets/examples/common", policies / "common")
+    shutil.copy(policy, policies)
+    many = kefu("replay", "--policies", policies, "--events", log, "--agents", "model", "--model", model, "--staff", plan)
+    assert many.exit_code == 0 and note in many.stderr.splitlines()

@@ -199,6 +199,12 @@ def _union(intervals: list[tuple[float, float, Shift]]) -> list[tuple[float, flo
     return out
 
 
+def unknown_agents(plan: StaffPlan, agents: set[str]) -> list[str]:
+    """The agents the plan names that no policy replayed declares (they are present and take consumers all
+    the same, as an agent of the log the policy does not name does; a typo is worth a word)."""
+    return sorted({name for shift in plan.shifts for name in shift.agents or () if name not in agents})
+
+
 def unknown_groups(plan: StaffPlan, groups: set[str]) -> list[str]:
     """The groups the plan's head counts join that no policy replayed has (their agents would take no consumer)."""
     return sorted({shift.group for shift in plan.shifts
