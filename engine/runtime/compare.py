@@ -24,18 +24,18 @@ class LogComparison:
         self._stamp = stamp
         self._open = open_session   # Sessions.open
         self.agreement: dict[tuple[str, str], list[int]] = {}   # (shop, day) -> [compared, agreed]
+        self.tallying = True
 
     def tally_nothing(self) -> None:
         """Stop comparing: the answers are not the log's (model agents answer whom the policy assigned, so
         agreement would be complete by construction and say nothing)."""
-        self.first_answer = self._mark_only   # type: ignore[method-assign]
-
-    def _mark_only(self, sid: str, session: Session, answered_by: str, ev: Event, out: Out) -> None:
-        session.compared = True
+        self.tallying = False
 
     def first_answer(self, sid: str, session: Session, answered_by: str, ev: Event, out: Out) -> None:
         """The first answer of a session: did the policy assign the agent who answered in the log?"""
         session.compared = True
+        if not self.tallying:
+            return
         agreed = session.agent == answered_by
         day = self.clock.day_text(ev.ts)
         tally = self.agreement.get((sid, day))
