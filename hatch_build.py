@@ -1,7 +1,7 @@
 """Wheel build hook: the what-if actor (engine/whatif/actor.py) compiled with mypyc, where it can be.
 
 The model replay (`kefu replay --agents model`) spends its own time in the actor's loop; compiled, it costs
-about 1.43 times the plain replay per event instead of 1.64 (docs/benchmarks.md). The source stays plain
+about 1.4 times the plain replay per event instead of 1.6 (docs/benchmarks.md). The source stays plain
 Python and the wheel keeps it: where the compile fails (no C compiler, say) the wheel is pure Python and the
 build says why. An editable install (`pip install -e .`, for working on kefu) and KEFU_PURE_PYTHON=1 build
 pure Python on purpose. `kefu --version` says which actor an install runs.
