@@ -64,14 +64,12 @@ def _play(policy, model: AgentModel, rows: list[dict], seed: int = 0) -> tuple[l
     """What the model fed the engine, and the decisions."""
     engine = Engine(policy, seed=seed)
     fed: list[Event] = []
-    plain = engine.feed
 
     def feed(event: Event):
         fed.append(event)
-        return plain(event)
+        return engine.feed(event)
 
-    engine.feed = feed   # type: ignore[method-assign]
-    decisions = [d for step in ModelActor(model, seed).play(engine, _events(rows)) for d in step]
+    decisions = [d for step in ModelActor(model, seed).play(engine, _events(rows), feed) for d in step]
     return fed, decisions + engine.finish()
 
 
