@@ -16,7 +16,7 @@ from . import ir
 from .breakdown import Breakdown
 from .events import Event, ReadStats, Rejected, Vocabulary, read_events
 from .logset import OpenLogs, read_merged, total
-from .runtime import Engine
+from .runtime import Engine, TracedEngine
 from .diagnostics import visible
 from .runtime.decisions import Decision, encode_lines
 from .runtime.trace import Trace
@@ -96,9 +96,8 @@ def replay(
     records make no reference cycles, so a collection would only rescan the live state.
     """
     with _collector_paused():
-        engine = Engine(policy, seed=seed, automation=automation)
-        if tracer is not None:
-            engine.trace(tracer)
+        engine = Engine(policy, seed=seed, automation=automation) if tracer is None else \
+            TracedEngine(policy, tracer, seed=seed, automation=automation)
         by = tuple(by)
         breakdown = Breakdown(engine, by) if by else None
         observe = _observe_both(breakdown.observe if breakdown is not None else None, on_decisions)

@@ -167,50 +167,6 @@ class Engine:
             self._count(out)
         return out
 
-    def trace(self, tracer: Trace) -> None:
-        """Switch the tracer hook on (kefu explain). The entry points are wrapped here, on this engine
-        only, so that an engine with no tracer runs no line of it; the routing and reply code test
-        `tracer` where they decide (the router's and the queue's are set here)."""
-        self.tracer = self.router.tracer = self.waiting.tracer = tracer
-        plain_feed = self.feed
-
-        def feed(event: Event) -> list[Decision]:
-            out = plain_feed(event)
-            tracer.end(out)
-            return out
-
-        def begun(handler: Callable[[str, ShopState, Event, Out], None]) -> Callable[[str, ShopState, Event, Out], None]:
-            def handle(sid: str, shop: ShopState, ev: Event, out: Out) -> None:
-                tracer.begin(ev, shop)   # the state the event meets: after the timers due before it fired
-                handler(sid, shop, ev, out)
-            return handle
-
-        plain_replies = self._auto_reply
-
-        def replies(sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, new_session: bool,
-                    out: Out) -> None:
-            start, held = len(out), dict(self.sender.suppressed_by)
-            plain_replies(sid, shop, cs, cid, ev, new_session, out)
-            sent = [d for d in out[start:] if isinstance(d, AutoReplied)]
-            held_now = {key: n - held.get(key, 0) for key, n in self.sender.suppressed_by.items() if n > held.get(key, 0)}
-            trace_text.replies(tracer, self.replier.kinds, sent, held_now, self.cooldown)
-
-        plain_reply_message = self._reply_message
-
-        def reply_message(sid: str, shop: ShopState, ev: Event, out: Out) -> None:
-            seq = self.sessions.timer_seq
-            plain_reply_message(sid, shop, ev, out)
-            if self.sessions.timer_seq != seq:   # the agent's reply set the automatic session end
-                due = next(t[0] for t in reversed(self.timers) if t[1] == self.sessions.timer_seq)
-                tracer.step("timer", f"{ev.consumer}'s session ends at {self.clock.iso(due)[11:19]} unless "
-                                     f"{ev.consumer} writes first", self.end_rule)
-
-        self.feed = feed  # type: ignore[method-assign]
-        self._auto_reply = replies
-        self._consumer_message = begun(self._consumer_message)  # type: ignore[method-assign,assignment]
-        self._reply_message = begun(reply_message)  # type: ignore[method-assign,assignment]
-        self._handlers = {kind: begun(handler) for kind, handler in self._handlers.items()}
-
     def next_due(self) -> float:
         """When the engine next acts on its own (a session's automatic end, a local midnight); inf for never."""
         timers, midnight = self.timers, self._midnight
@@ -445,3 +401,54 @@ class Engine:
             cs.queued = None
             out.append(LeftQueue(ts=self._stamp(ev.ts), action="leave_queue", shop=sid, consumer=cid, agent=None,
                                  line=ev.line, rule=None, reason="by_hand"))
+
+
+class TracedEngine(Engine):
+    """An engine with its tracer hook on (`kefu explain`): the entry points (the feed, the message handlers,
+    the automatic replies, the session-end timer) tell the tracer what the engine meets and does. The hook
+    lives in this class, so that an Engine runs no line of it; the routing and the queue test `tracer` where
+    they decide (set here)."""
+
+    def __init__(self, policy: ir.Policy, tracer: Trace, *, seed: int = 0, automation: bool = True):
+        super().__init__(policy, seed=seed, automation=automation)
+        self.tracer = self.router.tracer = self.waiting.tracer = tracer
+        self.hook: Trace = tracer   # the tracer, never None here
+        plain_replies = self._auto_reply
+
+        def replies(sid: str, shop: ShopState, cs: ConsumerState, cid: str, ev: Event, new_session: bool,
+                    out: Out) -> None:
+            start, held = len(out), dict(self.sender.suppressed_by)
+            plain_replies(sid, shop, cs, cid, ev, new_session, out)
+            sent = [d for d in out[start:] if isinstance(d, AutoReplied)]
+            held_now = {key: n - held.get(key, 0) for key, n in self.sender.suppressed_by.items() if n > held.get(key, 0)}
+            trace_text.replies(tracer, self.replier.kinds, sent, held_now, self.cooldown)
+
+        self._auto_reply = replies
+        self._handlers = {kind: self._begun(handler) for kind, handler in self._handlers.items()}
+
+    def _begun(self, handler: Callable[[str, ShopState, Event, Out], None]) -> Callable[[str, ShopState, Event, Out], None]:
+        """The handler, telling the tracer first what state the event meets (after the timers due before it)."""
+        tracer = self.hook
+
+        def handle(sid: str, shop: ShopState, ev: Event, out: Out) -> None:
+            tracer.begin(ev, shop)
+            handler(sid, shop, ev, out)
+        return handle
+
+    def feed(self, event: Event) -> list[Decision]:
+        out = super().feed(event)
+        self.hook.end(out)
+        return out
+
+    def _consumer_message(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
+        self.hook.begin(ev, shop)
+        super()._consumer_message(sid, shop, ev, out)
+
+    def _reply_message(self, sid: str, shop: ShopState, ev: Event, out: Out) -> None:
+        self.hook.begin(ev, shop)
+        seq = self.sessions.timer_seq
+        super()._reply_message(sid, shop, ev, out)
+        if self.sessions.timer_seq != seq:   # the agent's reply set the automatic session end
+            due = next(t[0] for t in reversed(self.timers) if t[1] == self.sessions.timer_seq)
+            self.hook.step("timer", f"{ev.consumer}'s session ends at {self.clock.iso(due)[11:19]} unless "
+                                      f"{ev.consumer} writes first", self.end_rule)
