@@ -48,7 +48,7 @@ class Waiting:
         self.hours = hours   # the shop's working hours, for the wait while no agent is online (None: none declared)
         self.clock = clock
         self._stamp = stamp
-        self.tracer: Trace | None = None     # kefu explain's hook: set by Engine.trace
+        self.tracer: Trace | None = None     # kefu explain's hook: set by TracedEngine
 
     def connect(self, router: Router, open_session: Callable[..., Session]) -> None:
         """The router's pool and pick, and Sessions.open, that a freed seat takes a queued consumer with."""

@@ -47,7 +47,7 @@ class Router:
         self._drain = waiting.drain
         self._may_queue = waiting.may_queue
         self.queue_rule = waiting.rule
-        self.tracer: Trace | None = None     # kefu explain's hook: set by Engine.trace
+        self.tracer: Trace | None = None     # kefu explain's hook: set by TracedEngine
         assign = settings.assign
         # the behaviours of the names the policy gives, read once (registry.py)
         self.strategy_name = assign.strategy.name if assign else registry.DEFAULT_STRATEGY
