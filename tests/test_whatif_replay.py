@@ -757,3 +757,27 @@ def test_a_plan_naming_an_agent_the_policy_lacks_is_noted_with_the_likely_name(t
     shutil.copy(policy, policies)
     many = kefu("replay", "--policies", policies, "--events", log, "--agents", "model", "--model", model, "--staff", plan)
     assert many.exit_code == 0 and note in many.stderr.splitlines()
+
+
+def test_the_conversation_counts_forget_a_consumer_not_met_for_two_generations(monkeypatch):
+    """Counts turn every FORGET_AFTER (100 s here): c1 is met in each of the first three generations and keeps
+    counting; after a generation without it (400-599 s) it is forgotten at the turn of 600 s and counts from 1."""
+    import engine.whatif.actor as actor
+    monkeypatch.setattr(actor, "FORGET_AFTER", 100.0)
+    rows, t = [], 1794358800   # 2026-11-11T09:00:00+08:00
+
+    def say(at: int, consumer: str) -> None:
+        rows.append({"ts": t + at, "type": "message", "sender": "consumer", "consumer": consumer})
+        rows.append({"ts": t + at + 5, "type": "session_end", "consumer": consumer})   # each a conversation
+
+    for at, consumer in ((0, "c1"), (20, "c1"), (150, "c2"), (160, "c1"), (400, "c3"), (600, "c1")):
+        say(at, consumer)
+    events = [Event(line, float(r["ts"]), r["type"], "s", r.get("sender"), r["consumer"])
+              for line, r in enumerate(rows, 1)]
+    cutter = actor.Cutter()
+    cutter.read(events)
+    cutter.finish()
+    started = [(c.consumer, c.index) for c in cutter.started if isinstance(c, actor.Conversation)]
+    # turns at 150 (gen 2: c2, c1), 400 (gen 3: c3) and 600: c1, last met in gen 2, is gone by then
+    assert started == [("c1", 1), ("c1", 2), ("c2", 1), ("c1", 3), ("c3", 1), ("c1", 1)]
+    assert (cutter.counts, cutter.older) == ({"c1": 1}, {"c3": 1})

@@ -77,6 +77,11 @@ class Conversation:
         self.watched = False      # the cutter watches it for silence
 
 
+FORGET_AFTER = 30 * 86400.0
+"""A consumer not met for this long (up to twice it) may be forgotten by the cutter's conversation counts
+(Cutter._count); its next conversation is then numbered 1 again and draws as its first did."""
+
+
 class Cutter:
     """A shop's log cut into conversations as it is read (see the module doc): `read` the events in time
     order, a batch at a time; what they start is collected in `started` (each new conversation, and each
@@ -86,7 +91,9 @@ class Cutter:
     def __init__(self) -> None:
         self.open: dict[str, Conversation] = {}
         self.last_answer: dict[str, float] = {}
-        self.counts: dict[str, int] = {}
+        self.counts: dict[str, int] = {}   # a consumer's conversations so far (part of its draws' keys) ...
+        self.older: dict[str, int] = {}    # ... and those of the consumers not met since the last turn
+        self.turn_at = math.inf            # when counts becomes older (FORGET_AFTER after the last turn)
         self.expiring: list[tuple[float, int, Conversation]] = []   # (last_seen + IDLE_GAP, seq, conversation)
         self.seq = 0
         self.started: list[Conversation | Event] = []
@@ -96,7 +103,7 @@ class Cutter:
     def read(self, events: Iterable[Event], until: float = math.inf) -> Event | None:
         """Read events up to `until` (every one at or before it); the first past it is returned, not read
         (None: the events ran out). `expire` says which conversations went silent, once a batch is read."""
-        open_, last_answer, counts, started, grown = self.open, self.last_answer, self.counts, self.started, self.grown
+        open_, last_answer, started, grown = self.open, self.last_answer, self.started, self.grown
         idle_gap = IDLE_GAP
         for ev in events:
             ts = ev.ts
@@ -128,7 +135,7 @@ class Cutter:
                         last_answer[cid] = ts
                 continue
             if conv is None:   # a new conversation: its first burst keeps its time
-                index = counts[cid] = counts.get(cid, 0) + 1
+                index = self._count(cid, ts)
                 conv = open_[cid] = Conversation(cid, index)
                 last_answer.pop(cid, None)
                 conv.last_seen = ts
@@ -152,6 +159,25 @@ class Cutter:
             burst.messages.append(ev)
             burst.times.append(ts)
         return None
+
+    def _count(self, cid: str, ts: float) -> int:
+        """The consumer's conversation starting at ts: its number among the consumer's (1 for its first).
+
+        The counts are kept in two generations that turn every FORGET_AFTER of the log, so a consumer not met
+        for that long (between FORGET_AFTER and twice it) is forgotten and counts from 1 again: memory holds
+        the consumers of the last two generations, not of the whole log, and a log shorter than twice
+        FORGET_AFTER forgets no one."""
+        if ts >= self.turn_at:
+            self.older, self.counts = self.counts, {}
+            self.turn_at = ts + FORGET_AFTER
+        elif self.turn_at == math.inf:   # the log's first conversation
+            self.turn_at = ts + FORGET_AFTER
+        counts = self.counts
+        index = counts.get(cid)
+        if index is None:
+            index = self.older.pop(cid, 0)
+        index = counts[cid] = index + 1
+        return index
 
     def finish(self) -> None:
         """The end of the log: every conversation still open is complete."""
