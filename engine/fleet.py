@@ -33,7 +33,7 @@ from . import ir
 from .breakdown import Breakdown
 from .events import MAX_LINE_BYTES, Event, Rejected, ReadStats, Vocabulary, _blocks
 from .logset import named_errors, open_file, read_merged
-from .replay import PROGRESS_EVERY, WRITE_BATCH, _collector_paused, _name_file, naming_files, shop_part
+from .replay import PROGRESS_EVERY, WRITE_BATCH, _collector_paused, naming_files, shop_part
 from .runtime import Engine
 from .runtime.decisions import encode_lines
 
@@ -123,7 +123,8 @@ class _ShopRun:
 
     __slots__ = ("shop", "mine", "engine", "feed", "breakdown", "policy_file", "pending", "chunks", "events", "spool")
 
-    def __init__(self, shop: str, policy: ir.Policy | None, policy_file: str | None, job: Job, mine: bool = True):
+    def __init__(self, shop: str, policy: ir.Policy | None, policy_file: str | None, job: Job, mine: bool = True,
+                 files: list[str] | None = None):
         self.shop = shop
         self.mine = mine
         self.events = 0
@@ -138,7 +139,8 @@ class _ShopRun:
         automation = job.policies.automation or policy is not job.policies.fallback
         self.engine = Engine(policy, seed=job.seed, automation=automation)
         self.engine.default_shop = shop or self.engine.default_shop
-        self.feed = self.engine.feed
+        # with several logs, each decision of an event names the event's file (files: the task's)
+        self.feed = self.engine.feed if files is None else naming_files(self.engine.feed, files)
         if job.by:
             self.breakdown = Breakdown(self.engine, job.by)
 
@@ -169,10 +171,10 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
     reads, events = read_merged(files, on_reject=on_reject, strict=job.strict, vocabulary=job.vocabulary)
     runs: dict[str | None, _ShopRun] = {}
     wanted, only = task.shops, job.policies.only
-    several = len(job.files) > 1
+    named = files if len(job.files) > 1 else None   # the files decisions name (none: one log)
     take = _Taker(job, task, runs)
     if job.model is not None:
-        _play_models(job, _Demux(events, runs, wanted, only, job, progress), take, files if several else None)
+        _play_models(job, _Demux(events, runs, wanted, only, job, progress, named), take)
         events = iter(())
     count = 0
     for event in events:
@@ -182,7 +184,7 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
         key = event.shop
         run = runs.get(key)
         if run is None:
-            run = runs[key] = _new_run(key, wanted, only, job)
+            run = runs[key] = _new_run(key, wanted, only, job, named)
         if not run.mine:
             continue
         run.events += 1
@@ -190,8 +192,6 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
             continue
         decisions = run.feed(event)
         if decisions:
-            if several:
-                _name_file(decisions, files[event.file])
             take(run, decisions)
     for run in runs.values():
         if not run.mine:
@@ -241,8 +241,9 @@ class _Demux:
     for the first time gets its run, and, when it is replayed here, a place among the runs to start)."""
 
     def __init__(self, events: Iterable[Event], runs: dict[str | None, _ShopRun], wanted: frozenset[str] | None,
-                 only: str | None, job: Job, progress: Callable[[int], None] | None):
+                 only: str | None, job: Job, progress: Callable[[int], None] | None, named: list[str] | None):
         self.source, self.runs, self.wanted, self.only, self.job = iter(events), runs, wanted, only, job
+        self.named = named   # the files decisions name (_ShopRun)
         self.progress, self.count, self.done = progress, 0, False
         self.queues: dict[str | None, deque[Event]] = {}
         self.started: list[tuple[str | None, _ShopRun]] = []   # the runs met since last asked, to start
@@ -259,7 +260,7 @@ class _Demux:
         key = event.shop
         run = self.runs.get(key)
         if run is None:
-            run = self.runs[key] = _new_run(key, self.wanted, self.only, self.job)
+            run = self.runs[key] = _new_run(key, self.wanted, self.only, self.job, self.named)
             if run.mine and run.engine is not None:
                 self.queues[key] = deque()
                 self.started.append((key, run))
@@ -279,18 +280,17 @@ class _Demux:
             yield queue.popleft()
 
 
-def _play_models(job: Job, demux: _Demux, take: _Taker, files: list[str] | None) -> None:
+def _play_models(job: Job, demux: _Demux, take: _Taker) -> None:
     """With model agents: each shop's events played by the model actor, the shops' runs in step (the one whose
     clock is earliest plays next), so that the log is read once and only about a day of it is held (each run
-    reads a day ahead of its clock). files: the task's logs when there are several (each decision names its own)."""
+    reads a day ahead of its clock)."""
     from .whatif.actor import ModelActor
     order = itertools.count()
     playing: list[tuple[float, int, _ShopRun, Any, Iterator[list]]] = []
     while True:
         for key, run in demux.started:
             assert run.engine is not None   # only a run with an engine is started
-            fed = naming_files(run.engine.feed, files) if files is not None else None
-            runner = ModelActor(job.model, job.seed, job.staff).runner(run.engine, demux.stream(key), fed)
+            runner = ModelActor(job.model, job.seed, job.staff).runner(run.engine, demux.stream(key), run.feed)
             heapq.heappush(playing, (-math.inf, next(order), run, runner, runner.run()))
         demux.started.clear()
         if not playing:
@@ -305,13 +305,15 @@ def _play_models(job: Job, demux: _Demux, take: _Taker, files: list[str] | None)
         heapq.heappush(playing, (runner.now, number, run, runner, steps))
 
 
-def _new_run(key: str | None, wanted: frozenset[str] | None, only: str | None, job: Job) -> _ShopRun:
-    """The run of a shop first met in a task (not `mine`: another task's shop)."""
+def _new_run(key: str | None, wanted: frozenset[str] | None, only: str | None, job: Job,
+             named: list[str] | None) -> _ShopRun:
+    """The run of a shop first met in a task (not `mine`: another task's shop); named: the files its decisions
+    name (None: one log)."""
     shop = key if key is not None else (only if only is not None else NO_SHOP)
     if wanted is not None and shop not in wanted:
         return _ShopRun(shop, None, None, job, mine=False)
     policy, policy_file = job.policies.for_shop(shop)
-    return _ShopRun(shop, policy, policy_file, job)
+    return _ShopRun(shop, policy, policy_file, job, files=named)
 
 
 def _encode(run: _ShopRun) -> int:

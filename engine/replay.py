@@ -87,7 +87,7 @@ def replay(
     a platform policy replays every shop, each on its own.
     tracer: the engine's tracer hook (`kefu explain`, runtime/trace.py).
     actor: who answers: None for the log's people, or a model actor (engine/whatif/actor.py, `play`), which
-    takes the shop's events (read whole first) and feeds the engine the answers its model draws.
+    takes the shop's events as the loop reads them and feeds the engine the answers its model draws.
     on_decisions: told each list of decisions as it is made: the Decision objects decisions_out gets, in its
     order (after their `file` is set when several files are read; engine.finish()'s last). It must not change
     them (`kefu compare` reads what a change did from them, engine/whatif/compare.py).
@@ -108,21 +108,20 @@ def replay(
         others: dict[str, None] = {}
         stats = ReadStats()
         write = decisions_out.write if decisions_out is not None else None
-        feed = engine.feed
+        feed: Callable[[Event], list] = engine.feed
         batch: list = []   # decisions not written yet: written a batch at a time, by one encode call
         count = 0
         vocabulary = Vocabulary.of_platform(policy.platform)   # a log names the pages and senders of its platform
         read, files, reads = _events(stream, stats, on_reject, strict, vocabulary)
         events = of_shop(read, only, shop, files, others, skip) if only is not None else read
+        if files is not None:   # several logs: each decision of an event names the event's file
+            feed = naming_files(feed, files)
         if actor is not None:
-            fed = naming_files(engine.feed, files) if files is not None else None
-            events = map(_Step, actor.play(engine, events, fed))   # type: ignore[arg-type]   # streamed
-            feed = _decisions_of   # type: ignore[assignment]  # the actor fed the engine: a step is what it decided
+            events = map(_Step, actor.play(engine, events, feed))   # type: ignore[arg-type]   # streamed
+            feed = _decisions_of   # the actor fed the engine: a step is what it decided
         for event in events:
             decisions = feed(event)
             if decisions:
-                if files is not None and actor is None:
-                    _name_file(decisions, files[event.file])
                 if observe is not None:
                     observe(decisions)
                 if write is not None:
@@ -187,12 +186,12 @@ def _events(stream: BinaryIO | list[str] | OpenLogs, stats: ReadStats, on_reject
     return merged, (files if len(files) > 1 else None), reads
 
 
-def of_shop(events: Iterable[Event], only: str | None, shop: str | None, files: list[str] | None,
-             others: dict[str, None], skipped: list[int]) -> Iterator[Event]:
+def of_shop(events: Iterable[Event], only: str, shop: str | None, files: list[str] | None,
+            others: dict[str, None], skipped: list[int]) -> Iterator[Event]:
     """The events a replay of the shop `only` replays: another shop's are skipped (counted in skipped[0], the
     first named in others) with --shop, else stop it."""
     for event in events:
-        if event.shop != only and only is not None and event.shop is not None:
+        if event.shop != only and event.shop is not None:
             if shop is None:
                 raise OtherShopError(event.line, event.shop, only, files[event.file] if files else None)
             skipped[0] += 1
@@ -216,8 +215,8 @@ _decisions_of = attrgetter("decisions")
 
 
 def naming_files(feed: Callable[[Event], list], files: list[str]) -> Callable[[Event], list]:
-    """feed, naming the file of each decision a log's event makes (a model actor's feed of several logs: the
-    events the model makes carry line 0 and name no file)."""
+    """feed, naming the file of each decision a log's event makes (a replay of several logs; the events a model
+    actor makes carry line 0 and name no file)."""
     def named(event: Event) -> list:
         decisions = feed(event)
         if decisions and event.line:
