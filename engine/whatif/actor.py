@@ -231,21 +231,10 @@ def _shop_of(conv: Conversation, engine: Engine) -> str:
 
 def draw(seed: int, *key: object) -> float:
     """A uniform number in [0, 1) from the seed and a key (the same key, the same number)."""
-    return _drawn(repr((seed, *key)))
+    return drawn_after(_BLAKE2B, repr((seed, *key)).encode("utf-8"))
 
 
-def _drawn(text: str) -> float:
-    """The number draw gives for the key whose repr is text."""
-    hasher = _BLAKE2B.copy()   # cheaper than a new one (its parameters are not parsed again)
-    hasher.update(text.encode("utf-8"))
-    return _number(hasher)
-
-
-def _number(hasher: Any) -> float:
-    return int.from_bytes(hasher.digest(), "big") / 2.0 ** 64
-
-
-_BLAKE2B = hashlib.blake2b(digest_size=8)
+_BLAKE2B = hashlib.blake2b(digest_size=8)   # copied for each hash: cheaper than a new one (parameters not parsed)
 
 
 def conversation_hasher(seed: int, shop: str, consumer: str, index: int) -> Any:
@@ -260,7 +249,7 @@ def drawn_after(hasher: Any, rest: bytes) -> float:
     """The number of the key whose text is the hasher's, then rest (see conversation_hasher)."""
     hasher = hasher.copy()
     hasher.update(rest)
-    return int.from_bytes(hasher.digest(), "big") / 2.0 ** 64   # _number, inlined
+    return int.from_bytes(hasher.digest(), "big") / 2.0 ** 64
 
 
 def _rest(*items: object) -> bytes:
@@ -271,6 +260,11 @@ def _rest(*items: object) -> bytes:
 _REPLY = [_rest(burst, "reply") for burst in range(64)]        # by burst: the key's end for its answer's delay
 _PATIENCE = [_rest(burst, "patience") for burst in range(64)]  # and for the consumer's patience in a queue
 _END, _END_DELAY = _rest("end"), _rest("end delay")
+
+
+def _key_end(made: list[bytes], burst: int, what: str) -> bytes:
+    """The end of a burst's key for what is drawn, from the ones made beforehand (_REPLY, _PATIENCE) while it can."""
+    return made[burst] if burst < len(made) else _rest(burst, what)
 
 
 def inverse(quantiles: Mapping[str, float | None] | None, u: float) -> float | None:
@@ -417,7 +411,8 @@ class ShopAgents:
         return 0.0 if value is None else value
 
     def patience(self, u: float) -> float:
-        """Seconds a consumer waits in a queue before leaving (inf: stays)."""
+        """Seconds a consumer waits before leaving, from its burst's first message (inf: stays): in a queue or the
+        offline pool, and with `patience.leaves: unanswered` also while assigned and not yet answered."""
         value = _at_segment(self._patience, u)
         return math.inf if value is None else value
 
@@ -425,7 +420,7 @@ class ShopAgents:
 class _Live:
     """A conversation as the model plays it."""
 
-    __slots__ = ("conv", "sid", "key", "shop", "consumer", "hasher", "bursts", "burst", "current", "burst_start",
+    __slots__ = ("conv", "sid", "key", "shop", "consumer", "hasher", "burst", "current", "burst_start",
                  "sent", "agent", "reply_at", "patience_at", "gone")
 
     def __init__(self, conv: Conversation, sid: str, seed: int) -> None:
@@ -436,7 +431,6 @@ class _Live:
         self.shop = first.shop               # the shop the log's events name (None: the engine's default)
         self.consumer = conv.consumer
         self.hasher = conversation_hasher(seed, sid, conv.consumer, conv.index)   # of its draws
-        self.bursts = conv.bursts
         self.burst = 0
         self.current = conv.bursts[0]   # the burst played (conv.bursts[burst])
         self.burst_start = 0.0
@@ -488,8 +482,9 @@ class _Run:
     conversations as it goes (so memory holds a day or so of it, not the whole log), and a heap of the
     events still to feed, in time order.
 
-    The heaps hold tuples whose leading fields order them (a time, then the order pushed) and whose last two
-    are the step to take then and what it takes: `step(ts, item)` returns the engine's decisions."""
+    The heap, and the deque of what the log starts (kept in order), hold tuples whose leading fields order them
+    (a time, for a start its kind, then the order pushed) and whose last two are the step to take then and what it
+    takes: `step(ts, item)` returns the engine's decisions."""
 
     def __init__(self, actor: ModelActor, engine: Engine, events: Iterator[Event],
                  feed: Callable[[Event], list[Decision]] | None = None):
@@ -637,18 +632,7 @@ class _Run:
         self.live[key] = live
         if live.burst == 0 and self._model(live.sid).leaves_unanswered:
             self._be_patient(ts, live)   # a caller may hang up before the answer, queued or not
-        current = live.current   # the burst's first message (as _message sends it)
-        messages = current.messages
-        live.sent = 1
-        if len(messages) > 1:
-            heapq.heappush(self.heap, (ts + (current.times[1] - current.start), next(self.order), self.message, live))
-        original = messages[0]
-        original.ts = ts
-        out = self.feed(original)
-        session = self._session(live)
-        if session is not None:   # a follow-up burst: the agent in the session answers it
-            self._schedule(ts, live, session)
-        return out
+        return self._message(ts, live)   # the burst's first message
 
     def _message(self, ts: float, live: _Live) -> list[Decision]:
         if live.gone:
@@ -685,7 +669,7 @@ class _Run:
         load = state.load() if state is not None else 1
         burst = live.burst
         # draw(seed, sid, consumer, index, burst, "reply")
-        u = drawn_after(live.hasher, _REPLY[burst] if burst < 64 else _rest(burst, "reply"))
+        u = drawn_after(live.hasher, _key_end(_REPLY, burst, "reply"))
         delay = (self.models.get(sid) or self._model(sid)).delay(agent, burst == 0, load if load > 1 else 1, u)
         start = live.burst_start
         current = live.current
@@ -713,7 +697,7 @@ class _Run:
     def _after_answer(self, live: _Live, answered: float, now: float) -> None:
         """After the model's answer to a burst: the next burst the log's gap later, or the end of the session.
         (now: when this is known; later than the answer only past the look-ahead, then the times are clamped.)"""
-        bursts = live.bursts
+        bursts = live.conv.bursts
         if live.burst + 1 < len(bursts):
             live.burst += 1
             nxt = bursts[live.burst]
@@ -748,7 +732,7 @@ class _Run:
             if live is None or live.gone:
                 continue
             if kind is Assigned:
-                if d.agent is not None and live.agent is None and live.sent and d.action in _ANSWERED:
+                if d.agent is not None and live.agent is None and live.sent:   # assign or offline_route
                     self._schedule(now, live, d.agent)
             elif kind is LeftQueue:
                 if live.agent is None and live.sent == len(live.current.messages):
@@ -761,14 +745,11 @@ class _Run:
         """The consumer leaves once the patience drawn for this burst has passed since its first message."""
         burst = live.burst
         wait = self._model(live.sid).patience(
-            drawn_after(live.hasher, _PATIENCE[burst] if burst < 64 else _rest(burst, "patience")))
+            drawn_after(live.hasher, _key_end(_PATIENCE, burst, "patience")))
         if wait < math.inf:
             live.patience_at = max(live.burst_start + wait, now)
             self._push(live.patience_at, self.patience_over, live)
 
-
-_ANSWERED = frozenset({"assign", "offline_route"})
-"""The actions of an Assigned decision the model answers (an agent took the consumer)."""
 
 _Step = Callable[[float, Any], "list[Decision]"]
 """A step of the run: at a time, with what it takes (a live conversation, or a kept event)."""
