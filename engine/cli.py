@@ -428,7 +428,7 @@ def replay(
         replay_shops(policies=policies, platform=platform, policy=policy, files=files, decisions=decisions,
                      report=report, render=render, seed=seed, strict=strict, platform_dir=platform_dir,
                      by=[kind.value for kind in by], shop=shop, jobs=jobs or 1, dask=dask, actor=actor,
-                     model=model, read_too=_model_inputs(model, staff))
+                     model=model, staff=staff, read_too=_model_inputs(model, staff))
         return
     if dask is not None or (jobs is not None and jobs > 1 and runs == 1):
         _tell("note: a shop policy replays one shop: --jobs and --dask split shops, so it runs in this process")

@@ -31,12 +31,12 @@ from .replay import SHOPS_NAMED, assemble_report
 def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: Optional[Path], files: list[str],
                  decisions: Optional[Path], report: Optional[Path], render: Callable[[dict], bytes], seed: int,
                  strict: bool, platform_dir: list[Path], by: list[str], shop: Optional[str], jobs: int,
-                 dask: Optional[str], actor: Any = None, model: Optional[Path] = None,
+                 dask: Optional[str], actor: Any = None, model: Optional[Path] = None, staff: Optional[Path] = None,
                  read_too: Optional[list[tuple[str, Path]]] = None) -> None:
     """Replay every shop of the logs on its policy (or the platform alone); see `kefu replay --help`.
 
     Called by the replay command (engine/cli.py), whose options these are; render: the report's format;
-    model: the agent model's file (of the actor); read_too: the other files the run reads (the agent model, the
+    model, staff: the agent model's and the staffing plan's files (of the actor); read_too: the other files the run reads (the agent model, the
     staffing plan), which no output may replace."""
     if policy is not None:
         _tell("error: give a POLICY file or --policies DIR, not both")
@@ -49,7 +49,7 @@ def replay_shops(*, policies: Optional[Path], platform: Optional[str], policy: O
         fallback, _, inputs = _replay_policy(None, platform, platform_dir)
     table = _shop_policies(policies, platform_dir, inputs) if policies is not None else Policies({}, {})
     table.fallback, table.automation, table.only = fallback, False, shop
-    _check_plan(actor.staff if actor is not None else None, dict(read_too or []).get("the staffing plan"),
+    _check_plan(actor.staff if actor is not None else None, staff,
                 [*table.by_shop.values(), *([fallback] if fallback is not None else [])])
     to_stdout = decisions is not None and str(decisions) == "-"
     if to_stdout and report is None:

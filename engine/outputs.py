@@ -34,8 +34,6 @@ class PendingOutput:
         (an OSError) names this output when it cannot be created or written."""
         try:
             return cast(BinaryIO, _GuardedFile(self._open_file(), self))
-        except OutputFailed:
-            raise
         except OSError as err:
             raise OutputFailed(self, err) from None
 
@@ -130,18 +128,6 @@ class _GuardedFile:
             self.file.flush()
         except OSError as err:
             raise OutputFailed(self.output, err) from None
-
-    def close(self) -> None:
-        """Close the file (its output is still committed or discarded by PendingOutputs)."""
-        try:
-            self.file.close()
-        except OSError as err:
-            raise OutputFailed(self.output, err) from None
-
-    @property
-    def closed(self) -> bool:
-        """Whether the file is closed."""
-        return self.file.closed
 
 
 class PendingOutputs:

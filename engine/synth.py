@@ -761,7 +761,7 @@ def generate_command(policy_path: str | Path, out: str | Path, day: date | str, 
     """
     from .diagnostics import render_text, visible
     from .loader import POLICY, Loader
-    from .outputs import OutputFailed, PendingOutputs
+    from .outputs import PendingOutputs
 
     try:
         first = day if isinstance(day, date) else date.fromisoformat(str(day))
@@ -813,11 +813,8 @@ def generate_command(policy_path: str | Path, out: str | Path, day: date | str, 
                 else:
                     n = write(raw)
                 outputs.commit()
-    except OSError as err:
+    except OSError as err:   # OutputFailed too: its strerror is the reason
         sys.stderr.write(visible(f"error: {out}: {err.strerror or err}") + "\n")
-        return 2
-    except OutputFailed as err:
-        sys.stderr.write(visible(f"error: {out}: {err.reason}") + "\n")
         return 2
     except ValueError as err:
         sys.stderr.write(visible(f"error: {err}") + "\n")
