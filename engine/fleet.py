@@ -175,24 +175,24 @@ def _run(job: Job, task: Task, progress: Callable[[int], None] | None) -> TaskRe
     take = _Taker(job, task, runs)
     if job.model is not None:
         _play_models(job, _Demux(events, runs, wanted, only, job, progress, named), take)
-        events = iter(())
-    count = 0
-    for event in events:
-        count += 1
-        if progress is not None and not count & PROGRESS_EVERY:
-            progress(count)
-        key = event.shop
-        run = runs.get(key)
-        if run is None:
-            run = runs[key] = _new_run(key, wanted, only, job, named)
-        if not run.mine:
-            continue
-        run.events += 1
-        if run.engine is None:
-            continue
-        decisions = run.feed(event)
-        if decisions:
-            take(run, decisions)
+    else:   # the log's people: each event to its shop's engine (as _Demux.pull routes it, inline: per event)
+        count = 0
+        for event in events:
+            count += 1
+            if progress is not None and not count & PROGRESS_EVERY:
+                progress(count)
+            key = event.shop
+            run = runs.get(key)
+            if run is None:
+                run = runs[key] = _new_run(key, wanted, only, job, named)
+            if not run.mine:
+                continue
+            run.events += 1
+            if run.engine is None:
+                continue
+            decisions = run.feed(event)
+            if decisions:
+                take(run, decisions)
     for run in runs.values():
         if not run.mine:
             continue
