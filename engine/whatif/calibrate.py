@@ -166,6 +166,17 @@ class Ending:
 
 
 @dataclass(slots=True)
+class QuietEnd:
+    """A conversation an agent had, ended by the log's silence; kept until the consumer's next event (its late
+    session_end makes it a hand end after all: ShopLog._ended_late) or LATE_END after its last event."""
+
+    ending: int               # its Ending's index in ShopLog.endings
+    last_exchange: float
+    stints: list[int]         # its Stints' indexes in ShopLog.stints
+    last_ts: float            # its last event
+
+
+@dataclass(slots=True)
 class Conversation:
     """What the log has said so far of one consumer's current conversation."""
 
@@ -194,10 +205,7 @@ class ShopLog:
     agents: set[str] = field(default_factory=set)
     consumers: set[str] = field(default_factory=set)
     open: dict[str, Conversation] = field(default_factory=dict)
-    # consumer -> their conversation the log's silence ended (an agent had them): its ending's index, its last
-    # exchange, its stints' indexes, its last event; kept until the consumer's next event, which may be its
-    # late session_end, or until LATE_END after that last event (swept)
-    quiet: dict[str, tuple[int, float, list[int], float]] = field(default_factory=dict)
+    quiet: dict[str, QuietEnd] = field(default_factory=dict)   # consumer -> their conversation ended by silence
     first_ts: float = math.inf
     last_ts: float = -math.inf
     next_sweep: float = -math.inf
@@ -219,7 +227,7 @@ class ShopLog:
             self._close_quiet(consumer)
             conv = None
         late = self.quiet.pop(consumer, None)
-        if late is not None and conv is None and ev.type == "session_end" and ev.ts - late[3] <= LATE_END:
+        if late is not None and conv is None and ev.type == "session_end" and ev.ts - late.last_ts <= LATE_END:
             self._ended_late(late, ev.ts, ev.agent)
             return
         if conv is None:
@@ -311,17 +319,17 @@ class ShopLog:
         endings, stints = len(self.endings), len(self.stints)
         self._close(conv, "auto", conv.last_ts)
         if len(self.endings) > endings:
-            self.quiet[consumer] = (endings, conv.last_message_ts, list(range(stints, len(self.stints))), conv.last_ts)
+            self.quiet[consumer] = QuietEnd(endings, conv.last_message_ts, list(range(stints, len(self.stints))),
+                                            conv.last_ts)
 
-    def _ended_late(self, late: tuple[int, float, list[int], float], ts: float, by: Optional[str]) -> None:
+    def _ended_late(self, late: QuietEnd, ts: float, by: Optional[str]) -> None:
         """A session_end after more than IDLE_GAP of silence (and within LATE_END), the consumer's next event:
         the conversation was ended by hand then (a long phone call, an agent who ended it late), not by the
         platform."""
-        index, last_exchange, stints, _ = late
-        agent = by or self.endings[index].agent
+        agent = by or self.endings[late.ending].agent
         self.agents.add(agent)
-        self.endings[index] = Ending(agent, True, ts - last_exchange)
-        for i in stints:
+        self.endings[late.ending] = Ending(agent, True, ts - late.last_exchange)
+        for i in late.stints:
             stint = self.stints[i]
             self.stints[i] = Stint(stint.agent, stint.start, ts)
 
@@ -340,7 +348,7 @@ class ShopLog:
         recent ones; the next event of their consumers would have closed them the same way."""
         for consumer in [c for c, conv in self.open.items() if self._expired(conv, now)]:
             self._close_quiet(consumer)
-        for consumer in [c for c, late in self.quiet.items() if now - late[3] > LATE_END]:
+        for consumer in [c for c, late in self.quiet.items() if now - late.last_ts > LATE_END]:
             del self.quiet[consumer]   # too late to be this conversation's end: a stray session_end, as before
         self.next_sweep = now + SWEEP_EVERY
 
