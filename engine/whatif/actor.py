@@ -558,7 +558,7 @@ class _Run:
         """Feed the engine in time order: the log's starts, the model's answers and ends, the engine's timers."""
         engine, heap, starts, inf = self.engine, self.heap, self.starts, math.inf
         advance, follow, pop, popleft = engine.advance, self._follow, heapq.heappop, starts.popleft
-        timers = engine.timers
+        next_due = engine.next_due
         next_read = -inf   # the clock at which the log must be read further (its next event less LOOK_AHEAD)
         start_ts = inf     # the time of the first of starts (kept as starts change: only here)
         now = -inf   # the time of the last step or timer (kept in self.now for what the read finds)
@@ -574,10 +574,7 @@ class _Run:
                     continue
                 if clock == inf:
                     return
-            due = timers[0][0] if timers else inf   # next_due(), inlined: the next timer, or a midnight before it
-            midnight = engine._midnight
-            if midnight < due and midnight > -inf:
-                due = midnight
+            due = next_due()   # the next timer, or a midnight before it
             if due <= clock:   # the engine acts first (an automatic end, a midnight)
                 now = due
                 out = advance(due)
@@ -585,7 +582,7 @@ class _Run:
                     follow(out, due)
                     self.now = now
                     yield out
-                if engine.next_due() > due:
+                if next_due() > due:
                     continue
             if start_ts <= first:
                 ts, _, _, step, item = popleft()
